@@ -1,0 +1,39 @@
+package embedding
+
+// Table maps the categorical ids of a batch to embedding vectors.
+//
+// ids holds one hashed id per (example, field), row-major: ids[b*Fields()+f]
+// is field f of example b (ids come from hashing.Hasher, already salted per
+// field). out receives Dim() floats per id in the same order, so
+// len(out) == len(ids)*Dim(). Fields whose searched dimension is smaller
+// than Dim() are zero-padded.
+//
+// Lookup is safe for concurrent use with other Lookups; it must not run
+// concurrently with Apply.
+type Table interface {
+	Fields() int
+	Dim() int
+	Lookup(ids []uint64, out []float32)
+	// Bytes reports the memory really used: parameters and optimizer state.
+	Bytes() Bytes
+}
+
+// Bytes is a table's memory use in bytes.
+type Bytes struct {
+	Params    int64 // embedding parameters as stored
+	Optimizer int64 // optimizer state (accumulators, moments)
+	Index     int64 // vocabularies, hash maps and other lookup structures
+}
+
+// Total is the sum of all parts.
+func (b Bytes) Total() int64 { return b.Params + b.Optimizer + b.Index }
+
+// Trainable is a Table that learns. Apply takes the ids of a batch and the
+// gradient of the loss with respect to Lookup's output (same layout as out)
+// and updates only the rows those ids touched, with the table's optimizer.
+// Gradients of ids that share a row are summed before the update (as FBGEMM
+// does), so an update is independent of the order of ids.
+type Trainable interface {
+	Table
+	Apply(ids []uint64, grads []float32)
+}
