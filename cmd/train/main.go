@@ -1,0 +1,127 @@
+// Command train trains a CTR model with embtab's embedding tables.
+//
+// With no flags it generates a small Criteo-like data set in a temporary
+// directory, trains dlrm-small on it and prints the test AUC: the quick start.
+//
+//	train --data train.parquet --model dlrm --table hashed --memory-budget 4MiB --out runs/a
+//
+// Run `train --help` for every flag.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/embtab/embtab/bytesize"
+	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/progress"
+	"github.com/embtab/embtab/trainer"
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "train:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("train", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c trainer.Config
+	fs.StringVar(&c.Data, "data", "", "training data: a .parquet file from `dataset convert`/`dataset gen`, a raw Criteo .tsv[.gz], an Avazu .csv, or a MovieLens directory (default: generate a small Criteo-like set)")
+	fs.StringVar(&c.Format, "format", "", "format of --data: parquet, criteo, avazu, movielens1m, movielens100k (default: guessed from the name)")
+	fs.StringVar(&c.TestData, "test-data", "", "test data (same formats); default: hold out --test-fraction of --data")
+	fs.StringVar(&c.TestFormat, "test-format", "", "format of --test-data (default: guessed)")
+	fs.Float64Var(&c.TestFraction, "test-fraction", 0.1, "fraction of --data held out for testing when there is no --test-data")
+	fs.StringVar(&c.Split, "split", "order", "how --test-fraction splits: order (the last rows of the file) or time (the latest timestamps; MovieLens, Avazu)")
+	fs.Int64Var(&c.MaxRows, "max-rows", 0, "read at most this many rows of --data (0 = all)")
+	fs.StringVar(&c.Model, "model", "dlrm", "dense model: lr, fm, deepfm, dlrm (dlrm-small), dcnv2")
+	fs.StringVar(&c.Table, "table", "hashed", "embedding table: full (one row per distinct training value + OOV), hashed (per-field hashing trick), qr (quotient-remainder)")
+	fs.IntVar(&c.Dim, "dim", 16, "embedding dimension")
+	budget := fs.String("memory-budget", "", "bytes for the embedding parameters, e.g. 4MiB, 1.5GB; tables size themselves to it (default: rows for every distinct value)")
+	fs.StringVar(&c.Optimizer, "optimizer", "rowwise_adagrad", "sparse optimizer of the embedding rows: rowwise_adagrad, adagrad, lazy_adam, sgd")
+	fs.IntVar(&c.Epochs, "epochs", 1, "passes over the training data")
+	fs.IntVar(&c.Batch, "batch", 2048, "examples per step")
+	fs.Float64Var(&c.LR, "lr", 1e-3, "Adam learning rate of the dense network")
+	fs.Float64Var(&c.EmbLR, "emb-lr", 0.05, "learning rate of the embedding optimizer")
+	fs.IntVar(&c.Threads, "threads", 0, "threads for gathers, updates and the dense net (default: all cores)")
+	fs.Uint64Var(&c.Seed, "seed", 1, "random seed of initialisation (runs are reproducible)")
+	fs.Uint64Var(&c.HashSeed, "hash-seed", 0, "seed of the feature hash (default: embtab's fixed seed)")
+	fs.StringVar(&c.OnError, "on-error", "fail", "malformed rows in raw data: fail or skip (counted)")
+	fs.StringVar(&c.Out, "out", "", "output directory: metrics.jsonl, checkpoint.bin, result.json (default: none)")
+	fs.Int64Var(&c.CheckpointEvery, "checkpoint-every", 0, "write a checkpoint every N steps (0: at the end of each epoch); needs --out")
+	fs.Int64Var(&c.LogEvery, "log-every", 50, "write training metrics to metrics.jsonl every N steps")
+	resume := fs.Bool("resume", false, "continue from <out>/checkpoint.bin if it exists (same data and model flags)")
+	asJSON := fs.Bool("json", false, "print the result as one JSON object on the last stdout line")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	verbose := fs.Bool("verbose", false, "log progress events to stderr")
+	genRows := fs.Int64("gen-rows", 200000, "rows of the generated set when --data is not given")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: train [flags]\n\nTrains a CTR model; with no flags, on a small generated Criteo-like set.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags start with --)", fs.Args())
+	}
+	var err error
+	if c.MemoryBudget, err = bytesize.Parse(*budget); err != nil {
+		return fmt.Errorf("--memory-budget: %w", err)
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if c.Data == "" {
+		dir, err := os.MkdirTemp("", "embtab-quickstart-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.Data = filepath.Join(dir, "synth.parquet")
+		c.Format = "parquet"
+		fmt.Fprintf(stderr, "no --data: generating %d Criteo-like rows (scale 0.01, seed 1) into %s\n", *genRows, c.Data)
+		g, err := datasets.NewGenerator(datasets.GenConfig{Rows: *genRows, Scale: 0.01, Seed: 1})
+		if err != nil {
+			return err
+		}
+		if _, err := datasets.Convert(ctx, g, c.Data, datasets.ConvertOptions{}); err != nil {
+			return err
+		}
+	}
+	bar := progress.New(stderr, "train", 0, "samples")
+	if *quiet {
+		bar = progress.Disabled()
+	}
+	res, err := trainer.Train(ctx, c, trainer.Options{Logger: log, Progress: bar, Resume: *resume})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "model %s, table %s (dim %d): test AUC %.4f, test logloss %.4f\n", res.Model, res.Table, res.Dim, res.TestAUC, res.TestLogLoss)
+	fmt.Fprintf(stdout, "trained %d rows x %d epochs in %.1fs (%.0f samples/s); embedding %s (full table %s, %.1fx smaller)\n",
+		res.TrainRows, res.Epochs, res.TrainSeconds, res.TrainSamplesPerS,
+		bytesize.Format(res.EmbeddingBytes), bytesize.Format(res.FullTableBytes), res.CompressionRatio)
+	return nil
+}

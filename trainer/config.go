@@ -1,0 +1,143 @@
+package trainer
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// Config is a training run. It is stored in checkpoints; a resumed run must
+// agree with the checkpoint on everything that shapes the model or the data
+// order (see compatible).
+type Config struct {
+	// Data is the training source and Format its format ("parquet",
+	// "criteo", "avazu", "movielens1m", "movielens100k", or "" to guess
+	// from the name). With no TestData, the last TestFraction of Data is
+	// held out for testing: by file order, or by time when Split is "time".
+	Data         string  `json:"data"`
+	Format       string  `json:"format"`
+	TestData     string  `json:"test_data,omitempty"`
+	TestFormat   string  `json:"test_format,omitempty"`
+	TestFraction float64 `json:"test_fraction"`
+	Split        string  `json:"split"` // "order" or "time"
+	// MaxRows limits the rows read from Data (0 = all).
+	MaxRows int64 `json:"max_rows,omitempty"`
+
+	Model string `json:"model"` // lr, fm, deepfm, dlrm, dcnv2
+	// Table is the embedding method ("hashed", "qr", "full"); Dim its
+	// dimension; MemoryBudget the bytes allowed for the embedding
+	// parameters (0 = as many rows as the data has distinct values).
+	Table        string `json:"table"`
+	Dim          int    `json:"dim"`
+	MemoryBudget int64  `json:"memory_budget"`
+	// Optimizer is the sparse optimizer of the embedding rows.
+	Optimizer string  `json:"optimizer"`
+	EmbLR     float64 `json:"emb_lr"`
+	LR        float64 `json:"lr"`
+
+	Epochs   int    `json:"epochs"`
+	Batch    int    `json:"batch"`
+	Threads  int    `json:"threads"`
+	Seed     uint64 `json:"seed"`
+	HashSeed uint64 `json:"hash_seed"`
+	OnError  string `json:"on_error"`
+
+	// Out is the output directory (metrics, checkpoint, result); "" writes
+	// nothing. CheckpointEvery is the step interval of checkpoints (0 =
+	// only at epoch ends).
+	Out             string `json:"out"`
+	CheckpointEvery int64  `json:"checkpoint_every"`
+	// LogEvery is the step interval of JSONL training metrics.
+	LogEvery int64 `json:"log_every"`
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.Format == "" && c.Data != "" {
+		c.Format = guessFormat(c.Data)
+	}
+	if c.TestData != "" && c.TestFormat == "" {
+		c.TestFormat = guessFormat(c.TestData)
+	}
+	if c.TestFraction == 0 && c.TestData == "" {
+		c.TestFraction = 0.1
+	}
+	if c.Split == "" {
+		c.Split = "order"
+	}
+	if c.Model == "" {
+		c.Model = "dlrm"
+	}
+	if c.Table == "" {
+		c.Table = "hashed"
+	}
+	if c.Dim == 0 {
+		c.Dim = 16
+	}
+	if c.Optimizer == "" {
+		c.Optimizer = "rowwise_adagrad"
+	}
+	if c.EmbLR == 0 {
+		c.EmbLR = 0.05
+	}
+	if c.LR == 0 {
+		c.LR = 1e-3
+	}
+	if c.Epochs == 0 {
+		c.Epochs = 1
+	}
+	if c.Batch == 0 {
+		c.Batch = 2048
+	}
+	if c.Threads <= 0 {
+		c.Threads = runtime.GOMAXPROCS(0)
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.OnError == "" {
+		c.OnError = "fail"
+	}
+	if c.LogEvery == 0 {
+		c.LogEvery = 50
+	}
+}
+
+// Validate reports the first invalid setting.
+func (c *Config) Validate() error {
+	switch {
+	case c.Data == "":
+		return fmt.Errorf("no training data (--data)")
+	case c.TestData == "" && !(c.TestFraction > 0 && c.TestFraction < 1):
+		return fmt.Errorf("--test-fraction %v must be in (0,1) when there is no --test-data", c.TestFraction)
+	case c.Split != "order" && c.Split != "time":
+		return fmt.Errorf("--split %q: want order or time", c.Split)
+	case c.Dim <= 0:
+		return fmt.Errorf("--dim %d must be > 0", c.Dim)
+	case c.Epochs <= 0:
+		return fmt.Errorf("--epochs %d must be > 0", c.Epochs)
+	case c.Batch <= 0:
+		return fmt.Errorf("--batch %d must be > 0", c.Batch)
+	case c.MemoryBudget < 0:
+		return fmt.Errorf("--memory-budget must be >= 0")
+	}
+	return nil
+}
+
+// compatible reports why a checkpoint written under o cannot resume c.
+func (c *Config) compatible(o *Config) error {
+	type key struct {
+		Data, Format, TestData, Split, Model, Table, Optimizer string
+		TestFraction, EmbLR, LR                                float64
+		MaxRows, MemoryBudget                                  int64
+		Dim, Batch                                             int
+		Seed, HashSeed                                         uint64
+	}
+	k := func(x *Config) key {
+		return key{x.Data, x.Format, x.TestData, x.Split, x.Model, x.Table, x.Optimizer,
+			x.TestFraction, x.EmbLR, x.LR, x.MaxRows, x.MemoryBudget, x.Dim, x.Batch, x.Seed, x.HashSeed}
+	}
+	if k(c) != k(o) {
+		return fmt.Errorf("%w: checkpoint %+v, this run %+v", ErrCheckpointMismatch, k(o), k(c))
+	}
+	return nil
+}
