@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 
 	"github.com/embtab/embtab/hashing"
 )
@@ -193,7 +194,7 @@ func (rb *recordBatcher) Next() (*Batch, error) {
 		for f := 0; f < nc; f++ {
 			b.IDs[i*nc+f] = rb.hasher.HashString(f, rec.Cat[f])
 			if rb.opt.KeepRaw {
-				b.Raw[i*nc+f] = cloneString(rec.Cat[f])
+				b.Raw[i*nc+f] = strings.Clone(rec.Cat[f])
 			}
 		}
 		if s.Timestamp != "" {
@@ -217,7 +218,6 @@ func (rb *recordBatcher) Release(b *Batch) {
 
 func (rb *recordBatcher) Close() error { return rb.r.Close() }
 
-func cloneString(s string) string { return string([]byte(s)) }
 
 // prefetcher runs a BatchReader in its own goroutine.
 type prefetcher struct {
