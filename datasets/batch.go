@@ -218,7 +218,6 @@ func (rb *recordBatcher) Release(b *Batch) {
 
 func (rb *recordBatcher) Close() error { return rb.r.Close() }
 
-
 // prefetcher runs a BatchReader in its own goroutine.
 type prefetcher struct {
 	src    BatchReader
