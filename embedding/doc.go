@@ -1,0 +1,70 @@
+// Package embedding holds the embedding tables of CTR and recommender
+// models: tables that map the hashed categorical ids of a batch to vectors
+// ([Table]) and learn them with sparse row optimizers ([Trainable]).
+//
+// # Tables
+//
+// Every compression method is a table behind the same two small interfaces.
+// This package has the uncompressed baseline and the two classic hashing
+// methods; other packages (multiplex, dimsearch, quant) add more:
+//
+//   - [Full]: one row per id of a per-field vocabulary plus one OOV row per
+//     field. The reference for compression ratios.
+//   - [Hashed]: the hashing trick, rows[f] rows per field.
+//   - [QR]: quotient-remainder compositional embeddings (Shi et al. 2020).
+//
+// Tables are built from a [Config] ([New], [NewHashed], [NewQR], [NewFull]);
+// [HashedForBudget] and [QRForBudget] size a Config to a byte budget and
+// [FullTableBytes] gives the full table's size to compare against. All three
+// keep their rows in a [Rows] store, which other packages can reuse: it owns
+// the parameters, the optimizer state and the sparse update engine.
+//
+// Optional capabilities are separate interfaces, found by type assertion:
+// [Persister] (Save and Load, for checkpoints), and the concrete tables'
+// SetThreads (parallel Apply) and Config methods. The conformance suite in
+// embedding/embtest checks any Trainable.
+//
+// # Optimizers
+//
+// An [Optimizer] names one of the registered sparse row optimizers — [SGD],
+// [RowwiseAdagrad], [Adagrad], [LazyAdam] — with its learning rate and
+// constants. Apply sums the gradients of the ids of a batch that map to one
+// row (in batch order) and updates each touched row once; rows not touched
+// are neither read nor written, so their optimizer state does not decay.
+// Optimizer state lives beside the parameters in the table's Rows.
+//
+// # Units
+//
+// Sizes are in bytes (int64) and rows. Parameters are float32, so a table of
+// n rows of dim floats holds n*dim*4 bytes of parameters; [Bytes] splits a
+// table's memory into parameters, optimizer state and index. Budgets count
+// parameters only. Ids are uint64 hashes from package hashing, one per
+// (example, field), row-major.
+//
+// # Concurrency
+//
+// Lookup is safe for concurrent use with other Lookups and reads only. Apply,
+// Load, SetThreads need exclusive access: nothing else may use the table
+// meanwhile. Apply itself may run on several goroutines (SetThreads); each
+// row is then owned by one goroutine and the result is bit-identical for
+// every thread count. Lookup and Apply do not allocate once Apply's scratch
+// buffers have grown to the batch size (a threaded Apply starts its
+// goroutines, which costs a few small allocations).
+//
+// # Persistence
+//
+// Save writes a table to an io.Writer as little-endian binary: a header
+// with magic, version and the Config as JSON, the vocabularies (Full), the
+// parameters and the optimizer state (layout in persist.go). A table loaded
+// with Load continues training bit-identically. Writing to a temporary
+// file, fsync, rename and checksums are the caller's job.
+//
+// # Non-goals
+//
+// Tables here are fp32 and in memory, for training. Quantized rows, mmap'ed
+// serving stores and fused gather kernels live in quant, lookup and
+// kernels. Tables do not grow: Full's vocabulary is fixed at construction
+// (unknown ids go to the OOV row), and there is no eviction or admission
+// policy. Dense (non-embedding) parameters and their optimizers belong to
+// the trainer. Lookup pools nothing: one id per (example, field).
+package embedding

@@ -1,0 +1,253 @@
+package embedding
+
+import (
+	"fmt"
+	"io"
+)
+
+// Full is the uncompressed baseline: one row per id of a vocabulary, per
+// field, plus one out-of-vocabulary (OOV) row per field shared by every id
+// the vocabulary does not list. Field f has len(vocab[f])+1 rows: row k
+// belongs to vocab[f][k] and the last row is the OOV row, which trains like
+// any other.
+//
+// Ids are resolved with an open-addressing hash map per field (16 bytes a
+// slot, at most 70% full), counted in Bytes().Index.
+type Full struct {
+	cfg    Config
+	fields []fullField
+	rows   *Rows
+	idx    []int32 // Apply scratch
+}
+
+type fullField struct {
+	off   int   // first row of the field in rows
+	oov   int32 // row of the OOV id within the field: the vocabulary size
+	index idMap // id -> row within the field
+}
+
+// NewFull returns a full table for the per-field vocabularies vocab (the
+// distinct ids of each field seen in training, typically from a counting
+// pre-pass; dropping rare ids is the caller's job), initialised from
+// c.Seed: field f draws init stream f. c.Method must be "full" or empty;
+// c.Rows is ignored and reported as the vocabulary sizes plus one. An id
+// listed twice in a field is an error wrapping [ErrDuplicateID].
+func NewFull(vocab [][]uint64, c Config) (*Full, error) {
+	if c.Method == "" {
+		c.Method = MethodFull
+	}
+	if c.Method != MethodFull {
+		return nil, fmt.Errorf("new full table: method %q: %w", c.Method, ErrConfig)
+	}
+	return newFull(vocab, c, true)
+}
+
+func newFull(vocab [][]uint64, c Config, init bool) (*Full, error) {
+	if len(vocab) == 0 {
+		return nil, fmt.Errorf("new full table: no fields: %w", ErrConfig)
+	}
+	c.Rows = make([]int, len(vocab))
+	total := 0
+	for f, v := range vocab {
+		c.Rows[f] = len(v) + 1
+		if total += len(v) + 1; total > MaxRows {
+			return nil, fmt.Errorf("new full table: more than %d rows: %w", MaxRows, ErrTooManyRows)
+		}
+	}
+	c, err := c.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("new full table: %w", err)
+	}
+	t := &Full{cfg: c, fields: make([]fullField, len(vocab))}
+	total = 0
+	for f, v := range vocab {
+		fl := fullField{off: total, oov: int32(len(v)), index: newIDMap(len(v))}
+		for k, id := range v {
+			if !fl.index.put(id, int32(k)) {
+				return nil, fmt.Errorf("new full table: field %d id %#x: %w", f, id, ErrDuplicateID)
+			}
+		}
+		t.fields[f] = fl
+		total += len(v) + 1
+	}
+	if t.rows, err = NewRows(total, c.Dim, c.Optimizer); err != nil {
+		return nil, fmt.Errorf("new full table: %w", err)
+	}
+	if init {
+		for f, fl := range t.fields {
+			t.rows.InitUniform(fl.off, fl.off+int(fl.oov)+1, c.InitScale, c.Seed, uint64(f))
+		}
+	}
+	return t, nil
+}
+
+// Config returns the table's configuration, defaults filled in; Rows are
+// the vocabulary sizes plus one.
+func (t *Full) Config() Config { return t.cfg.clone() }
+
+// Fields returns the number of fields.
+func (t *Full) Fields() int { return len(t.fields) }
+
+// Dim returns the number of floats per id.
+func (t *Full) Dim() int { return t.cfg.Dim }
+
+// SetThreads sets the number of goroutines Apply may use (see
+// [Rows.SetThreads]).
+func (t *Full) SetThreads(n int) { t.rows.SetThreads(n) }
+
+// Vocab returns the vocabulary of field f in row order (a new slice; the
+// OOV row has no id).
+func (t *Full) Vocab(f int) []uint64 {
+	fl := &t.fields[f]
+	v := make([]uint64, fl.oov)
+	fl.index.keys(v)
+	return v
+}
+
+// Params returns the rows of field f, row-major, the OOV row last, aliasing
+// the table (valid until the next Load; do not modify).
+func (t *Full) Params(f int) []float32 {
+	fl, d := t.fields[f], t.cfg.Dim
+	return t.rows.params[fl.off*d : (fl.off+int(fl.oov)+1)*d]
+}
+
+// Bytes reports the parameter and optimizer-state bytes and, as Index, the
+// hash maps' slot arrays.
+func (t *Full) Bytes() Bytes {
+	b := t.rows.Bytes()
+	for i := range t.fields {
+		b.Index += t.fields[i].index.bytes()
+	}
+	return b
+}
+
+// row returns the row of id in field fl.
+func (fl *fullField) row(id uint64) int {
+	v, ok := fl.index.get(id)
+	if !ok {
+		v = fl.oov
+	}
+	return fl.off + int(v)
+}
+
+// Lookup writes the row of each id (the field's OOV row for unknown ids)
+// to out. It panics if len(ids) is not a multiple of Fields() or
+// len(out) != len(ids)*Dim().
+func (t *Full) Lookup(ids []uint64, out []float32) {
+	d := t.cfg.Dim
+	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
+	p := t.rows.params
+	fields := t.fields
+	// Resolve a chunk of ids to rows, then copy the rows: two short loops
+	// keep more independent cache misses in flight than one long one.
+	var rows [256]int
+	f := 0
+	for base := 0; base < len(ids); base += len(rows) {
+		chunk := ids[base:min(base+len(rows), len(ids))]
+		for i, id := range chunk {
+			rows[i] = fields[f].row(id) * d
+			if f++; f == len(fields) {
+				f = 0
+			}
+		}
+		o := out[base*d:]
+		for i, r := range rows[:len(chunk)] {
+			copyRow(o[i*d:i*d+d], p[r:r+d])
+		}
+	}
+}
+
+// Apply updates the rows of ids with grads (see [Trainable] and
+// [Rows.Apply]); unknown ids train their field's OOV row. It panics on the
+// shape errors Lookup panics on.
+func (t *Full) Apply(ids []uint64, grads []float32) {
+	checkBatch("Apply", len(ids), len(grads), len(t.fields), t.cfg.Dim)
+	if cap(t.idx) < len(ids) {
+		t.idx = make([]int32, len(ids))
+	}
+	idx := t.idx[:len(ids)]
+	fields := t.fields
+	f := 0
+	for i, id := range ids {
+		idx[i] = int32(fields[f].row(id))
+		if f++; f == len(fields) {
+			f = 0
+		}
+	}
+	t.rows.Apply(idx, grads)
+}
+
+// Save writes the table (config, vocabularies, parameters, optimizer
+// state) to w in the format described in the package doc.
+func (t *Full) Save(w io.Writer) error {
+	if err := writeHeader(w, t.cfg); err != nil {
+		return fmt.Errorf("save full table: %w", err)
+	}
+	buf := make([]byte, ioChunk)
+	for f := range t.fields {
+		if err := writeSlice(w, buf, t.Vocab(f)); err != nil {
+			return fmt.Errorf("save full table: vocabulary of field %d: %w", f, err)
+		}
+	}
+	if err := t.rows.save(w); err != nil {
+		return fmt.Errorf("save full table: %w", err)
+	}
+	if err := writeEnd(w); err != nil {
+		return fmt.Errorf("save full table: %w", err)
+	}
+	return nil
+}
+
+// Load replaces the table with a saved full table whose configuration
+// matches apart from the vocabulary (else [ErrConfigMismatch]): the
+// vocabularies, parameters and optimizer state all come from r. The table
+// is replaced only once everything has been read, so a failed Load leaves
+// it unchanged; meanwhile both copies are in memory.
+func (t *Full) Load(r io.Reader) error {
+	c, err := readHeader(r)
+	if err != nil {
+		return fmt.Errorf("load full table: %w", err)
+	}
+	if !c.equal(t.cfg, true) {
+		return fmt.Errorf("load full table: saved %+v, table %+v: %w", c, t.cfg, ErrConfigMismatch)
+	}
+	nt, err := loadFull(r, c)
+	if err != nil {
+		return fmt.Errorf("load full table: %w", err)
+	}
+	nt.rows.threads = t.rows.threads
+	*t = *nt
+	return nil
+}
+
+// loadFull reads the body of a saved full table of config c.
+func loadFull(r io.Reader, c Config) (*Full, error) {
+	if c.Method != MethodFull || len(c.Rows) == 0 {
+		return nil, fmt.Errorf("full table config %+v: %w", c, ErrCorrupt)
+	}
+	total := 0
+	for f, n := range c.Rows {
+		if total += n; n < 1 || total > MaxRows {
+			return nil, fmt.Errorf("field %d has %d rows: %w", f, n, ErrCorrupt)
+		}
+	}
+	buf := make([]byte, ioChunk)
+	vocab := make([][]uint64, len(c.Rows))
+	for f, n := range c.Rows {
+		vocab[f] = make([]uint64, n-1)
+		if err := readSlice(r, buf, vocab[f]); err != nil {
+			return nil, fmt.Errorf("vocabulary of field %d: %w", f, err)
+		}
+	}
+	t, err := newFull(vocab, c, false)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if err := t.rows.load(r); err != nil {
+		return nil, err
+	}
+	if err := readEnd(r); err != nil {
+		return nil, err
+	}
+	return t, nil
+}

@@ -1,0 +1,170 @@
+package embedding
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/embtab/embtab/hashing"
+)
+
+// Hashed is the hashing trick with one table per field: field f has
+// Config.Rows[f] rows and id maps to row hashing.Bucket(id, Rows[f]) of
+// its field. Distinct ids that land on one row share it.
+type Hashed struct {
+	cfg    Config
+	fields []hashedField
+	rows   *Rows
+	idx    []int32 // Apply scratch
+}
+
+type hashedField struct {
+	off int    // first row of the field in rows
+	n   uint64 // rows of the field
+}
+
+// NewHashed returns a hashed table for c (Method "hashed" or empty),
+// initialised from c.Seed: field f draws init stream f.
+func NewHashed(c Config) (*Hashed, error) {
+	if c.Method == "" {
+		c.Method = MethodHashed
+	}
+	if c.Method != MethodHashed {
+		return nil, fmt.Errorf("new hashed table: method %q: %w", c.Method, ErrConfig)
+	}
+	return newHashed(c, true)
+}
+
+func newHashed(c Config, init bool) (*Hashed, error) {
+	c, err := c.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("new hashed table: %w", err)
+	}
+	t := &Hashed{cfg: c, fields: make([]hashedField, len(c.Rows))}
+	total := 0
+	for f, n := range c.Rows {
+		t.fields[f] = hashedField{off: total, n: uint64(n)}
+		total += n
+	}
+	if t.rows, err = NewRows(total, c.Dim, c.Optimizer); err != nil {
+		return nil, fmt.Errorf("new hashed table: %w", err)
+	}
+	if init {
+		for f, fl := range t.fields {
+			t.rows.InitUniform(fl.off, fl.off+int(fl.n), c.InitScale, c.Seed, uint64(f))
+		}
+	}
+	return t, nil
+}
+
+// Config returns the table's configuration, defaults filled in.
+func (t *Hashed) Config() Config { return t.cfg.clone() }
+
+// Fields returns the number of fields.
+func (t *Hashed) Fields() int { return len(t.fields) }
+
+// Dim returns the number of floats per id.
+func (t *Hashed) Dim() int { return t.cfg.Dim }
+
+// SetThreads sets the number of goroutines Apply may use (see
+// [Rows.SetThreads]).
+func (t *Hashed) SetThreads(n int) { t.rows.SetThreads(n) }
+
+// Params returns the rows of field f, row-major, aliasing the table (valid
+// until the next Load; do not modify).
+func (t *Hashed) Params(f int) []float32 {
+	fl := t.fields[f]
+	return t.rows.params[fl.off*t.cfg.Dim : (fl.off+int(fl.n))*t.cfg.Dim]
+}
+
+// Bytes reports the parameter and optimizer-state bytes; the index is the
+// hash function and costs nothing.
+func (t *Hashed) Bytes() Bytes { return t.rows.Bytes() }
+
+// Lookup writes the row of each id to out. It panics if len(ids) is not a
+// multiple of Fields() or len(out) != len(ids)*Dim().
+func (t *Hashed) Lookup(ids []uint64, out []float32) {
+	d := t.cfg.Dim
+	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
+	p := t.rows.params
+	fields := t.fields
+	f := 0
+	for i, id := range ids {
+		fl := fields[f]
+		o := (fl.off + int(hashing.Bucket(id, fl.n))) * d
+		copyRow(out[i*d:i*d+d], p[o:o+d])
+		if f++; f == len(fields) {
+			f = 0
+		}
+	}
+}
+
+// Apply updates the rows of ids with grads (see [Trainable] and
+// [Rows.Apply]). It panics on the shape errors Lookup panics on.
+func (t *Hashed) Apply(ids []uint64, grads []float32) {
+	checkBatch("Apply", len(ids), len(grads), len(t.fields), t.cfg.Dim)
+	if cap(t.idx) < len(ids) {
+		t.idx = make([]int32, len(ids))
+	}
+	idx := t.idx[:len(ids)]
+	fields := t.fields
+	f := 0
+	for i, id := range ids {
+		fl := fields[f]
+		idx[i] = int32(fl.off + int(hashing.Bucket(id, fl.n)))
+		if f++; f == len(fields) {
+			f = 0
+		}
+	}
+	t.rows.Apply(idx, grads)
+}
+
+// Save writes the table (config, parameters, optimizer state) to w in the
+// format described in the package doc.
+func (t *Hashed) Save(w io.Writer) error {
+	if err := writeHeader(w, t.cfg); err != nil {
+		return fmt.Errorf("save hashed table: %w", err)
+	}
+	if err := t.rows.save(w); err != nil {
+		return fmt.Errorf("save hashed table: %w", err)
+	}
+	if err := writeEnd(w); err != nil {
+		return fmt.Errorf("save hashed table: %w", err)
+	}
+	return nil
+}
+
+// Load replaces the table's parameters and optimizer state with a saved
+// table of the same configuration (else [ErrConfigMismatch]). Rows are read
+// in place: if Load fails the table is partly overwritten and should be
+// discarded.
+func (t *Hashed) Load(r io.Reader) error {
+	c, err := readHeader(r)
+	if err != nil {
+		return fmt.Errorf("load hashed table: %w", err)
+	}
+	if !c.equal(t.cfg, false) {
+		return fmt.Errorf("load hashed table: saved %+v, table %+v: %w", c, t.cfg, ErrConfigMismatch)
+	}
+	if err := t.loadBody(r); err != nil {
+		return fmt.Errorf("load hashed table: %w", err)
+	}
+	return nil
+}
+
+func (t *Hashed) loadBody(r io.Reader) error {
+	if err := t.rows.load(r); err != nil {
+		return err
+	}
+	return readEnd(r)
+}
+
+// checkBatch panics unless n ids form whole examples of fields ids and the
+// float buffer holds dim floats per id.
+func checkBatch(op string, n, floats, fields, dim int) {
+	if n%fields != 0 {
+		panic(fmt.Sprintf("embedding: %s: len(ids)=%d is not a multiple of Fields()=%d", op, n, fields))
+	}
+	if floats != n*dim {
+		panic(fmt.Sprintf("embedding: %s: %d floats for %d ids of dim %d, want %d", op, floats, n, dim, n*dim))
+	}
+}

@@ -1,0 +1,248 @@
+package embedding
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// Persister is implemented by tables that can checkpoint themselves. Save
+// writes the table's configuration, parameters and optimizer state; Load
+// restores them into a table of the same configuration, after which
+// training continues exactly as it would have in the saved table. All the
+// tables of this package implement it.
+type Persister interface {
+	Save(w io.Writer) error
+	Load(r io.Reader) error
+}
+
+// Stream format, version 1. All integers and floats are little-endian.
+//
+//	header   magic   8 bytes "EMBTABLE"
+//	         version uint32 (1)
+//	         cfgLen  uint32
+//	         config  cfgLen bytes: the table's Config as JSON, defaults filled in
+//	vocab    (full tables only) for each field f, Rows[f]-1 uint64 ids in row order
+//	rows     n       uint64  rows
+//	         dim     uint32  floats per row
+//	         stride  uint32  optimizer state floats per row
+//	         steps   uint32  1 if a uint32 step count per row follows, else 0
+//	         params  n*dim float32, row-major
+//	         state   n*stride float32, row-major
+//	         counts  n uint32 (if steps)
+//	end      magic   8 bytes "ENDTABLE"
+//
+// The format has no checksum: the caller checksums the file (see the
+// artifact and checkpoint code).
+var (
+	headMagic = [8]byte{'E', 'M', 'B', 'T', 'A', 'B', 'L', 'E'}
+	endMagic  = [8]byte{'E', 'N', 'D', 'T', 'A', 'B', 'L', 'E'}
+)
+
+const (
+	formatVersion = 1
+	maxConfigLen  = 1 << 26 // a config with 2^22 fields is still far below
+	ioChunk       = 1 << 16 // bytes converted per Write or Read
+)
+
+// Load reads a table saved by the Save method of [Hashed], [QR] or [Full]
+// and returns it, of the type that saved it. The table is rebuilt from the
+// config in the stream (with its threads at 1); compare its Config with a
+// manifest's to check that it is the table the manifest names.
+func Load(r io.Reader) (Trainable, error) {
+	c, err := readHeader(r)
+	if err != nil {
+		return nil, fmt.Errorf("load table: %w", err)
+	}
+	switch c.Method {
+	case MethodHashed:
+		t, err := newHashed(c, false)
+		if err == nil {
+			err = t.loadBody(r)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load hashed table: %w", err)
+		}
+		return t, nil
+	case MethodQR:
+		t, err := newQR(c, false)
+		if err == nil {
+			err = t.loadBody(r)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load qr table: %w", err)
+		}
+		return t, nil
+	default: // readHeader checked the method
+		t, err := loadFull(r, c)
+		if err != nil {
+			return nil, fmt.Errorf("load full table: %w", err)
+		}
+		return t, nil
+	}
+}
+
+func writeHeader(w io.Writer, c Config) error {
+	js, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode config: %w", err)
+	}
+	b := make([]byte, 0, 16+len(js))
+	b = append(b, headMagic[:]...)
+	b = binary.LittleEndian.AppendUint32(b, formatVersion)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(js)))
+	b = append(b, js...)
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("write header: %w", err)
+	}
+	return nil
+}
+
+// readHeader reads and checks the header and returns the config, validated
+// and with defaults.
+func readHeader(r io.Reader) (Config, error) {
+	var c Config
+	var h [16]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return c, fmt.Errorf("read header: %w", err)
+	}
+	if [8]byte(h[:8]) != headMagic {
+		return c, fmt.Errorf("magic %q: %w", h[:8], ErrBadMagic)
+	}
+	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
+		return c, fmt.Errorf("version %d (can read %d): %w", v, formatVersion, ErrVersion)
+	}
+	n := binary.LittleEndian.Uint32(h[12:])
+	if n > maxConfigLen {
+		return c, fmt.Errorf("config of %d bytes: %w", n, ErrCorrupt)
+	}
+	js := make([]byte, n)
+	if _, err := io.ReadFull(r, js); err != nil {
+		return c, fmt.Errorf("read config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("%w: decode config: %w", ErrCorrupt, err)
+	}
+	c, err := c.WithDefaults()
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return c, nil
+}
+
+func writeEnd(w io.Writer) error {
+	if _, err := w.Write(endMagic[:]); err != nil {
+		return fmt.Errorf("write end marker: %w", err)
+	}
+	return nil
+}
+
+func readEnd(r io.Reader) error {
+	var m [8]byte
+	if _, err := io.ReadFull(r, m[:]); err != nil {
+		return fmt.Errorf("read end marker: %w", err)
+	}
+	if m != endMagic {
+		return fmt.Errorf("end marker %q: %w", m[:], ErrCorrupt)
+	}
+	return nil
+}
+
+// save writes the rows section.
+func (r *Rows) save(w io.Writer) error {
+	var h [20]byte
+	binary.LittleEndian.PutUint64(h[0:], uint64(r.n))
+	binary.LittleEndian.PutUint32(h[8:], uint32(r.dim))
+	binary.LittleEndian.PutUint32(h[12:], uint32(r.stride))
+	if r.steps != nil {
+		binary.LittleEndian.PutUint32(h[16:], 1)
+	}
+	if _, err := w.Write(h[:]); err != nil {
+		return fmt.Errorf("write rows header: %w", err)
+	}
+	buf := make([]byte, ioChunk)
+	if err := writeSlice(w, buf, r.params); err != nil {
+		return fmt.Errorf("write parameters: %w", err)
+	}
+	if err := writeSlice(w, buf, r.state); err != nil {
+		return fmt.Errorf("write optimizer state: %w", err)
+	}
+	if err := writeSlice(w, buf, r.steps); err != nil {
+		return fmt.Errorf("write step counts: %w", err)
+	}
+	return nil
+}
+
+// load reads a rows section of the same shape into r, in place.
+func (r *Rows) load(rd io.Reader) error {
+	var h [20]byte
+	if _, err := io.ReadFull(rd, h[:]); err != nil {
+		return fmt.Errorf("read rows header: %w", err)
+	}
+	n := binary.LittleEndian.Uint64(h[0:])
+	dim := binary.LittleEndian.Uint32(h[8:])
+	stride := binary.LittleEndian.Uint32(h[12:])
+	steps := binary.LittleEndian.Uint32(h[16:])
+	if n != uint64(r.n) || dim != uint32(r.dim) || stride != uint32(r.stride) || (steps == 1) != (r.steps != nil) || steps > 1 {
+		return fmt.Errorf("rows %d x %d, state %d, steps %d; config wants %d x %d, state %d, steps %t: %w",
+			n, dim, stride, steps, r.n, r.dim, r.stride, r.steps != nil, ErrCorrupt)
+	}
+	buf := make([]byte, ioChunk)
+	if err := readSlice(rd, buf, r.params); err != nil {
+		return fmt.Errorf("read parameters: %w", err)
+	}
+	if err := readSlice(rd, buf, r.state); err != nil {
+		return fmt.Errorf("read optimizer state: %w", err)
+	}
+	if err := readSlice(rd, buf, r.steps); err != nil {
+		return fmt.Errorf("read step counts: %w", err)
+	}
+	return nil
+}
+
+// writeSlice writes v little-endian through buf (ioChunk bytes), so that
+// any writer works without a whole-table copy.
+func writeSlice[T float32 | uint32 | uint64](w io.Writer, buf []byte, v []T) error {
+	size := binary.Size(T(0))
+	for len(v) > 0 {
+		k := min(len(v), len(buf)/size)
+		n, err := binary.Encode(buf, binary.LittleEndian, v[:k])
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return err
+		}
+		v = v[k:]
+	}
+	return nil
+}
+
+// readSlice fills v from little-endian data read through buf.
+func readSlice[T float32 | uint32 | uint64](r io.Reader, buf []byte, v []T) error {
+	size := binary.Size(T(0))
+	for len(v) > 0 {
+		k := min(len(v), len(buf)/size)
+		if _, err := io.ReadFull(r, buf[:k*size]); err != nil {
+			return noEOF(err)
+		}
+		if _, err := binary.Decode(buf[:k*size], binary.LittleEndian, v[:k]); err != nil {
+			return err
+		}
+		v = v[k:]
+	}
+	return nil
+}
+
+// noEOF turns a clean EOF inside a section into io.ErrUnexpectedEOF: the
+// stream ended where data was due.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

@@ -1,0 +1,375 @@
+package embedding
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/embtab/embtab/hashing"
+)
+
+// MaxRows is the largest number of rows of one [Rows] store (and so of one
+// table): row indices are int32.
+const MaxRows = math.MaxInt32
+
+// DefaultInitScale is the half-width of the uniform initialisation when a
+// Config gives none: rows start in U(-0.05, 0.05), as in the PyTorch peer.
+const DefaultInitScale = 0.05
+
+// initBlockRows is the number of rows drawn from one generator by
+// [Rows.InitUniform]. It is part of the init specification: changing it
+// changes every initial table.
+const initBlockRows = 4096
+
+// minKeysPerThread is the least number of (row, entry) pairs for which
+// [Rows.Apply] starts another goroutine.
+const minKeysPerThread = 1024
+
+// Rows is a dense store of n rows of dim float32 parameters with the
+// per-row state of its optimizer, and the engine that applies sparse
+// gradients to it. Every table in this package keeps its rows in one Rows;
+// other packages can build their own tables on it.
+//
+// Parameters are row-major (row i is params[i*dim:(i+1)*dim]); optimizer
+// state lives beside them in arrays indexed by the same row. Gather and Row
+// are safe for concurrent use with each other; Apply, the Init methods,
+// SetThreads and Load need exclusive access.
+type Rows struct {
+	n, dim int
+	opt    Optimizer // with defaults
+	kind   optKind
+	stride int       // state floats per row
+	params []float32 // n*dim
+	state  []float32 // n*stride
+	steps  []uint32  // n if the optimizer counts steps, else nil
+
+	threads int
+
+	// Apply scratch, reused across calls.
+	keys, tmp []uint64
+	counts    []int
+	gsum      []float32 // per-goroutine gradient sums
+	bounds    []int
+}
+
+// NewRows returns n rows of dim zeros with zero optimizer state for opt.
+// The errors wrap [ErrConfig], [ErrTooManyRows] or [ErrUnknownOptimizer].
+func NewRows(n, dim int, opt Optimizer) (*Rows, error) {
+	if n < 1 || dim < 1 {
+		return nil, fmt.Errorf("rows %d x dim %d: both must be positive: %w", n, dim, ErrConfig)
+	}
+	if n > MaxRows {
+		return nil, fmt.Errorf("%d rows (max %d): %w", n, MaxRows, ErrTooManyRows)
+	}
+	opt, err := opt.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	spec := optimizers[opt.Name]
+	r := &Rows{
+		n: n, dim: dim, opt: opt, kind: spec.kind,
+		stride:  spec.stateFloats(dim),
+		params:  make([]float32, n*dim),
+		threads: 1,
+	}
+	if r.stride > 0 {
+		r.state = make([]float32, n*r.stride)
+	}
+	if spec.steps {
+		r.steps = make([]uint32, n)
+	}
+	return r, nil
+}
+
+// Len returns the number of rows.
+func (r *Rows) Len() int { return r.n }
+
+// Dim returns the number of floats per row.
+func (r *Rows) Dim() int { return r.dim }
+
+// Optimizer returns the optimizer, with its defaults filled in.
+func (r *Rows) Optimizer() Optimizer { return r.opt }
+
+// Row returns the parameters of row i. The slice aliases the store: it is
+// valid until the next Load and must not be written while other goroutines
+// read the store.
+func (r *Rows) Row(i int) []float32 { return r.params[i*r.dim : (i+1)*r.dim : (i+1)*r.dim] }
+
+// Params returns all parameters, row-major, aliasing the store (see Row).
+func (r *Rows) Params() []float32 { return r.params }
+
+// Bytes reports the parameter and optimizer-state bytes. Apply's scratch
+// buffers (a few bytes per id of the largest batch) are not counted.
+func (r *Rows) Bytes() Bytes {
+	return Bytes{
+		Params:    int64(len(r.params)) * 4,
+		Optimizer: int64(len(r.state))*4 + int64(len(r.steps))*4,
+	}
+}
+
+// SetThreads sets the number of goroutines Apply may use; n <= 0 means
+// runtime.GOMAXPROCS(0). The default is 1. Results do not depend on it.
+func (r *Rows) SetThreads(n int) {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	r.threads = n
+}
+
+// Threads returns the number of goroutines Apply may use.
+func (r *Rows) Threads() int { return r.threads }
+
+// Fill sets every parameter of rows [from, to) to v.
+func (r *Rows) Fill(from, to int, v float32) {
+	p := r.params[from*r.dim : to*r.dim]
+	for i := range p {
+		p[i] = v
+	}
+}
+
+// InitUniform fills rows [from, to) with values drawn uniformly from
+// [-scale, scale) and leaves the optimizer state alone.
+//
+// The draw is specified, so a seed in a manifest reproduces a table: rows
+// are taken in blocks of 4096 from the start of the range; block k uses
+// rand.NewPCG(seed, hashing.Mix64(hashing.Mix64(stream)+k)), and each
+// Uint64 x gives two values, first from bits 63..40 then from bits 31..8:
+// for a 24-bit u, (u*2⁻²³ - 1) * scale. The values of row from+i thus
+// depend only on (seed, stream, i), not on the range's position, the other
+// rows or the number of goroutines, which is GOMAXPROCS.
+func (r *Rows) InitUniform(from, to int, scale float32, seed, stream uint64) {
+	if from < 0 || to > r.n || from > to {
+		panic(fmt.Sprintf("embedding: InitUniform rows [%d, %d) out of [0, %d)", from, to, r.n))
+	}
+	d := r.dim
+	blocks := (to - from + initBlockRows - 1) / initBlockRows
+	sbase := hashing.Mix64(stream)
+	fill := func(k int) {
+		lo := from + k*initBlockRows
+		hi := min(lo+initBlockRows, to)
+		p := r.params[lo*d : hi*d]
+		g := rand.NewPCG(seed, hashing.Mix64(sbase+uint64(k)))
+		const unit = 1.0 / (1 << 23)
+		i := 0
+		for ; i+1 < len(p); i += 2 {
+			x := g.Uint64()
+			p[i] = (float32(x>>40)*unit - 1) * scale
+			p[i+1] = (float32((x>>8)&0xFFFFFF)*unit - 1) * scale
+		}
+		if i < len(p) {
+			p[i] = (float32(g.Uint64()>>40)*unit - 1) * scale
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), blocks)
+	if workers <= 1 {
+		for k := range blocks {
+			fill(k)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for k := int(next.Add(1) - 1); k < blocks; k = int(next.Add(1) - 1) {
+				fill(k)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Gather copies the parameters of rows idx[i] to out[i*Dim():(i+1)*Dim()].
+// It panics if len(out) != len(idx)*Dim() or an index is out of range.
+func (r *Rows) Gather(idx []int32, out []float32) {
+	d := r.dim
+	if len(out) != len(idx)*d {
+		panic(fmt.Sprintf("embedding: Gather: len(out)=%d, want len(idx)*dim=%d", len(out), len(idx)*d))
+	}
+	p := r.params
+	for i, row := range idx {
+		o := int(row) * d
+		copyRow(out[i*d:i*d+d], p[o:o+d])
+	}
+}
+
+// copyRow copies src to dst (equal lengths). Common dims copy as arrays,
+// which compile to a few vector moves: about 1.6x faster than the memmove
+// call of copy for 64-byte rows in cache.
+func copyRow(dst, src []float32) {
+	switch len(dst) {
+	case 8:
+		*(*[8]float32)(dst) = *(*[8]float32)(src)
+	case 16:
+		*(*[16]float32)(dst) = *(*[16]float32)(src)
+	case 32:
+		*(*[32]float32)(dst) = *(*[32]float32)(src)
+	default:
+		copy(dst, src)
+	}
+}
+
+// Apply updates the rows that idx names with the optimizer: entry i
+// contributes the gradient grads[i*Dim():(i+1)*Dim()] to row idx[i].
+// The gradients of entries sharing a row are summed in entry order first,
+// and each touched row is updated once, so the result depends neither on
+// the order in which rows are visited nor on the number of threads; rows
+// that idx does not name are not read or written.
+//
+// Apply sorts (row, entry) pairs with a stable radix sort, splits the sorted
+// pairs at row boundaries among up to Threads() goroutines, and sums and
+// updates each row's group in place. It does not allocate once its scratch
+// buffers have grown to the batch size, apart from the goroutines it starts.
+// It panics if len(grads) != len(idx)*Dim(), an index is out of range or
+// len(idx) >= 2³².
+func (r *Rows) Apply(idx []int32, grads []float32) {
+	d := r.dim
+	n := len(idx)
+	if len(grads) != n*d {
+		panic(fmt.Sprintf("embedding: Apply: len(grads)=%d, want len(idx)*dim=%d", len(grads), n*d))
+	}
+	if uint64(n) >= 1<<32 {
+		panic(fmt.Sprintf("embedding: Apply: %d entries in one call (max 2^32-1)", n))
+	}
+	if n == 0 {
+		return
+	}
+	if cap(r.keys) < n {
+		r.keys = make([]uint64, n)
+		r.tmp = make([]uint64, n)
+	}
+	keys := r.keys[:n]
+	rows := uint32(r.n)
+	for i, row := range idx {
+		if uint32(row) >= rows {
+			panic(fmt.Sprintf("embedding: Apply: row %d out of [0, %d)", row, r.n))
+		}
+		keys[i] = uint64(row)<<32 | uint64(i)
+	}
+	keys = r.sortKeys(keys)
+
+	threads := min(r.threads, n/minKeysPerThread)
+	// Per-goroutine sums, 64 bytes apart so that no two share a cache line.
+	gstride := d + 16
+	if need := max(threads, 1) * gstride; len(r.gsum) < need {
+		r.gsum = make([]float32, need)
+	}
+	if threads <= 1 {
+		r.applySorted(keys, grads, r.gsum[:d])
+		return
+	}
+	// Split at row boundaries: no row is in two parts.
+	b := append(r.bounds[:0], 0)
+	for k := 1; k < threads; k++ {
+		at := max(n*k/threads, b[len(b)-1])
+		for at > 0 && at < n && keys[at]>>32 == keys[at-1]>>32 {
+			at++
+		}
+		b = append(b, at)
+	}
+	b = append(b, n)
+	r.bounds = b
+	var wg sync.WaitGroup
+	for k := 1; k < threads; k++ {
+		if b[k] < b[k+1] {
+			part, gs := keys[b[k]:b[k+1]], r.gsum[k*gstride:k*gstride+d]
+			wg.Go(func() { r.applySorted(part, grads, gs) })
+		}
+	}
+	r.applySorted(keys[:b[1]], grads, r.gsum[:d])
+	wg.Wait()
+}
+
+// sortKeys sorts (row<<32 | entry) keys, given in entry order, by row and
+// then entry, and returns the sorted slice (keys or r.tmp).
+func (r *Rows) sortKeys(keys []uint64) []uint64 {
+	n := len(keys)
+	rowBits := bits.Len32(uint32(r.n - 1))
+	if rowBits == 0 {
+		return keys // one row: already in entry order
+	}
+	if n <= 256 {
+		slices.Sort(keys)
+		return keys
+	}
+	// LSD radix sort on the row bits only. It is stable, and the keys come
+	// in entry order, so equal rows stay in entry order.
+	passes := (rowBits + 10) / 11
+	digit := (rowBits + passes - 1) / passes
+	buckets := 1 << digit
+	mask := uint64(buckets - 1)
+	if cap(r.counts) < buckets {
+		r.counts = make([]int, buckets)
+	}
+	counts := r.counts[:buckets]
+	src, dst := keys, r.tmp[:n]
+	for p := range passes {
+		shift := uint(32 + p*digit)
+		clear(counts)
+		for _, k := range src {
+			counts[(k>>shift)&mask]++
+		}
+		sum := 0
+		for i, c := range counts {
+			counts[i] = sum
+			sum += c
+		}
+		for _, k := range src {
+			b := (k >> shift) & mask
+			dst[counts[b]] = k
+			counts[b]++
+		}
+		src, dst = dst, src
+	}
+	return src
+}
+
+// applySorted sums the gradients of each row group of sorted keys, in entry
+// order, into gs and updates the row.
+func (r *Rows) applySorted(keys []uint64, grads, gs []float32) {
+	d := r.dim
+	for i := 0; i < len(keys); {
+		row := keys[i] >> 32
+		e := int(keys[i] & 0xFFFFFFFF)
+		g := grads[e*d : e*d+d]
+		j := i + 1
+		if j < len(keys) && keys[j]>>32 == row {
+			copy(gs, g)
+			for ; j < len(keys) && keys[j]>>32 == row; j++ {
+				e := int(keys[j] & 0xFFFFFFFF)
+				add(gs, grads[e*d:e*d+d])
+			}
+			g = gs
+		}
+		r.update(int(row), g)
+		i = j
+	}
+}
+
+func add(dst, src []float32) {
+	src = src[:len(dst)]
+	for j := range dst {
+		dst[j] += src[j]
+	}
+}
+
+// update applies the optimizer to row i with its summed gradient g.
+func (r *Rows) update(i int, g []float32) {
+	d := r.dim
+	w := r.params[i*d : i*d+d]
+	switch r.kind {
+	case kindSGD:
+		updateSGD(w, g, r.opt.LR)
+	case kindRowwiseAdagrad:
+		updateRowwiseAdagrad(w, g, &r.state[i], r.opt.LR, r.opt.Eps)
+	case kindAdagrad:
+		updateAdagrad(w, g, r.state[i*d:i*d+d], r.opt.LR, r.opt.Eps)
+	case kindLazyAdam:
+		updateLazyAdam(w, g, r.state[i*2*d:(i+1)*2*d], &r.steps[i], &r.opt)
+	}
+}
