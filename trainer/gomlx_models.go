@@ -1,0 +1,234 @@
+package trainer
+
+// The dense models as GoMLX graphs: each one declares its parameters and
+// builds its forward pass together with a hand-written backward pass. The
+// model math is documented on the Model* constants in models.go.
+
+import (
+	"strconv"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+)
+
+// backwardFn maps dL/d(logit) [B] to dL/d(emb) [B, Fields*Dim] and the
+// gradients of all parameters (indexed like the model's paramSet).
+type backwardFn func(dLogit *graph.Node) (dEmb *graph.Node, grads []*graph.Node)
+
+// denseModel is the graph of one model.
+type denseModel interface {
+	// forward builds the logits [B] from dense [B, NumDense] (nil when
+	// NumDense is 0) and emb [B, Fields*Dim], given the parameter nodes in
+	// paramSet order. Calling the returned backwardFn adds the backward pass
+	// to the same graph.
+	forward(p []*graph.Node, dense, emb *graph.Node) (logit *graph.Node, back backwardFn)
+}
+
+// buildModel declares the parameters of cfg's model (cfg already resolved
+// with WithDefaults and validated) and returns its graph builder.
+func buildModel(cfg ModelConfig) (denseModel, []paramSpec) {
+	ps := &paramSet{}
+	x0Width := cfg.NumDense + cfg.Fields*cfg.Dim
+	var m denseModel
+	switch cfg.Name {
+	case ModelLR:
+		m = &lrModel{cfg: cfg, lin: newFC(ps, "lr/linear", x0Width, 1, false)}
+	case ModelFM, ModelDeepFM:
+		fm := &fmModel{cfg: cfg, lin: newFC(ps, "fm/linear", x0Width, 1, false)}
+		if cfg.NumDense > 0 {
+			fm.proj = newFC(ps, "fm/dense_proj", cfg.NumDense, cfg.Dim, false)
+		}
+		if cfg.Name == ModelDeepFM {
+			fm.deep, _ = newMLP(ps, "deep", x0Width, cfg.DeepMLP, true)
+		}
+		m = fm
+	case ModelDLRM:
+		d := &dlrmModel{cfg: cfg, inter: dotInteraction{n: 1 + cfg.Fields}}
+		d.bottom, _ = newMLP(ps, "bottom", cfg.NumDense, cfg.BottomMLP, false)
+		d.top, _ = newMLP(ps, "top", cfg.Dim+d.inter.pairs(), cfg.TopMLP, true)
+		m = d
+	case ModelDCNv2:
+		d := &dcnModel{cfg: cfg}
+		for l := range max(cfg.CrossLayers, 0) {
+			d.cross = append(d.cross, newFC(ps, "cross/"+strconv.Itoa(l), x0Width, x0Width, false))
+		}
+		var deepOut int
+		d.deep, deepOut = newMLP(ps, "deep", x0Width, cfg.DeepMLP, false)
+		if len(d.deep) == 0 {
+			deepOut = 0
+		}
+		d.out = newFC(ps, "dcn/logit", x0Width+deepOut, 1, false)
+		m = d
+	}
+	return m, ps.specs
+}
+
+// concatX0 returns x0 = [dense ; emb] [B, NumDense+Fields*Dim].
+func concatX0(dense, emb *graph.Node) *graph.Node {
+	if dense == nil {
+		return emb
+	}
+	return graph.Concatenate([]*graph.Node{dense, emb}, 1)
+}
+
+// embPart returns the emb columns of dL/dx0.
+func embPart(dx0 *graph.Node, numDense int) *graph.Node {
+	if numDense == 0 {
+		return dx0
+	}
+	return graph.SliceAxis(dx0, 1, graph.AxisRangeToEnd(numDense))
+}
+
+// column reshapes a logit gradient [B] into [B, 1].
+func column(x *graph.Node) *graph.Node {
+	return graph.Reshape(x, x.Shape().Dimensions[0], 1)
+}
+
+// lrModel: logit = [dense ; emb]·w + b.
+type lrModel struct {
+	cfg ModelConfig
+	lin fcLayer
+}
+
+func (m *lrModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.Node, backwardFn) {
+	batch := emb.Shape().Dimensions[0]
+	x0 := concatX0(dense, emb)
+	y := m.lin.forward(p, x0)
+	return graph.Reshape(y, batch), func(dLogit *graph.Node) (*graph.Node, []*graph.Node) {
+		grads := make([]*graph.Node, len(p))
+		dx0 := m.lin.backward(p, grads, x0, y, column(dLogit), true)
+		return embPart(dx0, m.cfg.NumDense), grads
+	}
+}
+
+// fmModel is the factorization machine, and DeepFM when deep is set.
+type fmModel struct {
+	cfg  ModelConfig
+	lin  fcLayer // first-order term over x0
+	proj fcLayer // dense → Dim projection (unused when NumDense is 0)
+	deep mlp     // deepfm only
+}
+
+func (m *fmModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.Node, backwardFn) {
+	cfg := m.cfg
+	batch := emb.Shape().Dimensions[0]
+	x0 := concatX0(dense, emb)
+	first := m.lin.forward(p, x0) // [B, 1]
+	logit := graph.Reshape(first, batch)
+
+	emb3 := graph.Reshape(emb, batch, cfg.Fields, cfg.Dim)
+	v, projOut := emb3, (*graph.Node)(nil)
+	if dense != nil {
+		projOut = m.proj.forward(p, dense) // [B, Dim]
+		v = graph.Concatenate([]*graph.Node{graph.InsertAxes(projOut, 1), emb3}, 1)
+	}
+	second, fmBack := fmInteraction(v)
+	logit = graph.Add(logit, second)
+
+	var deepActs []*graph.Node
+	if len(m.deep) > 0 {
+		deepActs = m.deep.forward(p, x0)
+		logit = graph.Add(logit, graph.Reshape(deepActs[len(deepActs)-1], batch))
+	}
+
+	return logit, func(dLogit *graph.Node) (*graph.Node, []*graph.Node) {
+		grads := make([]*graph.Node, len(p))
+		dCol := column(dLogit)
+		dx0 := m.lin.backward(p, grads, x0, first, dCol, true)
+		if len(m.deep) > 0 {
+			dx0 = graph.Add(dx0, m.deep.backward(p, grads, deepActs, dCol, true))
+		}
+		dEmb := embPart(dx0, cfg.NumDense)
+		dv := fmBack(dLogit) // [B, m, Dim]
+		dvEmb := dv
+		if dense != nil {
+			dProj := graph.Reshape(graph.SliceAxis(dv, 1, graph.AxisRange(0, 1)), batch, cfg.Dim)
+			m.proj.backward(p, grads, dense, projOut, dProj, false)
+			dvEmb = graph.SliceAxis(dv, 1, graph.AxisRangeToEnd(1))
+		}
+		dEmb = graph.Add(dEmb, graph.Reshape(dvEmb, batch, cfg.Fields*cfg.Dim))
+		return dEmb, grads
+	}
+}
+
+// dlrmModel is dlrm-small.
+type dlrmModel struct {
+	cfg    ModelConfig
+	bottom mlp
+	inter  dotInteraction
+	top    mlp
+}
+
+func (m *dlrmModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.Node, backwardFn) {
+	cfg := m.cfg
+	batch := emb.Shape().Dimensions[0]
+	bottomActs := m.bottom.forward(p, dense)
+	d := bottomActs[len(bottomActs)-1] // [B, Dim]
+	t := graph.Concatenate([]*graph.Node{
+		graph.InsertAxes(d, 1),
+		graph.Reshape(emb, batch, cfg.Fields, cfg.Dim),
+	}, 1) // [B, 1+F, Dim]
+	z := m.inter.forward(t)
+	topActs := m.top.forward(p, graph.Concatenate([]*graph.Node{d, z}, 1))
+	logit := graph.Reshape(topActs[len(topActs)-1], batch)
+
+	return logit, func(dLogit *graph.Node) (*graph.Node, []*graph.Node) {
+		grads := make([]*graph.Node, len(p))
+		dTopIn := m.top.backward(p, grads, topActs, column(dLogit), true)
+		dd := graph.SliceAxis(dTopIn, 1, graph.AxisRange(0, cfg.Dim))
+		dz := graph.SliceAxis(dTopIn, 1, graph.AxisRangeToEnd(cfg.Dim))
+		dt := m.inter.backward(t, dz) // [B, 1+F, Dim]
+		dd = graph.Add(dd, graph.Reshape(graph.SliceAxis(dt, 1, graph.AxisRange(0, 1)), batch, cfg.Dim))
+		dEmb := graph.Reshape(graph.SliceAxis(dt, 1, graph.AxisRangeToEnd(1)), batch, cfg.Fields*cfg.Dim)
+		m.bottom.backward(p, grads, bottomActs, dd, false)
+		return dEmb, grads
+	}
+}
+
+// dcnModel is DCN-v2, parallel variant.
+type dcnModel struct {
+	cfg   ModelConfig
+	cross []fcLayer // W_l [K, K], b_l [K]
+	deep  mlp
+	out   fcLayer // [x_L ; deep] → logit
+}
+
+func (m *dcnModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.Node, backwardFn) {
+	batch := emb.Shape().Dimensions[0]
+	x0 := concatX0(dense, emb)
+	xs := []*graph.Node{x0} // x_l
+	var us []*graph.Node    // u_l = x_l·W_l + b_l
+	for _, l := range m.cross {
+		u := l.forward(p, xs[len(xs)-1])
+		us = append(us, u)
+		xs = append(xs, graph.Add(graph.Mul(x0, u), xs[len(xs)-1]))
+	}
+	xL := xs[len(xs)-1]
+	head := xL
+	var deepActs []*graph.Node
+	if len(m.deep) > 0 {
+		deepActs = m.deep.forward(p, x0)
+		head = graph.Concatenate([]*graph.Node{xL, deepActs[len(deepActs)-1]}, 1)
+	}
+	y := m.out.forward(p, head)
+
+	return graph.Reshape(y, batch), func(dLogit *graph.Node) (*graph.Node, []*graph.Node) {
+		grads := make([]*graph.Node, len(p))
+		dHead := m.out.backward(p, grads, head, y, column(dLogit), true)
+		width := xL.Shape().Dimensions[1]
+		g := dHead // dL/dx_l, walking back from l = L
+		var dx0 *graph.Node
+		if len(m.deep) > 0 {
+			g = graph.SliceAxis(dHead, 1, graph.AxisRange(0, width))
+			dDeep := graph.SliceAxis(dHead, 1, graph.AxisRangeToEnd(width))
+			dx0 = m.deep.backward(p, grads, deepActs, dDeep, true)
+		}
+		for l := len(m.cross) - 1; l >= 0; l-- {
+			// x_{l+1} = x0⊙u_l + x_l, u_l = x_l·W_l + b_l.
+			du := graph.Mul(g, x0)
+			dx0 = addGrad(dx0, graph.Mul(g, us[l]))
+			g = graph.Add(g, m.cross[l].backward(p, grads, xs[l], us[l], du, true))
+		}
+		dx0 = addGrad(dx0, g)
+		return embPart(dx0, m.cfg.NumDense), grads
+	}
+}

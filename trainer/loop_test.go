@@ -1,0 +1,134 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/embtab/embtab/datasets"
+)
+
+// genData writes a small generated Criteo-like Parquet file.
+func genData(t *testing.T, rows int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "g.parquet")
+	g, err := datasets.NewGenerator(datasets.GenConfig{Rows: rows, Scale: 0.001, Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := datasets.Convert(context.Background(), g, p, datasets.ConvertOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestTrainModelsLearn(t *testing.T) {
+	data := genData(t, 12000)
+	tests := []struct {
+		model, table string
+		budget       int64
+	}{
+		{"lr", "hashed", 0},
+		{"fm", "qr", 64 << 10},
+		{"deepfm", "full", 0},
+		{"dlrm", "hashed", 128 << 10},
+		{"dcnv2", "hashed", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.model+"/"+tc.table, func(t *testing.T) {
+			res, err := Train(context.Background(), Config{
+				Data: data, Model: tc.model, Table: tc.table, MemoryBudget: tc.budget,
+				Dim: 8, Batch: 512, Epochs: 2, Threads: 2,
+			}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.TestAUC < 0.56 {
+				t.Errorf("test AUC %.4f: the model did not learn", res.TestAUC)
+			}
+			if res.TrainRows != 10800 || res.TestRows != 1200 {
+				t.Errorf("split %d/%d, want 10800/1200", res.TrainRows, res.TestRows)
+			}
+			if tc.budget > 0 && res.EmbeddingBytes > tc.budget {
+				t.Errorf("embedding bytes %d exceed the budget %d", res.EmbeddingBytes, tc.budget)
+			}
+			if res.FullTableBytes <= 0 || res.DistinctValues <= 0 {
+				t.Errorf("full table bytes %d, distinct %d", res.FullTableBytes, res.DistinctValues)
+			}
+		})
+	}
+}
+
+// TestResumeSameResult interrupts a run after a few steps and resumes it
+// from its checkpoint: the result must equal an uninterrupted run's.
+func TestResumeSameResult(t *testing.T) {
+	data := genData(t, 6000)
+	cfg := Config{Data: data, Model: "dlrm", Dim: 8, Batch: 500, Epochs: 2, Threads: 2, CheckpointEvery: 3}
+	cfg.Out = t.TempDir()
+	want, err := Train(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Out = t.TempDir()
+	// steps per epoch: 5400/500 -> 11; stop mid second epoch, after a checkpoint at 12 and before 15
+	_, err = Train(context.Background(), cfg, Options{StopAfterSteps: 14})
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("want ErrStopped, got %v", err)
+	}
+	got, err := Train(context.Background(), cfg, Options{Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Resumed {
+		t.Fatal("run did not resume")
+	}
+	if got.TestAUC != want.TestAUC || got.TestLogLoss != want.TestLogLoss || got.Steps != want.Steps {
+		t.Fatalf("resumed run: auc %v logloss %v steps %d; uninterrupted: auc %v logloss %v steps %d",
+			got.TestAUC, got.TestLogLoss, got.Steps, want.TestAUC, want.TestLogLoss, want.Steps)
+	}
+	for _, f := range []string{"metrics.jsonl", "result.json", CheckpointFile} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+}
+
+func TestCheckpointCorruption(t *testing.T) {
+	data := genData(t, 3000)
+	cfg := Config{Data: data, Model: "lr", Dim: 4, Batch: 500, Epochs: 1, Out: t.TempDir()}
+	if _, err := Train(context.Background(), cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(cfg.Out, CheckpointFile)
+	b, _ := os.ReadFile(p)
+	b[len(b)/2] ^= 0xFF
+	os.WriteFile(p, b, 0o644)
+	_, err := Train(context.Background(), cfg, Options{Resume: true})
+	if !errors.Is(err, ErrCheckpointCorrupt) {
+		t.Fatalf("flipped byte: want ErrCheckpointCorrupt, got %v", err)
+	}
+	os.WriteFile(p, b[:100], 0o644)
+	if _, err := Train(context.Background(), cfg, Options{Resume: true}); !errors.Is(err, ErrCheckpointCorrupt) {
+		t.Fatalf("truncated: want ErrCheckpointCorrupt, got %v", err)
+	}
+	// a checkpoint from another configuration is refused
+	if _, err := Train(context.Background(), cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dim = 8
+	if _, err := Train(context.Background(), cfg, Options{Resume: true}); !errors.Is(err, ErrCheckpointMismatch) {
+		t.Fatalf("other config: want ErrCheckpointMismatch, got %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []Config{{}, {Data: "x", TestFraction: 1.5}, {Data: "x", Dim: -1}, {Data: "x", Split: "random"}} {
+		c := c
+		c.Defaults()
+		if err := c.Validate(); err == nil {
+			t.Errorf("config %+v validated", c)
+		}
+	}
+}

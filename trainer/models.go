@@ -1,0 +1,178 @@
+package trainer
+
+// This file holds the serialisable description of the dense models
+// (ModelConfig) and its defaults and validation. The graph code lives in
+// gomlx_*.go.
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Model names accepted in ModelConfig.Name.
+const (
+	// ModelLR is logistic regression over [dense ; emb flattened]: one linear
+	// layer to the logit. With D-dim embeddings the weight of a categorical
+	// value is not a free scalar but w_f·e_{f,value}, the projection of its
+	// embedding row on the field's weight vector: the per-feature weights are
+	// learned through the embedding (with Dim 1 this is plain hashed LR up to a
+	// per-field scale).
+	ModelLR = "lr"
+	// ModelFM is a factorization machine: a first-order linear term over
+	// [dense ; emb flattened] plus the second-order term
+	// 0.5*Σ_d((Σ_i v_id)² - Σ_i v_id²) over the F field vectors and one more
+	// vector projected from the dense features (a linear layer NumDense→Dim,
+	// only when NumDense > 0).
+	ModelFM = "fm"
+	// ModelDeepFM is ModelFM plus a deep MLP (ReLU after every hidden layer,
+	// then a linear layer to one logit) over [dense ; emb flattened]; the two
+	// logits are summed.
+	ModelDeepFM = "deepfm"
+	// ModelDLRM is "dlrm-small" (docs/architecture.md,
+	// shared/peers/torch_dlrm.py): bottom MLP over the dense features with
+	// ReLU after every layer (its last width must be Dim), the pairwise dot
+	// products of the 1+F vectors (bottom output first, upper triangle i<j, in
+	// row-major order like torch.triu_indices) concatenated after the bottom
+	// output, then the top MLP (ReLU between layers) and a linear layer to the
+	// logit. It requires NumDense > 0.
+	ModelDLRM = "dlrm"
+	// ModelDCNv2 is DCN-v2 (Wang et al. 2021), parallel variant:
+	// x0 = [dense ; emb flattened], full-rank cross layers
+	// x_{l+1} = x0 ⊙ (x_l·W_l + b_l) + x_l, a deep MLP on x0 (ReLU after every
+	// layer) in parallel, both outputs concatenated, then a linear layer to the
+	// logit.
+	ModelDCNv2 = "dcnv2"
+)
+
+// Hyperparameter defaults used by ModelConfig.WithDefaults. They match
+// torch.optim.Adam and shared/peers/torch_dlrm.py.
+const (
+	DefaultLR          = 1e-3
+	DefaultBeta1       = 0.9
+	DefaultBeta2       = 0.999
+	DefaultEps         = 1e-8
+	DefaultCrossLayers = 3
+	DefaultBottomWidth = 64 // dlrm bottom MLP: NumDense→64→Dim
+)
+
+// DefaultTopMLP is the default hidden widths of the dlrm top MLP and
+// DefaultDeepMLP those of the deepfm and dcnv2 deep MLPs.
+var (
+	DefaultTopMLP  = []int{256, 128}
+	DefaultDeepMLP = []int{256, 128}
+)
+
+// ModelConfig describes a dense model. It is serialised (JSON) into
+// checkpoints and artifacts, so a net can be rebuilt from it.
+//
+// Layer lists follow one rule: nil means "use the default", an empty
+// non-nil slice means "no hidden layers" (JSON null versus []).
+// WithDefaults resolves them, and NewDenseNet keeps the resolved config.
+type ModelConfig struct {
+	// Name is one of ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2.
+	Name string `json:"name"`
+	// NumDense is the number of dense features per example (may be 0 except
+	// for dlrm), Fields the number of embedded categorical fields and Dim
+	// their embedding dimension.
+	NumDense int `json:"num_dense"`
+	Fields   int `json:"fields"`
+	Dim      int `json:"dim"`
+	// BottomMLP (dlrm) lists the bottom MLP widths; the last must equal Dim.
+	// Default {64, Dim}.
+	BottomMLP []int `json:"bottom_mlp"`
+	// TopMLP (dlrm) lists the top MLP hidden widths; a final linear layer to
+	// the logit is always added. Default {256, 128}.
+	TopMLP []int `json:"top_mlp"`
+	// DeepMLP (deepfm, dcnv2) lists the deep MLP hidden widths. Default
+	// {256, 128}.
+	DeepMLP []int `json:"deep_mlp"`
+	// CrossLayers (dcnv2) is the number of cross layers. Default 3; use a
+	// negative value for none.
+	CrossLayers int `json:"cross_layers"`
+	// LR, Beta1, Beta2 and Eps configure Adam for the dense parameters
+	// (torch.optim.Adam semantics, no weight decay). Zero means the default.
+	LR    float64 `json:"lr"`
+	Beta1 float64 `json:"beta1"`
+	Beta2 float64 `json:"beta2"`
+	Eps   float64 `json:"eps"`
+	// Seed seeds the Go-side parameter initialisation.
+	Seed uint64 `json:"seed"`
+}
+
+// WithDefaults returns a copy of c with unset fields replaced by their
+// defaults for c.Name. Fields that do not apply to the model are cleared, so
+// the result describes the model exactly.
+func (c ModelConfig) WithDefaults() ModelConfig {
+	orInt := func(v []int, def []int) []int {
+		if v == nil {
+			return slices.Clone(def)
+		}
+		return slices.Clone(v)
+	}
+	orF := func(v, def float64) float64 {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	c.LR = orF(c.LR, DefaultLR)
+	c.Beta1 = orF(c.Beta1, DefaultBeta1)
+	c.Beta2 = orF(c.Beta2, DefaultBeta2)
+	c.Eps = orF(c.Eps, DefaultEps)
+	var bottom, top, deep []int
+	cross := 0
+	switch c.Name {
+	case ModelDLRM:
+		bottom = orInt(c.BottomMLP, []int{DefaultBottomWidth, c.Dim})
+		top = orInt(c.TopMLP, DefaultTopMLP)
+	case ModelDeepFM:
+		deep = orInt(c.DeepMLP, DefaultDeepMLP)
+	case ModelDCNv2:
+		deep = orInt(c.DeepMLP, DefaultDeepMLP)
+		switch {
+		case c.CrossLayers == 0:
+			cross = DefaultCrossLayers
+		case c.CrossLayers > 0:
+			cross = c.CrossLayers
+		default:
+			cross = -1
+		}
+	}
+	c.BottomMLP, c.TopMLP, c.DeepMLP, c.CrossLayers = bottom, top, deep, cross
+	return c
+}
+
+// Validate reports whether c (after WithDefaults) describes a buildable
+// model. Errors wrap ErrInvalidConfig or ErrUnknownModel.
+func (c ModelConfig) Validate() error {
+	switch c.Name {
+	case ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2:
+	default:
+		return fmt.Errorf("%w: %q", ErrUnknownModel, c.Name)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, c.Name, fmt.Sprintf(format, args...))
+	}
+	if c.NumDense < 0 || c.Fields <= 0 || c.Dim <= 0 {
+		return bad("need NumDense >= 0, Fields > 0, Dim > 0; got %d, %d, %d", c.NumDense, c.Fields, c.Dim)
+	}
+	if c.LR <= 0 || c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1 || c.Eps <= 0 {
+		return bad("invalid Adam hyperparameters lr=%g betas=(%g, %g) eps=%g", c.LR, c.Beta1, c.Beta2, c.Eps)
+	}
+	for _, l := range [][]int{c.BottomMLP, c.TopMLP, c.DeepMLP} {
+		for _, w := range l {
+			if w <= 0 {
+				return bad("layer widths must be positive, got %v", l)
+			}
+		}
+	}
+	if c.Name == ModelDLRM {
+		if c.NumDense == 0 {
+			return bad("dlrm needs dense features (NumDense > 0)")
+		}
+		if len(c.BottomMLP) == 0 || c.BottomMLP[len(c.BottomMLP)-1] != c.Dim {
+			return bad("the last bottom MLP width must equal Dim=%d, got %v", c.Dim, c.BottomMLP)
+		}
+	}
+	return nil
+}
