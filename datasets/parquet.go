@@ -29,7 +29,7 @@ const DefaultRowGroupRows = 65536
 // every column zstd-compressed, plain-encoded. parquet-go orders the columns
 // of a group by name; readers find columns by name, never by position.
 func ParquetSchema(s *Schema) *parquet.Schema {
-	codec := &zstd.Codec{Level: zstd.SpeedDefault}
+	codec := &zstd.Codec{Level: zstd.SpeedFastest}
 	g := parquet.Group{}
 	g[s.Label] = parquet.Compressed(parquet.Leaf(parquet.Int32Type), codec)
 	for _, n := range s.Dense {
@@ -68,20 +68,39 @@ func columnIndex(s *Schema, ps *parquet.Schema) (map[string]int, error) {
 }
 
 // ParquetWriter writes Records to a Parquet file with the schema of one
-// dataset.
+// dataset. Rows are built in chunks by the caller's goroutine and encoded
+// and compressed by a second goroutine, so parsing overlaps with writing.
 type ParquetWriter struct {
-	s    *Schema
-	w    *parquet.Writer
-	col  map[string]int
-	rows []parquet.Row
-	// arena holds copies of the string bytes of buffered rows (records may
-	// alias their reader's buffer).
-	arena []byte
-	n     int64
+	s *Schema
+	w *parquet.Writer
+	// column indexes, in schema order
+	label, ts       int
+	dense, cat, ext []int
+	ncols           int
+
+	cur    *rowChunk
+	ch     chan *rowChunk // full chunks to the writer goroutine
+	free   chan *rowChunk // written chunks back
+	done   chan struct{}
+	err    error // set by the writer goroutine before done closes
+	n      int64
+	closed bool
 }
 
+// rowChunk is a batch of rows and the bytes their strings point into
+// (records may alias their reader's buffer, so strings are copied).
+type rowChunk struct {
+	rows  []parquet.Row
+	arena []byte
+}
+
+const (
+	writeChunk  = 4096 // rows per chunk handed to the writer goroutine
+	writeChunks = 3    // chunks in rotation
+)
+
 // NewParquetWriter starts a Parquet stream on w. rowGroupRows <= 0 uses
-// DefaultRowGroupRows.
+// DefaultRowGroupRows. Close must be called to finish the file.
 func NewParquetWriter(w io.Writer, s *Schema, rowGroupRows int) (*ParquetWriter, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -94,88 +113,129 @@ func NewParquetWriter(w io.Writer, s *Schema, rowGroupRows int) (*ParquetWriter,
 	if err != nil {
 		return nil, err
 	}
-	pw := parquet.NewWriter(w, ps,
-		parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
-		parquet.KeyValueMetadata(SchemaMetadataKey, MarshalSchema(s)),
-		parquet.CreatedBy("embtab", "0.1", ""),
-	)
-	return &ParquetWriter{s: s, w: pw, col: col}, nil
+	pw := &ParquetWriter{
+		s: s,
+		w: parquet.NewWriter(w, ps,
+			parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
+			parquet.KeyValueMetadata(SchemaMetadataKey, MarshalSchema(s)),
+			parquet.CreatedBy("embtab", "0.1", ""),
+		),
+		label: col[s.Label], ts: -1, ncols: len(col),
+		ch: make(chan *rowChunk, writeChunks), free: make(chan *rowChunk, writeChunks), done: make(chan struct{}),
+	}
+	if s.Timestamp != "" {
+		pw.ts = col[s.Timestamp]
+	}
+	for _, n := range s.Dense {
+		pw.dense = append(pw.dense, col[n])
+	}
+	for _, n := range s.Categorical {
+		pw.cat = append(pw.cat, col[n])
+	}
+	for _, n := range s.Extra {
+		pw.ext = append(pw.ext, col[n])
+	}
+	for i := 0; i < writeChunks; i++ {
+		pw.free <- &rowChunk{}
+	}
+	go pw.writeLoop()
+	return pw, nil
 }
 
-const writeChunk = 1024
+func (pw *ParquetWriter) writeLoop() {
+	defer close(pw.done)
+	for c := range pw.ch {
+		if pw.err == nil {
+			if _, err := pw.w.WriteRows(c.rows); err != nil {
+				pw.err = fmt.Errorf("write parquet rows: %w", err)
+			}
+		}
+		c.rows = c.rows[:0]
+		c.arena = c.arena[:0]
+		pw.free <- c
+	}
+}
 
 // Write appends one record.
 func (pw *ParquetWriter) Write(rec *Record) error {
-	s := pw.s
-	ncols := len(pw.col)
-	var row parquet.Row
-	if len(pw.rows) < cap(pw.rows) {
-		row = pw.rows[:len(pw.rows)+1][len(pw.rows)]
-	}
-	row = row[:0]
-	if cap(row) < ncols {
-		row = make(parquet.Row, 0, ncols)
-	}
-	row = row[:ncols]
-	row[pw.col[s.Label]] = parquet.Int32Value(int32(rec.Label)).Level(0, 0, pw.col[s.Label])
-	for j, n := range s.Dense {
-		c := pw.col[n]
-		if rec.DenseValid[j] {
-			row[c] = parquet.Int64Value(rec.Dense[j]).Level(0, 1, c)
-		} else {
-			row[c] = parquet.NullValue().Level(0, 0, c)
+	if pw.cur == nil {
+		select {
+		case pw.cur = <-pw.free:
+		case <-pw.done:
+			return pw.err
 		}
 	}
-	str := func(name, v string) {
-		c := pw.col[name]
-		start := len(pw.arena)
-		pw.arena = append(pw.arena, v...)
-		row[c] = parquet.ByteArrayValue(pw.arena[start:len(pw.arena):len(pw.arena)]).Level(0, 0, c)
+	c := pw.cur
+	var row parquet.Row
+	if len(c.rows) < cap(c.rows) {
+		row = c.rows[: len(c.rows)+1 : cap(c.rows)][len(c.rows)]
 	}
-	for f, n := range s.Categorical {
-		str(n, rec.Cat[f])
+	if cap(row) < pw.ncols {
+		row = make(parquet.Row, pw.ncols)
 	}
-	if s.Timestamp != "" {
-		c := pw.col[s.Timestamp]
-		row[c] = parquet.Int64Value(rec.Timestamp).Level(0, 0, c)
+	row = row[:pw.ncols]
+	row[pw.label] = parquet.Int32Value(int32(rec.Label)).Level(0, 0, pw.label)
+	for j, col := range pw.dense {
+		if rec.DenseValid[j] {
+			row[col] = parquet.Int64Value(rec.Dense[j]).Level(0, 1, col)
+		} else {
+			row[col] = parquet.NullValue().Level(0, 0, col)
+		}
 	}
-	for j, n := range s.Extra {
-		str(n, rec.Extra[j])
+	// Strings point into the arena; it is only appended to while the chunk
+	// fills, and earlier rows keep the old backing array if it grows.
+	for f, col := range pw.cat {
+		start := len(c.arena)
+		c.arena = append(c.arena, rec.Cat[f]...)
+		row[col] = parquet.ByteArrayValue(c.arena[start:len(c.arena):len(c.arena)]).Level(0, 0, col)
 	}
-	pw.rows = append(pw.rows, row)
+	if pw.ts >= 0 {
+		row[pw.ts] = parquet.Int64Value(rec.Timestamp).Level(0, 0, pw.ts)
+	}
+	for j, col := range pw.ext {
+		start := len(c.arena)
+		c.arena = append(c.arena, rec.Extra[j]...)
+		row[col] = parquet.ByteArrayValue(c.arena[start:len(c.arena):len(c.arena)]).Level(0, 0, col)
+	}
+	c.rows = append(c.rows, row)
 	pw.n++
-	if len(pw.rows) >= writeChunk {
-		return pw.flushRows()
+	if len(c.rows) >= writeChunk {
+		pw.ch <- c
+		pw.cur = nil
 	}
 	return nil
 }
 
-func (pw *ParquetWriter) flushRows() error {
-	if len(pw.rows) == 0 {
-		return nil
+// Abort stops the writer goroutine without finishing the file (after an
+// error; the partial output must be discarded). It is a no-op after Close.
+func (pw *ParquetWriter) Abort() {
+	if !pw.closed {
+		pw.stop()
 	}
-	if _, err := pw.w.WriteRows(pw.rows); err != nil {
-		return fmt.Errorf("write parquet rows: %w", err)
-	}
-	pw.rows = pw.rows[:0]
-	// The arena may be reused: WriteRows copied the values into column
-	// buffers. Start a fresh one if it grew large, so old rows keep theirs.
-	if cap(pw.arena) > 1<<22 {
-		pw.arena = nil
-	} else {
-		pw.arena = pw.arena[:0]
-	}
-	return nil
+}
+
+func (pw *ParquetWriter) stop() {
+	pw.closed = true
+	close(pw.ch)
+	<-pw.done
 }
 
 // Rows returns the number of records written.
 func (pw *ParquetWriter) Rows() int64 { return pw.n }
 
-// Close flushes buffered rows and writes the footer. It does not close the
+// Close writes the buffered rows and the footer. It does not close the
 // underlying writer.
 func (pw *ParquetWriter) Close() error {
-	if err := pw.flushRows(); err != nil {
-		return err
+	if pw.closed {
+		return errors.New("parquet writer already closed")
+	}
+	if pw.cur != nil && len(pw.cur.rows) > 0 {
+		pw.ch <- pw.cur
+		pw.cur = nil
+	}
+	pw.stop()
+	if pw.err != nil {
+		return pw.err
 	}
 	if err := pw.w.Close(); err != nil {
 		return fmt.Errorf("close parquet writer: %w", err)
@@ -220,6 +280,7 @@ func Convert(ctx context.Context, r RecordReader, out string, opt ConvertOptions
 		if err != nil {
 			return err
 		}
+		defer pw.Abort()
 		rec := NewRecord(r.Schema())
 		for {
 			if pw.Rows()&0xFFFF == 0 {
