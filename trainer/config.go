@@ -26,9 +26,13 @@ type Config struct {
 	// Table is the embedding method ("hashed", "qr", "full"); Dim its
 	// dimension; MemoryBudget the bytes allowed for the embedding
 	// parameters (0 = as many rows as the data has distinct values).
-	Table        string `json:"table"`
-	Dim          int    `json:"dim"`
-	MemoryBudget int64  `json:"memory_budget"`
+	Table string `json:"table"`
+	// RowsPerField, when > 0, gives a hashed table exactly that many rows
+	// per field, overriding MemoryBudget (as the PyTorch peer's
+	// --rows-per-field does).
+	RowsPerField int   `json:"rows_per_field,omitempty"`
+	Dim          int   `json:"dim"`
+	MemoryBudget int64 `json:"memory_budget"`
 	// Optimizer is the sparse optimizer of the embedding rows.
 	Optimizer string  `json:"optimizer"`
 	EmbLR     float64 `json:"emb_lr"`
@@ -77,7 +81,7 @@ func (c *Config) Defaults() {
 		c.Optimizer = "rowwise_adagrad"
 	}
 	if c.EmbLR == 0 {
-		c.EmbLR = 0.05
+		c.EmbLR = DefaultEmbLR(c.Optimizer)
 	}
 	if c.LR == 0 {
 		c.LR = 1e-3
@@ -119,6 +123,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--batch %d must be > 0", c.Batch)
 	case c.MemoryBudget < 0:
 		return fmt.Errorf("--memory-budget must be >= 0")
+	case c.RowsPerField < 0 || c.RowsPerField > 0 && c.Table != "hashed":
+		return fmt.Errorf("--rows-per-field %d: needs --table hashed and a positive count", c.RowsPerField)
 	}
 	return nil
 }
@@ -129,15 +135,33 @@ func (c *Config) compatible(o *Config) error {
 		Data, Format, TestData, Split, Model, Table, Optimizer string
 		TestFraction, EmbLR, LR                                float64
 		MaxRows, MemoryBudget                                  int64
-		Dim, Batch                                             int
+		Dim, Batch, RowsPerField                               int
 		Seed, HashSeed                                         uint64
 	}
 	k := func(x *Config) key {
 		return key{x.Data, x.Format, x.TestData, x.Split, x.Model, x.Table, x.Optimizer,
-			x.TestFraction, x.EmbLR, x.LR, x.MaxRows, x.MemoryBudget, x.Dim, x.Batch, x.Seed, x.HashSeed}
+			x.TestFraction, x.EmbLR, x.LR, x.MaxRows, x.MemoryBudget, x.Dim, x.Batch, x.RowsPerField, x.Seed, x.HashSeed}
 	}
 	if k(c) != k(o) {
 		return fmt.Errorf("%w: checkpoint %+v, this run %+v", ErrCheckpointMismatch, k(o), k(c))
 	}
 	return nil
+}
+
+// DefaultEmbLR is the embedding learning rate used when none is given. For
+// dlrm-small on the 300k-row generated set (BENCHMARKS.md) row-wise Adagrad
+// wants a larger rate than element-wise Adagrad, whose 0.05 is the PyTorch
+// peer's; the lazy Adam and SGD rates are conventional starting points.
+func DefaultEmbLR(optimizer string) float64 {
+	switch optimizer {
+	case "rowwise_adagrad":
+		return 0.2
+	case "adagrad":
+		return 0.05
+	case "lazy_adam":
+		return 0.005
+	case "sgd":
+		return 1
+	}
+	return 0.05
 }

@@ -43,6 +43,14 @@ func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 		}
 		t, err = embedding.NewFull(v.ids, ec)
 	case embedding.MethodHashed:
+		if cfg.RowsPerField > 0 {
+			ec.Rows = make([]int, len(card))
+			for f := range ec.Rows {
+				ec.Rows[f] = cfg.RowsPerField
+			}
+			t, err = embedding.NewHashed(ec)
+			break
+		}
 		ec.Rows, err = embedding.HashedForBudget(budget, card, cfg.Dim)
 		if err == nil {
 			t, err = embedding.NewHashed(ec)

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/embtab/embtab/bytesize"
@@ -51,12 +52,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.Model, "model", "dlrm", "dense model: lr, fm, deepfm, dlrm (dlrm-small), dcnv2")
 	fs.StringVar(&c.Table, "table", "hashed", "embedding table: full (one row per distinct training value + OOV), hashed (per-field hashing trick), qr (quotient-remainder)")
 	fs.IntVar(&c.Dim, "dim", 16, "embedding dimension")
+	fs.IntVar(&c.RowsPerField, "rows-per-field", 0, "hashed tables only: exactly this many rows per field, overriding --memory-budget (as the PyTorch peer's flag)")
+	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the run to this file")
 	budget := fs.String("memory-budget", "", "bytes for the embedding parameters, e.g. 4MiB, 1.5GB; tables size themselves to it (default: rows for every distinct value)")
 	fs.StringVar(&c.Optimizer, "optimizer", "rowwise_adagrad", "sparse optimizer of the embedding rows: rowwise_adagrad, adagrad, lazy_adam, sgd")
 	fs.IntVar(&c.Epochs, "epochs", 1, "passes over the training data")
 	fs.IntVar(&c.Batch, "batch", 2048, "examples per step")
 	fs.Float64Var(&c.LR, "lr", 1e-3, "Adam learning rate of the dense network")
-	fs.Float64Var(&c.EmbLR, "emb-lr", 0.05, "learning rate of the embedding optimizer")
+	fs.Float64Var(&c.EmbLR, "emb-lr", 0, "learning rate of the embedding optimizer (default: 0.2 for rowwise_adagrad, 0.05 for adagrad, 0.005 for lazy_adam, 1 for sgd)")
 	fs.IntVar(&c.Threads, "threads", 0, "threads for gathers, updates and the dense net (default: all cores)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed of initialisation (runs are reproducible)")
 	fs.Uint64Var(&c.HashSeed, "hash-seed", 0, "seed of the feature hash (default: embtab's fixed seed)")
@@ -111,6 +114,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bar := progress.New(stderr, "train", 0, "samples")
 	if *quiet {
 		bar = progress.Disabled()
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := trainer.Train(ctx, c, trainer.Options{Logger: log, Progress: bar, Resume: *resume})
 	if err != nil {
