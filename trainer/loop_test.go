@@ -45,6 +45,7 @@ func TestTrainModelsLearn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("test AUC %.4f", res.TestAUC)
 			if res.TestAUC < 0.56 {
 				t.Errorf("test AUC %.4f: the model did not learn", res.TestAUC)
 			}
