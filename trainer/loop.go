@@ -507,9 +507,11 @@ func timestamps(cfg *Config, onErr datasets.OnError, max int64) ([]int64, error)
 	}
 }
 
-// vocabulary is the set of distinct ids per field in the training split.
+// vocabulary is the set of distinct ids per field in the training split,
+// with their frequencies.
 type vocabulary struct {
-	ids [][]uint64 // sorted, per field
+	ids    [][]uint64 // sorted, per field
+	counts [][]uint32 // counts[f][i] is the frequency of ids[f][i] (saturating)
 }
 
 func (v *vocabulary) distinct() int64 {
@@ -541,9 +543,9 @@ func scanVocabulary(ctx context.Context, cfg *Config, sp *split, onErr datasets.
 	}
 	defer src.Close()
 	nf := src.Schema().NumCat()
-	sets := make([]map[uint64]struct{}, nf)
+	sets := make([]map[uint64]uint32, nf)
 	for f := range sets {
-		sets[f] = make(map[uint64]struct{})
+		sets[f] = make(map[uint64]uint32)
 	}
 	bar.SetTotal(sp.trainRows)
 	var rows int64
@@ -559,20 +561,27 @@ func scanVocabulary(ctx context.Context, cfg *Config, sp *split, onErr datasets.
 			return nil, err
 		}
 		for i, id := range b.IDs {
-			sets[i%nf][id] = struct{}{}
+			m := sets[i%nf]
+			if c := m[id]; c < math.MaxUint32 {
+				m[id] = c + 1
+			}
 		}
 		rows += int64(b.Rows)
 		bar.Set(rows)
 		src.Release(b)
 	}
-	v := &vocabulary{ids: make([][]uint64, nf)}
+	v := &vocabulary{ids: make([][]uint64, nf), counts: make([][]uint32, nf)}
 	for f, s := range sets {
 		ids := make([]uint64, 0, len(s))
 		for id := range s {
 			ids = append(ids, id)
 		}
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		v.ids[f] = ids
+		counts := make([]uint32, len(ids))
+		for i, id := range ids {
+			counts[i] = s[id]
+		}
+		v.ids[f], v.counts[f] = ids, counts
 	}
 	return v, nil
 }
