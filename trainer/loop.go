@@ -633,3 +633,36 @@ func guessFormat(path string) string {
 	}
 	return datasets.GuessFormat(path)
 }
+
+// DataStats describes a training split: what a sweep needs to size budgets.
+type DataStats struct {
+	TrainRows, TestRows int64
+	// Cardinalities are the distinct training values per field.
+	Cardinalities []int64
+	// FullTableBytes is the fp32 full table (one row per distinct value plus
+	// one OOV row per field) at cfg.Dim.
+	FullTableBytes int64
+}
+
+// Scan reads the training split of cfg once and returns its statistics.
+func Scan(ctx context.Context, cfg Config) (*DataStats, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	onErr, err := datasets.ParseOnError(cfg.OnError)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := makeSplit(&cfg, onErr)
+	if err != nil {
+		return nil, err
+	}
+	v, err := scanVocabulary(ctx, &cfg, sp, onErr, progress.Disabled())
+	if err != nil {
+		return nil, err
+	}
+	card := v.cardinalities()
+	return &DataStats{TrainRows: sp.trainRows, TestRows: sp.testRows, Cardinalities: card,
+		FullTableBytes: embedding.FullTableBytes(card, cfg.Dim)}, nil
+}

@@ -1,0 +1,175 @@
+// Command sweep runs the embedding-compression sweep: methods x memory
+// budgets (compression ratios against the full fp32 table) x datasets x
+// seeds, resumable, and writes results (CSV, Parquet), Pareto plots and a
+// markdown report.
+//
+//	sweep --datasets ml1m,synth --methods full,hashed,qr,multiplex,unified,hybrid --out experiments/results
+//
+// Run `sweep --help` for every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/experiments"
+	"github.com/embtab/embtab/progress"
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sweep:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("sweep", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dsNames := fs.String("datasets", "ml1m,synth", "datasets: ml1m (MovieLens 1M, time split, fm), criteo (the real Criteo slice, train/dev, dlrm), synth (generated Criteo-like, dlrm)")
+	methods := fs.String("methods", "full,hashed,qr", "table methods (trainer --table names); full runs only at ratio 1 and is the baseline")
+	ratios := fs.String("ratios", "1,2,10,100,1000", "compression ratios against the full fp32 table")
+	seeds := fs.String("seeds", "1,2,3", "seeds")
+	out := fs.String("out", "experiments/results", "output directory (results.csv is appended to: rerun to resume)")
+	shared := fs.String("shared", "../shared/data", "directory of the real datasets")
+	synthRows := fs.Int64("synth-rows", 300000, "rows of the generated set")
+	synthScale := fs.Float64("synth-scale", 0.3, "vocabulary scale of the generated set")
+	threads := fs.Int("threads", 0, "threads per cell (default: all cores)")
+	epochs := fs.Int("epochs", 1, "epochs per cell")
+	dim := fs.Int("dim", 16, "embedding dimension")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	verbose := fs.Bool("verbose", false, "log every cell")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sweep [flags]\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	rs, err := parseFloats(*ratios)
+	if err != nil {
+		return fmt.Errorf("--ratios: %w", err)
+	}
+	ss, err := parseSeeds(*seeds)
+	if err != nil {
+		return fmt.Errorf("--seeds: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(*out, "data"), 0o755); err != nil {
+		return err
+	}
+	var ds []experiments.Dataset
+	for _, name := range split(*dsNames) {
+		d := experiments.Dataset{Name: name, Dim: *dim, Epochs: *epochs}
+		switch name {
+		case "ml1m":
+			d.Data = filepath.Join(*out, "data", "ml1m.parquet")
+			if _, err := os.Stat(d.Data); err != nil {
+				r, err := datasets.OpenRaw("movielens1m", filepath.Join(*shared, "movielens", "ml-1m"))
+				if err != nil {
+					return err
+				}
+				_, err = datasets.Convert(ctx, r, d.Data, datasets.ConvertOptions{})
+				r.Close()
+				if err != nil {
+					return err
+				}
+			}
+			d.Split, d.TestFraction, d.Model, d.Batch = "time", 0.1, "fm", 2048
+		case "criteo":
+			d.Data = filepath.Join(*shared, "criteo", "criteo_wideresdnn_train.tsv")
+			d.TestData = filepath.Join(*shared, "criteo", "criteo_wideresdnn_dev.tsv")
+			d.Model, d.Batch = "dlrm", 256
+		case "synth":
+			d.Data = filepath.Join(*out, "data", fmt.Sprintf("synth_%d_%g.parquet", *synthRows, *synthScale))
+			if _, err := os.Stat(d.Data); err != nil {
+				g, err := datasets.NewGenerator(datasets.GenConfig{Rows: *synthRows, Scale: *synthScale, Seed: 1})
+				if err != nil {
+					return err
+				}
+				if _, err := datasets.Convert(ctx, g, d.Data, datasets.ConvertOptions{}); err != nil {
+					return err
+				}
+			}
+			d.TestFraction, d.Model, d.Batch = 0.1, "dlrm", 2048
+		default:
+			return fmt.Errorf("--datasets: unknown dataset %q (want ml1m, criteo, synth)", name)
+		}
+		ds = append(ds, d)
+	}
+	bar := progress.New(stderr, "sweep", 0, "cells")
+	if *quiet {
+		bar = progress.Disabled()
+	}
+	sw := &experiments.Sweep{Datasets: ds, Methods: split(*methods), Ratios: rs, Seeds: ss, Out: *out,
+		Threads: *threads, Logger: log,
+		OnCell: func(done, total int, r *experiments.Result, skipped bool) {
+			bar.SetTotal(int64(total))
+			bar.Set(int64(done))
+			if r != nil {
+				bar.Detail(fmt.Sprintf("%s/%s/%gx auc %.4f", r.Dataset, r.Method, r.TargetRatio, r.AUC))
+			}
+		}}
+	res, err := sw.Run(ctx)
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d results in %s (report.md, results.csv, results.parquet, pareto_*.png)\n", len(res), *out)
+	return nil
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseFloats(s string) ([]float64, error) {
+	var out []float64
+	for _, p := range split(s) {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || !(v >= 1) {
+			return nil, fmt.Errorf("%q: want numbers >= 1", p)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func parseSeeds(s string) ([]uint64, error) {
+	var out []uint64
+	for _, p := range split(s) {
+		v, err := strconv.ParseUint(p, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q: want positive integers", p)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -1,0 +1,248 @@
+package experiments
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/embtab/embtab/atomicfile"
+	"github.com/embtab/embtab/bytesize"
+	"github.com/parquet-go/parquet-go"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Summary aggregates the seeds of one (dataset, method, ratio) cell.
+type Summary struct {
+	Dataset, Method string
+	TargetRatio     float64
+	N               int
+	BytesUsed       float64 // mean
+	Ratio           float64 // mean achieved ratio
+	AUC, AUCSD      float64
+	LogLoss, LLSD   float64
+	TrainSeconds    float64
+}
+
+// Summarize groups results by (dataset, method, target ratio).
+func Summarize(results []*Result) []*Summary {
+	type key struct {
+		d, m string
+		r    float64
+	}
+	groups := map[key][]*Result{}
+	var keys []key
+	for _, r := range results {
+		k := key{r.Dataset, r.Method, r.TargetRatio}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.d != b.d {
+			return a.d < b.d
+		}
+		if a.r != b.r {
+			return a.r < b.r
+		}
+		return a.m < b.m
+	})
+	var out []*Summary
+	for _, k := range keys {
+		g := groups[k]
+		s := &Summary{Dataset: k.d, Method: k.m, TargetRatio: k.r, N: len(g)}
+		var auc, ll []float64
+		for _, r := range g {
+			s.BytesUsed += float64(r.BytesUsed)
+			s.Ratio += r.Ratio
+			s.TrainSeconds += r.TrainSeconds
+			auc = append(auc, r.AUC)
+			ll = append(ll, r.LogLoss)
+		}
+		n := float64(len(g))
+		s.BytesUsed /= n
+		s.Ratio /= n
+		s.TrainSeconds /= n
+		s.AUC, s.AUCSD = meanSD(auc)
+		s.LogLoss, s.LLSD = meanSD(ll)
+		out = append(out, s)
+	}
+	return out
+}
+
+func meanSD(x []float64) (float64, float64) {
+	var m float64
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(len(x))
+	if len(x) < 2 {
+		return m, 0
+	}
+	var ss float64
+	for _, v := range x {
+		ss += (v - m) * (v - m)
+	}
+	return m, math.Sqrt(ss / float64(len(x)-1))
+}
+
+// WriteOutputs writes results.parquet, pareto_<dataset>.png and report.md
+// into dir.
+func WriteOutputs(dir string, results []*Result) error {
+	if len(results) == 0 {
+		return nil
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "results.parquet"), func(w io.Writer) error {
+		pw := parquet.NewGenericWriter[Result](w)
+		rows := make([]Result, len(results))
+		for i, r := range results {
+			rows[i] = *r
+		}
+		if _, err := pw.Write(rows); err != nil {
+			return err
+		}
+		return pw.Close()
+	}); err != nil {
+		return fmt.Errorf("results.parquet: %w", err)
+	}
+	sum := Summarize(results)
+	var datasets []string
+	seen := map[string]bool{}
+	for _, s := range sum {
+		if !seen[s.Dataset] {
+			seen[s.Dataset] = true
+			datasets = append(datasets, s.Dataset)
+		}
+	}
+	for _, d := range datasets {
+		if err := plotPareto(filepath.Join(dir, "pareto_"+d+".png"), d, sum); err != nil {
+			return fmt.Errorf("plot %s: %w", d, err)
+		}
+	}
+	return atomicfile.Write(filepath.Join(dir, "report.md"), func(w io.Writer) error {
+		_, err := io.WriteString(w, Report(sum, datasets))
+		return err
+	})
+}
+
+// baseline returns the reference AUC of a dataset: the full table, or the
+// best method at ratio 1 when no full table ran.
+func baseline(sum []*Summary, d string) (float64, string) {
+	best, name := math.Inf(-1), ""
+	for _, s := range sum {
+		if s.Dataset == d && s.Method == "full" {
+			return s.AUC, "full"
+		}
+	}
+	for _, s := range sum {
+		if s.Dataset == d && s.TargetRatio == 1 && s.AUC > best {
+			best, name = s.AUC, s.Method+" at 1x"
+		}
+	}
+	return best, name
+}
+
+// Report renders the markdown report.
+func Report(sum []*Summary, datasets []string) string {
+	var b strings.Builder
+	b.WriteString("# Embedding compression sweep\n\n")
+	b.WriteString("AUC and log loss are means over seeds (± sample standard deviation); bytes are the embedding " +
+		"parameters actually used; ratio = full fp32 table bytes / bytes used. ΔAUC is against the full table.\n")
+	for _, d := range datasets {
+		base, baseName := baseline(sum, d)
+		fmt.Fprintf(&b, "\n## %s\n\nBaseline: %s, AUC %.4f. Plot: `pareto_%s.png`.\n\n", d, baseName, base, d)
+		b.WriteString("| method | target ratio | bytes used | achieved ratio | AUC | ΔAUC | logloss | seeds | train s |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+		for _, s := range sum {
+			if s.Dataset != d {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %gx | %s | %.1fx | %.4f ± %.4f | %+.4f | %.4f ± %.4f | %d | %.1f |\n",
+				s.Method, s.TargetRatio, bytesize.Format(int64(s.BytesUsed)), s.Ratio, s.AUC, s.AUCSD, s.AUC-base,
+				s.LogLoss, s.LLSD, s.N, s.TrainSeconds)
+		}
+		b.WriteString("\n**Best method per ratio**\n\n| target ratio | best method | AUC | ΔAUC vs full |\n|---|---|---|---|\n")
+		ratios := map[float64]*Summary{}
+		var rs []float64
+		for _, s := range sum {
+			if s.Dataset != d || s.Method == "full" {
+				continue
+			}
+			if cur, ok := ratios[s.TargetRatio]; !ok || s.AUC > cur.AUC {
+				if !ok {
+					rs = append(rs, s.TargetRatio)
+				}
+				ratios[s.TargetRatio] = s
+			}
+		}
+		sort.Float64s(rs)
+		for _, r := range rs {
+			s := ratios[r]
+			fmt.Fprintf(&b, "| %gx | %s | %.4f | %+.4f |\n", r, s.Method, s.AUC, s.AUC-base)
+		}
+	}
+	return b.String()
+}
+
+// plotPareto draws AUC against bytes used (log x) for one dataset, one line
+// per method, with error bars of one standard deviation.
+func plotPareto(path, dataset string, sum []*Summary) error {
+	p := plot.New()
+	p.Title.Text = "AUC vs embedding bytes: " + dataset
+	p.X.Label.Text = "embedding parameter bytes (log scale)"
+	p.Y.Label.Text = "test AUC"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Add(plotter.NewGrid())
+	byMethod := map[string][]*Summary{}
+	var methods []string
+	for _, s := range sum {
+		if s.Dataset != dataset || s.BytesUsed <= 0 {
+			continue
+		}
+		if _, ok := byMethod[s.Method]; !ok {
+			methods = append(methods, s.Method)
+		}
+		byMethod[s.Method] = append(byMethod[s.Method], s)
+	}
+	sort.Strings(methods)
+	for i, m := range methods {
+		pts := byMethod[m]
+		sort.Slice(pts, func(a, b int) bool { return pts[a].BytesUsed < pts[b].BytesUsed })
+		xys := make(plotter.XYs, len(pts))
+		errs := make(plotter.YErrors, len(pts))
+		for j, s := range pts {
+			xys[j] = plotter.XY{X: s.BytesUsed, Y: s.AUC}
+			errs[j].Low, errs[j].High = s.AUCSD, s.AUCSD
+		}
+		line, points, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return err
+		}
+		c := plotutil.Color(i)
+		line.Color = c
+		points.Color = c
+		points.Shape = plotutil.Shape(i)
+		eb, err := plotter.NewYErrorBars(struct {
+			plotter.XYer
+			plotter.YErrorer
+		}{xys, errs})
+		if err != nil {
+			return err
+		}
+		eb.Color = c
+		p.Add(line, points, eb)
+		p.Legend.Add(m, line, points)
+	}
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Legend.YOffs = vg.Points(20)
+	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+}

@@ -1,0 +1,254 @@
+package experiments
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/embtab/embtab/trainer"
+)
+
+// Dataset is one data set of a sweep and the model trained on it.
+type Dataset struct {
+	Name         string  `json:"name"`
+	Data         string  `json:"data"`
+	Format       string  `json:"format,omitempty"`
+	TestData     string  `json:"test_data,omitempty"`
+	Split        string  `json:"split,omitempty"`
+	TestFraction float64 `json:"test_fraction,omitempty"`
+	Model        string  `json:"model"`
+	Dim          int     `json:"dim"`
+	Batch        int     `json:"batch"`
+	Epochs       int     `json:"epochs"`
+}
+
+func (d Dataset) config(method string, budget int64, seed uint64, threads int) trainer.Config {
+	return trainer.Config{
+		Data: d.Data, Format: d.Format, TestData: d.TestData, Split: d.Split, TestFraction: d.TestFraction,
+		Model: d.Model, Table: method, Dim: d.Dim, MemoryBudget: budget, Batch: d.Batch, Epochs: d.Epochs,
+		Seed: seed, Threads: threads,
+	}
+}
+
+// Result is one finished cell: a row of results.csv and results.parquet.
+type Result struct {
+	Dataset        string  `parquet:"dataset" json:"dataset"`
+	Method         string  `parquet:"method" json:"method"`
+	Model          string  `parquet:"model" json:"model"`
+	TargetRatio    float64 `parquet:"target_ratio" json:"target_ratio"`
+	BudgetBytes    int64   `parquet:"budget_bytes" json:"budget_bytes"`
+	BytesUsed      int64   `parquet:"bytes_used" json:"bytes_used"`
+	FullTableBytes int64   `parquet:"full_table_bytes" json:"full_table_bytes"`
+	Ratio          float64 `parquet:"ratio" json:"ratio"`
+	AUC            float64 `parquet:"auc" json:"auc"`
+	LogLoss        float64 `parquet:"logloss" json:"logloss"`
+	TrainSeconds   float64 `parquet:"train_seconds" json:"train_seconds"`
+	Seed           int64   `parquet:"seed" json:"seed"`
+	Dim            int64   `parquet:"dim" json:"dim"`
+}
+
+var csvHeader = []string{"dataset", "method", "model", "target_ratio", "budget_bytes", "bytes_used", "full_table_bytes",
+	"ratio", "auc", "logloss", "train_seconds", "seed", "dim"}
+
+func (r *Result) record() []string {
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
+	i := func(x int64) string { return strconv.FormatInt(x, 10) }
+	return []string{r.Dataset, r.Method, r.Model, f(r.TargetRatio), i(r.BudgetBytes), i(r.BytesUsed), i(r.FullTableBytes),
+		f(r.Ratio), f(r.AUC), f(r.LogLoss), f(r.TrainSeconds), i(r.Seed), i(r.Dim)}
+}
+
+func parseRecord(rec []string) (*Result, error) {
+	if len(rec) != len(csvHeader) {
+		return nil, fmt.Errorf("want %d columns, got %d", len(csvHeader), len(rec))
+	}
+	var r Result
+	var err error
+	pf := func(s string) float64 {
+		v, e := strconv.ParseFloat(s, 64)
+		if e != nil && err == nil {
+			err = e
+		}
+		return v
+	}
+	pi := func(s string) int64 {
+		v, e := strconv.ParseInt(s, 10, 64)
+		if e != nil && err == nil {
+			err = e
+		}
+		return v
+	}
+	r.Dataset, r.Method, r.Model = rec[0], rec[1], rec[2]
+	r.TargetRatio, r.BudgetBytes, r.BytesUsed, r.FullTableBytes = pf(rec[3]), pi(rec[4]), pi(rec[5]), pi(rec[6])
+	r.Ratio, r.AUC, r.LogLoss, r.TrainSeconds = pf(rec[7]), pf(rec[8]), pf(rec[9]), pf(rec[10])
+	r.Seed, r.Dim = pi(rec[11]), pi(rec[12])
+	return &r, err
+}
+
+// Sweep is a grid of cells.
+type Sweep struct {
+	Datasets []Dataset
+	// Methods are trainer table names. "full" runs only at ratio 1 (it
+	// cannot be compressed); it is the baseline of the report.
+	Methods []string
+	// Ratios are compression ratios against the full fp32 table.
+	Ratios  []float64
+	Seeds   []uint64
+	Out     string
+	Threads int
+	Logger  *slog.Logger
+	// OnCell, when set, is told about every finished or skipped cell.
+	OnCell func(done, total int, r *Result, skipped bool)
+}
+
+type cellKey struct {
+	dataset, method string
+	ratio           float64
+	seed            int64
+}
+
+// Run runs every cell not yet in <Out>/results.csv, then writes the
+// Parquet table, the plots and the report from all results.
+func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := os.MkdirAll(s.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("sweep output: %w", err)
+	}
+	csvPath := filepath.Join(s.Out, "results.csv")
+	results, err := ReadResults(csvPath)
+	if err != nil {
+		return nil, err
+	}
+	done := map[cellKey]bool{}
+	for _, r := range results {
+		done[cellKey{r.Dataset, r.Method, r.TargetRatio, r.Seed}] = true
+	}
+	f, err := os.OpenFile(csvPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("results file: %w", err)
+	}
+	defer f.Close()
+	w := csv.NewWriter(f)
+	if len(results) == 0 {
+		if fi, _ := f.Stat(); fi.Size() == 0 {
+			w.Write(csvHeader)
+			w.Flush()
+		}
+	}
+	total := 0
+	for range s.Datasets {
+		for _, m := range s.Methods {
+			for _, ratio := range s.Ratios {
+				if m == "full" && ratio != 1 {
+					continue
+				}
+				total += len(s.Seeds)
+			}
+		}
+	}
+	n := 0
+	for _, d := range s.Datasets {
+		stats, err := trainer.Scan(ctx, d.config("hashed", 0, 1, s.Threads))
+		if err != nil {
+			return nil, fmt.Errorf("dataset %s: %w", d.Name, err)
+		}
+		log.Info("dataset", "name", d.Name, "train_rows", stats.TrainRows, "full_table_bytes", stats.FullTableBytes)
+		for _, m := range s.Methods {
+			for _, ratio := range s.Ratios {
+				if m == "full" && ratio != 1 {
+					continue
+				}
+				for _, seed := range s.Seeds {
+					n++
+					key := cellKey{d.Name, m, ratio, int64(seed)}
+					if done[key] {
+						if s.OnCell != nil {
+							s.OnCell(n, total, nil, true)
+						}
+						continue
+					}
+					budget := int64(math.Floor(float64(stats.FullTableBytes) / ratio))
+					if m == "full" {
+						budget = 0
+					}
+					start := time.Now()
+					res, err := trainer.Train(ctx, d.config(m, budget, seed, s.Threads), trainer.Options{Logger: log})
+					if err != nil {
+						if ctx.Err() != nil {
+							return results, ctx.Err()
+						}
+						return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: %w", d.Name, m, ratio, seed, err)
+					}
+					r := &Result{Dataset: d.Name, Method: m, Model: d.Model, TargetRatio: ratio, BudgetBytes: budget,
+						BytesUsed: res.EmbeddingBytes, FullTableBytes: stats.FullTableBytes,
+						AUC: res.TestAUC, LogLoss: res.TestLogLoss, TrainSeconds: res.TrainSeconds,
+						Seed: int64(seed), Dim: int64(d.Dim)}
+					if r.BytesUsed > 0 {
+						r.Ratio = float64(r.FullTableBytes) / float64(r.BytesUsed)
+					}
+					w.Write(r.record())
+					w.Flush()
+					if err := w.Error(); err != nil {
+						return results, fmt.Errorf("append %s: %w", csvPath, err)
+					}
+					f.Sync()
+					results = append(results, r)
+					log.Info("cell", "dataset", d.Name, "method", m, "ratio", ratio, "seed", seed, "auc", r.AUC,
+						"bytes", r.BytesUsed, "seconds", time.Since(start).Seconds())
+					if s.OnCell != nil {
+						s.OnCell(n, total, r, false)
+					}
+				}
+			}
+		}
+	}
+	if err := WriteOutputs(s.Out, results); err != nil {
+		return results, err
+	}
+	return results, nil
+}
+
+// ReadResults reads a results.csv; a missing file gives no results.
+func ReadResults(path string) ([]*Result, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	cr.FieldsPerRecord = -1
+	var out []*Result
+	line := 0
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		line++
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if line == 1 && len(rec) > 0 && rec[0] == "dataset" {
+			continue
+		}
+		r, err := parseRecord(rec)
+		if err != nil {
+			// a torn last line from a crash mid-append: ignore it, the cell reruns
+			continue
+		}
+		out = append(out, r)
+	}
+}
