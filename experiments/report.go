@@ -95,7 +95,7 @@ func meanSD(x []float64) (float64, float64) {
 
 // WriteOutputs writes results.parquet, pareto_<dataset>.png and report.md
 // into dir.
-func WriteOutputs(dir string, results []*Result) error {
+func WriteOutputs(dir string, results []*Result, infeasible []string) error {
 	if len(results) == 0 {
 		return nil
 	}
@@ -127,7 +127,18 @@ func WriteOutputs(dir string, results []*Result) error {
 		}
 	}
 	return atomicfile.Write(filepath.Join(dir, "report.md"), func(w io.Writer) error {
-		_, err := io.WriteString(w, Report(sum, datasets))
+		rep := Report(sum, datasets)
+		if len(infeasible) > 0 {
+			seen := map[string]bool{}
+			rep += "\n## Cells that cannot be built\n\n"
+			for _, c := range infeasible {
+				if !seen[c] {
+					seen[c] = true
+					rep += "- " + c + "\n"
+				}
+			}
+		}
+		_, err := io.WriteString(w, rep)
 		return err
 	})
 }

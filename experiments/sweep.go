@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/trainer"
 )
 
@@ -104,6 +105,9 @@ type Sweep struct {
 	Out     string
 	Threads int
 	Logger  *slog.Logger
+	// Infeasible lists the cells whose method cannot be built within the
+	// budget (e.g. QR needs two rows per field); Run fills it.
+	Infeasible []string
 	// OnCell, when set, is told about every finished or skipped cell.
 	OnCell func(done, total int, r *Result, skipped bool)
 }
@@ -183,6 +187,15 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 					}
 					start := time.Now()
 					res, err := trainer.Train(ctx, d.config(m, budget, seed, s.Threads), trainer.Options{Logger: log})
+					if errors.Is(err, embedding.ErrBudgetTooSmall) {
+						// the method cannot be built this small: a gap on the curve, not a failure
+						s.Infeasible = append(s.Infeasible, fmt.Sprintf("%s/%s at %gx (%d bytes): %v", d.Name, m, ratio, budget, err))
+						log.Warn("infeasible cell", "dataset", d.Name, "method", m, "ratio", ratio, "err", err)
+						if s.OnCell != nil {
+							s.OnCell(n, total, nil, true)
+						}
+						continue
+					}
 					if err != nil {
 						if ctx.Err() != nil {
 							return results, ctx.Err()
@@ -212,7 +225,7 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 			}
 		}
 	}
-	if err := WriteOutputs(s.Out, results); err != nil {
+	if err := WriteOutputs(s.Out, results, s.Infeasible); err != nil {
 		return results, err
 	}
 	return results, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/multiplex"
 )
 
 // trainTable is what the loop needs of a table: training, checkpoints and
@@ -14,21 +15,38 @@ type trainTable interface {
 	SetThreads(n int)
 }
 
+// tableMethods lists the values --table accepts, for error messages.
+const tableMethods = "full, hashed, qr, multiplex, unified, multiprobe or hybrid"
+
 // newTable builds the embedding table of cfg for the fields' vocabulary.
 // Budgeted tables size themselves to cfg.MemoryBudget (bytes of fp32
-// parameters); with no budget, hashed and QR tables get one row per
-// distinct training value (plus one) per field, i.e. the full table's
-// size, and keep only their collisions.
+// parameters); with no budget, every table but full gets the full table's
+// bytes (one row per distinct training value plus one OOV row per field,
+// embedding.FullTableBytes), so hashed and QR tables keep only their
+// collisions. The methods:
+//
+//   - full, hashed, qr: package embedding's tables (--rows-per-field
+//     overrides the budget of a hashed table).
+//   - multiplex: one table shared by all fields (multiplex.MethodMultiplex).
+//   - unified: Unified Embedding with the default shape: every field takes
+//     2 chunks of Dim/2 floats (1 chunk of Dim floats when Dim is odd), so
+//     chunks × chunk_dim == Dim, from one shared table; the same bytes buy
+//     twice the rows of a multiplex table.
+//   - multiprobe: one shared table, 2 probes summed per id.
+//   - hybrid: embedding.Hybrid; the most frequent values of the
+//     vocabulary pre-pass get their own rows with half the budget
+//     (embedding.DefaultHeadFraction), the rest share hashed rows.
 func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 	card := v.cardinalities()
 	budget := cfg.MemoryBudget
 	if budget == 0 {
 		budget = embedding.FullTableBytes(card, cfg.Dim)
 	}
+	opt := embedding.Optimizer{Name: cfg.Optimizer, LR: float32(cfg.EmbLR)}
 	ec := embedding.Config{
 		Method:    cfg.Table,
 		Dim:       cfg.Dim,
-		Optimizer: embedding.Optimizer{Name: cfg.Optimizer, LR: float32(cfg.EmbLR)},
+		Optimizer: opt,
 		Seed:      cfg.Seed,
 	}
 	var (
@@ -38,7 +56,7 @@ func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 	switch cfg.Table {
 	case embedding.MethodFull:
 		if cfg.MemoryBudget > 0 && embedding.FullTableBytes(card, cfg.Dim) > cfg.MemoryBudget {
-			return nil, fmt.Errorf("--table full needs %d bytes at dim %d, more than --memory-budget %d: use hashed or qr",
+			return nil, fmt.Errorf("--table full needs %d bytes at dim %d, more than --memory-budget %d: use a compressed table",
 				embedding.FullTableBytes(card, cfg.Dim), cfg.Dim, cfg.MemoryBudget)
 		}
 		t, err = embedding.NewFull(v.ids, ec)
@@ -60,11 +78,25 @@ func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 		if err == nil {
 			t, err = embedding.NewQR(ec)
 		}
+	case multiplex.MethodMultiplex, multiplex.MethodUnified, multiplex.MethodMultiProbe:
+		var mc multiplex.Config
+		mc, err = multiplex.ForBudget(budget, len(card), cfg.Dim, multiplex.Config{Method: cfg.Table})
+		if err == nil {
+			mc.Optimizer, mc.Seed = opt, cfg.Seed
+			t, err = multiplex.New(mc)
+		}
+	case embedding.MethodHybrid:
+		freqs := make([]embedding.Frequencies, len(v.ids))
+		for f := range freqs {
+			freqs[f] = embedding.Frequencies{IDs: v.ids[f], Counts: v.counts[f], Distinct: int64(len(v.ids[f]))}
+		}
+		t, err = embedding.NewHybridForBudget(budget, freqs,
+			embedding.HybridConfig{Dim: cfg.Dim, Optimizer: opt, Seed: cfg.Seed})
 	default:
-		return nil, fmt.Errorf("--table %q: want full, hashed or qr", cfg.Table)
+		return nil, fmt.Errorf("--table %q: want %s", cfg.Table, tableMethods)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("embedding table: %w", err)
+		return nil, fmt.Errorf("embedding table %s: %w", cfg.Table, err)
 	}
 	t.SetThreads(cfg.Threads)
 	return t, nil

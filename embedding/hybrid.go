@@ -1,0 +1,437 @@
+package embedding
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/embtab/embtab/hashing"
+)
+
+// MethodHybrid names the frequency-aware hybrid table ([Hybrid]) in
+// manifests and flags. It is not a [Config] method: a hybrid table is
+// described by a [HybridConfig].
+const MethodHybrid = "hybrid"
+
+// DefaultHeadFraction is the share of the budget that [HybridForBudget]
+// gives the head rows when none is set.
+const DefaultHeadFraction = 0.5
+
+// HybridConfig describes a [Hybrid] table completely enough to rebuild it
+// together with its head vocabulary (which Save stores beside the rows).
+type HybridConfig struct {
+	// Method is MethodHybrid (or empty on input).
+	Method string `json:"method"`
+	// Dim is the number of floats per id.
+	Dim int `json:"dim"`
+	// HeadRows is the number of head ids (own rows) per field. It is
+	// reported by the table and ignored by [NewHybrid], which takes the
+	// head ids themselves.
+	HeadRows []int `json:"head_rows"`
+	// TailRows is the number of hashed rows per field, shared by every id
+	// outside the field's head; len(TailRows) is the number of fields.
+	TailRows []int `json:"tail_rows"`
+	// HeadFraction is the share of the parameter budget given to the head
+	// rows by [HybridForBudget] (0 means DefaultHeadFraction). It records
+	// how the table was sized and does not change its behaviour.
+	HeadFraction float64 `json:"head_fraction"`
+	// Optimizer is the sparse row optimizer.
+	Optimizer Optimizer `json:"optimizer"`
+	// InitScale is the half-width of the uniform init; 0 means
+	// DefaultInitScale.
+	InitScale float32 `json:"init_scale,omitempty"`
+	// Seed seeds the init: field f draws init stream f over its head rows
+	// then its tail rows (see [Rows.InitUniform]).
+	Seed uint64 `json:"seed"`
+}
+
+// WithDefaults validates c and returns a copy (sharing no slices with c)
+// with its defaults filled in. HeadRows, when given, must have one entry
+// per field.
+func (c HybridConfig) WithDefaults() (HybridConfig, error) {
+	c = c.clone()
+	if c.Method == "" {
+		c.Method = MethodHybrid
+	}
+	if c.Method != MethodHybrid {
+		return c, fmt.Errorf("hybrid table: method %q: %w", c.Method, ErrConfig)
+	}
+	if c.Dim < 1 {
+		return c, fmt.Errorf("hybrid table: dim %d: %w", c.Dim, ErrConfig)
+	}
+	if c.HeadFraction == 0 {
+		c.HeadFraction = DefaultHeadFraction
+	}
+	if !(c.HeadFraction > 0 && c.HeadFraction <= 1) {
+		return c, fmt.Errorf("hybrid table: head fraction %v not in (0, 1]: %w", c.HeadFraction, ErrConfig)
+	}
+	// Reuse Config's checks of the optimizer, init scale and row counts.
+	base := Config{Method: MethodHashed, Dim: c.Dim, Rows: c.TailRows, Optimizer: c.Optimizer,
+		InitScale: c.InitScale, Seed: c.Seed}
+	base, err := base.WithDefaults()
+	if err != nil {
+		return c, fmt.Errorf("hybrid table: tail: %w", err)
+	}
+	c.Optimizer, c.InitScale = base.Optimizer, base.InitScale
+	if c.HeadRows != nil && len(c.HeadRows) != len(c.TailRows) {
+		return c, fmt.Errorf("hybrid table: %d head and %d tail fields: %w", len(c.HeadRows), len(c.TailRows), ErrConfig)
+	}
+	total := int64(0)
+	for f, n := range c.TailRows {
+		total += int64(n)
+		if c.HeadRows != nil {
+			if c.HeadRows[f] < 0 {
+				return c, fmt.Errorf("hybrid table: field %d has %d head rows: %w", f, c.HeadRows[f], ErrConfig)
+			}
+			total += int64(c.HeadRows[f])
+		}
+	}
+	if total > MaxRows {
+		return c, fmt.Errorf("hybrid table: %d rows (max %d): %w", total, MaxRows, ErrTooManyRows)
+	}
+	return c, nil
+}
+
+// Fields returns the number of fields, len(c.TailRows).
+func (c HybridConfig) Fields() int { return len(c.TailRows) }
+
+// ParamBytes returns the fp32 parameter bytes of the head and tail rows.
+func (c HybridConfig) ParamBytes() int64 {
+	var rows int64
+	for _, n := range c.HeadRows {
+		rows += int64(n)
+	}
+	for _, n := range c.TailRows {
+		rows += int64(n)
+	}
+	return rows * int64(c.Dim) * 4
+}
+
+func (c HybridConfig) clone() HybridConfig {
+	c.HeadRows = slices.Clone(c.HeadRows)
+	c.TailRows = slices.Clone(c.TailRows)
+	return c
+}
+
+// equal reports whether two configs (with defaults) describe the same
+// table, head sizes apart (they follow the head vocabulary).
+func (c HybridConfig) equal(o HybridConfig) bool {
+	return c.Method == o.Method && c.Dim == o.Dim && slices.Equal(c.TailRows, o.TailRows) &&
+		c.HeadFraction == o.HeadFraction && c.Optimizer == o.Optimizer &&
+		c.InitScale == o.InitScale && c.Seed == o.Seed
+}
+
+// Hybrid is a frequency-aware table: in each field the frequent ids (the
+// head, chosen by a counting pre-pass or a [SpaceSaving] sketch, see
+// [HybridForBudget]) have rows of their own, as in [Full], and every other
+// id shares the field's TailRows hashed rows, as in [Hashed]: tail row
+// hashing.Bucket(id, TailRows[f]). Frequent ids thus never collide, and
+// the rare ids, which see few updates, share rows.
+//
+// Field f's rows are its HeadRows[f] head rows (in the order of its head
+// vocabulary) followed by its tail rows. Head ids are resolved with the
+// same open-addressing map as Full (16 bytes a slot, at most 70% full),
+// counted in Bytes().Index.
+type Hybrid struct {
+	cfg    HybridConfig
+	fields []hybridField
+	rows   *Rows
+	idx    []int32 // Apply scratch
+}
+
+type hybridField struct {
+	off   int    // first row of the field in rows (its head rows come first)
+	head  int    // head rows
+	tail  uint64 // tail rows
+	index idMap  // head id -> row within the field
+}
+
+// row returns the row of id in field fl.
+func (fl *hybridField) row(id uint64) int {
+	if v, ok := fl.index.get(id); ok {
+		return fl.off + int(v)
+	}
+	return fl.off + fl.head + int(hashing.Bucket(id, fl.tail))
+}
+
+// NewHybrid returns a hybrid table whose field f gives each id of heads[f]
+// its own row and hashes every other id into c.TailRows[f] rows,
+// initialised from c.Seed. len(heads) must equal len(c.TailRows);
+// c.HeadRows is ignored and reported as len(heads[f]). An id listed twice
+// in a field is an error wrapping [ErrDuplicateID]; other errors wrap
+// [ErrConfig], [ErrTooManyRows] or [ErrUnknownOptimizer].
+func NewHybrid(heads [][]uint64, c HybridConfig) (*Hybrid, error) {
+	return newHybrid(heads, c, true)
+}
+
+func newHybrid(heads [][]uint64, c HybridConfig, init bool) (*Hybrid, error) {
+	if len(heads) != len(c.TailRows) {
+		return nil, fmt.Errorf("new hybrid table: %d head vocabularies for %d fields: %w",
+			len(heads), len(c.TailRows), ErrConfig)
+	}
+	c.HeadRows = make([]int, len(heads))
+	for f, h := range heads {
+		c.HeadRows[f] = len(h)
+	}
+	c, err := c.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("new hybrid table: %w", err)
+	}
+	t := &Hybrid{cfg: c, fields: make([]hybridField, len(heads))}
+	total := 0
+	for f, h := range heads {
+		fl := hybridField{off: total, head: len(h), tail: uint64(c.TailRows[f]), index: newIDMap(len(h))}
+		for k, id := range h {
+			if !fl.index.put(id, int32(k)) {
+				return nil, fmt.Errorf("new hybrid table: field %d head id %#x: %w", f, id, ErrDuplicateID)
+			}
+		}
+		t.fields[f] = fl
+		total += len(h) + c.TailRows[f]
+	}
+	if t.rows, err = NewRows(total, c.Dim, c.Optimizer); err != nil {
+		return nil, fmt.Errorf("new hybrid table: %w", err)
+	}
+	if init {
+		for f, fl := range t.fields {
+			t.rows.InitUniform(fl.off, fl.off+fl.head+int(fl.tail), c.InitScale, c.Seed, uint64(f))
+		}
+	}
+	return t, nil
+}
+
+// NewHybridForBudget sizes a hybrid table to budgetBytes of fp32
+// parameters with [HybridForBudget] (head share c.HeadFraction, default
+// DefaultHeadFraction) from the fields' frequencies, and builds it with
+// c's dim, optimizer, init scale and seed. c's row counts are ignored.
+func NewHybridForBudget(budgetBytes int64, freqs []Frequencies, c HybridConfig) (*Hybrid, error) {
+	heads, tail, err := HybridForBudget(budgetBytes, freqs, c.Dim, c.HeadFraction)
+	if err != nil {
+		return nil, err
+	}
+	c.TailRows = tail
+	return NewHybrid(heads, c)
+}
+
+// Config returns the table's configuration, defaults filled in.
+func (t *Hybrid) Config() HybridConfig { return t.cfg.clone() }
+
+// Fields returns the number of fields.
+func (t *Hybrid) Fields() int { return len(t.fields) }
+
+// Dim returns the number of floats per id.
+func (t *Hybrid) Dim() int { return t.cfg.Dim }
+
+// SetThreads sets the number of goroutines Apply may use (see
+// [Rows.SetThreads]).
+func (t *Hybrid) SetThreads(n int) { t.rows.SetThreads(n) }
+
+// Head returns the head ids of field f in row order (a new slice).
+func (t *Hybrid) Head(f int) []uint64 {
+	fl := &t.fields[f]
+	v := make([]uint64, fl.head)
+	fl.index.keys(v)
+	return v
+}
+
+// Params returns the head rows and the tail rows of field f, row-major,
+// aliasing the table (valid until the next Load; do not modify).
+func (t *Hybrid) Params(f int) (head, tail []float32) {
+	fl, d := t.fields[f], t.cfg.Dim
+	p := t.rows.params
+	mid := fl.off + fl.head
+	return p[fl.off*d : mid*d], p[mid*d : (mid+int(fl.tail))*d]
+}
+
+// Bytes reports the parameter and optimizer-state bytes and, as Index, the
+// head maps' slot arrays.
+func (t *Hybrid) Bytes() Bytes {
+	b := t.rows.Bytes()
+	for i := range t.fields {
+		b.Index += t.fields[i].index.bytes()
+	}
+	return b
+}
+
+// Lookup writes the row of each id (its own row for a head id, else its
+// hashed tail row) to out. It panics if len(ids) is not a multiple of
+// Fields() or len(out) != len(ids)*Dim().
+func (t *Hybrid) Lookup(ids []uint64, out []float32) {
+	d := t.cfg.Dim
+	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
+	p := t.rows.params
+	fields := t.fields
+	f := 0
+	for i, id := range ids {
+		o := fields[f].row(id) * d
+		copyRow(out[i*d:i*d+d], p[o:o+d])
+		if f++; f == len(fields) {
+			f = 0
+		}
+	}
+}
+
+// Apply updates the rows of ids with grads (see [Trainable] and
+// [Rows.Apply]). It panics on the shape errors Lookup panics on.
+func (t *Hybrid) Apply(ids []uint64, grads []float32) {
+	checkBatch("Apply", len(ids), len(grads), len(t.fields), t.cfg.Dim)
+	if cap(t.idx) < len(ids) {
+		t.idx = make([]int32, len(ids))
+	}
+	idx := t.idx[:len(ids)]
+	fields := t.fields
+	f := 0
+	for i, id := range ids {
+		idx[i] = int32(fields[f].row(id))
+		if f++; f == len(fields) {
+			f = 0
+		}
+	}
+	t.rows.Apply(idx, grads)
+}
+
+// Hybrid stream format, version 1, little-endian; the sections after the
+// header are those of the package's table format (see persist.go):
+//
+//	header  magic   8 bytes "EMBHYBRD"
+//	        version uint32 (1)
+//	        cfgLen  uint32
+//	        config  cfgLen bytes: the HybridConfig as JSON, defaults filled in
+//	heads   for each field f, HeadRows[f] uint64 ids in row order
+//	rows    the rows section
+//	end     magic   8 bytes "ENDTABLE"
+//
+// [Load] does not read it (its magic differs): use [LoadHybrid] or
+// (*Hybrid).Load.
+var hybridMagic = [8]byte{'E', 'M', 'B', 'H', 'Y', 'B', 'R', 'D'}
+
+// Save writes the table (config, head vocabularies, parameters, optimizer
+// state) to w in the format above.
+func (t *Hybrid) Save(w io.Writer) error {
+	js, err := json.Marshal(t.cfg)
+	if err != nil {
+		return fmt.Errorf("save hybrid table: encode config: %w", err)
+	}
+	h := make([]byte, 0, 16+len(js))
+	h = append(h, hybridMagic[:]...)
+	h = binary.LittleEndian.AppendUint32(h, formatVersion)
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(js)))
+	h = append(h, js...)
+	if _, err := w.Write(h); err != nil {
+		return fmt.Errorf("save hybrid table: write header: %w", err)
+	}
+	buf := make([]byte, ioChunk)
+	for f := range t.fields {
+		if err := writeSlice(w, buf, t.Head(f)); err != nil {
+			return fmt.Errorf("save hybrid table: head of field %d: %w", f, err)
+		}
+	}
+	if err := t.rows.save(w); err != nil {
+		return fmt.Errorf("save hybrid table: %w", err)
+	}
+	if err := writeEnd(w); err != nil {
+		return fmt.Errorf("save hybrid table: %w", err)
+	}
+	return nil
+}
+
+// Load replaces the table with a saved hybrid table whose configuration
+// matches apart from the head vocabularies (else [ErrConfigMismatch]): the
+// heads, parameters and optimizer state all come from r. The table is
+// replaced only once everything has been read, so a failed Load leaves it
+// unchanged; meanwhile both copies are in memory. The thread count is
+// kept.
+func (t *Hybrid) Load(r io.Reader) error {
+	c, err := readHybridHeader(r)
+	if err != nil {
+		return fmt.Errorf("load hybrid table: %w", err)
+	}
+	if !c.equal(t.cfg) {
+		return fmt.Errorf("load hybrid table: saved %+v, table %+v: %w", c, t.cfg, ErrConfigMismatch)
+	}
+	nt, err := loadHybridBody(r, c)
+	if err != nil {
+		return fmt.Errorf("load hybrid table: %w", err)
+	}
+	nt.rows.threads = t.rows.threads
+	*t = *nt
+	return nil
+}
+
+// LoadHybrid reads a table saved by (*Hybrid).Save and returns it, with
+// its threads at 1.
+func LoadHybrid(r io.Reader) (*Hybrid, error) {
+	c, err := readHybridHeader(r)
+	if err != nil {
+		return nil, fmt.Errorf("load hybrid table: %w", err)
+	}
+	t, err := loadHybridBody(r, c)
+	if err != nil {
+		return nil, fmt.Errorf("load hybrid table: %w", err)
+	}
+	return t, nil
+}
+
+// readHybridHeader reads and checks the header and returns the config,
+// validated and with defaults.
+func readHybridHeader(r io.Reader) (HybridConfig, error) {
+	var c HybridConfig
+	var h [16]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return c, fmt.Errorf("read header: %w", err)
+	}
+	if [8]byte(h[:8]) != hybridMagic {
+		return c, fmt.Errorf("magic %q: %w", h[:8], ErrBadMagic)
+	}
+	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
+		return c, fmt.Errorf("version %d (can read %d): %w", v, formatVersion, ErrVersion)
+	}
+	n := binary.LittleEndian.Uint32(h[12:])
+	if n > maxConfigLen {
+		return c, fmt.Errorf("config of %d bytes: %w", n, ErrCorrupt)
+	}
+	js := make([]byte, n)
+	if _, err := io.ReadFull(r, js); err != nil {
+		return c, fmt.Errorf("read config: %w", noEOF(err))
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("%w: decode config: %w", ErrCorrupt, err)
+	}
+	if c.HeadRows == nil {
+		return c, fmt.Errorf("config has no head_rows: %w", ErrCorrupt)
+	}
+	c, err := c.WithDefaults()
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return c, nil
+}
+
+// loadHybridBody reads the heads, rows and end marker of a saved hybrid
+// table of config c into a new table.
+func loadHybridBody(r io.Reader, c HybridConfig) (*Hybrid, error) {
+	buf := make([]byte, ioChunk)
+	heads := make([][]uint64, len(c.HeadRows))
+	for f, n := range c.HeadRows {
+		heads[f] = make([]uint64, n)
+		if err := readSlice(r, buf, heads[f]); err != nil {
+			return nil, fmt.Errorf("head of field %d: %w", f, err)
+		}
+	}
+	t, err := newHybrid(heads, c, false)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if err := t.rows.load(r); err != nil {
+		return nil, err
+	}
+	if err := readEnd(r); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
