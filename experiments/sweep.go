@@ -167,12 +167,14 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 			return nil, fmt.Errorf("dataset %s: %w", d.Name, err)
 		}
 		log.Info("dataset", "name", d.Name, "train_rows", stats.TrainRows, "full_table_bytes", stats.FullTableBytes)
-		for _, m := range s.Methods {
+		// seeds outermost: an interrupted sweep has complete curves for the
+		// first seeds rather than some methods only
+		for _, seed := range s.Seeds {
 			for _, ratio := range s.Ratios {
-				if m == "full" && ratio != 1 {
-					continue
-				}
-				for _, seed := range s.Seeds {
+				for _, m := range s.Methods {
+					if m == "full" && ratio != 1 {
+						continue
+					}
 					n++
 					key := cellKey{d.Name, m, ratio, int64(seed)}
 					if done[key] {
