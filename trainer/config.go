@@ -50,6 +50,10 @@ type Config struct {
 	// only at epoch ends).
 	Out             string `json:"out"`
 	CheckpointEvery int64  `json:"checkpoint_every"`
+	// EvalCodecs lists quant codecs ("fp16", "int8", "int4") with which the
+	// trained rows are also quantized and evaluated (post-training
+	// quantization); results go to Result.Quantized.
+	EvalCodecs []string `json:"eval_codecs,omitempty"`
 	// LogEvery is the step interval of JSONL training metrics.
 	LogEvery int64 `json:"log_every"`
 }

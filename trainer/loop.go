@@ -52,6 +52,9 @@ type Result struct {
 	Resumed          bool    `json:"resumed,omitempty"`
 	Seed             uint64  `json:"seed"`
 	Threads          int     `json:"threads"`
+	// Quantized holds the test quality after post-training quantization
+	// with each of Config.EvalCodecs.
+	Quantized []QuantResult `json:"quantized,omitempty"`
 	// PeakRSSBytes is the process's peak resident memory (Linux VmHWM).
 	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
 }
@@ -268,6 +271,12 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 			}
 		}
 	}
+	if len(cfg.EvalCodecs) > 0 {
+		bar.Label("quantized eval")
+		if res.Quantized, err = evalQuantized(ctx, &cfg, sp, onErr, st, table, res.TestAUC); err != nil {
+			return nil, err
+		}
+	}
 	bar.Done()
 	res.Steps = meta.Step
 	res.TrainSeconds = trainTime.Seconds()
@@ -386,6 +395,8 @@ func (s *stepper) predict(b *datasets.Batch) ([]float32, error) {
 	}
 	return s.probs, nil
 }
+
+func sqrt(x float64) float64 { return math.Sqrt(x) }
 
 func growF(s []float32, n int) []float32 {
 	if cap(s) < n {

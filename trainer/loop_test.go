@@ -133,3 +133,30 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestQuantizedEval(t *testing.T) {
+	data := genData(t, 6000)
+	res, err := Train(context.Background(), Config{Data: data, Model: "lr", Table: "hashed", Dim: 8, Batch: 500,
+		EvalCodecs: []string{"fp16", "int8", "int4"}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Quantized) != 3 {
+		t.Fatalf("got %d quantized results", len(res.Quantized))
+	}
+	prev := int64(1 << 62)
+	for _, q := range res.Quantized {
+		if q.Bytes > prev || q.Bytes >= res.EmbeddingBytes {
+			t.Errorf("%s: %d bytes, larger than the wider codec (%d) and fp32 (%d)", q.Codec, q.Bytes, prev, res.EmbeddingBytes)
+		}
+		prev = q.Bytes
+		if q.DeltaAUC < -0.02 || q.RMSE <= 0 {
+			t.Errorf("%s: delta AUC %v, rmse %v", q.Codec, q.DeltaAUC, q.RMSE)
+		}
+	}
+	// The fp32 rows are restored: a second evaluation path is not needed,
+	// the reported fp32 AUC was computed before quantization.
+	if _, err := Train(context.Background(), Config{Data: data, Model: "lr", Dim: 8, Batch: 500, EvalCodecs: []string{"int3"}}, Options{}); err == nil {
+		t.Error("unknown codec accepted")
+	}
+}

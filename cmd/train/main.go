@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.OnError, "on-error", "fail", "malformed rows in raw data: fail or skip (counted)")
 	fs.StringVar(&c.Out, "out", "", "output directory: metrics.jsonl, checkpoint.bin, result.json (default: none)")
 	fs.Int64Var(&c.CheckpointEvery, "checkpoint-every", 0, "write a checkpoint every N steps (0: at the end of each epoch); needs --out")
+	fs.StringSliceVar(&c.EvalCodecs, "eval-codecs", nil, "after training, also evaluate with the embedding rows quantized by these codecs (fp16,int8,int4): post-training quantization")
 	fs.Int64Var(&c.LogEvery, "log-every", 50, "write training metrics to metrics.jsonl every N steps")
 	resume := fs.Bool("resume", false, "continue from <out>/checkpoint.bin if it exists (same data and model flags)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object on the last stdout line")

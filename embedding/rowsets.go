@@ -1,0 +1,29 @@
+package embedding
+
+// RowStore is implemented by tables whose parameters live in Rows. Code that
+// reads or rewrites stored rows as a whole (post-training quantization,
+// export to an artifact) finds it by type assertion, as database/sql finds
+// optional driver interfaces. The returned Rows are the table's own: writes
+// through Rows.Params change the table.
+type RowStore interface {
+	RowSets() []*Rows
+}
+
+// RowSets returns the table's row store.
+func (t *Hashed) RowSets() []*Rows { return []*Rows{t.rows} }
+
+// RowSets returns the table's row store (quotient and remainder rows).
+func (t *QR) RowSets() []*Rows { return []*Rows{t.rows} }
+
+// RowSets returns the table's row store (vocabulary and OOV rows).
+func (t *Full) RowSets() []*Rows { return []*Rows{t.rows} }
+
+// RowSets returns the table's row store (head and tail rows).
+func (t *Hybrid) RowSets() []*Rows { return []*Rows{t.rows} }
+
+var (
+	_ RowStore = (*Hashed)(nil)
+	_ RowStore = (*QR)(nil)
+	_ RowStore = (*Full)(nil)
+	_ RowStore = (*Hybrid)(nil)
+)
