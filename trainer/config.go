@@ -33,6 +33,10 @@ type Config struct {
 	RowsPerField int   `json:"rows_per_field,omitempty"`
 	Dim          int   `json:"dim"`
 	MemoryBudget int64 `json:"memory_budget"`
+	// Storage is the precision the embedding rows are stored in during
+	// training: "fp32" (default) or "int8" (row-wise int8 with stochastic
+	// rounding on update: low-precision training).
+	Storage string `json:"storage,omitempty"`
 	// Optimizer is the sparse optimizer of the embedding rows.
 	Optimizer string  `json:"optimizer"`
 	EmbLR     float64 `json:"emb_lr"`
@@ -136,14 +140,14 @@ func (c *Config) Validate() error {
 // compatible reports why a checkpoint written under o cannot resume c.
 func (c *Config) compatible(o *Config) error {
 	type key struct {
-		Data, Format, TestData, Split, Model, Table, Optimizer string
-		TestFraction, EmbLR, LR                                float64
-		MaxRows, MemoryBudget                                  int64
-		Dim, Batch, RowsPerField                               int
-		Seed, HashSeed                                         uint64
+		Data, Format, TestData, Split, Model, Table, Optimizer, Storage string
+		TestFraction, EmbLR, LR                                         float64
+		MaxRows, MemoryBudget                                           int64
+		Dim, Batch, RowsPerField                                        int
+		Seed, HashSeed                                                  uint64
 	}
 	k := func(x *Config) key {
-		return key{x.Data, x.Format, x.TestData, x.Split, x.Model, x.Table, x.Optimizer,
+		return key{x.Data, x.Format, x.TestData, x.Split, x.Model, x.Table, x.Optimizer, x.Storage,
 			x.TestFraction, x.EmbLR, x.LR, x.MaxRows, x.MemoryBudget, x.Dim, x.Batch, x.RowsPerField, x.Seed, x.HashSeed}
 	}
 	if k(c) != k(o) {

@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.RowsPerField, "rows-per-field", 0, "hashed tables only: exactly this many rows per field, overriding --memory-budget (as the PyTorch peer's flag)")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the run to this file")
 	budget := fs.String("memory-budget", "", "bytes for the embedding parameters, e.g. 4MiB, 1.5GB; tables size themselves to it (default: rows for every distinct value)")
+	fs.StringVar(&c.Storage, "storage", "fp32", "precision of the embedding rows during training: fp32, or int8 (row-wise int8, stochastic rounding on update: ~3-4x less table memory)")
 	fs.StringVar(&c.Optimizer, "optimizer", "rowwise_adagrad", "sparse optimizer of the embedding rows: rowwise_adagrad, adagrad, lazy_adam, sgd")
 	fs.IntVar(&c.Epochs, "epochs", 1, "passes over the training data")
 	fs.IntVar(&c.Batch, "batch", 2048, "examples per step")
