@@ -129,6 +129,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--epochs %d must be > 0", c.Epochs)
 	case c.Batch <= 0:
 		return fmt.Errorf("--batch %d must be > 0", c.Batch)
+	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8":
+		return fmt.Errorf("--storage %q: want fp32 or int8", c.Storage)
 	case c.MemoryBudget < 0:
 		return fmt.Errorf("--memory-budget must be >= 0")
 	case c.RowsPerField < 0 || c.RowsPerField > 0 && c.Table != "hashed":
