@@ -10,6 +10,7 @@ import (
 
 	"github.com/embtab/embtab/hashing"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
 )
 
 // ParquetFile is an open Parquet file written by Convert or the generator.
@@ -347,11 +348,13 @@ func forPages(cc parquet.ColumnChunk, name string, fn func(parquet.Page) error) 
 	}
 }
 
-func readInt32Column(cc parquet.ColumnChunk, out []int32, name string) error {
+// readRequiredColumn copies a required fixed-width column into out; values
+// extracts a page's values (encoding.Values.Int32 or Int64).
+func readRequiredColumn[T int32 | int64](cc parquet.ColumnChunk, out []T, name string, values func(*encoding.Values) []T) error {
 	off := 0
 	err := forPages(cc, name, func(p parquet.Page) error {
 		d := p.Data()
-		v := d.Int32()
+		v := values(&d)
 		if off+len(v) > len(out) {
 			return errColumnLength
 		}
@@ -365,22 +368,12 @@ func readInt32Column(cc parquet.ColumnChunk, out []int32, name string) error {
 	return err
 }
 
+func readInt32Column(cc parquet.ColumnChunk, out []int32, name string) error {
+	return readRequiredColumn(cc, out, name, (*encoding.Values).Int32)
+}
+
 func readInt64Column(cc parquet.ColumnChunk, out []int64, name string) error {
-	off := 0
-	err := forPages(cc, name, func(p parquet.Page) error {
-		d := p.Data()
-		v := d.Int64()
-		if off+len(v) > len(out) {
-			return errColumnLength
-		}
-		copy(out[off:], v)
-		off += len(v)
-		return nil
-	})
-	if err == nil && off != len(out) {
-		err = fmt.Errorf("column %s: %w", name, errColumnLength)
-	}
-	return err
+	return readRequiredColumn(cc, out, name, (*encoding.Values).Int64)
 }
 
 // readOptInt64Column reads an optional INT64 column: nulls become 0 with
