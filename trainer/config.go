@@ -23,6 +23,10 @@ type Config struct {
 	MaxRows int64 `json:"max_rows,omitempty"`
 
 	Model string `json:"model"` // lr, fm, deepfm, dlrm, dcnv2
+	// Dense picks the dense-net implementation: "auto" (default: native
+	// where the model has one), "native" or "gomlx". Not part of the
+	// checkpoint key: both write the same state.
+	Dense string `json:"dense,omitempty"`
 	// Table is the embedding method ("hashed", "qr", "full"); Dim its
 	// dimension; MemoryBudget the bytes allowed for the embedding
 	// parameters (0 = as many rows as the data has distinct values).

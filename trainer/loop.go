@@ -25,8 +25,10 @@ import (
 
 // Result summarises a training run; cmd/train prints it as JSON.
 type Result struct {
-	Model            string  `json:"model"`
-	Table            string  `json:"table"`
+	Model string `json:"model"`
+	Table string `json:"table"`
+	// Dense is the dense-net implementation that ran: "native" or "gomlx".
+	Dense            string  `json:"dense"`
 	Dim              int     `json:"dim"`
 	TestAUC          float64 `json:"test_auc"`
 	TestLogLoss      float64 `json:"test_logloss"`
@@ -127,13 +129,15 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	net, err := NewDenseNet(ModelConfig{
+	net, dense, err := newNet(&cfg, ModelConfig{
 		Name: cfg.Model, NumDense: schema.NumDense(), Fields: schema.NumCat(), Dim: cfg.Dim,
 		LR: cfg.LR, Seed: cfg.Seed,
 	})
 	if err != nil {
 		return nil, err
 	}
+	defer net.Close()
+	log.Info("dense net", "impl", dense)
 
 	meta := &ckptMeta{Config: cfg}
 	resumed := false
@@ -174,7 +178,7 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		defer mlog.Close()
 	}
 
-	res := &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, TrainRows: sp.trainRows, TestRows: sp.testRows,
+	res := &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, Dense: dense, TrainRows: sp.trainRows, TestRows: sp.testRows,
 		Epochs: cfg.Epochs, Resumed: resumed, Seed: cfg.Seed, Threads: cfg.Threads,
 		FullTableBytes: embedding.FullTableBytes(vocab.cardinalities(), cfg.Dim), DistinctValues: vocab.distinct()}
 	st := newStepper(table, net, schema, cfg.Threads)
@@ -353,14 +357,14 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 // embeddings and their gradient.
 type stepper struct {
 	table       embedding.Trainable
-	net         *GoMLXNet
+	net         trainNet
 	nd, nf, dim int
 	threads     int
 	dense, emb  []float32
 	dEmb, probs []float32
 }
 
-func newStepper(t trainTable, net *GoMLXNet, s *datasets.Schema, threads int) *stepper {
+func newStepper(t trainTable, net trainNet, s *datasets.Schema, threads int) *stepper {
 	return &stepper{table: t, net: net, nd: s.NumDense(), nf: s.NumCat(), dim: t.Dim(), threads: threads}
 }
 
