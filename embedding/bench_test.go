@@ -26,12 +26,12 @@ var benchSizes = []struct {
 // while and 700 MB.
 var benchTables = map[string]embedding.Trainable{}
 
-func benchTable(b *testing.B, method string, rows int) embedding.Trainable {
-	key := fmt.Sprint(method, rows)
+func benchTable(b *testing.B, method, storage string, rows int) embedding.Trainable {
+	key := fmt.Sprint(method, storage, rows)
 	if t, ok := benchTables[key]; ok {
 		return t
 	}
-	cfg := embedding.Config{Method: method, Dim: benchDim, Optimizer: rowwise, Seed: 1}
+	cfg := embedding.Config{Method: method, Dim: benchDim, Optimizer: rowwise, Seed: 1, Storage: storage}
 	per := rows / benchFields
 	cfg.Rows = make([]int, benchFields)
 	for f := range cfg.Rows {
@@ -100,10 +100,10 @@ func reportRows(b *testing.B) {
 	b.ReportMetric(float64(b.N)*benchBatch*benchFields/b.Elapsed().Seconds(), "rows/s")
 }
 
-func benchLookup(b *testing.B, method string) {
+func benchLookup(b *testing.B, method, storage string) {
 	for _, size := range benchSizes {
 		b.Run("rows="+size.name, func(b *testing.B) {
-			t := benchTable(b, method, size.rows)
+			t := benchTable(b, method, storage, size.rows)
 			var vocab [][]uint64
 			if method == embedding.MethodFull {
 				vocab = benchVocab(size.rows)
@@ -119,11 +119,11 @@ func benchLookup(b *testing.B, method string) {
 	}
 }
 
-func benchApply(b *testing.B, method string) {
+func benchApply(b *testing.B, method, storage string) {
 	for _, size := range benchSizes {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("rows=%s/threads=%d", size.name, threads), func(b *testing.B) {
-				t := benchTable(b, method, size.rows)
+				t := benchTable(b, method, storage, size.rows)
 				t.(interface{ SetThreads(int) }).SetThreads(threads)
 				defer t.(interface{ SetThreads(int) }).SetThreads(1)
 				var vocab [][]uint64
@@ -147,12 +147,22 @@ func benchApply(b *testing.B, method string) {
 	}
 }
 
-func BenchmarkHashedLookup(b *testing.B) { benchLookup(b, embedding.MethodHashed) }
-func BenchmarkHashedApply(b *testing.B)  { benchApply(b, embedding.MethodHashed) }
-func BenchmarkQRLookup(b *testing.B)     { benchLookup(b, embedding.MethodQR) }
-func BenchmarkQRApply(b *testing.B)      { benchApply(b, embedding.MethodQR) }
-func BenchmarkFullLookup(b *testing.B)   { benchLookup(b, embedding.MethodFull) }
-func BenchmarkFullApply(b *testing.B)    { benchApply(b, embedding.MethodFull) }
+func BenchmarkHashedLookup(b *testing.B) { benchLookup(b, embedding.MethodHashed, "") }
+func BenchmarkHashedApply(b *testing.B)  { benchApply(b, embedding.MethodHashed, "") }
+func BenchmarkQRLookup(b *testing.B)     { benchLookup(b, embedding.MethodQR, "") }
+func BenchmarkQRApply(b *testing.B)      { benchApply(b, embedding.MethodQR, "") }
+func BenchmarkFullLookup(b *testing.B)   { benchLookup(b, embedding.MethodFull, "") }
+func BenchmarkFullApply(b *testing.B)    { benchApply(b, embedding.MethodFull, "") }
+
+// The Int8 benchmarks measure low-precision training (Storage int8).
+func BenchmarkHashedInt8Lookup(b *testing.B) {
+	benchLookup(b, embedding.MethodHashed, embedding.StorageInt8)
+}
+func BenchmarkHashedInt8Apply(b *testing.B) {
+	benchApply(b, embedding.MethodHashed, embedding.StorageInt8)
+}
+func BenchmarkQRInt8Lookup(b *testing.B) { benchLookup(b, embedding.MethodQR, embedding.StorageInt8) }
+func BenchmarkQRInt8Apply(b *testing.B)  { benchApply(b, embedding.MethodQR, embedding.StorageInt8) }
 
 // BenchmarkNewHashed measures building and initialising a table (allocation
 // included).

@@ -43,8 +43,16 @@ type Config struct {
 	// DefaultInitScale. Every initial output value lies in
 	// [-InitScale, InitScale].
 	InitScale float32 `json:"init_scale,omitempty"`
-	// Seed seeds the init (see [Rows.InitUniform]).
+	// Seed seeds the init (see [Rows.InitUniform]) and, for int8 storage,
+	// the stochastic rounding of updates.
 	Seed uint64 `json:"seed"`
+	// Storage is the precision the rows are kept in during training:
+	// StorageInt8 for low-precision training (row-wise int8, updates
+	// rounded stochastically, see [Storage]), or "" for float32.
+	// WithDefaults turns StorageFP32 into "", so that the configs, saved
+	// streams and manifests of fp32 tables are those of the versions
+	// before the option existed.
+	Storage string `json:"storage,omitempty"`
 }
 
 // WithDefaults validates c and returns a copy (sharing no slices with c)
@@ -65,6 +73,9 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, fmt.Errorf("%s table: %w", c.Method, err)
 	}
 	c.Optimizer = opt
+	if c.Storage, err = canonicalStorage(c.Storage); err != nil {
+		return c, fmt.Errorf("%s table: %w", c.Method, err)
+	}
 	if c.InitScale == 0 {
 		c.InitScale = DefaultInitScale
 	}
@@ -108,7 +119,9 @@ func (c Config) WithDefaults() (Config, error) {
 }
 
 // ParamBytes returns the fp32 parameter bytes of the table c describes
-// (quotient plus remainder rows for QR), without optimizer state or index.
+// (quotient plus remainder rows for QR), without optimizer state or index,
+// whatever its Storage: budgets count fp32 bytes, and an int8 table of the
+// same rows reports its smaller stored size in Bytes.
 func (c Config) ParamBytes() int64 {
 	var rows int64
 	for _, n := range c.Rows {
@@ -136,7 +149,21 @@ func (c Config) equal(o Config, ignoreRows bool) bool {
 	return c.Method == o.Method && c.Dim == o.Dim &&
 		(ignoreRows || slices.Equal(c.Rows, o.Rows)) &&
 		slices.Equal(c.RemRows, o.RemRows) && c.Combine == o.Combine &&
-		c.Optimizer == o.Optimizer && c.InitScale == o.InitScale && c.Seed == o.Seed
+		c.Optimizer == o.Optimizer && c.InitScale == o.InitScale && c.Seed == o.Seed &&
+		c.Storage == o.Storage
+}
+
+// storage returns the Rows storage of a table of c.
+func (c Config) storage() Storage { return Storage{Precision: c.Storage, Seed: c.Seed} }
+
+// canonicalStorage validates a Config.Storage and returns its canonical
+// form: "" for fp32.
+func canonicalStorage(s string) (string, error) {
+	q, err := Storage{Precision: s}.quantized()
+	if err != nil || !q {
+		return "", err
+	}
+	return StorageInt8, nil
 }
 
 // New builds a freshly initialised hashed or QR table from c. A full table

@@ -70,7 +70,7 @@ func newFull(vocab [][]uint64, c Config, init bool) (*Full, error) {
 		t.fields[f] = fl
 		total += len(v) + 1
 	}
-	if t.rows, err = NewRows(total, c.Dim, c.Optimizer); err != nil {
+	if t.rows, err = NewRowsWithStorage(total, c.Dim, c.Optimizer, c.storage()); err != nil {
 		return nil, fmt.Errorf("new full table: %w", err)
 	}
 	if init {
@@ -105,10 +105,11 @@ func (t *Full) Vocab(f int) []uint64 {
 }
 
 // Params returns the rows of field f, row-major, the OOV row last, aliasing
-// the table (valid until the next Load; do not modify).
+// the table (valid until the next Load; do not modify). It returns nil for
+// int8 storage: read the rows with [Rows.ReadRows] (RowSets).
 func (t *Full) Params(f int) []float32 {
-	fl, d := t.fields[f], t.cfg.Dim
-	return t.rows.params[fl.off*d : (fl.off+int(fl.oov)+1)*d]
+	fl := t.fields[f]
+	return t.rows.span(fl.off, fl.off+int(fl.oov)+1)
 }
 
 // Bytes reports the parameter and optimizer-state bytes and, as Index, the
@@ -136,24 +137,19 @@ func (fl *fullField) row(id uint64) int {
 func (t *Full) Lookup(ids []uint64, out []float32) {
 	d := t.cfg.Dim
 	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	p := t.rows.params
 	fields := t.fields
-	// Resolve a chunk of ids to rows, then copy the rows: two short loops
-	// keep more independent cache misses in flight than one long one.
-	var rows [256]int
+	// Resolve a chunk of ids to rows, then gather the rows (lookupChunk).
+	var rows [lookupChunk]int32
 	f := 0
 	for base := 0; base < len(ids); base += len(rows) {
 		chunk := ids[base:min(base+len(rows), len(ids))]
 		for i, id := range chunk {
-			rows[i] = fields[f].row(id) * d
+			rows[i] = int32(fields[f].row(id))
 			if f++; f == len(fields) {
 				f = 0
 			}
 		}
-		o := out[base*d:]
-		for i, r := range rows[:len(chunk)] {
-			copyRow(o[i*d:i*d+d], p[r:r+d])
-		}
+		t.rows.Gather(rows[:len(chunk)], out[base*d:(base+len(chunk))*d])
 	}
 }
 

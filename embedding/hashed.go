@@ -45,7 +45,7 @@ func newHashed(c Config, init bool) (*Hashed, error) {
 		t.fields[f] = hashedField{off: total, n: uint64(n)}
 		total += n
 	}
-	if t.rows, err = NewRows(total, c.Dim, c.Optimizer); err != nil {
+	if t.rows, err = NewRowsWithStorage(total, c.Dim, c.Optimizer, c.storage()); err != nil {
 		return nil, fmt.Errorf("new hashed table: %w", err)
 	}
 	if init {
@@ -70,10 +70,11 @@ func (t *Hashed) Dim() int { return t.cfg.Dim }
 func (t *Hashed) SetThreads(n int) { t.rows.SetThreads(n) }
 
 // Params returns the rows of field f, row-major, aliasing the table (valid
-// until the next Load; do not modify).
+// until the next Load; do not modify). It returns nil for int8 storage:
+// read the rows with [Rows.ReadRows] (RowSets).
 func (t *Hashed) Params(f int) []float32 {
 	fl := t.fields[f]
-	return t.rows.params[fl.off*t.cfg.Dim : (fl.off+int(fl.n))*t.cfg.Dim]
+	return t.rows.span(fl.off, fl.off+int(fl.n))
 }
 
 // Bytes reports the parameter and optimizer-state bytes; the index is the
@@ -85,18 +86,28 @@ func (t *Hashed) Bytes() Bytes { return t.rows.Bytes() }
 func (t *Hashed) Lookup(ids []uint64, out []float32) {
 	d := t.cfg.Dim
 	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	p := t.rows.params
 	fields := t.fields
+	// Resolve a chunk of ids to rows, then gather the rows.
+	var rows [lookupChunk]int32
 	f := 0
-	for i, id := range ids {
-		fl := fields[f]
-		o := (fl.off + int(hashing.Bucket(id, fl.n))) * d
-		copyRow(out[i*d:i*d+d], p[o:o+d])
-		if f++; f == len(fields) {
-			f = 0
+	for base := 0; base < len(ids); base += len(rows) {
+		chunk := ids[base:min(base+len(rows), len(ids))]
+		for i, id := range chunk {
+			fl := fields[f]
+			rows[i] = int32(fl.off + int(hashing.Bucket(id, fl.n)))
+			if f++; f == len(fields) {
+				f = 0
+			}
 		}
+		t.rows.Gather(rows[:len(chunk)], out[base*d:(base+len(chunk))*d])
 	}
 }
+
+// lookupChunk is the number of ids the tables' Lookups resolve to rows
+// before gathering them: two short loops keep more independent cache
+// misses in flight than one long one, and the row indices fit on the
+// stack.
+const lookupChunk = 256
 
 // Apply updates the rows of ids with grads (see [Trainable] and
 // [Rows.Apply]). It panics on the shape errors Lookup panics on.

@@ -44,8 +44,13 @@ type HybridConfig struct {
 	// DefaultInitScale.
 	InitScale float32 `json:"init_scale,omitempty"`
 	// Seed seeds the init: field f draws init stream f over its head rows
-	// then its tail rows (see [Rows.InitUniform]).
+	// then its tail rows (see [Rows.InitUniform]); for int8 storage it
+	// also seeds the stochastic rounding.
 	Seed uint64 `json:"seed"`
+	// Storage is the precision of the rows during training, as
+	// [Config].Storage: StorageInt8, or "" (also for StorageFP32) for
+	// float32.
+	Storage string `json:"storage,omitempty"`
 }
 
 // WithDefaults validates c and returns a copy (sharing no slices with c)
@@ -70,12 +75,12 @@ func (c HybridConfig) WithDefaults() (HybridConfig, error) {
 	}
 	// Reuse Config's checks of the optimizer, init scale and row counts.
 	base := Config{Method: MethodHashed, Dim: c.Dim, Rows: c.TailRows, Optimizer: c.Optimizer,
-		InitScale: c.InitScale, Seed: c.Seed}
+		InitScale: c.InitScale, Seed: c.Seed, Storage: c.Storage}
 	base, err := base.WithDefaults()
 	if err != nil {
 		return c, fmt.Errorf("hybrid table: tail: %w", err)
 	}
-	c.Optimizer, c.InitScale = base.Optimizer, base.InitScale
+	c.Optimizer, c.InitScale, c.Storage = base.Optimizer, base.InitScale, base.Storage
 	if c.HeadRows != nil && len(c.HeadRows) != len(c.TailRows) {
 		return c, fmt.Errorf("hybrid table: %d head and %d tail fields: %w", len(c.HeadRows), len(c.TailRows), ErrConfig)
 	}
@@ -98,7 +103,8 @@ func (c HybridConfig) WithDefaults() (HybridConfig, error) {
 // Fields returns the number of fields, len(c.TailRows).
 func (c HybridConfig) Fields() int { return len(c.TailRows) }
 
-// ParamBytes returns the fp32 parameter bytes of the head and tail rows.
+// ParamBytes returns the fp32 parameter bytes of the head and tail rows,
+// whatever the Storage (as [Config.ParamBytes]).
 func (c HybridConfig) ParamBytes() int64 {
 	var rows int64
 	for _, n := range c.HeadRows {
@@ -121,7 +127,7 @@ func (c HybridConfig) clone() HybridConfig {
 func (c HybridConfig) equal(o HybridConfig) bool {
 	return c.Method == o.Method && c.Dim == o.Dim && slices.Equal(c.TailRows, o.TailRows) &&
 		c.HeadFraction == o.HeadFraction && c.Optimizer == o.Optimizer &&
-		c.InitScale == o.InitScale && c.Seed == o.Seed
+		c.InitScale == o.InitScale && c.Seed == o.Seed && c.Storage == o.Storage
 }
 
 // Hybrid is a frequency-aware table: in each field the frequent ids (the
@@ -192,7 +198,7 @@ func newHybrid(heads [][]uint64, c HybridConfig, init bool) (*Hybrid, error) {
 		t.fields[f] = fl
 		total += len(h) + c.TailRows[f]
 	}
-	if t.rows, err = NewRows(total, c.Dim, c.Optimizer); err != nil {
+	if t.rows, err = NewRowsWithStorage(total, c.Dim, c.Optimizer, Storage{Precision: c.Storage, Seed: c.Seed}); err != nil {
 		return nil, fmt.Errorf("new hybrid table: %w", err)
 	}
 	if init {
@@ -206,7 +212,8 @@ func newHybrid(heads [][]uint64, c HybridConfig, init bool) (*Hybrid, error) {
 // NewHybridForBudget sizes a hybrid table to budgetBytes of fp32
 // parameters with [HybridForBudget] (head share c.HeadFraction, default
 // DefaultHeadFraction) from the fields' frequencies, and builds it with
-// c's dim, optimizer, init scale and seed. c's row counts are ignored.
+// c's dim, optimizer, init scale, seed and storage. c's row counts are
+// ignored.
 func NewHybridForBudget(budgetBytes int64, freqs []Frequencies, c HybridConfig) (*Hybrid, error) {
 	heads, tail, err := HybridForBudget(budgetBytes, freqs, c.Dim, c.HeadFraction)
 	if err != nil {
@@ -238,12 +245,13 @@ func (t *Hybrid) Head(f int) []uint64 {
 }
 
 // Params returns the head rows and the tail rows of field f, row-major,
-// aliasing the table (valid until the next Load; do not modify).
+// aliasing the table (valid until the next Load; do not modify). It
+// returns nils for int8 storage: read the rows with [Rows.ReadRows]
+// (RowSets).
 func (t *Hybrid) Params(f int) (head, tail []float32) {
-	fl, d := t.fields[f], t.cfg.Dim
-	p := t.rows.params
+	fl := t.fields[f]
 	mid := fl.off + fl.head
-	return p[fl.off*d : mid*d], p[mid*d : (mid+int(fl.tail))*d]
+	return t.rows.span(fl.off, mid), t.rows.span(mid, mid+int(fl.tail))
 }
 
 // Bytes reports the parameter and optimizer-state bytes and, as Index, the
@@ -262,15 +270,19 @@ func (t *Hybrid) Bytes() Bytes {
 func (t *Hybrid) Lookup(ids []uint64, out []float32) {
 	d := t.cfg.Dim
 	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	p := t.rows.params
 	fields := t.fields
+	// Resolve a chunk of ids to rows, then gather the rows (lookupChunk).
+	var rows [lookupChunk]int32
 	f := 0
-	for i, id := range ids {
-		o := fields[f].row(id) * d
-		copyRow(out[i*d:i*d+d], p[o:o+d])
-		if f++; f == len(fields) {
-			f = 0
+	for base := 0; base < len(ids); base += len(rows) {
+		chunk := ids[base:min(base+len(rows), len(ids))]
+		for i, id := range chunk {
+			rows[i] = int32(fields[f].row(id))
+			if f++; f == len(fields) {
+				f = 0
+			}
 		}
+		t.rows.Gather(rows[:len(chunk)], out[base*d:(base+len(chunk))*d])
 	}
 }
 
@@ -293,11 +305,12 @@ func (t *Hybrid) Apply(ids []uint64, grads []float32) {
 	t.rows.Apply(idx, grads)
 }
 
-// Hybrid stream format, version 1, little-endian; the sections after the
-// header are those of the package's table format (see persist.go):
+// Hybrid stream format, versions 1 and 2 as for the package's table format
+// (version 2 for int8 storage), little-endian; the sections after the
+// header are those of that format (see persist.go):
 //
 //	header  magic   8 bytes "EMBHYBRD"
-//	        version uint32 (1)
+//	        version uint32 (1, or 2 for int8 storage)
 //	        cfgLen  uint32
 //	        config  cfgLen bytes: the HybridConfig as JSON, defaults filled in
 //	heads   for each field f, HeadRows[f] uint64 ids in row order
@@ -317,7 +330,7 @@ func (t *Hybrid) Save(w io.Writer) error {
 	}
 	h := make([]byte, 0, 16+len(js))
 	h = append(h, hybridMagic[:]...)
-	h = binary.LittleEndian.AppendUint32(h, formatVersion)
+	h = binary.LittleEndian.AppendUint32(h, versionFor(t.cfg.Storage))
 	h = binary.LittleEndian.AppendUint32(h, uint32(len(js)))
 	h = append(h, js...)
 	if _, err := w.Write(h); err != nil {
@@ -386,8 +399,9 @@ func readHybridHeader(r io.Reader) (HybridConfig, error) {
 	if [8]byte(h[:8]) != hybridMagic {
 		return c, fmt.Errorf("magic %q: %w", h[:8], ErrBadMagic)
 	}
-	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
-		return c, fmt.Errorf("version %d (can read %d): %w", v, formatVersion, ErrVersion)
+	v := binary.LittleEndian.Uint32(h[8:])
+	if err := checkVersion(v); err != nil {
+		return c, err
 	}
 	n := binary.LittleEndian.Uint32(h[12:])
 	if n > maxConfigLen {
@@ -408,6 +422,9 @@ func readHybridHeader(r io.Reader) (HybridConfig, error) {
 	c, err := c.WithDefaults()
 	if err != nil {
 		return c, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if want := versionFor(c.Storage); v != want {
+		return c, fmt.Errorf("version %d stream of a table with storage %q (want version %d): %w", v, c.Storage, want, ErrCorrupt)
 	}
 	return c, nil
 }

@@ -18,10 +18,11 @@ type Persister interface {
 	Load(r io.Reader) error
 }
 
-// Stream format, version 1. All integers and floats are little-endian.
+// Stream format, versions 1 and 2. All integers and floats are
+// little-endian.
 //
 //	header   magic   8 bytes "EMBTABLE"
-//	         version uint32 (1)
+//	         version uint32 (1: fp32 storage; 2: int8 storage)
 //	         cfgLen  uint32
 //	         config  cfgLen bytes: the table's Config as JSON, defaults filled in
 //	vocab    (full tables only) for each field f, Rows[f]-1 uint64 ids in row order
@@ -29,10 +30,20 @@ type Persister interface {
 //	         dim     uint32  floats per row
 //	         stride  uint32  optimizer state floats per row
 //	         steps   uint32  1 if a uint32 step count per row follows, else 0
-//	         params  n*dim float32, row-major
+//	         applies uint64  (version 2 only) Applies so far, which seed the
+//	                         stochastic rounding (see Storage)
+//	         params  version 1: n*dim float32, row-major
+//	                 version 2: n rows of dim+8 bytes, each dim uint8 codes,
+//	                 float32 scale, float32 bias (quant's int8 row format)
 //	         state   n*stride float32, row-major
 //	         counts  n uint32 (if steps)
 //	end      magic   8 bytes "ENDTABLE"
+//
+// Save writes the lowest version that holds the table: fp32 tables are
+// saved exactly as before int8 storage existed (their config has no
+// "storage" key), so older readers still read them, and reject int8
+// tables with ErrVersion. Load reads both; the version must match the
+// config's Storage (else ErrCorrupt).
 //
 // The format has no checksum: the caller checksums the file (see the
 // artifact and checkpoint code).
@@ -42,10 +53,28 @@ var (
 )
 
 const (
-	formatVersion = 1
-	maxConfigLen  = 1 << 26 // a config with 2^22 fields is still far below
-	ioChunk       = 1 << 16 // bytes converted per Write or Read
+	formatV1     = 1       // fp32 storage
+	formatV2     = 2       // int8 storage
+	maxConfigLen = 1 << 26 // a config with 2^22 fields is still far below
+	ioChunk      = 1 << 16 // bytes converted per Write or Read
 )
+
+// versionFor returns the stream version of a table with the canonical
+// Config.Storage s.
+func versionFor(s string) uint32 {
+	if s == StorageInt8 {
+		return formatV2
+	}
+	return formatV1
+}
+
+// checkVersion returns an error wrapping ErrVersion unless v is readable.
+func checkVersion(v uint32) error {
+	if v != formatV1 && v != formatV2 {
+		return fmt.Errorf("version %d (can read %d and %d): %w", v, formatV1, formatV2, ErrVersion)
+	}
+	return nil
+}
 
 // Load reads a table saved by the Save method of [Hashed], [QR] or [Full]
 // and returns it, of the type that saved it. The table is rebuilt from the
@@ -91,7 +120,7 @@ func writeHeader(w io.Writer, c Config) error {
 	}
 	b := make([]byte, 0, 16+len(js))
 	b = append(b, headMagic[:]...)
-	b = binary.LittleEndian.AppendUint32(b, formatVersion)
+	b = binary.LittleEndian.AppendUint32(b, versionFor(c.Storage))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(js)))
 	b = append(b, js...)
 	if _, err := w.Write(b); err != nil {
@@ -111,8 +140,9 @@ func readHeader(r io.Reader) (Config, error) {
 	if [8]byte(h[:8]) != headMagic {
 		return c, fmt.Errorf("magic %q: %w", h[:8], ErrBadMagic)
 	}
-	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
-		return c, fmt.Errorf("version %d (can read %d): %w", v, formatVersion, ErrVersion)
+	v := binary.LittleEndian.Uint32(h[8:])
+	if err := checkVersion(v); err != nil {
+		return c, err
 	}
 	n := binary.LittleEndian.Uint32(h[12:])
 	if n > maxConfigLen {
@@ -130,6 +160,9 @@ func readHeader(r io.Reader) (Config, error) {
 	c, err := c.WithDefaults()
 	if err != nil {
 		return c, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if want := versionFor(c.Storage); v != want {
+		return c, fmt.Errorf("version %d stream of a table with storage %q (want version %d): %w", v, c.Storage, want, ErrCorrupt)
 	}
 	return c, nil
 }
@@ -165,7 +198,16 @@ func (r *Rows) save(w io.Writer) error {
 		return fmt.Errorf("write rows header: %w", err)
 	}
 	buf := make([]byte, ioChunk)
-	if err := writeSlice(w, buf, r.params); err != nil {
+	if r.codes != nil {
+		if err := writeSlice(w, buf, []uint64{r.applies}); err != nil {
+			return fmt.Errorf("write apply count: %w", err)
+		}
+		for c := r.codes; len(c) > 0; c = c[min(len(c), ioChunk):] {
+			if _, err := w.Write(c[:min(len(c), ioChunk)]); err != nil {
+				return fmt.Errorf("write parameters: %w", err)
+			}
+		}
+	} else if err := writeSlice(w, buf, r.params); err != nil {
 		return fmt.Errorf("write parameters: %w", err)
 	}
 	if err := writeSlice(w, buf, r.state); err != nil {
@@ -177,7 +219,9 @@ func (r *Rows) save(w io.Writer) error {
 	return nil
 }
 
-// load reads a rows section of the same shape into r, in place.
+// load reads a rows section of the same shape and storage into r, in
+// place. The storage is the config's, which the header has checked
+// against the stream's version.
 func (r *Rows) load(rd io.Reader) error {
 	var h [20]byte
 	if _, err := io.ReadFull(rd, h[:]); err != nil {
@@ -192,7 +236,16 @@ func (r *Rows) load(rd io.Reader) error {
 			n, dim, stride, steps, r.n, r.dim, r.stride, r.steps != nil, ErrCorrupt)
 	}
 	buf := make([]byte, ioChunk)
-	if err := readSlice(rd, buf, r.params); err != nil {
+	if r.codes != nil {
+		var applies [1]uint64
+		if err := readSlice(rd, buf, applies[:]); err != nil {
+			return fmt.Errorf("read apply count: %w", err)
+		}
+		if _, err := io.ReadFull(rd, r.codes); err != nil {
+			return fmt.Errorf("read parameters: %w", noEOF(err))
+		}
+		r.applies = applies[0]
+	} else if err := readSlice(rd, buf, r.params); err != nil {
 		return fmt.Errorf("read parameters: %w", err)
 	}
 	if err := readSlice(rd, buf, r.state); err != nil {

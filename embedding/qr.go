@@ -63,7 +63,7 @@ func newQR(c Config, init bool) (*QR, error) {
 		t.fields[f] = qrField{qOff: total, rOff: total + q, q: uint64(q), r: uint64(r)}
 		total += q + r
 	}
-	if t.rows, err = NewRows(total, c.Dim, c.Optimizer); err != nil {
+	if t.rows, err = NewRowsWithStorage(total, c.Dim, c.Optimizer, c.storage()); err != nil {
 		return nil, fmt.Errorf("new qr table: %w", err)
 	}
 	if init {
@@ -95,11 +95,12 @@ func (t *QR) Dim() int { return t.cfg.Dim }
 func (t *QR) SetThreads(n int) { t.rows.SetThreads(n) }
 
 // Params returns the quotient and remainder rows of field f, row-major,
-// aliasing the table (valid until the next Load; do not modify).
+// aliasing the table (valid until the next Load; do not modify). It
+// returns nils for int8 storage: read the rows with [Rows.ReadRows]
+// (RowSets).
 func (t *QR) Params(f int) (quo, rem []float32) {
-	fl, d := t.fields[f], t.cfg.Dim
-	p := t.rows.params
-	return p[fl.qOff*d : (fl.qOff+int(fl.q))*d], p[fl.rOff*d : (fl.rOff+int(fl.r))*d]
+	fl := t.fields[f]
+	return t.rows.span(fl.qOff, fl.qOff+int(fl.q)), t.rows.span(fl.rOff, fl.rOff+int(fl.r))
 }
 
 // Bytes reports the parameter and optimizer-state bytes of both tables;
@@ -117,24 +118,44 @@ func (fl *qrField) rowsOf(id uint64) (q, r int) {
 func (t *QR) Lookup(ids []uint64, out []float32) {
 	d := t.cfg.Dim
 	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	p := t.rows.params
+	if p := t.rows.Params(); p != nil {
+		// fp32: one pass, reading both rows in place.
+		f := 0
+		for i, id := range ids {
+			q, r := t.fields[f].rowsOf(id)
+			o := out[i*d : i*d+d]
+			qv, rv := p[q*d : q*d+d][:len(o)], p[r*d : r*d+d][:len(o)]
+			if t.mul {
+				for j := range o {
+					o[j] = qv[j] * rv[j]
+				}
+			} else {
+				for j := range o {
+					o[j] = qv[j] + rv[j]
+				}
+			}
+			if f++; f == len(t.fields) {
+				f = 0
+			}
+		}
+		return
+	}
+	// int8: resolve a chunk of ids to their two rows, decode the quotient
+	// rows and combine the decoded remainder rows into them (lookupChunk).
+	var quo, rem [lookupChunk]int32
 	f := 0
-	for i, id := range ids {
-		q, r := t.fields[f].rowsOf(id)
-		o := out[i*d : i*d+d]
-		qv, rv := p[q*d : q*d+d][:len(o)], p[r*d : r*d+d][:len(o)]
-		if t.mul {
-			for j := range o {
-				o[j] = qv[j] * rv[j]
-			}
-		} else {
-			for j := range o {
-				o[j] = qv[j] + rv[j]
+	for base := 0; base < len(ids); base += len(quo) {
+		chunk := ids[base:min(base+len(quo), len(ids))]
+		for i, id := range chunk {
+			q, r := t.fields[f].rowsOf(id)
+			quo[i], rem[i] = int32(q), int32(r)
+			if f++; f == len(t.fields) {
+				f = 0
 			}
 		}
-		if f++; f == len(t.fields) {
-			f = 0
-		}
+		o := out[base*d : (base+len(chunk))*d]
+		t.rows.Gather(quo[:len(chunk)], o)
+		t.rows.combineInt8(rem[:len(chunk)], o, t.mul)
 	}
 }
 
@@ -150,25 +171,33 @@ func (t *QR) Apply(ids []uint64, grads []float32) {
 		t.eg = make([]float32, n*d)
 	}
 	idx, eg := t.idx[:n], t.eg[:n*d]
-	p := t.rows.params
 	f := 0
 	for i, id := range ids {
 		q, r := t.fields[f].rowsOf(id)
 		idx[2*i], idx[2*i+1] = int32(q), int32(r)
-		g := grads[i*d : i*d+d]
-		gq, gr := eg[2*i*d : 2*i*d+d][:len(g)], eg[(2*i+1)*d : (2*i+2)*d][:len(g)]
-		if t.mul {
-			qv, rv := p[q*d : q*d+d][:len(g)], p[r*d : r*d+d][:len(g)]
-			for j, gj := range g {
-				gq[j] = gj * rv[j]
-				gr[j] = gj * qv[j]
-			}
-		} else {
-			copy(gq, g)
-			copy(gr, g)
-		}
 		if f++; f == len(t.fields) {
 			f = 0
+		}
+	}
+	if !t.mul {
+		for i := range ids {
+			g := grads[i*d : i*d+d]
+			copy(eg[2*i*d:2*i*d+d], g)
+			copy(eg[(2*i+1)*d:(2*i+2)*d], g)
+		}
+		t.rows.Apply(idx, eg)
+		return
+	}
+	// eg gets each id's quotient and remainder rows, then the gradients:
+	// the quotient row's is g⊙r, the remainder row's g⊙q.
+	t.rows.Gather(idx, eg)
+	for i := range ids {
+		g := grads[i*d : i*d+d]
+		gq, gr := eg[2*i*d : 2*i*d+d][:len(g)], eg[(2*i+1)*d : (2*i+2)*d][:len(g)]
+		for j, gj := range g {
+			qv, rv := gq[j], gr[j]
+			gq[j] = gj * rv
+			gr[j] = gj * qv
 		}
 	}
 	t.rows.Apply(idx, eg)

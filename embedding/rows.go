@@ -30,43 +30,72 @@ const initBlockRows = 4096
 // [Rows.Apply] starts another goroutine.
 const minKeysPerThread = 1024
 
-// Rows is a dense store of n rows of dim float32 parameters with the
-// per-row state of its optimizer, and the engine that applies sparse
-// gradients to it. Every table in this package keeps its rows in one Rows;
-// other packages can build their own tables on it.
+// Rows is a dense store of n rows of dim parameters with the per-row state
+// of its optimizer, and the engine that applies sparse gradients to it.
+// Every table in this package keeps its rows in one Rows; other packages
+// can build their own tables on it.
 //
-// Parameters are row-major (row i is params[i*dim:(i+1)*dim]); optimizer
-// state lives beside them in arrays indexed by the same row. Gather and Row
-// are safe for concurrent use with each other; Apply, the Init methods,
-// SetThreads and Load need exclusive access.
+// Parameters are float32 (StorageFP32, row-major: row i is
+// Params()[i*dim:(i+1)*dim]) or row-wise int8 (StorageInt8, see
+// [Storage]); either way Gather, ReadRows and Apply see and compute in
+// float32. Optimizer state is float32 and lives beside the parameters in
+// arrays indexed by the same row. The readers (Gather, GatherAdd, ReadRows,
+// Row) are safe for concurrent use with each other; Apply, WriteRows, the
+// Init methods, Fill, SetThreads and Load need exclusive access.
 type Rows struct {
 	n, dim int
 	opt    Optimizer // with defaults
 	kind   optKind
 	stride int       // state floats per row
-	params []float32 // n*dim
+	params []float32 // n*dim (fp32 storage), else nil
+	codes  []byte    // n*(dim+8) (int8 storage), else nil
 	state  []float32 // n*stride
 	steps  []uint32  // n if the optimizer counts steps, else nil
+
+	// seed is Storage.Seed; for int8 storage, rseed seeds the stochastic
+	// rounding and applies counts the Applies that had entries (see
+	// Storage).
+	seed, rseed uint64
+	applies     uint64
 
 	threads int
 
 	// Apply scratch, reused across calls.
 	keys, tmp []uint64
 	counts    []int
-	gsum      []float32 // per-goroutine gradient sums
+	workers   []worker // one per goroutine
 	bounds    []int
 }
 
-// NewRows returns n rows of dim zeros with zero optimizer state for opt.
-// The errors wrap [ErrConfig], [ErrTooManyRows] or [ErrUnknownOptimizer].
+// worker is the Apply scratch of one goroutine.
+type worker struct {
+	gsum  []float32 // a row's summed gradient
+	w, w0 []float32 // int8: the decoded row being updated, and before the update
+	rng   rand.PCG  // int8: stochastic rounding
+	_     [64]byte  // keeps the workers' rng states off each other's cache lines
+}
+
+// NewRows returns n rows of dim zeros with zero optimizer state for opt,
+// stored as float32. It is NewRowsWithStorage with the zero Storage.
 func NewRows(n, dim int, opt Optimizer) (*Rows, error) {
+	return NewRowsWithStorage(n, dim, opt, Storage{})
+}
+
+// NewRowsWithStorage returns n rows of dim zeros with zero optimizer state
+// for opt, stored as s says. The errors wrap [ErrConfig] (also for an
+// unknown precision), [ErrTooManyRows] or [ErrUnknownOptimizer].
+func NewRowsWithStorage(n, dim int, opt Optimizer, s Storage) (*Rows, error) {
 	if n < 1 || dim < 1 {
 		return nil, fmt.Errorf("rows %d x dim %d: both must be positive: %w", n, dim, ErrConfig)
 	}
 	if n > MaxRows {
 		return nil, fmt.Errorf("%d rows (max %d): %w", n, MaxRows, ErrTooManyRows)
 	}
-	opt, err := opt.WithDefaults()
+	quantized, err := s.quantized()
+	if err != nil {
+		return nil, err
+	}
+	opt, err = opt.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +103,14 @@ func NewRows(n, dim int, opt Optimizer) (*Rows, error) {
 	r := &Rows{
 		n: n, dim: dim, opt: opt, kind: spec.kind,
 		stride:  spec.stateFloats(dim),
-		params:  make([]float32, n*dim),
+		seed:    s.Seed,
 		threads: 1,
+	}
+	if quantized {
+		r.codes = make([]byte, n*int8RowBytes(dim))
+		r.rseed = hashing.Mix64(s.Seed ^ roundingSalt)
+	} else {
+		r.params = make([]float32, n*dim)
 	}
 	if r.stride > 0 {
 		r.state = make([]float32, n*r.stride)
@@ -95,19 +130,38 @@ func (r *Rows) Dim() int { return r.dim }
 // Optimizer returns the optimizer, with its defaults filled in.
 func (r *Rows) Optimizer() Optimizer { return r.opt }
 
-// Row returns the parameters of row i. The slice aliases the store: it is
-// valid until the next Load and must not be written while other goroutines
-// read the store.
-func (r *Rows) Row(i int) []float32 { return r.params[i*r.dim : (i+1)*r.dim : (i+1)*r.dim] }
+// Row returns the parameters of row i of an fp32 store. The slice aliases
+// the store: it is valid until the next Load and must not be written while
+// other goroutines read the store. For int8 storage there is no float32
+// row to alias and Row returns nil: use ReadRows.
+func (r *Rows) Row(i int) []float32 {
+	if r.params == nil {
+		return nil
+	}
+	return r.params[i*r.dim : (i+1)*r.dim : (i+1)*r.dim]
+}
 
-// Params returns all parameters, row-major, aliasing the store (see Row).
+// Params returns all parameters of an fp32 store, row-major, aliasing the
+// store (see Row); for int8 storage it returns nil. [Rows.ReadRows] and
+// [Rows.WriteRows] read and rewrite rows whatever the storage.
 func (r *Rows) Params() []float32 { return r.params }
 
-// Bytes reports the parameter and optimizer-state bytes. Apply's scratch
-// buffers (a few bytes per id of the largest batch) are not counted.
+// span returns rows [lo, hi) of an fp32 store, aliasing it, or nil for
+// int8 storage.
+func (r *Rows) span(lo, hi int) []float32 {
+	if r.params == nil {
+		return nil
+	}
+	return r.params[lo*r.dim : hi*r.dim]
+}
+
+// Bytes reports the parameter bytes as stored (4·dim per row for fp32,
+// dim+8 for int8) and the optimizer-state bytes. Apply's scratch buffers
+// (a few bytes per id of the largest batch, and per goroutine) are not
+// counted.
 func (r *Rows) Bytes() Bytes {
 	return Bytes{
-		Params:    int64(len(r.params)) * 4,
+		Params:    int64(len(r.params))*4 + int64(len(r.codes)),
 		Optimizer: int64(len(r.state))*4 + int64(len(r.steps))*4,
 	}
 }
@@ -124,11 +178,22 @@ func (r *Rows) SetThreads(n int) {
 // Threads returns the number of goroutines Apply may use.
 func (r *Rows) Threads() int { return r.threads }
 
-// Fill sets every parameter of rows [from, to) to v.
+// Fill sets every parameter of rows [from, to) to v (exactly, for int8
+// storage too: a constant row has scale 0 and bias v).
 func (r *Rows) Fill(from, to int, v float32) {
-	p := r.params[from*r.dim : to*r.dim]
-	for i := range p {
-		p[i] = v
+	if r.codes == nil {
+		p := r.params[from*r.dim : to*r.dim]
+		for i := range p {
+			p[i] = v
+		}
+		return
+	}
+	row := make([]float32, r.dim)
+	for i := range row {
+		row[i] = v
+	}
+	for i := from; i < to; i++ {
+		r.encodeRow(i, row)
 	}
 }
 
@@ -141,7 +206,9 @@ func (r *Rows) Fill(from, to int, v float32) {
 // Uint64 x gives two values, first from bits 63..40 then from bits 31..8:
 // for a 24-bit u, (u*2⁻²³ - 1) * scale. The values of row from+i thus
 // depend only on (seed, stream, i), not on the range's position, the other
-// rows or the number of goroutines, which is GOMAXPROCS.
+// rows or the number of goroutines, which is GOMAXPROCS. Int8 storage
+// rounds each drawn row to nearest (quant.Int8.EncodeRow), so its rows
+// decode to the fp32 table's rows within half a step.
 func (r *Rows) InitUniform(from, to int, scale float32, seed, stream uint64) {
 	if from < 0 || to > r.n || from > to {
 		panic(fmt.Sprintf("embedding: InitUniform rows [%d, %d) out of [0, %d)", from, to, r.n))
@@ -149,10 +216,14 @@ func (r *Rows) InitUniform(from, to int, scale float32, seed, stream uint64) {
 	d := r.dim
 	blocks := (to - from + initBlockRows - 1) / initBlockRows
 	sbase := hashing.Mix64(stream)
-	fill := func(k int) {
+	// buf holds a block's values before int8 encoding; nil for fp32.
+	fill := func(k int, buf []float32) {
 		lo := from + k*initBlockRows
 		hi := min(lo+initBlockRows, to)
-		p := r.params[lo*d : hi*d]
+		p := r.span(lo, hi)
+		if p == nil {
+			p = buf[:(hi-lo)*d]
+		}
 		g := rand.NewPCG(seed, hashing.Mix64(sbase+uint64(k)))
 		const unit = 1.0 / (1 << 23)
 		i := 0
@@ -164,11 +235,23 @@ func (r *Rows) InitUniform(from, to int, scale float32, seed, stream uint64) {
 		if i < len(p) {
 			p[i] = (float32(g.Uint64()>>40)*unit - 1) * scale
 		}
+		if r.codes != nil {
+			for j := lo; j < hi; j++ {
+				r.encodeRow(j, p[(j-lo)*d:(j-lo+1)*d])
+			}
+		}
+	}
+	newBuf := func() []float32 {
+		if r.codes == nil {
+			return nil
+		}
+		return make([]float32, min(initBlockRows, to-from)*d)
 	}
 	workers := min(runtime.GOMAXPROCS(0), blocks)
 	if workers <= 1 {
+		buf := newBuf()
 		for k := range blocks {
-			fill(k)
+			fill(k, buf)
 		}
 		return
 	}
@@ -176,25 +259,79 @@ func (r *Rows) InitUniform(from, to int, scale float32, seed, stream uint64) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
+			buf := newBuf()
 			for k := int(next.Add(1) - 1); k < blocks; k = int(next.Add(1) - 1) {
-				fill(k)
+				fill(k, buf)
 			}
 		})
 	}
 	wg.Wait()
 }
 
-// Gather copies the parameters of rows idx[i] to out[i*Dim():(i+1)*Dim()].
-// It panics if len(out) != len(idx)*Dim() or an index is out of range.
+// Gather copies the parameters of rows idx[i] to out[i*Dim():(i+1)*Dim()]
+// (decoded, for int8 storage). It panics if len(out) != len(idx)*Dim() or
+// an index is out of range.
 func (r *Rows) Gather(idx []int32, out []float32) {
 	d := r.dim
 	if len(out) != len(idx)*d {
 		panic(fmt.Sprintf("embedding: Gather: len(out)=%d, want len(idx)*dim=%d", len(out), len(idx)*d))
 	}
+	if c := r.codes; c != nil {
+		rb := int8RowBytes(d)
+		for i, row := range idx {
+			o := int(row) * rb
+			decodeInt8(out[i*d:i*d+d], c[o:o+rb])
+		}
+		return
+	}
 	p := r.params
 	for i, row := range idx {
 		o := int(row) * d
 		copyRow(out[i*d:i*d+d], p[o:o+d])
+	}
+}
+
+// GatherAdd adds the parameters of rows idx[i] (decoded, for int8
+// storage) to out[i*Dim():(i+1)*Dim()], elementwise in float32: the sum
+// pooling of tables that add several rows per id. It panics as Gather
+// does.
+func (r *Rows) GatherAdd(idx []int32, out []float32) {
+	d := r.dim
+	if len(out) != len(idx)*d {
+		panic(fmt.Sprintf("embedding: GatherAdd: len(out)=%d, want len(idx)*dim=%d", len(out), len(idx)*d))
+	}
+	if r.codes != nil {
+		r.combineInt8(idx, out, false)
+		return
+	}
+	p := r.params
+	for i, row := range idx {
+		o := int(row) * d
+		add(out[i*d:i*d+d], p[o:o+d])
+	}
+}
+
+// combineInt8 multiplies (mul) or adds the decoded parameters of rows
+// idx[i] of an int8 store into out[i*Dim():(i+1)*Dim()], elementwise in
+// float32: out[j] *= x[j] or out[j] += x[j]. The caller has checked that
+// len(out) == len(idx)*Dim().
+func (r *Rows) combineInt8(idx []int32, out []float32, mul bool) {
+	d := r.dim
+	rb := int8RowBytes(d)
+	for i, row := range idx {
+		o := out[i*d : i*d+d]
+		src := r.codes[int(row)*rb : int(row)*rb+rb]
+		scale, bias := int8ScaleBias(src, d)
+		q := src[:len(o)]
+		if mul {
+			for j := range o {
+				o[j] *= float32(float32(q[j])*scale) + bias
+			}
+		} else {
+			for j := range o {
+				o[j] += float32(float32(q[j])*scale) + bias
+			}
+		}
 	}
 }
 
@@ -219,7 +356,9 @@ func copyRow(dst, src []float32) {
 // The gradients of entries sharing a row are summed in entry order first,
 // and each touched row is updated once, so the result depends neither on
 // the order in which rows are visited nor on the number of threads; rows
-// that idx does not name are not read or written.
+// that idx does not name are not read or written. With int8 storage each
+// touched row is decoded, updated in float32 exactly as an fp32 row would
+// be, and re-encoded with stochastic rounding (see [Storage]).
 //
 // Apply sorts (row, entry) pairs with a stable radix sort, splits the sorted
 // pairs at row boundaries among up to Threads() goroutines, and sums and
@@ -254,13 +393,11 @@ func (r *Rows) Apply(idx []int32, grads []float32) {
 	keys = r.sortKeys(keys)
 
 	threads := min(r.threads, n/minKeysPerThread)
-	// Per-goroutine sums, 64 bytes apart so that no two share a cache line.
-	gstride := d + 16
-	if need := max(threads, 1) * gstride; len(r.gsum) < need {
-		r.gsum = make([]float32, need)
-	}
+	r.growWorkers(max(threads, 1))
+	step := r.applies
+	r.applies++
 	if threads <= 1 {
-		r.applySorted(keys, grads, r.gsum[:d])
+		r.applySorted(keys, grads, &r.workers[0], step)
 		return
 	}
 	// Split at row boundaries: no row is in two parts.
@@ -277,12 +414,32 @@ func (r *Rows) Apply(idx []int32, grads []float32) {
 	var wg sync.WaitGroup
 	for k := 1; k < threads; k++ {
 		if b[k] < b[k+1] {
-			part, gs := keys[b[k]:b[k+1]], r.gsum[k*gstride:k*gstride+d]
-			wg.Go(func() { r.applySorted(part, grads, gs) })
+			part, wk := keys[b[k]:b[k+1]], &r.workers[k]
+			wg.Go(func() { r.applySorted(part, grads, wk, step) })
 		}
 	}
-	r.applySorted(keys[:b[1]], grads, r.gsum[:d])
+	r.applySorted(keys[:b[1]], grads, &r.workers[0], step)
 	wg.Wait()
+}
+
+// growWorkers makes sure that r.workers has n workers with their buffers.
+func (r *Rows) growWorkers(n int) {
+	if len(r.workers) >= n {
+		return
+	}
+	d := r.dim
+	ws := make([]worker, n)
+	copy(ws, r.workers)
+	for k := len(r.workers); k < n; k++ {
+		// One block per worker, padded by 64 bytes so that no two
+		// workers' buffers share a cache line.
+		buf := make([]float32, 3*d+16)
+		ws[k].gsum = buf[:d:d]
+		if r.codes != nil {
+			ws[k].w, ws[k].w0 = buf[d:2*d:2*d], buf[2*d:3*d:3*d]
+		}
+	}
+	r.workers = ws
 }
 
 // sortKeys sorts (row<<32 | entry) keys, given in entry order, by row and
@@ -330,9 +487,10 @@ func (r *Rows) sortKeys(keys []uint64) []uint64 {
 }
 
 // applySorted sums the gradients of each row group of sorted keys, in entry
-// order, into gs and updates the row.
-func (r *Rows) applySorted(keys []uint64, grads, gs []float32) {
+// order, into wk.gsum and updates the row; step is the Apply's number.
+func (r *Rows) applySorted(keys []uint64, grads []float32, wk *worker, step uint64) {
 	d := r.dim
+	gs := wk.gsum
 	for i := 0; i < len(keys); {
 		row := keys[i] >> 32
 		e := int(keys[i] & 0xFFFFFFFF)
@@ -346,7 +504,11 @@ func (r *Rows) applySorted(keys []uint64, grads, gs []float32) {
 			}
 			g = gs
 		}
-		r.update(int(row), g)
+		if r.codes == nil {
+			r.update(int(row), r.params[int(row)*d:int(row)*d+d], g)
+		} else {
+			r.updateInt8(int(row), g, wk, step)
+		}
 		i = j
 	}
 }
@@ -358,10 +520,10 @@ func add(dst, src []float32) {
 	}
 }
 
-// update applies the optimizer to row i with its summed gradient g.
-func (r *Rows) update(i int, g []float32) {
+// update applies the optimizer to row i, whose parameters are w, with its
+// summed gradient g.
+func (r *Rows) update(i int, w, g []float32) {
 	d := r.dim
-	w := r.params[i*d : i*d+d]
 	switch r.kind {
 	case kindSGD:
 		updateSGD(w, g, r.opt.LR)

@@ -4,7 +4,9 @@ package embedding
 // reads or rewrites stored rows as a whole (post-training quantization,
 // export to an artifact) finds it by type assertion, as database/sql finds
 // optional driver interfaces. The returned Rows are the table's own: writes
-// through Rows.Params change the table.
+// through Rows.Params or Rows.WriteRows change the table. Rows.Params is
+// nil for int8 storage; Rows.ReadRows and Rows.WriteRows work for every
+// storage.
 type RowStore interface {
 	RowSets() []*Rows
 }

@@ -77,6 +77,10 @@ type Config struct {
 	// Seed seeds the init: table p of the pool draws init stream 0 under
 	// seed hashing.FieldSalt(Seed, p) (see [embedding.Rows.InitUniform]).
 	Seed uint64 `json:"seed"`
+	// Storage is the precision of the pool's rows during training, as
+	// embedding.Config.Storage: embedding.StorageInt8, or "" (also for
+	// embedding.StorageFP32) for float32.
+	Storage string `json:"storage,omitempty"`
 }
 
 // WithDefaults validates c and returns a copy (sharing no slices with c)
@@ -93,6 +97,13 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, fmt.Errorf("%s table: %w", c.Method, err)
 	}
 	c.Optimizer = opt
+	switch c.Storage {
+	case "", embedding.StorageFP32:
+		c.Storage = ""
+	case embedding.StorageInt8:
+	default:
+		return c, fmt.Errorf("%s table: storage %q: %w", c.Method, c.Storage, ErrConfig)
+	}
 	if c.InitScale == 0 {
 		c.InitScale = embedding.DefaultInitScale
 	}
@@ -257,7 +268,7 @@ func (c Config) equal(o Config) bool {
 	return c.Method == o.Method && c.Fields == o.Fields && c.Dim == o.Dim &&
 		slices.Equal(c.Rows, o.Rows) && c.Tables == o.Tables && c.ChunkDim == o.ChunkDim &&
 		slices.Equal(c.Chunks, o.Chunks) && c.Probes == o.Probes && c.Optimizer == o.Optimizer &&
-		c.InitScale == o.InitScale && c.Seed == o.Seed
+		c.InitScale == o.InitScale && c.Seed == o.Seed && c.Storage == o.Storage
 }
 
 // ForBudget returns shape (a Config giving the method and, as it needs,

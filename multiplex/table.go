@@ -37,12 +37,18 @@ type slot struct {
 	table  int       // pool table
 	n      uint64    // rows of that table
 	col    int       // first float of the slot in the field's vector
-	params []float32 // the table's rows (aliasing its store)
+	params []float32 // the table's rows (aliasing its store; nil for int8)
+	rows   *embedding.Rows
 }
 
-// row returns the parameters that id's lookup in s reads.
+// index returns the row that id's lookup in s reads.
+func (s *slot) index(id uint64) int {
+	return int(hashing.Bucket(hashing.Probe(id, s.k), s.n))
+}
+
+// row returns the parameters that id's lookup in s reads (fp32 only).
 func (s *slot) row(id uint64, w int) []float32 {
-	r := int(hashing.Bucket(hashing.Probe(id, s.k), s.n)) * w
+	r := s.index(id) * w
 	return s.params[r : r+w : r+w]
 }
 
@@ -66,7 +72,7 @@ func New(c Config) (*Table, error) {
 	t.pool = make([]*embedding.Hashed, c.Tables)
 	for p := range t.pool {
 		hc := embedding.Config{Method: embedding.MethodHashed, Dim: t.width, Rows: []int{c.Rows[p]},
-			Optimizer: c.Optimizer, InitScale: scale, Seed: hashing.FieldSalt(c.Seed, p)}
+			Optimizer: c.Optimizer, InitScale: scale, Seed: hashing.FieldSalt(c.Seed, p), Storage: c.Storage}
 		if t.pool[p], err = embedding.NewHashed(hc); err != nil {
 			return nil, fmt.Errorf("new %s table: table %d: %w", c.Method, p, err)
 		}
@@ -106,7 +112,9 @@ func New(c Config) (*Table, error) {
 // bindParams points the slots at their tables' rows.
 func (t *Table) bindParams() {
 	for i := range t.slots {
-		t.slots[i].params = t.pool[t.slots[i].table].Params(0)
+		h := t.pool[t.slots[i].table]
+		t.slots[i].params = h.Params(0)
+		t.slots[i].rows = h.RowSets()[0]
 	}
 }
 
@@ -162,6 +170,10 @@ func (t *Table) checkBatch(op string, n, floats int) {
 func (t *Table) Lookup(ids []uint64, out []float32) {
 	t.checkBatch("Lookup", len(ids), len(out))
 	d, w := t.cfg.Dim, t.width
+	if t.cfg.Storage != "" {
+		t.lookupDecoded(ids, out)
+		return
+	}
 	f := 0
 	for i, id := range ids {
 		o := out[i*d : i*d+d]
@@ -175,6 +187,36 @@ func (t *Table) Lookup(ids []uint64, out []float32) {
 			for k := range slots {
 				s := &slots[k]
 				copy(o[s.col:s.col+w], s.row(id, w))
+			}
+			clear(o[t.used[f]:])
+		}
+		if f++; f == t.cfg.Fields {
+			f = 0
+		}
+	}
+}
+
+// lookupDecoded is Lookup for pools whose rows are not fp32: it reads them
+// with Gather and GatherAdd, which decode.
+func (t *Table) lookupDecoded(ids []uint64, out []float32) {
+	d, w := t.cfg.Dim, t.width
+	f := 0
+	for i, id := range ids {
+		o := out[i*d : i*d+d]
+		slots := t.slots[t.start[f]:t.start[f+1]]
+		if t.sum {
+			idx := [1]int32{int32(slots[0].index(id))}
+			slots[0].rows.Gather(idx[:], o[:w])
+			for k := 1; k < len(slots); k++ {
+				idx[0] = int32(slots[k].index(id))
+				slots[k].rows.GatherAdd(idx[:], o[:w])
+			}
+			clear(o[w:])
+		} else {
+			for k := range slots {
+				s := &slots[k]
+				idx := [1]int32{int32(s.index(id))}
+				s.rows.Gather(idx[:], o[s.col:s.col+w])
 			}
 			clear(o[t.used[f]:])
 		}

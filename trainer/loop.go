@@ -289,7 +289,13 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	}
 	by := table.Bytes()
 	res.EmbeddingBytes, res.OptimizerBytes, res.IndexBytes = by.Params, by.Optimizer, by.Index
-	res.EmbeddingRows = by.Params / int64(4*cfg.Dim)
+	if rs, ok := table.(embedding.RowStore); ok {
+		var floats int64
+		for _, r := range rs.RowSets() {
+			floats += int64(r.Len()) * int64(r.Dim())
+		}
+		res.EmbeddingRows = floats / int64(cfg.Dim)
+	}
 	if by.Params > 0 {
 		res.CompressionRatio = float64(res.FullTableBytes) / float64(by.Params)
 	}

@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/embedding"
@@ -32,13 +33,22 @@ func evalQuantized(ctx context.Context, cfg *Config, sp *split, onErr datasets.O
 		return nil, fmt.Errorf("--eval-codecs: table %s does not expose its rows", cfg.Table)
 	}
 	sets := rs.RowSets()
+	// saved holds the trained rows as float32 (decoded, for int8 storage);
+	// int8 stores also keep their stored bytes, the exact undo.
 	saved := make([][]float32, len(sets))
+	stored := make([][]byte, len(sets))
 	for i, r := range sets {
-		saved[i] = append([]float32(nil), r.Params()...)
+		saved[i] = make([]float32, r.Len()*r.Dim())
+		r.ReadRows(0, saved[i])
+		stored[i] = slices.Clone(r.Int8Data())
 	}
 	restore := func() {
 		for i, r := range sets {
-			copy(r.Params(), saved[i])
+			if data := r.Int8Data(); data != nil {
+				copy(data, stored[i])
+			} else {
+				r.WriteRows(0, saved[i])
+			}
 		}
 	}
 	defer restore()
@@ -52,7 +62,6 @@ func evalQuantized(ctx context.Context, cfg *Config, sp *split, onErr datasets.O
 		var sqErr, sqNorm float64
 		var n int64
 		for i, r := range sets {
-			params := r.Params()
 			q, stats, err := quant.Quantize(saved[i], r.Len(), r.Dim(), c)
 			if err != nil {
 				return nil, fmt.Errorf("quantize %s: %w", name, err)
@@ -65,15 +74,19 @@ func evalQuantized(ctx context.Context, cfg *Config, sp *split, onErr datasets.O
 			}
 			n += cnt
 			idx := make([]int32, 0, 4096)
+			buf := make([]float32, 4096*r.Dim())
 			for lo := 0; lo < r.Len(); lo += 4096 {
 				hi := min(lo+4096, r.Len())
 				idx = idx[:0]
 				for j := lo; j < hi; j++ {
 					idx = append(idx, int32(j))
 				}
-				if err := q.GatherRows(idx, params[lo*r.Dim():hi*r.Dim()]); err != nil {
+				dq := buf[:(hi-lo)*r.Dim()]
+				if err := q.GatherRows(idx, dq); err != nil {
 					return nil, fmt.Errorf("dequantize %s: %w", name, err)
 				}
+				// int8 storage re-encodes the dequantized rows (to nearest).
+				r.WriteRows(lo, dq)
 			}
 		}
 		if n > 0 {

@@ -36,6 +36,11 @@ const tableMethods = "full, hashed, qr, multiplex, unified, multiprobe or hybrid
 //   - hybrid: embedding.Hybrid; the most frequent values of the
 //     vocabulary pre-pass get their own rows with half the budget
 //     (embedding.DefaultHeadFraction), the rest share hashed rows.
+//
+// cfg.Storage ("fp32" or "", or "int8": low-precision training, see
+// embedding.Storage) sets how the rows are kept; the budget counts fp32
+// bytes either way, so an int8 table has the rows of its fp32 twin in
+// about a third of the memory (Bytes reports what it holds).
 func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 	card := v.cardinalities()
 	budget := cfg.MemoryBudget
@@ -48,6 +53,7 @@ func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 		Dim:       cfg.Dim,
 		Optimizer: opt,
 		Seed:      cfg.Seed,
+		Storage:   cfg.Storage,
 	}
 	var (
 		t   trainTable
@@ -82,7 +88,7 @@ func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 		var mc multiplex.Config
 		mc, err = multiplex.ForBudget(budget, len(card), cfg.Dim, multiplex.Config{Method: cfg.Table})
 		if err == nil {
-			mc.Optimizer, mc.Seed = opt, cfg.Seed
+			mc.Optimizer, mc.Seed, mc.Storage = opt, cfg.Seed, cfg.Storage
 			t, err = multiplex.New(mc)
 		}
 	case embedding.MethodHybrid:
@@ -91,7 +97,7 @@ func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 			freqs[f] = embedding.Frequencies{IDs: v.ids[f], Counts: v.counts[f], Distinct: int64(len(v.ids[f]))}
 		}
 		t, err = embedding.NewHybridForBudget(budget, freqs,
-			embedding.HybridConfig{Dim: cfg.Dim, Optimizer: opt, Seed: cfg.Seed})
+			embedding.HybridConfig{Dim: cfg.Dim, Optimizer: opt, Seed: cfg.Seed, Storage: cfg.Storage})
 	default:
 		return nil, fmt.Errorf("--table %q: want %s", cfg.Table, tableMethods)
 	}

@@ -165,3 +165,40 @@ func TestNewTableErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestNewTableStorage checks that --storage reaches the rows of every table
+// that supports it, and that the others refuse int8 rather than ignore it.
+func TestNewTableStorage(t *testing.T) {
+	v := testVocab(500, 40, 1200, 7)
+	for _, method := range []string{"full", "hashed", "qr", "hybrid", "multiplex", "unified", "multiprobe"} {
+		for _, storage := range []string{"", "fp32", "int8"} {
+			t.Run(method+"/"+storage, func(t *testing.T) {
+				cfg := &Config{Table: method, Dim: 8, Storage: storage, Optimizer: "rowwise_adagrad",
+					EmbLR: 0.2, Seed: 3, Threads: 2}
+				tbl, err := newTable(cfg, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := embedding.StorageFP32
+				if storage == "int8" {
+					want = embedding.StorageInt8
+				}
+				var stored int64 // rows*dim*4 for fp32, rows*(dim+8) for int8
+				for _, r := range tbl.(embedding.RowStore).RowSets() {
+					if got := r.Storage().Precision; got != want {
+						t.Fatalf("rows stored as %s, want %s", got, want)
+					}
+					if want == embedding.StorageInt8 {
+						stored += int64(r.Len() * (r.Dim() + 8))
+					} else {
+						stored += int64(r.Len() * r.Dim() * 4)
+					}
+				}
+				if got := tbl.Bytes().Params; got != stored {
+					t.Fatalf("Params %d bytes, want %d", got, stored)
+				}
+				trainSteps(t, tbl, v)
+			})
+		}
+	}
+}
