@@ -301,6 +301,9 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	}
 	res.PeakRSSBytes = peakRSS()
 	if cfg.Out != "" {
+		if err := ExportArtifact(filepath.Join(cfg.Out, ArtifactDir), table, net, schema, cfg); err != nil {
+			return nil, err
+		}
 		err := atomicfile.Write(filepath.Join(cfg.Out, "result.json"), func(w io.Writer) error {
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")

@@ -1,0 +1,56 @@
+// Package artifact writes and reads model artifacts: the versioned
+// directories that carry a trained CTR model from training to serving.
+//
+// An artifact holds everything a server needs to turn raw feature values
+// into embeddings and click probabilities, and nothing it does not (no
+// optimizer state: the trainer's checkpoint keeps that):
+//
+//	manifest.json   format version, id, dataset schema and field order,
+//	                hash function and seed, table method and config, dims,
+//	                codec, dense model config, and every file's name,
+//	                size and CRC-32C
+//	rows-NNN.emb    one file per row set of the table (embedding.RowStore),
+//	                rows quantized with the manifest's codec, each row at a
+//	                64-byte-aligned offset, for mmap
+//	vocab.bin       full and hybrid tables: the id→row mapping, sorted for
+//	                binary search in place
+//	dense.bin       the dense net's state (trainer.GoMLXNet Save format)
+//
+// The byte layouts are specified in docs/format/artifact.md and next to the
+// code that writes them (rowsfile.go, vocabfile.go, layout.go); every file
+// name is in filenames.go.
+//
+// # Writing
+//
+// [Write] exports a table of package embedding or multiplex with its dense
+// net; [Requantize] copies an artifact with its rows in another codec. Both
+// build the directory under a temporary name, fsync every file, write the
+// manifest last, rename the directory into place and fsync its parent, so
+// a crash leaves the old artifact or the complete new one, never a torn
+// one (see [Write]).
+//
+// # Reading
+//
+// [Open] maps the table files read-only and wraps them as quant tables
+// without copying; it verifies sizes, CRC-32C checksums (optional, see
+// [OpenOptions]), magic numbers and versions, and names the file at fault.
+// Bad artifacts give errors wrapping [ErrCorrupt] or [ErrVersion].
+//
+// Turning ids into rows (the table method's mapping) is package lookup's
+// job: this package only stores the method's config and vocabulary.
+//
+// # Concurrency
+//
+// An open [Artifact] is immutable and safe for concurrent use until Close.
+// Writers of one destination directory must not run concurrently.
+//
+// # Units
+//
+// Sizes are bytes, counts are rows, dims count float32 values.
+//
+// # Non-goals
+//
+// No encryption or signatures (the checksums detect accidents, not
+// attacks), no compression of the rows beyond their codec, no in-place
+// updates: an artifact is written once and replaced as a whole.
+package artifact

@@ -1,0 +1,232 @@
+package artifact
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/quant"
+)
+
+// FormatVersion is the version of the artifact format this package writes
+// and reads (manifest and files). Open rejects other versions with
+// ErrVersion.
+const FormatVersion = 1
+
+// HashFunction names the categorical hash in manifests: XXH3-64 of the raw
+// value's bytes, seeded with hashing.FieldSalt(seed, field).
+const HashFunction = "xxh3-64/field-salt"
+
+// Manifest describes an artifact: everything needed to turn raw feature
+// values into embeddings and scores, and to check the files. It is stored
+// as manifest.json.
+type Manifest struct {
+	// FormatVersion is FormatVersion at write time.
+	FormatVersion int `json:"format_version"`
+	// ID identifies this artifact (random, 16 hex digits): stores that
+	// copy the rows (badger, Redis) key them by it.
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	// Schema is the dataset schema the model was trained on.
+	Schema datasets.Schema `json:"schema"`
+	// Fields are the categorical fields in table order (field f of the
+	// table is Fields[f]); Dense the dense inputs in the net's order.
+	Fields []string `json:"fields"`
+	Dense  []string `json:"dense"`
+	// Hash is how raw values become ids.
+	Hash Hash `json:"hash"`
+	// Table describes the embedding table and its files.
+	Table Table `json:"table"`
+	// Codec is the quant codec of every row set; QuantizedFrom the codec
+	// of the artifact it was re-quantized from ("" when written from
+	// training).
+	Codec         string `json:"codec"`
+	QuantizedFrom string `json:"quantized_from,omitempty"`
+	// Model is the dense net's configuration (trainer.ModelConfig) and
+	// DenseFile its state (trainer's GoMLXNet Save format).
+	Model     json.RawMessage `json:"model"`
+	DenseFile string          `json:"dense_file"`
+	// Training is the training run's configuration, for the record.
+	Training json.RawMessage `json:"training,omitempty"`
+	// Files lists every file of the artifact but the manifest.
+	Files []FileSpec `json:"files"`
+}
+
+// Hash describes the categorical hash.
+type Hash struct {
+	// Function is HashFunction.
+	Function string `json:"function"`
+	// Seed is the global hash seed (hashing.New(Seed, len(Fields))).
+	Seed Hex64 `json:"seed"`
+}
+
+// Table describes an embedding table.
+type Table struct {
+	// Method is the table method: hashed, qr, full, hybrid, multiplex,
+	// unified or multiprobe.
+	Method string `json:"method"`
+	// Config is the table's configuration as its package serialises it,
+	// defaults filled in (embedding.Config, embedding.HybridConfig or
+	// multiplex.Config).
+	Config json.RawMessage `json:"config"`
+	// Dim is the number of floats per field vector; FieldDims[f] the
+	// number of leading floats of field f's vector that its rows fill
+	// (the rest are zero).
+	Dim       int   `json:"dim"`
+	FieldDims []int `json:"field_dims"`
+	// Width is the number of floats per stored row (Dim, except for
+	// unified tables: the chunk width).
+	Width int `json:"width"`
+	// RowSets are the table's row stores, each in one file, in the order
+	// of the table's embedding.RowStore.RowSets.
+	RowSets []RowSetSpec `json:"row_sets"`
+	// Vocab names the vocabulary file of full and hybrid tables.
+	Vocab string `json:"vocab,omitempty"`
+}
+
+// RowSetSpec describes one table file.
+type RowSetSpec struct {
+	File     string `json:"file"`
+	Rows     int    `json:"rows"`
+	Stride   int    `json:"stride"`
+	RowBytes int    `json:"row_bytes"`
+	// QuantError is the error of the quantization that produced the rows
+	// (absent for fp32 rows written from training).
+	QuantError *QuantError `json:"quant_error,omitempty"`
+}
+
+// QuantError is the error of a quantization against its source rows.
+type QuantError struct {
+	MaxAbs float64 `json:"max_abs"`
+	RMSE   float64 `json:"rmse"`
+	// Rel is ‖x̂ - x‖₂ / ‖x‖₂ over the row set.
+	Rel float64 `json:"rel"`
+}
+
+// FileSpec is one file of the artifact: its name in the directory, its
+// size in bytes and its CRC-32C.
+type FileSpec struct {
+	Name   string `json:"name"`
+	Bytes  int64  `json:"bytes"`
+	CRC32C uint32 `json:"crc32c"`
+}
+
+// Hex64 is a uint64 written in JSON as a hex string ("0x9e3779b97f4a7c15"),
+// so that clients whose numbers are float64 read seeds exactly.
+type Hex64 uint64
+
+// MarshalText implements encoding.TextMarshaler.
+func (h Hex64) MarshalText() ([]byte, error) {
+	return []byte("0x" + strconv.FormatUint(uint64(h), 16)), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (h *Hex64) UnmarshalText(b []byte) error {
+	s := string(b)
+	if !strings.HasPrefix(s, "0x") {
+		return fmt.Errorf("hex64 %q: want 0x followed by hex digits", s)
+	}
+	v, err := strconv.ParseUint(s[2:], 16, 64)
+	if err != nil {
+		return fmt.Errorf("hex64 %q: %w", s, err)
+	}
+	*h = Hex64(v)
+	return nil
+}
+
+// File returns the entry of the named file.
+func (m *Manifest) File(name string) (FileSpec, bool) {
+	for _, f := range m.Files {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return FileSpec{}, false
+}
+
+// Validate checks the manifest's consistency (not the files): version,
+// then names, fields, dims, codec and file list. The errors wrap
+// ErrVersion or ErrCorrupt.
+func (m *Manifest) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %s: %w", ManifestFile, fmt.Sprintf(format, args...), ErrCorrupt)
+	}
+	if m.FormatVersion != FormatVersion {
+		return fmt.Errorf("%s: format version %d, this build reads %d: %w", ManifestFile, m.FormatVersion, FormatVersion, ErrVersion)
+	}
+	if m.ID == "" {
+		return bad("no id")
+	}
+	if !slices.Equal(m.Fields, m.Schema.Categorical) || !slices.Equal(m.Dense, nonNil(m.Schema.Dense)) {
+		return bad("fields %v and dense %v differ from the schema's %v and %v", m.Fields, m.Dense, m.Schema.Categorical, m.Schema.Dense)
+	}
+	if len(m.Fields) == 0 {
+		return bad("no categorical fields")
+	}
+	if m.Hash.Function != HashFunction {
+		return bad("hash function %q, want %q", m.Hash.Function, HashFunction)
+	}
+	if _, err := quant.Lookup(m.Codec); err != nil {
+		return bad("%v", err)
+	}
+	t := &m.Table
+	switch {
+	case t.Method == "" || len(t.Config) == 0:
+		return bad("table has no method or config")
+	case t.Dim < 1 || t.Width < 1 || t.Width > t.Dim:
+		return bad("table dim %d, width %d", t.Dim, t.Width)
+	case len(t.FieldDims) != len(m.Fields):
+		return bad("%d field dims for %d fields", len(t.FieldDims), len(m.Fields))
+	case len(t.RowSets) == 0:
+		return bad("table has no row sets")
+	}
+	for f, d := range t.FieldDims {
+		if d < 1 || d > t.Dim {
+			return bad("field %d dim %d of %d", f, d, t.Dim)
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range m.Files {
+		if !safeName(f.Name) || f.Name == ManifestFile || seen[f.Name] {
+			return bad("file name %q", f.Name)
+		}
+		if f.Bytes < 0 {
+			return bad("file %s has %d bytes", f.Name, f.Bytes)
+		}
+		seen[f.Name] = true
+	}
+	need := []string{m.DenseFile}
+	for _, s := range t.RowSets {
+		if s.Rows < 1 || s.RowBytes < 1 || s.Stride < s.RowBytes {
+			return bad("row set %s: %d rows, stride %d, row bytes %d", s.File, s.Rows, s.Stride, s.RowBytes)
+		}
+		need = append(need, s.File)
+	}
+	if t.Vocab != "" {
+		need = append(need, t.Vocab)
+	}
+	for _, name := range need {
+		if !seen[name] {
+			return bad("file %q is not in the file list", name)
+		}
+	}
+	return nil
+}
+
+// safeName reports whether name is a plain file name.
+func safeName(name string) bool {
+	return name != "" && name != "." && name != ".." && filepath.Base(name) == name &&
+		!strings.ContainsAny(name, `/\`)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

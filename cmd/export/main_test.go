@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/embtab/embtab/artifact"
+	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/lookup/storetest"
+	"github.com/embtab/embtab/trainer"
+)
+
+func TestRequantize(t *testing.T) {
+	src := storetest.Fixture(t, "fp32")
+	out := filepath.Join(t.TempDir(), "q")
+	for _, codec := range []string{"int8", "int4"} {
+		var stdout, stderr bytes.Buffer
+		args := []string{"--from", src.Dir(), "--out", out, "--codec", codec, "--json", "--replace", "--row-align", "64"}
+		if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+			t.Fatalf("%s: %v\n%s", codec, err, stderr.String())
+		}
+		var s summary
+		if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Codec != codec || s.QuantizedFrom != "fp32" || len(s.Errors) != 2 || s.ID == src.Manifest().ID ||
+			s.RowBytes != int64(64*(301+157)) {
+			t.Errorf("summary %+v", s)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"--from", src.Dir(), "--out", out, "--codec", "fp16"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--replace") {
+		t.Errorf("existing --out without --replace: %v", err)
+	}
+}
+
+func TestExportRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "g.parquet")
+	g, err := datasets.NewGenerator(datasets.GenConfig{Rows: 1500, Scale: 0.001, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := datasets.Convert(context.Background(), g, data, datasets.ConvertOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runDir := filepath.Join(dir, "run")
+	cfg := trainer.Config{Data: data, Model: "lr", Table: "full", Dim: 4, Batch: 500, Threads: 1, Out: runDir}
+	if _, err := trainer.Train(context.Background(), cfg, trainer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, codec := range []string{"fp32", "int4"} {
+		out := filepath.Join(dir, "model-"+codec)
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), []string{"--run", runDir, "--out", out, "--codec", codec}, &stdout, &stderr); err != nil {
+			t.Fatalf("%s: %v\n%s", codec, err, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "full table, "+codec+" rows") {
+			t.Errorf("report %q", stdout.String())
+		}
+		a, err := artifact.Open(out, artifact.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Vocab() == nil || a.Manifest().Codec != codec || len(a.Manifest().Dense) != 13 {
+			t.Errorf("%s artifact: %+v", codec, a.Manifest())
+		}
+		a.Close()
+	}
+	// No stray temporary directories.
+	if m, _ := filepath.Glob(filepath.Join(dir, ".export-*")); len(m) != 0 {
+		t.Errorf("left behind %v", m)
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"--out", "x"},
+		{"--from", "a", "--run", "b", "--out", "x"},
+		{"--from", "a"},
+		{"--from", "a", "--out", "x", "--codec", "int3"},
+		{"--from", storetest.Fixture(t, "fp32").Dir(), "--out", filepath.Join(t.TempDir(), "x"), "--row-align", "48"},
+		{"--from", "/no/such/artifact", "--out", filepath.Join(t.TempDir(), "x")},
+		{"--run", "/no/such/run", "--out", filepath.Join(t.TempDir(), "x")},
+		{"positional"},
+	} {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), args, &out, &errb); err == nil {
+			t.Errorf("run(%q) succeeded", args)
+		}
+	}
+}

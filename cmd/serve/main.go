@@ -1,0 +1,253 @@
+// Command serve serves a model artifact over HTTP: feature embeddings and
+// click probabilities from raw feature values, with Prometheus metrics and
+// hot reload.
+//
+//	serve --model runs/a/model [--addr 127.0.0.1:8080] [--store mmap|badger|redis]
+//
+// Endpoints (JSON):
+//
+//	POST /v1/embed          {"features": {...}} or {"instances": [{...}]},
+//	                        optional "fields": [...], "pooling": none|sum|mean
+//	POST /v1/score          same instances -> {"scores": [p, ...]}
+//	GET  /v1/model          the served artifact's manifest
+//	GET  /healthz, /readyz  liveness, readiness
+//	GET  /metrics           Prometheus metrics
+//	POST /v1/admin/reload   {"model": DIR} (optional): load and swap a model
+//	PUT  /v1/admin/rows     {"rows": [{"set", "row", "values"}]}: online row
+//	                        updates (badger, redis stores)
+//
+// Features are given by name, raw as in the training data: categorical
+// values as strings (numbers are taken as their JSON text, null or absent
+// as missing, like an empty field in training), dense values as numbers
+// (null or absent: missing, 0). Unseen values hash like any other value
+// (or take the OOV row of a full table). Names the model does not know
+// are rejected unless --ignore-unknown-fields.
+//
+// The server binds to loopback unless --allow-remote. Admin endpoints need
+// the bearer token of --admin-token-file (or $EMBTAB_ADMIN_TOKEN) when one
+// is set, else a loopback client. SIGTERM or SIGINT drain the requests in
+// flight and stop.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
+
+	"github.com/embtab/embtab/bytesize"
+	"github.com/embtab/embtab/lookup"
+	_ "github.com/embtab/embtab/lookup/badgerstore"
+	_ "github.com/embtab/embtab/lookup/mmapstore"
+	_ "github.com/embtab/embtab/lookup/redisstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the server's configuration, bound to flags.
+type config struct {
+	Model               string
+	Addr                string
+	AllowRemote         bool
+	Store               string
+	StorePath           string
+	StorePrefix         string
+	RedisAddrs          []string
+	MaxBodyBytes        int64
+	MaxBatch            int
+	MaxFields           int
+	RequestTimeout      time.Duration
+	ShutdownTimeout     time.Duration
+	AdminToken          string
+	IgnoreUnknownFields bool
+	SkipChecksums       bool
+}
+
+// maxBatchLimit bounds --max-batch: the dense net compiles a graph per
+// power-of-two batch size and caches 16 sets of input buffers.
+const maxBatchLimit = 1 << 15
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.StringVar(&c.Model, "model", "", "artifact directory to serve (train --out DIR writes DIR/model; required)")
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a non-loopback --addr")
+	fs.StringVar(&c.Store, "store", "mmap", "row store: "+strings.Join(lookup.Stores(), ", "))
+	fs.StringVar(&c.StorePath, "store-path", "", "badger: parent directory of the per-artifact databases")
+	fs.StringVar(&c.StorePrefix, "store-prefix", "", "redis: key prefix (default embtab)")
+	fs.StringSliceVar(&c.RedisAddrs, "redis-addrs", nil, "redis: cluster seed addresses, host:port,...")
+	maxBody := fs.String("max-body", "4MiB", "largest request body")
+	fs.IntVar(&c.MaxBatch, "max-batch", 1024, "most instances per request (and rows per update)")
+	fs.IntVar(&c.MaxFields, "max-fields", 1024, "most features per instance")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", 2*time.Second, "time limit of one request")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time to drain requests on SIGTERM")
+	tokenFile := fs.String("admin-token-file", "", "file holding the bearer token of the admin endpoints (or $EMBTAB_ADMIN_TOKEN)")
+	fs.BoolVar(&c.IgnoreUnknownFields, "ignore-unknown-fields", false, "ignore feature names the model does not have instead of rejecting the request")
+	fs.BoolVar(&c.SkipChecksums, "skip-checksums", false, "do not checksum the artifact's files when loading (faster start of big artifacts)")
+	logFormat := fs.String("log-format", "json", "log format: json or text")
+	logLevel := fs.String("log-level", "info", "log level: debug (one line per request), info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: serve --model DIR [flags]\n\nServes embeddings and scores of a model artifact over HTTP.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags start with --)", fs.Args())
+	}
+	var err error
+	if c.MaxBodyBytes, err = bytesize.Parse(*maxBody); err != nil {
+		return fmt.Errorf("--max-body: %w", err)
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if c.AdminToken, err = adminToken(*tokenFile); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return serve(ctx, &c, log, reg, stdout)
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.Model == "":
+		return errors.New("--model is required")
+	case c.MaxBatch < 1 || c.MaxBatch > maxBatchLimit:
+		return fmt.Errorf("--max-batch %d: want 1 to %d", c.MaxBatch, maxBatchLimit)
+	case c.MaxFields < 1:
+		return fmt.Errorf("--max-fields %d must be positive", c.MaxFields)
+	case c.MaxBodyBytes < 1:
+		return fmt.Errorf("--max-body must be positive")
+	case c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0:
+		return fmt.Errorf("--request-timeout and --shutdown-timeout must be positive")
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", c.Addr, err)
+	}
+	if !c.AllowRemote && !isLoopback(host) {
+		return fmt.Errorf("--addr %q is not a loopback address: pass --allow-remote to listen on it", c.Addr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// adminToken reads the admin token from path, else from the environment.
+func adminToken(path string) (string, error) {
+	if path == "" {
+		return os.Getenv("EMBTAB_ADMIN_TOKEN"), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--admin-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("--admin-token-file %s is empty", path)
+	}
+	return tok, nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want json or text", format)
+}
+
+// serve loads the model, listens and serves until ctx is done, then stops
+// in reverse order (stop accepting and drain requests, release the model),
+// logging each step's duration. It prints "listening on ADDR" to stdout
+// once it accepts connections.
+func serve(ctx context.Context, c *config, log *slog.Logger, reg *prometheus.Registry, stdout io.Writer) error {
+	start := time.Now()
+	srv, err := newServer(ctx, c, log, reg, reg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       c.RequestTimeout + 10*time.Second,
+		WriteTimeout:      c.RequestTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "model", c.Model, "store", c.Store, "startup_seconds", time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "cause", context.Cause(ctx))
+	srv.ready.Store(false)
+	t := time.Now()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	log.Info("http server stopped", "seconds", time.Since(t).Seconds(), "err", err)
+	t = time.Now()
+	srv.Close()
+	log.Info("model released", "seconds", time.Since(t).Seconds())
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/embtab/embtab/lookup"
+)
+
+// metrics are the server's Prometheus metrics, registered on the
+// injected registerer (prometheus tsdb's dbMetrics pattern).
+type metrics struct {
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	instances    *prometheus.HistogramVec
+	storeRows    *prometheus.CounterVec
+	storeLatency *prometheus.HistogramVec
+	reloads      *prometheus.CounterVec
+	modelInfo    *prometheus.GaugeVec
+	inflight     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embtab_http_requests_total",
+			Help: "HTTP requests by handler and status code.",
+		}, []string{"handler", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "embtab_http_request_duration_seconds",
+			Help:    "HTTP request latency by handler.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18), // 50us .. 6.5s
+		}, []string{"handler"}),
+		instances: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "embtab_request_instances",
+			Help:    "Instances per embed or score request.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}, []string{"handler"}),
+		storeRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embtab_store_rows_total",
+			Help: "Rows requested from the store (distinct per request) by result: hit, not_found (the batch had a missing row), canceled (the request ended first) or error.",
+		}, []string{"store", "result"}),
+		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "embtab_store_get_duration_seconds",
+			Help:    "Latency of one batched store read.",
+			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 20), // 5us .. 2.6s
+		}, []string{"store"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embtab_model_reloads_total",
+			Help: "Model loads by result (ok or error).",
+		}, []string{"result"}),
+		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "embtab_model_info",
+			Help: "The served model: 1 for the current artifact.",
+		}, []string{"id", "method", "codec", "store"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "embtab_http_requests_in_flight",
+			Help: "Requests being served.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.instances, m.storeRows, m.storeLatency, m.reloads, m.modelInfo, m.inflight} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// instrumented wraps a store with the store metrics.
+type instrumented struct {
+	lookup.Store
+	name string
+	m    *metrics
+}
+
+func (s *instrumented) Get(ctx context.Context, keys []lookup.Key, out []float32) error {
+	start := time.Now()
+	err := s.Store.Get(ctx, keys, out)
+	s.m.storeLatency.WithLabelValues(s.name).Observe(time.Since(start).Seconds())
+	result := "hit"
+	switch {
+	case errors.Is(err, lookup.ErrNotFound):
+		result = "not_found"
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		result = "canceled"
+	case err != nil:
+		result = "error"
+	}
+	s.m.storeRows.WithLabelValues(s.name, result).Add(float64(len(keys)))
+	return err
+}
+
+// writer returns the wrapped store's Writer, if it has one.
+func (s *instrumented) writer() (lookup.Writer, bool) {
+	w, ok := s.Store.(lookup.Writer)
+	return w, ok
+}

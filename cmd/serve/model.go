@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/embtab/embtab/artifact"
+	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/hashing"
+	"github.com/embtab/embtab/lookup"
+	"github.com/embtab/embtab/trainer"
+)
+
+// predictMu serialises predictions across models: a GoMLXNet serialises
+// its own calls, and during a reload the old and the new net must not run
+// graphs on the shared simplego backend at once (its worker pool can
+// deadlock when independent executions wait for each other's slots).
+var predictMu sync.Mutex
+
+// model is one loaded artifact with everything that serves it. It is
+// reference counted: the server holds one reference while it is current,
+// each request one while it runs, and the last release closes it, so a
+// reload never closes a model under a request.
+type model struct {
+	dir    string
+	art    *artifact.Artifact
+	store  *instrumented
+	emb    *lookup.Embedder
+	net    trainer.DenseNet
+	hasher *hashing.Hasher
+	schema *schemaIndex
+	nf, nd int
+	dim    int
+	log    *slog.Logger
+
+	refs atomic.Int64
+}
+
+// loadModel opens the artifact in dir, its store and its dense net, and
+// scores an all-missing instance to prove the whole path works: an
+// artifact that fails any step is rejected.
+func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, met *metrics) (_ *model, err error) {
+	start := time.Now()
+	a, err := artifact.Open(dir, artifact.OpenOptions{SkipChecksums: cfg.SkipChecksums})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	man := a.Manifest()
+	res, err := lookup.NewResolver(man, a.Vocab())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	// The native net is the fast path; the GoMLX net serves the models the
+	// native one does not implement. Both read the same state.
+	var net interface {
+		trainer.DenseNet
+		Config() trainer.ModelConfig
+	}
+	if nn, nerr := trainer.LoadNativeNet(bytes.NewReader(a.DenseState())); nerr == nil {
+		net = nn
+	} else if gn, gerr := trainer.LoadDenseNet(bytes.NewReader(a.DenseState())); gerr == nil {
+		net = gn
+	} else {
+		return nil, fmt.Errorf("%s: dense net: %w", dir, errors.Join(nerr, gerr))
+	}
+	mc := net.Config()
+	if mc.Fields != len(man.Fields) || mc.Dim != man.Table.Dim || mc.NumDense != len(man.Dense) {
+		return nil, fmt.Errorf("%s: dense net takes %d fields of dim %d and %d dense inputs, the manifest has %d, %d and %d: %w",
+			dir, mc.Fields, mc.Dim, mc.NumDense, len(man.Fields), man.Table.Dim, len(man.Dense), artifact.ErrCorrupt)
+	}
+	st, err := lookup.Open(ctx, cfg.Store, a, lookup.Config{
+		Path: cfg.StorePath, Addrs: cfg.RedisAddrs, Prefix: cfg.StorePrefix, Logger: log.With("store", cfg.Store),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ist := &instrumented{Store: st, name: cfg.Store, m: met}
+	m := &model{
+		dir: dir, art: a, store: ist, emb: lookup.NewEmbedder(res, ist), net: net,
+		hasher: hashing.New(uint64(man.Hash.Seed), len(man.Fields)),
+		schema: newSchemaIndex(man.Fields, man.Dense),
+		nf:     len(man.Fields), nd: len(man.Dense), dim: man.Table.Dim, log: log,
+	}
+	m.refs.Store(1)
+	if _, err := m.score(ctx, &batch{N: 1, Cat: make([]string, m.nf), Dense: make([]float32, m.nd)}); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%s: test prediction: %w", dir, err)
+	}
+	log.Info("model loaded", "dir", dir, "id", man.ID, "method", man.Table.Method, "codec", man.Codec,
+		"store", cfg.Store, "fields", m.nf, "dense", m.nd, "dim", m.dim, "seconds", time.Since(start).Seconds())
+	return m, nil
+}
+
+// acquire takes a reference unless the model is already closed.
+func (m *model) acquire() bool {
+	for {
+		n := m.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if m.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference; the last one closes the store and the
+// artifact.
+func (m *model) release() {
+	if m.refs.Add(-1) != 0 {
+		return
+	}
+	start := time.Now()
+	err := errors.Join(m.store.Close(), m.art.Close())
+	if err != nil {
+		m.log.Error("closing model", "dir", m.dir, "id", m.id(), "err", err)
+		return
+	}
+	m.log.Info("model closed", "dir", m.dir, "id", m.id(), "seconds", time.Since(start).Seconds())
+}
+
+func (m *model) id() string { return m.art.Manifest().ID }
+
+// ids hashes the categorical values of b (Cat layout) into ids.
+func (m *model) ids(b *batch) []uint64 {
+	ids := make([]uint64, len(b.Cat))
+	for i, v := range b.Cat {
+		ids[i] = m.hasher.HashString(i%m.nf, v)
+	}
+	return ids
+}
+
+// score returns the click probabilities of b's instances: the training
+// pipeline's prediction (hash, table lookup, log1p(max(x,0)) of the dense
+// inputs, the dense net).
+func (m *model) score(ctx context.Context, b *batch) ([]float32, error) {
+	ids := m.ids(b)
+	// The net compiles one graph per batch size, so batches are padded
+	// to a power of two: at most log2(max batch)+1 graphs.
+	padded := 1 << bits.Len(uint(b.N-1))
+	emb := make([]float32, padded*m.nf*m.dim)
+	if err := m.emb.Lookup(ctx, ids, emb[:b.N*m.nf*m.dim]); err != nil {
+		return nil, err
+	}
+	dense := make([]float32, padded*m.nd)
+	copy(dense, b.Dense)
+	datasets.TransformDense(dense[:b.N*m.nd])
+	out := make([]float32, padded)
+	predictMu.Lock()
+	err := m.net.Predict(dense, emb, padded, out)
+	predictMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return out[:b.N], nil
+}
+
+// embed returns the vectors of q's fields for each instance, Dim floats
+// per (instance, field), instance-major.
+func (m *model) embed(ctx context.Context, q *embedQuery) ([]float32, error) {
+	n := q.N * len(q.Fields)
+	ids := make([]uint64, n)
+	fields := make([]int, n)
+	for i := range q.N {
+		for k, f := range q.Fields {
+			fields[i*len(q.Fields)+k] = f
+			ids[i*len(q.Fields)+k] = m.hasher.HashString(f, q.Cat[i*m.nf+f])
+		}
+	}
+	out := make([]float32, n*m.dim)
+	if err := m.emb.LookupFields(ctx, fields, ids, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

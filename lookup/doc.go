@@ -1,0 +1,38 @@
+// Package lookup serves embedding rows for online inference: a [Store]
+// reads an artifact's rows by key in batches, a [Resolver] maps ids to
+// keys and combines rows into field vectors as the trained table does,
+// and an [Embedder] puts the two together.
+//
+// # Stores
+//
+// Stores register by name ([Register], [Open]), like database/sql drivers,
+// so a flag or a manifest can name them. The implementations live in
+// sub-packages, which register themselves when imported:
+//
+//	mmap    lookup/mmapstore     the artifact's mapped files, zero-copy (default)
+//	badger  lookup/badgerstore   embedded persistent store with online updates
+//	redis   lookup/redisstore    Redis Cluster, for tables beyond one machine
+//
+// The [Store] interface has Get and Close. Optional capabilities are
+// separate interfaces found by type assertion: [Writer] (online row
+// updates; badger and Redis). lookup/storetest is the conformance suite
+// every store runs.
+//
+// # Keys and rows
+//
+// A [Key] names row Row of the table's row set Set (an artifact has one
+// row set per embedding.RowStore row store; multiplexed tables have one per
+// pool table). Stores return rows decoded to float32, Width floats per
+// key (artifact.Table.Width).
+//
+// # Concurrency
+//
+// Stores, resolvers and embedders are safe for concurrent use. A store or
+// resolver built over an artifact's mapped files must not be used after
+// the artifact is closed.
+//
+// # Non-goals
+//
+// No caching layer, no training: rows change only through [Writer] or by
+// loading a new artifact.
+package lookup

@@ -1,0 +1,158 @@
+package trainer
+
+// Export of trained models as serving artifacts (package artifact), and
+// the read-back of checkpoints that cmd/export and tests use.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/embtab/embtab/artifact"
+	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/hashing"
+	"github.com/embtab/embtab/multiplex"
+)
+
+// ArtifactDir is the name of the serving artifact Train writes inside
+// Config.Out at the end of a run.
+const ArtifactDir = "model"
+
+// DenseSaver is what ExportArtifact needs of a dense net: its state in the
+// DenseState encoding (Save in dense_state.go), which also carries its
+// ModelConfig. GoMLXNet has it, as does any net that checkpoints in that
+// format.
+type DenseSaver interface {
+	Save(w io.Writer) error
+}
+
+// ExportArtifact writes table and net, trained under cfg on data of the
+// given schema, as a serving artifact at dir (replacing one that is
+// there), with fp32 rows: cmd/export re-quantizes it. The manifest records
+// the schema, the effective hash seed (hashing.DefaultSeed when
+// cfg.HashSeed is 0, as the batch readers use), the table's method and
+// config, the net's ModelConfig and cfg itself. See package artifact for
+// the layout and the crash guarantee.
+func ExportArtifact(dir string, table embedding.Table, net DenseSaver, schema *datasets.Schema, cfg Config) error {
+	var state bytes.Buffer
+	if err := net.Save(&state); err != nil {
+		return fmt.Errorf("export artifact: dense net: %w", err)
+	}
+	st, err := readDenseState(bytes.NewReader(state.Bytes()))
+	if err != nil {
+		return fmt.Errorf("export artifact: dense net: %w", err)
+	}
+	model, err := json.Marshal(st.Config)
+	if err != nil {
+		return fmt.Errorf("export artifact: model config: %w", err)
+	}
+	training, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("export artifact: training config: %w", err)
+	}
+	seed := cfg.HashSeed
+	if seed == 0 {
+		seed = hashing.DefaultSeed
+	}
+	_, err = artifact.Write(dir, artifact.Contents{
+		Schema: schema, HashSeed: seed, Table: table, Model: model, Training: training,
+		Dense: func(w io.Writer) error {
+			_, err := w.Write(state.Bytes())
+			return err
+		},
+	}, artifact.WriteOptions{Replace: true})
+	if err != nil {
+		return fmt.Errorf("export artifact: %w", err)
+	}
+	return nil
+}
+
+// CheckpointNet is a dense net read back from a checkpoint: it predicts,
+// describes itself and saves its state (GoMLXNet and NativeNet).
+type CheckpointNet interface {
+	DenseNet
+	Config() ModelConfig
+	Save(w io.Writer) error
+}
+
+// Checkpoint is a training run's state read back from its checkpoint
+// file: the trained table and dense net, the run's configuration and its
+// position.
+type Checkpoint struct {
+	Config Config
+	Table  embedding.Trainable
+	// Net is the dense net the run trained with (Config.Dense): the native
+	// one unless the run chose GoMLX or the model has no native version.
+	Net CheckpointNet
+	// Epoch is the epoch in progress (Config.Epochs once the run is
+	// done) and Step the number of steps trained.
+	Epoch int
+	Step  int64
+}
+
+// ReadCheckpoint validates and loads the checkpoint file at path (see
+// checkpoint.go for its layout). The table is rebuilt from the config in
+// its own stream, whatever its method.
+func ReadCheckpoint(path string) (*Checkpoint, error) {
+	meta, tb, nb, err := readCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	table, err := loadAnyTable(tb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: embedding table: %w", path, err)
+	}
+	var net CheckpointNet
+	if meta.Config.Dense != DenseGoMLX {
+		if nn, err := LoadNativeNet(bytes.NewReader(nb)); err == nil {
+			net = nn
+		}
+	}
+	if net == nil {
+		gn, err := LoadDenseNet(bytes.NewReader(nb))
+		if err != nil {
+			return nil, fmt.Errorf("%s: dense net: %w", path, err)
+		}
+		net = gn
+	}
+	return &Checkpoint{Config: meta.Config, Table: table, Net: net, Epoch: meta.Epoch, Step: meta.Step}, nil
+}
+
+// loadAnyTable loads a table saved by any of the table packages, told
+// apart by the stream's magic.
+func loadAnyTable(b []byte) (embedding.Trainable, error) {
+	if len(b) < 8 {
+		return nil, fmt.Errorf("%d bytes: %w", len(b), ErrCheckpointCorrupt)
+	}
+	r := bytes.NewReader(b)
+	switch string(b[:8]) {
+	case "EMBHYBRD":
+		return embedding.LoadHybrid(r)
+	case "EMBTMPLX":
+		return multiplex.Load(r)
+	default:
+		return embedding.Load(r)
+	}
+}
+
+// ExportCheckpoint exports the model in run directory out's checkpoint
+// (written by Train with Config.Out = out) as an artifact at dir. The
+// schema is read from the run's training data, which must still be where
+// the run read it.
+func ExportCheckpoint(out, dir string) error {
+	ck, err := ReadCheckpoint(filepath.Join(out, CheckpointFile))
+	if err != nil {
+		return err
+	}
+	cfg := ck.Config
+	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{BatchSize: 1, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("export %s: schema of the training data: %w", out, err)
+	}
+	schema := src.Schema()
+	src.Close()
+	return ExportArtifact(dir, ck.Table, ck.Net, schema, cfg)
+}
