@@ -37,6 +37,15 @@ type Config struct {
 	RowsPerField int   `json:"rows_per_field,omitempty"`
 	Dim          int   `json:"dim"`
 	MemoryBudget int64 `json:"memory_budget"`
+	// TableConfig is a JSON file shaping a multiplex, unified or multiprobe
+	// table (multiplex.Config: chunks per field, chunk_dim, tables,
+	// probes); its rows are sized to MemoryBudget. Chunks (per field, all
+	// fields alike) and Probes override it; HeadFraction is the share of a
+	// hybrid table's budget given to its head (0: the default 0.5).
+	TableConfig  string  `json:"table_config,omitempty"`
+	Chunks       int     `json:"chunks,omitempty"`
+	Probes       int     `json:"probes,omitempty"`
+	HeadFraction float64 `json:"head_fraction,omitempty"`
 	// Storage is the precision the embedding rows are stored in during
 	// training: "fp32" (default) or "int8" (row-wise int8 with stochastic
 	// rounding on update: low-precision training).
@@ -135,6 +144,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--batch %d must be > 0", c.Batch)
 	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8":
 		return fmt.Errorf("--storage %q: want fp32 or int8", c.Storage)
+	case c.Chunks < 0 || c.Chunks > 0 && c.Dim%c.Chunks != 0:
+		return fmt.Errorf("--chunks %d must divide --dim %d", c.Chunks, c.Dim)
+	case c.Probes < 0 || c.HeadFraction < 0 || c.HeadFraction >= 1:
+		return fmt.Errorf("--probes must be >= 0 and --head-fraction in [0,1)")
 	case c.MemoryBudget < 0:
 		return fmt.Errorf("--memory-budget must be >= 0")
 	case c.RowsPerField < 0 || c.RowsPerField > 0 && c.Table != "hashed":
@@ -146,15 +159,15 @@ func (c *Config) Validate() error {
 // compatible reports why a checkpoint written under o cannot resume c.
 func (c *Config) compatible(o *Config) error {
 	type key struct {
-		Data, Format, TestData, Split, Model, Table, Optimizer, Storage string
-		TestFraction, EmbLR, LR                                         float64
-		MaxRows, MemoryBudget                                           int64
-		Dim, Batch, RowsPerField                                        int
-		Seed, HashSeed                                                  uint64
+		Data, Format, TestData, Split, Model, Table, Optimizer, Storage, TableConfig string
+		TestFraction, EmbLR, LR, HeadFraction                                        float64
+		MaxRows, MemoryBudget                                                        int64
+		Dim, Batch, RowsPerField, Chunks, Probes                                     int
+		Seed, HashSeed                                                               uint64
 	}
 	k := func(x *Config) key {
-		return key{x.Data, x.Format, x.TestData, x.Split, x.Model, x.Table, x.Optimizer, x.Storage,
-			x.TestFraction, x.EmbLR, x.LR, x.MaxRows, x.MemoryBudget, x.Dim, x.Batch, x.RowsPerField, x.Seed, x.HashSeed}
+		return key{x.Data, x.Format, x.TestData, x.Split, x.Model, x.Table, x.Optimizer, x.Storage, x.TableConfig,
+			x.TestFraction, x.EmbLR, x.LR, x.HeadFraction, x.MaxRows, x.MemoryBudget, x.Dim, x.Batch, x.RowsPerField, x.Chunks, x.Probes, x.Seed, x.HashSeed}
 	}
 	if k(c) != k(o) {
 		return fmt.Errorf("%w: checkpoint %+v, this run %+v", ErrCheckpointMismatch, k(o), k(c))

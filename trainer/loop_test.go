@@ -160,3 +160,33 @@ func TestQuantizedEval(t *testing.T) {
 		t.Error("unknown codec accepted")
 	}
 }
+
+func TestTableShapeOptions(t *testing.T) {
+	data := genData(t, 3000)
+	cfgFile := filepath.Join(t.TempDir(), "unified.json")
+	os.WriteFile(cfgFile, []byte(`{"method":"unified","chunk_dim":2,"chunks":[4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4],"tables":2}`), 0o644)
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"unified from file", Config{Table: "unified", TableConfig: cfgFile}, true},
+		{"unified chunks flag", Config{Table: "unified", Chunks: 4}, true},
+		{"multiprobe 3 probes", Config{Table: "multiprobe", Probes: 3}, true},
+		{"hybrid head fraction", Config{Table: "hybrid", HeadFraction: 0.8}, true},
+		{"file for another method", Config{Table: "multiplex", TableConfig: cfgFile}, false},
+		{"chunks not dividing dim", Config{Table: "unified", Chunks: 3}, false},
+	}
+	for _, tc := range tests {
+		c := tc.cfg
+		c.Data, c.Model, c.Dim, c.Batch, c.MemoryBudget = data, "lr", 8, 500, 32<<10
+		res, err := Train(context.Background(), c, Options{})
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+			continue
+		}
+		if err == nil && res.EmbeddingBytes > c.MemoryBudget {
+			t.Errorf("%s: %d bytes over the %d budget", tc.name, res.EmbeddingBytes, c.MemoryBudget)
+		}
+	}
+}

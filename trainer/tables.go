@@ -85,8 +85,30 @@ func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 			t, err = embedding.NewQR(ec)
 		}
 	case multiplex.MethodMultiplex, multiplex.MethodUnified, multiplex.MethodMultiProbe:
+		shape := multiplex.Config{Method: cfg.Table}
+		if cfg.TableConfig != "" {
+			if shape, err = multiplex.LoadConfig(cfg.TableConfig); err != nil {
+				return nil, fmt.Errorf("--table-config: %w", err)
+			}
+			if shape.Method != "" && shape.Method != cfg.Table {
+				return nil, fmt.Errorf("--table-config %s describes a %s table, not %s", cfg.TableConfig, shape.Method, cfg.Table)
+			}
+			shape.Method = cfg.Table
+		}
+		if cfg.Probes > 0 {
+			shape.Probes = cfg.Probes
+		}
+		if cfg.Chunks > 0 {
+			shape.Chunks = make([]int, len(card))
+			for f := range shape.Chunks {
+				shape.Chunks[f] = cfg.Chunks
+			}
+			if shape.ChunkDim == 0 {
+				shape.ChunkDim = cfg.Dim / cfg.Chunks
+			}
+		}
 		var mc multiplex.Config
-		mc, err = multiplex.ForBudget(budget, len(card), cfg.Dim, multiplex.Config{Method: cfg.Table})
+		mc, err = multiplex.ForBudget(budget, len(card), cfg.Dim, shape)
 		if err == nil {
 			mc.Optimizer, mc.Seed, mc.Storage = opt, cfg.Seed, cfg.Storage
 			t, err = multiplex.New(mc)
@@ -97,7 +119,7 @@ func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 			freqs[f] = embedding.Frequencies{IDs: v.ids[f], Counts: v.counts[f], Distinct: int64(len(v.ids[f]))}
 		}
 		t, err = embedding.NewHybridForBudget(budget, freqs,
-			embedding.HybridConfig{Dim: cfg.Dim, Optimizer: opt, Seed: cfg.Seed, Storage: cfg.Storage})
+			embedding.HybridConfig{Dim: cfg.Dim, Optimizer: opt, Seed: cfg.Seed, Storage: cfg.Storage, HeadFraction: cfg.HeadFraction})
 	default:
 		return nil, fmt.Errorf("--table %q: want %s", cfg.Table, tableMethods)
 	}
