@@ -67,6 +67,7 @@ const (
 
 type options struct {
 	URL         string
+	Accept      string // Accept header of every request ("" = none)
 	Concurrency int
 	Rate        float64
 	Requests    int64
@@ -124,6 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Cardinality, "cardinality", 100_000, "distinct values per categorical field in generated bodies")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the generated bodies")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as one JSON object")
+	fs.StringVar(&o.Accept, "accept", "", "Accept header to send, e.g. application/x-embtab-f32 for /v1/embed's binary reply")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: loadgen [flags]\n\nSends a bounded load to an embtab server on loopback and reports QPS and latency percentiles.\n\nflags:")
 		fs.PrintDefaults()
@@ -294,7 +296,7 @@ func load(ctx context.Context, o *options, bodies [][]byte) (*Report, error) {
 						}
 					}
 				}
-				kind := send(ctx, client, o.URL, bodies[n%int64(len(bodies))])
+				kind := send(ctx, client, o.URL, o.Accept, bodies[n%int64(len(bodies))])
 				if kind != "" && ctx.Err() != nil {
 					return // cut off by the end of the run: not a server error
 				}
@@ -341,12 +343,15 @@ func load(ctx context.Context, o *options, bodies [][]byte) (*Report, error) {
 }
 
 // send posts body and returns "" on a 200 answer, else the error kind.
-func send(ctx context.Context, c *http.Client, u string, body []byte) string {
+func send(ctx context.Context, c *http.Client, u, accept string, body []byte) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return "transport"
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		var ne net.Error

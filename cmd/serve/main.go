@@ -68,6 +68,7 @@ func main() {
 type config struct {
 	Model               string
 	Addr                string
+	DebugAddr           string
 	AllowRemote         bool
 	Store               string
 	StorePath           string
@@ -106,6 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tokenFile := fs.String("admin-token-file", "", "file holding the bearer token of the admin endpoints (or $EMBTAB_ADMIN_TOKEN)")
 	fs.BoolVar(&c.IgnoreUnknownFields, "ignore-unknown-fields", false, "ignore feature names the model does not have instead of rejecting the request")
 	fs.BoolVar(&c.SkipChecksums, "skip-checksums", false, "do not checksum the artifact's files when loading (faster start of big artifacts)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "if set, serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060)")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug (one line per request), info, warn, error")
 	fs.Usage = func() {
@@ -228,6 +230,16 @@ func serve(ctx context.Context, c *config, log *slog.Logger, reg *prometheus.Reg
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if c.DebugAddr != "" {
+		dln, err := listenDebug(c.DebugAddr)
+		if err != nil {
+			return err
+		}
+		ds := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 5 * time.Second}
+		go ds.Serve(dln)
+		defer ds.Close()
+		log.Info("debug endpoints", "addr", dln.Addr().String())
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "model", c.Model, "store", c.Store, "startup_seconds", time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -621,5 +622,47 @@ func TestRedisStore(t *testing.T) {
 	code, out := do(t, "PUT", hs.URL+"/v1/admin/rows", map[string]any{"rows": []any{map[string]any{"set": 0, "row": 0, "values": []float32{1, 2, 3, 4}}}})
 	if code != 200 {
 		t.Errorf("row update: %d %s", code, out)
+	}
+}
+
+// TestEmbedBinary: the binary reply carries the same vectors as the JSON
+// one, bit for bit, pooled or not.
+func TestEmbedBinary(t *testing.T) {
+	f := testFixture(t)
+	_, hs, _ := newTestServer(t, testConfig(f.dir))
+	c1, c3 := f.schema.Categorical[0], f.schema.Categorical[2]
+	bodies := []map[string]any{
+		{"instances": []any{f.instance(0), f.instance(1)}},
+		{"features": f.instance(1), "fields": []string{c3, c1}, "pooling": "sum"},
+		{"features": f.instance(2), "fields": []string{c1, c3}, "pooling": "mean"},
+	}
+	for bi, body := range bodies {
+		code, js := do(t, "POST", hs.URL+"/v1/embed", body)
+		if code != http.StatusOK {
+			t.Fatalf("body %d json: %d %s", bi, code, js)
+		}
+		var r embedResponse
+		json.Unmarshal(js, &r)
+		var want []float32
+		if r.Pooled != nil {
+			for _, p := range r.Pooled {
+				want = append(want, p...)
+			}
+		} else {
+			for _, e := range r.Embeddings {
+				for _, name := range r.Fields {
+					want = append(want, e[name]...)
+				}
+			}
+		}
+		code, bin := do(t, "POST", hs.URL+"/v1/embed", body, "Accept", BinaryContentType)
+		if code != http.StatusOK || len(bin) != 4*len(want) {
+			t.Fatalf("body %d binary: %d, %d bytes, want %d", bi, code, len(bin), 4*len(want))
+		}
+		for i, w := range want {
+			if got := math.Float32frombits(binary.LittleEndian.Uint32(bin[4*i:])); got != w {
+				t.Fatalf("body %d value %d: binary %v, json %v", bi, i, got, w)
+			}
+		}
 	}
 }

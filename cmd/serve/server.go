@@ -244,6 +244,9 @@ func (s *server) handleEmbed(w http.ResponseWriter, r *http.Request) error {
 		return errNonFinite
 	}
 	d, nq := m.dim, len(q.Fields)
+	if wantsBinary(r) {
+		return writeBinaryEmbed(w, m, q, vecs)
+	}
 	resp := embedResponse{Model: m.id(), Dim: d, Pooling: q.Pooling}
 	for _, f := range q.Fields {
 		resp.Fields = append(resp.Fields, m.schema.cat[f])
