@@ -98,24 +98,14 @@ func (n *GoMLXNet) SetState(s DenseState) (err error) {
 	defer n.mu.Unlock()
 	defer recoverGraphPanic("SetState", &err)
 	groups := n.stateGroups()
-	if want := len(groups) * len(n.specs); len(s.Tensors) != want {
-		return fmt.Errorf("%w: %d tensors, want %d", ErrStateMismatch, len(s.Tensors), want)
+	prefixes := make([]string, len(groups))
+	for i, g := range groups {
+		prefixes[i] = g.prefix
 	}
-	if s.Step < 0 {
-		return fmt.Errorf("%w: negative step %d", ErrStateMismatch, s.Step)
+	if err := checkState(s, n.specs, prefixes); err != nil {
+		return err
 	}
 	k := 0
-	for _, group := range groups {
-		for i := range group.vars {
-			t, spec := s.Tensors[k], n.specs[i]
-			k++
-			if t.Name != group.prefix+spec.name || !slices.Equal(t.Dims, spec.dims) || len(t.Data) != spec.size() {
-				return fmt.Errorf("%w: tensor %d is %q %v (%d values), want %q %v",
-					ErrStateMismatch, k-1, t.Name, t.Dims, len(t.Data), group.prefix+spec.name, spec.dims)
-			}
-		}
-	}
-	k = 0
 	for _, group := range groups {
 		for i, v := range group.vars {
 			t := s.Tensors[k]
@@ -326,4 +316,28 @@ func readDenseState(r io.Reader) (DenseState, error) {
 		return DenseState{}, fmt.Errorf("%w: checksum mismatch", ErrCorruptState)
 	}
 	return s, nil
+}
+
+// checkState validates that s holds, for each prefix in turn, one tensor
+// per spec with the spec's name (prefixed) and shape, and a valid step:
+// the layout both dense-net implementations read and write.
+func checkState(s DenseState, specs []paramSpec, prefixes []string) error {
+	if want := len(prefixes) * len(specs); len(s.Tensors) != want {
+		return fmt.Errorf("%w: %d tensors, want %d", ErrStateMismatch, len(s.Tensors), want)
+	}
+	if s.Step < 0 {
+		return fmt.Errorf("%w: negative step %d", ErrStateMismatch, s.Step)
+	}
+	k := 0
+	for _, prefix := range prefixes {
+		for _, spec := range specs {
+			t := s.Tensors[k]
+			k++
+			if t.Name != prefix+spec.name || !slices.Equal(t.Dims, spec.dims) || len(t.Data) != spec.size() {
+				return fmt.Errorf("%w: tensor %d is %q %v (%d values), want %q %v",
+					ErrStateMismatch, k-1, t.Name, t.Dims, len(t.Data), prefix+spec.name, spec.dims)
+			}
+		}
+	}
+	return nil
 }

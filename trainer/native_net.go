@@ -366,24 +366,14 @@ func (n *NativeNet) SetState(s DenseState) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	groups := n.stateGroups()
-	if want := len(groups) * len(n.specs); len(s.Tensors) != want {
-		return fmt.Errorf("%w: %d tensors, want %d", ErrStateMismatch, len(s.Tensors), want)
+	prefixes := make([]string, len(groups))
+	for i, g := range groups {
+		prefixes[i] = g.prefix
 	}
-	if s.Step < 0 {
-		return fmt.Errorf("%w: negative step %d", ErrStateMismatch, s.Step)
+	if err := checkState(s, n.specs, prefixes); err != nil {
+		return err
 	}
 	k := 0
-	for _, g := range groups {
-		for i := range g.tensors {
-			t, spec := s.Tensors[k], n.specs[i]
-			k++
-			if t.Name != g.prefix+spec.name || !slices.Equal(t.Dims, spec.dims) || len(t.Data) != spec.size() {
-				return fmt.Errorf("%w: tensor %d is %q %v (%d values), want %q %v",
-					ErrStateMismatch, k-1, t.Name, t.Dims, len(t.Data), g.prefix+spec.name, spec.dims)
-			}
-		}
-	}
-	k = 0
 	for _, g := range groups {
 		for _, t := range g.tensors {
 			copy(t, s.Tensors[k].Data)
