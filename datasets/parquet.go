@@ -72,7 +72,7 @@ func columnIndex(s *Schema, ps *parquet.Schema) (map[string]int, error) {
 // and compressed by a second goroutine, so parsing overlaps with writing.
 type ParquetWriter struct {
 	s *Schema
-	w *parquet.Writer
+	w *parquet.GenericWriter[any]
 	// column indexes, in schema order
 	label, ts       int
 	dense, cat, ext []int
@@ -115,7 +115,7 @@ func NewParquetWriter(w io.Writer, s *Schema, rowGroupRows int) (*ParquetWriter,
 	}
 	pw := &ParquetWriter{
 		s: s,
-		w: parquet.NewWriter(w, ps,
+		w: parquet.NewGenericWriter[any](w, ps,
 			parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
 			parquet.KeyValueMetadata(SchemaMetadataKey, MarshalSchema(s)),
 			parquet.CreatedBy("embtab", "0.1", ""),

@@ -14,14 +14,6 @@ import (
 var criteoLike = []int64{1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194,
 	27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572}
 
-func sum(v []int) int64 {
-	var s int64
-	for _, x := range v {
-		s += int64(x)
-	}
-	return s
-}
-
 func TestHashedForBudget(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 5))
 	type tc struct {
