@@ -15,15 +15,9 @@ import (
 // slot, at most 70% full), counted in Bytes().Index.
 type Full struct {
 	cfg    Config
-	fields []fullField
+	fields []mappedField
 	rows   *Rows
 	idx    []int32 // Apply scratch
-}
-
-type fullField struct {
-	off   int   // first row of the field in rows
-	oov   int32 // row of the OOV id within the field: the vocabulary size
-	index idMap // id -> row within the field
 }
 
 // NewFull returns a full table for the per-field vocabularies vocab (the
@@ -58,10 +52,10 @@ func newFull(vocab [][]uint64, c Config, init bool) (*Full, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new full table: %w", err)
 	}
-	t := &Full{cfg: c, fields: make([]fullField, len(vocab))}
+	t := &Full{cfg: c, fields: make([]mappedField, len(vocab))}
 	total = 0
 	for f, v := range vocab {
-		fl := fullField{off: total, oov: int32(len(v)), index: newIDMap(len(v))}
+		fl := mappedField{off: total, head: len(v), tail: 1, index: newIDMap(len(v))}
 		for k, id := range v {
 			if !fl.index.put(id, int32(k)) {
 				return nil, fmt.Errorf("new full table: field %d id %#x: %w", f, id, ErrDuplicateID)
@@ -75,7 +69,7 @@ func newFull(vocab [][]uint64, c Config, init bool) (*Full, error) {
 	}
 	if init {
 		for f, fl := range t.fields {
-			t.rows.InitUniform(fl.off, fl.off+int(fl.oov)+1, c.InitScale, c.Seed, uint64(f))
+			t.rows.InitUniform(fl.off, fl.off+fl.head+1, c.InitScale, c.Seed, uint64(f))
 		}
 	}
 	return t, nil
@@ -99,7 +93,7 @@ func (t *Full) SetThreads(n int) { t.rows.SetThreads(n) }
 // OOV row has no id).
 func (t *Full) Vocab(f int) []uint64 {
 	fl := &t.fields[f]
-	v := make([]uint64, fl.oov)
+	v := make([]uint64, fl.head)
 	fl.index.keys(v)
 	return v
 }
@@ -109,7 +103,7 @@ func (t *Full) Vocab(f int) []uint64 {
 // int8 storage: read the rows with [Rows.ReadRows] (RowSets).
 func (t *Full) Params(f int) []float32 {
 	fl := t.fields[f]
-	return t.rows.span(fl.off, fl.off+int(fl.oov)+1)
+	return t.rows.span(fl.off, fl.off+fl.head+1)
 }
 
 // Bytes reports the parameter and optimizer-state bytes and, as Index, the
@@ -123,34 +117,13 @@ func (t *Full) Bytes() Bytes {
 }
 
 // row returns the row of id in field fl.
-func (fl *fullField) row(id uint64) int {
-	v, ok := fl.index.get(id)
-	if !ok {
-		v = fl.oov
-	}
-	return fl.off + int(v)
-}
-
 // Lookup writes the row of each id (the field's OOV row for unknown ids)
 // to out. It panics if len(ids) is not a multiple of Fields() or
 // len(out) != len(ids)*Dim().
 func (t *Full) Lookup(ids []uint64, out []float32) {
 	d := t.cfg.Dim
 	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	fields := t.fields
-	// Resolve a chunk of ids to rows, then gather the rows (lookupChunk).
-	var rows [lookupChunk]int32
-	f := 0
-	for base := 0; base < len(ids); base += len(rows) {
-		chunk := ids[base:min(base+len(rows), len(ids))]
-		for i, id := range chunk {
-			rows[i] = int32(fields[f].row(id))
-			if f++; f == len(fields) {
-				f = 0
-			}
-		}
-		t.rows.Gather(rows[:len(chunk)], out[base*d:(base+len(chunk))*d])
-	}
+	lookupMapped(t.fields, t.rows, d, ids, out)
 }
 
 // Apply updates the rows of ids with grads (see [Trainable] and
@@ -162,14 +135,7 @@ func (t *Full) Apply(ids []uint64, grads []float32) {
 		t.idx = make([]int32, len(ids))
 	}
 	idx := t.idx[:len(ids)]
-	fields := t.fields
-	f := 0
-	for i, id := range ids {
-		idx[i] = int32(fields[f].row(id))
-		if f++; f == len(fields) {
-			f = 0
-		}
-	}
+	resolveMapped(t.fields, ids, idx)
 	t.rows.Apply(idx, grads)
 }
 

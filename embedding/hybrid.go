@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-
-	"github.com/embtab/embtab/hashing"
 )
 
 // MethodHybrid names the frequency-aware hybrid table ([Hybrid]) in
@@ -143,24 +141,9 @@ func (c HybridConfig) equal(o HybridConfig) bool {
 // counted in Bytes().Index.
 type Hybrid struct {
 	cfg    HybridConfig
-	fields []hybridField
+	fields []mappedField
 	rows   *Rows
 	idx    []int32 // Apply scratch
-}
-
-type hybridField struct {
-	off   int    // first row of the field in rows (its head rows come first)
-	head  int    // head rows
-	tail  uint64 // tail rows
-	index idMap  // head id -> row within the field
-}
-
-// row returns the row of id in field fl.
-func (fl *hybridField) row(id uint64) int {
-	if v, ok := fl.index.get(id); ok {
-		return fl.off + int(v)
-	}
-	return fl.off + fl.head + int(hashing.Bucket(id, fl.tail))
 }
 
 // NewHybrid returns a hybrid table whose field f gives each id of heads[f]
@@ -186,10 +169,10 @@ func newHybrid(heads [][]uint64, c HybridConfig, init bool) (*Hybrid, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new hybrid table: %w", err)
 	}
-	t := &Hybrid{cfg: c, fields: make([]hybridField, len(heads))}
+	t := &Hybrid{cfg: c, fields: make([]mappedField, len(heads))}
 	total := 0
 	for f, h := range heads {
-		fl := hybridField{off: total, head: len(h), tail: uint64(c.TailRows[f]), index: newIDMap(len(h))}
+		fl := mappedField{off: total, head: len(h), tail: uint64(c.TailRows[f]), index: newIDMap(len(h))}
 		for k, id := range h {
 			if !fl.index.put(id, int32(k)) {
 				return nil, fmt.Errorf("new hybrid table: field %d head id %#x: %w", f, id, ErrDuplicateID)
@@ -270,20 +253,7 @@ func (t *Hybrid) Bytes() Bytes {
 func (t *Hybrid) Lookup(ids []uint64, out []float32) {
 	d := t.cfg.Dim
 	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	fields := t.fields
-	// Resolve a chunk of ids to rows, then gather the rows (lookupChunk).
-	var rows [lookupChunk]int32
-	f := 0
-	for base := 0; base < len(ids); base += len(rows) {
-		chunk := ids[base:min(base+len(rows), len(ids))]
-		for i, id := range chunk {
-			rows[i] = int32(fields[f].row(id))
-			if f++; f == len(fields) {
-				f = 0
-			}
-		}
-		t.rows.Gather(rows[:len(chunk)], out[base*d:(base+len(chunk))*d])
-	}
+	lookupMapped(t.fields, t.rows, d, ids, out)
 }
 
 // Apply updates the rows of ids with grads (see [Trainable] and
@@ -294,14 +264,7 @@ func (t *Hybrid) Apply(ids []uint64, grads []float32) {
 		t.idx = make([]int32, len(ids))
 	}
 	idx := t.idx[:len(ids)]
-	fields := t.fields
-	f := 0
-	for i, id := range ids {
-		idx[i] = int32(fields[f].row(id))
-		if f++; f == len(fields) {
-			f = 0
-		}
-	}
+	resolveMapped(t.fields, ids, idx)
 	t.rows.Apply(idx, grads)
 }
 
