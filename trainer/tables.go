@@ -129,3 +129,40 @@ func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
 	t.SetThreads(cfg.Threads)
 	return t, nil
 }
+
+// TrainableTable is a table built by NewTable: it learns, saves and loads
+// itself, and updates with several goroutines.
+type TrainableTable = trainTable
+
+// NewTable builds the embedding table cfg describes (Table, Dim,
+// MemoryBudget, TableConfig, Chunks, Probes, HeadFraction, Storage,
+// Optimizer, EmbLR, Seed, Threads; see newTable) for fields whose
+// distinct training ids are ids[f] (sorted ascending) with frequencies
+// counts[f] (same order): what Train builds after its vocabulary pre-pass,
+// for models other than Train's (the two-tower retrieval model).
+func NewTable(cfg Config, ids [][]uint64, counts [][]uint32) (TrainableTable, error) {
+	if len(ids) != len(counts) {
+		return nil, fmt.Errorf("new table: %d id lists and %d count lists", len(ids), len(counts))
+	}
+	for f := range ids {
+		if len(ids[f]) != len(counts[f]) {
+			return nil, fmt.Errorf("new table: field %d has %d ids and %d counts", f, len(ids[f]), len(counts[f]))
+		}
+	}
+	if cfg.Optimizer == "" {
+		cfg.Optimizer = "rowwise_adagrad"
+	}
+	if cfg.EmbLR == 0 {
+		cfg.EmbLR = DefaultEmbLR(cfg.Optimizer, cfg.Model)
+	}
+	if cfg.Table == "" {
+		cfg.Table = embedding.MethodHashed
+	}
+	if cfg.Threads <= 0 {
+		cfg.Threads = 1
+	}
+	if cfg.Dim <= 0 {
+		return nil, fmt.Errorf("new table: dim %d must be > 0", cfg.Dim)
+	}
+	return newTable(&cfg, &vocabulary{ids: ids, counts: counts})
+}
