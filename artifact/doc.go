@@ -11,7 +11,8 @@
 //	                size and CRC-32C
 //	rows-NNN.emb    one file per row set of the table (embedding.RowStore),
 //	                rows quantized with the manifest's codec, each row at a
-//	                64-byte-aligned offset, for mmap
+//	                64-byte-aligned offset, for mmap; sets of tables with
+//	                per-field dims have their field's width (Table.SetWidth)
 //	vocab.bin       full and hybrid tables: the id→row mapping, sorted for
 //	                binary search in place
 //	dense.bin       the dense net's state (trainer.GoMLXNet Save format)

@@ -55,6 +55,9 @@ type Manifest struct {
 	Training json.RawMessage `json:"training,omitempty"`
 	// Files lists every file of the artifact but the manifest.
 	Files []FileSpec `json:"files"`
+	// Extra names the model-specific extra files (extra.go), sorted; each
+	// is also in Files.
+	Extra []string `json:"extra,omitempty"`
 }
 
 // Hash describes the categorical hash.
@@ -80,7 +83,8 @@ type Table struct {
 	Dim       int   `json:"dim"`
 	FieldDims []int `json:"field_dims"`
 	// Width is the number of floats per stored row (Dim, except for
-	// unified tables: the chunk width).
+	// unified tables: the chunk width), unless a row set gives its own
+	// (RowSetSpec.Width; see SetWidth).
 	Width int `json:"width"`
 	// RowSets are the table's row stores, each in one file, in the order
 	// of the table's embedding.RowStore.RowSets.
@@ -95,6 +99,12 @@ type RowSetSpec struct {
 	Rows     int    `json:"rows"`
 	Stride   int    `json:"stride"`
 	RowBytes int    `json:"row_bytes"`
+	// Width is the number of floats per row of this set when it differs
+	// from Table.Width: tables with per-field dims (embedding.Config
+	// FieldDims) store field f's rows in set f at FieldDims[f] floats.
+	// 0 (absent, as in every manifest written before per-set widths
+	// existed) means Table.Width.
+	Width int `json:"width,omitempty"`
 	// QuantError is the error of the quantization that produced the rows
 	// (absent for fp32 rows written from training).
 	QuantError *QuantError `json:"quant_error,omitempty"`
@@ -137,6 +147,15 @@ func (h *Hex64) UnmarshalText(b []byte) error {
 	}
 	*h = Hex64(v)
 	return nil
+}
+
+// SetWidth returns the number of floats per row of row set i: its own
+// Width if set, else t.Width.
+func (t *Table) SetWidth(i int) int {
+	if w := t.RowSets[i].Width; w != 0 {
+		return w
+	}
+	return t.Width
 }
 
 // File returns the entry of the named file.
@@ -205,10 +224,16 @@ func (m *Manifest) Validate() error {
 		if s.Rows < 1 || s.RowBytes < 1 || s.Stride < s.RowBytes {
 			return bad("row set %s: %d rows, stride %d, row bytes %d", s.File, s.Rows, s.Stride, s.RowBytes)
 		}
+		if s.Width < 0 || s.Width > t.Dim {
+			return bad("row set %s: width %d of dim %d", s.File, s.Width, t.Dim)
+		}
 		need = append(need, s.File)
 	}
 	if t.Vocab != "" {
 		need = append(need, t.Vocab)
+	}
+	if err := m.validateExtra(); err != nil {
+		return err
 	}
 	for _, name := range need {
 		if !seen[name] {

@@ -55,7 +55,7 @@ func Open(dir string, opt OpenOptions) (_ *Artifact, err error) {
 		return nil, fmt.Errorf("%s: %w: %w", dir, ErrCorrupt, err)
 	}
 	check := !opt.SkipChecksums
-	for _, s := range m.Table.RowSets {
+	for i, s := range m.Table.RowSets {
 		data, err := a.mapFile(s.File, check)
 		if err != nil {
 			return nil, err
@@ -65,9 +65,9 @@ func Open(dir string, opt OpenOptions) (_ *Artifact, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if h.codec != m.Codec || h.rows != s.Rows || h.dim != m.Table.Width || h.stride != s.Stride || h.rowBytes != s.RowBytes {
+		if w := m.Table.SetWidth(i); h.codec != m.Codec || h.rows != s.Rows || h.dim != w || h.stride != s.Stride || h.rowBytes != s.RowBytes {
 			return nil, fmt.Errorf("%s: %d %s rows of dim %d, stride %d; manifest says %d %s rows of dim %d, stride %d: %w",
-				path, h.rows, h.codec, h.dim, h.stride, s.Rows, m.Codec, m.Table.Width, s.Stride, ErrCorrupt)
+				path, h.rows, h.codec, h.dim, h.stride, s.Rows, m.Codec, w, s.Stride, ErrCorrupt)
 		}
 		t, err := quant.NewTable(a.codec, h.rows, h.dim, h.stride, rows)
 		if err != nil {
@@ -88,6 +88,9 @@ func Open(dir string, opt OpenOptions) (_ *Artifact, err error) {
 		}
 	}
 	if a.dense, err = a.readFile(m.DenseFile, check); err != nil {
+		return nil, err
+	}
+	if err := a.checkExtras(check); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -155,7 +158,8 @@ func (a *Artifact) Manifest() *Manifest { return a.m }
 func (a *Artifact) Codec() quant.Codec { return a.codec }
 
 // RowSets returns the table's row sets as quant tables over the mapped
-// files (valid until Close), in manifest order.
+// files (valid until Close), in manifest order. Set i's rows have
+// Manifest().Table.SetWidth(i) floats (its Dim()).
 func (a *Artifact) RowSets() []*quant.Table { return a.sets }
 
 // Vocab returns the vocabulary of a full or hybrid table, else nil.

@@ -16,6 +16,10 @@ type tableLayout struct {
 	dim       int
 	width     int
 	fieldDims []int
+	// setWidths are the floats per row of each set when they differ:
+	// tables of package embedding with per-field dims keep field f's rows
+	// in set f, FieldDims[f] floats wide. nil: every set has width.
+	setWidths []int
 	sets      []*embedding.Rows
 	vocab     [][]uint64 // per field, ids in row order (full, hybrid)
 }
@@ -33,16 +37,19 @@ func layoutOf(t embedding.Table) (tableLayout, error) {
 	var cfg any
 	switch t := t.(type) {
 	case *embedding.Hashed:
-		cfg, l.method = t.Config(), embedding.MethodHashed
+		c := t.Config()
+		cfg, l.method, l.fieldDims, l.setWidths = c, embedding.MethodHashed, c.FieldDims, c.FieldDims
 	case *embedding.QR:
 		cfg, l.method = t.Config(), embedding.MethodQR
 	case *embedding.Full:
-		cfg, l.method = t.Config(), embedding.MethodFull
+		c := t.Config()
+		cfg, l.method, l.fieldDims, l.setWidths = c, embedding.MethodFull, c.FieldDims, c.FieldDims
 		for f := range t.Fields() {
 			l.vocab = append(l.vocab, t.Vocab(f))
 		}
 	case *embedding.Hybrid:
-		cfg, l.method = t.Config(), embedding.MethodHybrid
+		c := t.Config()
+		cfg, l.method, l.fieldDims, l.setWidths = c, embedding.MethodHybrid, c.FieldDims, c.FieldDims
 		for f := range t.Fields() {
 			l.vocab = append(l.vocab, t.Head(f))
 		}
@@ -65,9 +72,12 @@ func layoutOf(t embedding.Table) (tableLayout, error) {
 			l.fieldDims[f] = l.dim
 		}
 	}
+	if l.setWidths != nil && len(l.setWidths) != len(l.sets) {
+		return l, fmt.Errorf("%s table: %d row sets for %d field dims: %w", l.method, len(l.sets), len(l.setWidths), ErrUnsupportedTable)
+	}
 	for i, s := range l.sets {
-		if s.Dim() != l.width {
-			return l, fmt.Errorf("%s table: row set %d has %d floats per row, want %d: %w", l.method, i, s.Dim(), l.width, ErrUnsupportedTable)
+		if want := l.setWidth(i); s.Dim() != want {
+			return l, fmt.Errorf("%s table: row set %d has %d floats per row, want %d: %w", l.method, i, s.Dim(), want, ErrUnsupportedTable)
 		}
 	}
 	js, err := json.Marshal(cfg)
@@ -76,4 +86,12 @@ func layoutOf(t embedding.Table) (tableLayout, error) {
 	}
 	l.config = js
 	return l, nil
+}
+
+// setWidth returns the floats per row of row set i.
+func (l *tableLayout) setWidth(i int) int {
+	if l.setWidths != nil {
+		return l.setWidths[i]
+	}
+	return l.width
 }

@@ -40,6 +40,10 @@ type Contents struct {
 	Training json.RawMessage
 	// Codec names the quant codec of the rows ("" means fp32).
 	Codec string
+	// Extra are model-specific files to store beside the table, by file
+	// name (see extra.go): each is written through its function, fsynced,
+	// checksummed and listed in Manifest.Extra.
+	Extra map[string]func(io.Writer) error
 }
 
 // WriteOptions tune Write and Requantize.
@@ -87,9 +91,9 @@ func Write(dir string, c Contents, opt WriteOptions) (*Manifest, error) {
 	m := newManifest(c.Schema, c.HashSeed, codec.Name())
 	m.Model, m.Training = c.Model, c.Training
 	m.Table = Table{Method: l.method, Config: l.config, Dim: l.dim, Width: l.width, FieldDims: l.fieldDims}
-	b := build{m: m, codec: codec, dense: c.Dense, vocab: l.vocab}
+	b := build{m: m, codec: codec, dense: c.Dense, vocab: l.vocab, extra: c.Extra}
 	for _, s := range l.sets {
-		b.sets = append(b.sets, setInput{rows: s.Len(), src: readRows(s)})
+		b.sets = append(b.sets, setInput{rows: s.Len(), width: s.Dim(), src: readRows(s)})
 	}
 	return b.write(dir, opt)
 }
@@ -115,13 +119,14 @@ func Requantize(src *Artifact, dir, codec string, opt WriteOptions) (*Manifest, 
 		_, err := w.Write(dense)
 		return err
 	}}
+	b.extra = src.extraWriters()
 	if v := src.Vocab(); v != nil {
 		for f := range v.Fields() {
 			b.vocab = append(b.vocab, v.IDs(f))
 		}
 	}
 	for _, t := range src.RowSets() {
-		b.sets = append(b.sets, setInput{rows: t.Len(), src: func(lo, hi int, dst []float32) error {
+		b.sets = append(b.sets, setInput{rows: t.Len(), width: t.Dim(), src: func(lo, hi int, dst []float32) error {
 			d := t.Dim()
 			for i := lo; i < hi; i++ {
 				if err := t.DecodeRow(i, dst[(i-lo)*d:(i-lo+1)*d]); err != nil {
@@ -179,11 +184,13 @@ type build struct {
 	sets  []setInput
 	vocab [][]uint64
 	dense func(io.Writer) error
+	extra map[string]func(io.Writer) error
 }
 
 type setInput struct {
-	rows int
-	src  rowSource
+	rows  int
+	width int // floats per row (Table.Width, or the set's own)
+	src   rowSource
 }
 
 func (b *build) write(dir string, opt WriteOptions) (*Manifest, error) {
@@ -227,9 +234,12 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 	m = b.m
 	for i, s := range b.sets {
 		name := RowsFile(i)
-		f, spec, err := writeRowsFile(filepath.Join(tmp, name), name, b.codec, s.rows, m.Table.Width, opt.RowAlign, s.src)
+		f, spec, err := writeRowsFile(filepath.Join(tmp, name), name, b.codec, s.rows, s.width, opt.RowAlign, s.src)
 		if err != nil {
 			return nil, err
+		}
+		if s.width != m.Table.Width {
+			spec.Width = s.width // per-field dims; absent otherwise, as before
 		}
 		m.Files = append(m.Files, f)
 		m.Table.RowSets = append(m.Table.RowSets, spec)
@@ -241,6 +251,9 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 		}
 		m.Files = append(m.Files, f)
 		m.Table.Vocab = VocabFile
+	}
+	if err := b.writeExtras(tmp, m); err != nil {
+		return nil, err
 	}
 	f, err := writeSynced(filepath.Join(tmp, DenseFile), b.dense)
 	if err != nil {

@@ -53,6 +53,12 @@ type Config struct {
 	// streams and manifests of fp32 tables are those of the versions
 	// before the option existed.
 	Storage string `json:"storage,omitempty"`
+	// FieldDims, when set, gives field f vectors of FieldDims[f] learned
+	// floats (1 <= FieldDims[f] <= Dim), zero-padded to Dim by Lookup;
+	// each field then keeps its rows in its own store of that width (see
+	// [FieldTableBytes] and RowSets). nil (the default) means every field
+	// has Dim. Full and hashed tables only: QR tables reject it.
+	FieldDims []int `json:"field_dims,omitempty"`
 }
 
 // WithDefaults validates c and returns a copy (sharing no slices with c)
@@ -81,6 +87,18 @@ func (c Config) WithDefaults() (Config, error) {
 	}
 	if !(c.InitScale > 0) || math.IsInf(float64(c.InitScale), 0) {
 		return c, fmt.Errorf("%s table: init scale %v: %w", c.Method, c.InitScale, ErrConfig)
+	}
+	if len(c.FieldDims) == 0 {
+		c.FieldDims = nil
+	} else if c.Method == MethodQR {
+		return c, fmt.Errorf("qr table: field_dims are for full and hashed tables: %w", ErrConfig)
+	}
+	fields := len(c.Rows)
+	if c.Method == MethodFull && fields == 0 {
+		fields = len(c.FieldDims) // Full's Rows come from the vocabulary, checked then
+	}
+	if err := checkFieldDims(c.FieldDims, fields, c.Dim); err != nil {
+		return c, fmt.Errorf("%s table: %w", c.Method, err)
 	}
 	if c.Method != MethodQR {
 		if c.RemRows != nil || c.Combine != "" {
@@ -121,22 +139,33 @@ func (c Config) WithDefaults() (Config, error) {
 // ParamBytes returns the fp32 parameter bytes of the table c describes
 // (quotient plus remainder rows for QR), without optimizer state or index,
 // whatever its Storage: budgets count fp32 bytes, and an int8 table of the
-// same rows reports its smaller stored size in Bytes.
+// same rows reports its smaller stored size in Bytes. With FieldDims, field
+// f's rows count FieldDims[f] floats each (see [FieldTableBytes]).
 func (c Config) ParamBytes() int64 {
-	var rows int64
-	for _, n := range c.Rows {
-		rows += int64(n)
+	var floats int64
+	for f, n := range c.Rows {
+		floats += int64(n) * int64(c.FieldDim(f))
 	}
 	for _, n := range c.RemRows {
-		rows += int64(n)
+		floats += int64(n) * int64(c.Dim)
 	}
-	return rows * int64(c.Dim) * 4
+	return floats * 4
+}
+
+// FieldDim returns the number of learned floats of field f's vectors:
+// FieldDims[f], or Dim when FieldDims is nil (or too short).
+func (c Config) FieldDim(f int) int {
+	if f < len(c.FieldDims) {
+		return c.FieldDims[f]
+	}
+	return c.Dim
 }
 
 // clone returns a copy of c that shares no slices with it.
 func (c Config) clone() Config {
 	c.Rows = slices.Clone(c.Rows)
 	c.RemRows = slices.Clone(c.RemRows)
+	c.FieldDims = slices.Clone(c.FieldDims)
 	return c
 }
 
@@ -150,7 +179,7 @@ func (c Config) equal(o Config, ignoreRows bool) bool {
 		(ignoreRows || slices.Equal(c.Rows, o.Rows)) &&
 		slices.Equal(c.RemRows, o.RemRows) && c.Combine == o.Combine &&
 		c.Optimizer == o.Optimizer && c.InitScale == o.InitScale && c.Seed == o.Seed &&
-		c.Storage == o.Storage
+		c.Storage == o.Storage && slices.Equal(c.FieldDims, o.FieldDims)
 }
 
 // storage returns the Rows storage of a table of c.

@@ -19,6 +19,18 @@
 // keep their rows in a [Rows] store, which other packages can reuse: it owns
 // the parameters, the optimizer state and the sparse update engine.
 //
+// # Per-field dims
+//
+// Full, hashed and hybrid tables take per-field dims (Config.FieldDims,
+// HybridConfig.FieldDims; QR tables do not): field f's vectors then have
+// FieldDims[f] <= Dim learned floats, which Lookup zero-pads to Dim and
+// Apply updates from the leading FieldDims[f] gradient values (the rest
+// are ignored). Each field keeps its rows in a [Rows] store of its own
+// width, optimizer state included, so RowSets returns one set per field
+// and a narrow field really costs less; [FieldTableBytes] does the budget
+// arithmetic. Without FieldDims a table is exactly what it was before the
+// option existed (one row set, same saved streams).
+//
 // Optional capabilities are separate interfaces, found by type assertion:
 // [Persister] (Save and Load, for checkpoints), and the concrete tables'
 // SetThreads (parallel Apply) and Config methods. The conformance suite in
@@ -37,7 +49,8 @@
 //
 // Sizes are in bytes (int64) and rows. Parameters are float32 by default,
 // so a table of n rows of dim floats holds n*dim*4 bytes of parameters;
-// with int8 storage (below) it holds n*(dim+8). [Bytes] splits a table's
+// with int8 storage (below) it holds n*(dim+8). With per-field dims, dim
+// is each field's own. [Bytes] splits a table's
 // memory into parameters as stored, optimizer state and index. Budgets
 // count fp32 parameters only, whatever the storage. Ids are uint64 hashes
 // from package hashing, one per (example, field), row-major.
@@ -70,7 +83,8 @@
 // Save writes a table to an io.Writer as little-endian binary: a header
 // with magic, version and the Config as JSON, the vocabularies (Full), the
 // parameters (as stored: float32, or int8 rows in version 2 streams) and
-// the optimizer state (layout in persist.go). A table loaded with Load
+// the optimizer state, per field in version 3 streams (tables with
+// per-field dims; layout in persist.go). A table loaded with Load
 // continues training bit-identically. Writing to a temporary
 // file, fsync, rename and checksums are the caller's job.
 //

@@ -12,11 +12,12 @@ import (
 // any other.
 //
 // Ids are resolved with an open-addressing hash map per field (16 bytes a
-// slot, at most 70% full), counted in Bytes().Index.
+// slot, at most 70% full), counted in Bytes().Index. With Config.FieldDims,
+// field f's rows are FieldDims[f] floats wide, in a row store of their own.
 type Full struct {
 	cfg    Config
 	fields []mappedField
-	rows   *Rows
+	rows   *tableRows
 	idx    []int32 // Apply scratch
 }
 
@@ -62,14 +63,16 @@ func newFull(vocab [][]uint64, c Config, init bool) (*Full, error) {
 			}
 		}
 		t.fields[f] = fl
-		total += len(v) + 1
+		if c.FieldDims == nil {
+			total += len(v) + 1
+		}
 	}
-	if t.rows, err = NewRowsWithStorage(total, c.Dim, c.Optimizer, c.storage()); err != nil {
+	if t.rows, err = newTableRows(c.Rows, c.FieldDims, c.Dim, c.Optimizer, c.storage()); err != nil {
 		return nil, fmt.Errorf("new full table: %w", err)
 	}
 	if init {
 		for f, fl := range t.fields {
-			t.rows.InitUniform(fl.off, fl.off+fl.head+1, c.InitScale, c.Seed, uint64(f))
+			t.rows.set(f).InitUniform(fl.off, fl.off+fl.head+1, c.InitScale, c.Seed, uint64(f))
 		}
 	}
 	return t, nil
@@ -87,7 +90,7 @@ func (t *Full) Dim() int { return t.cfg.Dim }
 
 // SetThreads sets the number of goroutines Apply may use (see
 // [Rows.SetThreads]).
-func (t *Full) SetThreads(n int) { t.rows.SetThreads(n) }
+func (t *Full) SetThreads(n int) { t.rows.setThreads(n) }
 
 // Vocab returns the vocabulary of field f in row order (a new slice; the
 // OOV row has no id).
@@ -98,27 +101,27 @@ func (t *Full) Vocab(f int) []uint64 {
 	return v
 }
 
-// Params returns the rows of field f, row-major, the OOV row last, aliasing
-// the table (valid until the next Load; do not modify). It returns nil for
-// int8 storage: read the rows with [Rows.ReadRows] (RowSets).
+// Params returns the rows of field f, row-major (FieldDim(f) floats per
+// row), the OOV row last, aliasing the table (valid until the next Load; do
+// not modify). It returns nil for int8 storage: read the rows with
+// [Rows.ReadRows] (RowSets).
 func (t *Full) Params(f int) []float32 {
 	fl := t.fields[f]
-	return t.rows.span(fl.off, fl.off+fl.head+1)
+	return t.rows.set(f).span(fl.off, fl.off+fl.head+1)
 }
 
 // Bytes reports the parameter and optimizer-state bytes and, as Index, the
 // hash maps' slot arrays.
 func (t *Full) Bytes() Bytes {
-	b := t.rows.Bytes()
+	b := t.rows.bytes()
 	for i := range t.fields {
 		b.Index += t.fields[i].index.bytes()
 	}
 	return b
 }
 
-// row returns the row of id in field fl.
 // Lookup writes the row of each id (the field's OOV row for unknown ids)
-// to out. It panics if len(ids) is not a multiple of Fields() or
+// to out, zero-padded to Dim() in fields narrower than it. It panics if len(ids) is not a multiple of Fields() or
 // len(out) != len(ids)*Dim().
 func (t *Full) Lookup(ids []uint64, out []float32) {
 	d := t.cfg.Dim
@@ -127,8 +130,9 @@ func (t *Full) Lookup(ids []uint64, out []float32) {
 }
 
 // Apply updates the rows of ids with grads (see [Trainable] and
-// [Rows.Apply]); unknown ids train their field's OOV row. It panics on the
-// shape errors Lookup panics on.
+// [Rows.Apply]); unknown ids train their field's OOV row. In a field
+// narrower than Dim() only the leading FieldDim(f) values of each gradient
+// are used. It panics on the shape errors Lookup panics on.
 func (t *Full) Apply(ids []uint64, grads []float32) {
 	checkBatch("Apply", len(ids), len(grads), len(t.fields), t.cfg.Dim)
 	if cap(t.idx) < len(ids) {
@@ -136,7 +140,7 @@ func (t *Full) Apply(ids []uint64, grads []float32) {
 	}
 	idx := t.idx[:len(ids)]
 	resolveMapped(t.fields, ids, idx)
-	t.rows.Apply(idx, grads)
+	t.rows.apply(idx, grads)
 }
 
 // Save writes the table (config, vocabularies, parameters, optimizer
@@ -177,7 +181,7 @@ func (t *Full) Load(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("load full table: %w", err)
 	}
-	nt.rows.threads = t.rows.threads
+	nt.rows.setThreads(t.rows.threads())
 	*t = *nt
 	return nil
 }

@@ -9,16 +9,18 @@ import (
 
 // Hashed is the hashing trick with one table per field: field f has
 // Config.Rows[f] rows and id maps to row hashing.Bucket(id, Rows[f]) of
-// its field. Distinct ids that land on one row share it.
+// its field. Distinct ids that land on one row share it. With
+// Config.FieldDims, field f's rows are FieldDims[f] floats wide, in a row
+// store of their own (see [FieldTableBytes]).
 type Hashed struct {
 	cfg    Config
 	fields []hashedField
-	rows   *Rows
+	rows   *tableRows
 	idx    []int32 // Apply scratch
 }
 
 type hashedField struct {
-	off int    // first row of the field in rows
+	off int    // first row of the field in its row store
 	n   uint64 // rows of the field
 }
 
@@ -43,14 +45,16 @@ func newHashed(c Config, init bool) (*Hashed, error) {
 	total := 0
 	for f, n := range c.Rows {
 		t.fields[f] = hashedField{off: total, n: uint64(n)}
-		total += n
+		if c.FieldDims == nil {
+			total += n
+		}
 	}
-	if t.rows, err = NewRowsWithStorage(total, c.Dim, c.Optimizer, c.storage()); err != nil {
+	if t.rows, err = newTableRows(c.Rows, c.FieldDims, c.Dim, c.Optimizer, c.storage()); err != nil {
 		return nil, fmt.Errorf("new hashed table: %w", err)
 	}
 	if init {
 		for f, fl := range t.fields {
-			t.rows.InitUniform(fl.off, fl.off+int(fl.n), c.InitScale, c.Seed, uint64(f))
+			t.rows.set(f).InitUniform(fl.off, fl.off+int(fl.n), c.InitScale, c.Seed, uint64(f))
 		}
 	}
 	return t, nil
@@ -67,22 +71,24 @@ func (t *Hashed) Dim() int { return t.cfg.Dim }
 
 // SetThreads sets the number of goroutines Apply may use (see
 // [Rows.SetThreads]).
-func (t *Hashed) SetThreads(n int) { t.rows.SetThreads(n) }
+func (t *Hashed) SetThreads(n int) { t.rows.setThreads(n) }
 
-// Params returns the rows of field f, row-major, aliasing the table (valid
-// until the next Load; do not modify). It returns nil for int8 storage:
-// read the rows with [Rows.ReadRows] (RowSets).
+// Params returns the rows of field f, row-major (FieldDim(f) floats per
+// row), aliasing the table (valid until the next Load; do not modify). It
+// returns nil for int8 storage: read the rows with [Rows.ReadRows]
+// (RowSets).
 func (t *Hashed) Params(f int) []float32 {
 	fl := t.fields[f]
-	return t.rows.span(fl.off, fl.off+int(fl.n))
+	return t.rows.set(f).span(fl.off, fl.off+int(fl.n))
 }
 
 // Bytes reports the parameter and optimizer-state bytes; the index is the
 // hash function and costs nothing.
-func (t *Hashed) Bytes() Bytes { return t.rows.Bytes() }
+func (t *Hashed) Bytes() Bytes { return t.rows.bytes() }
 
-// Lookup writes the row of each id to out. It panics if len(ids) is not a
-// multiple of Fields() or len(out) != len(ids)*Dim().
+// Lookup writes the row of each id to out, zero-padded to Dim() in fields
+// narrower than it. It panics if len(ids) is not a multiple of Fields() or
+// len(out) != len(ids)*Dim().
 func (t *Hashed) Lookup(ids []uint64, out []float32) {
 	d := t.cfg.Dim
 	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
@@ -92,6 +98,7 @@ func (t *Hashed) Lookup(ids []uint64, out []float32) {
 	f := 0
 	for base := 0; base < len(ids); base += len(rows) {
 		chunk := ids[base:min(base+len(rows), len(ids))]
+		f0 := f
 		for i, id := range chunk {
 			fl := fields[f]
 			rows[i] = int32(fl.off + int(hashing.Bucket(id, fl.n)))
@@ -99,7 +106,7 @@ func (t *Hashed) Lookup(ids []uint64, out []float32) {
 				f = 0
 			}
 		}
-		t.rows.Gather(rows[:len(chunk)], out[base*d:(base+len(chunk))*d])
+		t.rows.gather(rows[:len(chunk)], f0, len(fields), out[base*d:(base+len(chunk))*d])
 	}
 }
 
@@ -110,7 +117,9 @@ func (t *Hashed) Lookup(ids []uint64, out []float32) {
 const lookupChunk = 256
 
 // Apply updates the rows of ids with grads (see [Trainable] and
-// [Rows.Apply]). It panics on the shape errors Lookup panics on.
+// [Rows.Apply]); in a field narrower than Dim() only the leading
+// FieldDim(f) values of each gradient are used. It panics on the shape
+// errors Lookup panics on.
 func (t *Hashed) Apply(ids []uint64, grads []float32) {
 	checkBatch("Apply", len(ids), len(grads), len(t.fields), t.cfg.Dim)
 	if cap(t.idx) < len(ids) {
@@ -126,7 +135,7 @@ func (t *Hashed) Apply(ids []uint64, grads []float32) {
 			f = 0
 		}
 	}
-	t.rows.Apply(idx, grads)
+	t.rows.apply(idx, grads)
 }
 
 // Save writes the table (config, parameters, optimizer state) to w in the

@@ -49,6 +49,12 @@ type HybridConfig struct {
 	// [Config].Storage: StorageInt8, or "" (also for StorageFP32) for
 	// float32.
 	Storage string `json:"storage,omitempty"`
+	// FieldDims, when set, gives field f vectors of FieldDims[f] learned
+	// floats (1 <= FieldDims[f] <= Dim), zero-padded to Dim, as
+	// [Config].FieldDims: field f's head and tail rows then live in a row
+	// store of their own, FieldDims[f] floats wide. nil means every field
+	// has Dim.
+	FieldDims []int `json:"field_dims,omitempty"`
 }
 
 // WithDefaults validates c and returns a copy (sharing no slices with c)
@@ -73,12 +79,12 @@ func (c HybridConfig) WithDefaults() (HybridConfig, error) {
 	}
 	// Reuse Config's checks of the optimizer, init scale and row counts.
 	base := Config{Method: MethodHashed, Dim: c.Dim, Rows: c.TailRows, Optimizer: c.Optimizer,
-		InitScale: c.InitScale, Seed: c.Seed, Storage: c.Storage}
+		InitScale: c.InitScale, Seed: c.Seed, Storage: c.Storage, FieldDims: c.FieldDims}
 	base, err := base.WithDefaults()
 	if err != nil {
 		return c, fmt.Errorf("hybrid table: tail: %w", err)
 	}
-	c.Optimizer, c.InitScale, c.Storage = base.Optimizer, base.InitScale, base.Storage
+	c.Optimizer, c.InitScale, c.Storage, c.FieldDims = base.Optimizer, base.InitScale, base.Storage, base.FieldDims
 	if c.HeadRows != nil && len(c.HeadRows) != len(c.TailRows) {
 		return c, fmt.Errorf("hybrid table: %d head and %d tail fields: %w", len(c.HeadRows), len(c.TailRows), ErrConfig)
 	}
@@ -102,21 +108,32 @@ func (c HybridConfig) WithDefaults() (HybridConfig, error) {
 func (c HybridConfig) Fields() int { return len(c.TailRows) }
 
 // ParamBytes returns the fp32 parameter bytes of the head and tail rows,
-// whatever the Storage (as [Config.ParamBytes]).
+// whatever the Storage (as [Config.ParamBytes]); with FieldDims, field f's
+// rows count FieldDims[f] floats each.
 func (c HybridConfig) ParamBytes() int64 {
-	var rows int64
-	for _, n := range c.HeadRows {
-		rows += int64(n)
+	var floats int64
+	for f, n := range c.HeadRows {
+		floats += int64(n) * int64(c.FieldDim(f))
 	}
-	for _, n := range c.TailRows {
-		rows += int64(n)
+	for f, n := range c.TailRows {
+		floats += int64(n) * int64(c.FieldDim(f))
 	}
-	return rows * int64(c.Dim) * 4
+	return floats * 4
+}
+
+// FieldDim returns the number of learned floats of field f's vectors:
+// FieldDims[f], or Dim when FieldDims is nil (or too short).
+func (c HybridConfig) FieldDim(f int) int {
+	if f < len(c.FieldDims) {
+		return c.FieldDims[f]
+	}
+	return c.Dim
 }
 
 func (c HybridConfig) clone() HybridConfig {
 	c.HeadRows = slices.Clone(c.HeadRows)
 	c.TailRows = slices.Clone(c.TailRows)
+	c.FieldDims = slices.Clone(c.FieldDims)
 	return c
 }
 
@@ -125,7 +142,8 @@ func (c HybridConfig) clone() HybridConfig {
 func (c HybridConfig) equal(o HybridConfig) bool {
 	return c.Method == o.Method && c.Dim == o.Dim && slices.Equal(c.TailRows, o.TailRows) &&
 		c.HeadFraction == o.HeadFraction && c.Optimizer == o.Optimizer &&
-		c.InitScale == o.InitScale && c.Seed == o.Seed && c.Storage == o.Storage
+		c.InitScale == o.InitScale && c.Seed == o.Seed && c.Storage == o.Storage &&
+		slices.Equal(c.FieldDims, o.FieldDims)
 }
 
 // Hybrid is a frequency-aware table: in each field the frequent ids (the
@@ -138,11 +156,12 @@ func (c HybridConfig) equal(o HybridConfig) bool {
 // Field f's rows are its HeadRows[f] head rows (in the order of its head
 // vocabulary) followed by its tail rows. Head ids are resolved with the
 // same open-addressing map as Full (16 bytes a slot, at most 70% full),
-// counted in Bytes().Index.
+// counted in Bytes().Index. With HybridConfig.FieldDims, field f's rows are
+// FieldDims[f] floats wide, in a row store of their own.
 type Hybrid struct {
 	cfg    HybridConfig
 	fields []mappedField
-	rows   *Rows
+	rows   *tableRows
 	idx    []int32 // Apply scratch
 }
 
@@ -179,14 +198,20 @@ func newHybrid(heads [][]uint64, c HybridConfig, init bool) (*Hybrid, error) {
 			}
 		}
 		t.fields[f] = fl
-		total += len(h) + c.TailRows[f]
+		if c.FieldDims == nil {
+			total += len(h) + c.TailRows[f]
+		}
 	}
-	if t.rows, err = NewRowsWithStorage(total, c.Dim, c.Optimizer, Storage{Precision: c.Storage, Seed: c.Seed}); err != nil {
+	rows := make([]int, len(heads))
+	for f, h := range heads {
+		rows[f] = len(h) + c.TailRows[f]
+	}
+	if t.rows, err = newTableRows(rows, c.FieldDims, c.Dim, c.Optimizer, Storage{Precision: c.Storage, Seed: c.Seed}); err != nil {
 		return nil, fmt.Errorf("new hybrid table: %w", err)
 	}
 	if init {
 		for f, fl := range t.fields {
-			t.rows.InitUniform(fl.off, fl.off+fl.head+int(fl.tail), c.InitScale, c.Seed, uint64(f))
+			t.rows.set(f).InitUniform(fl.off, fl.off+fl.head+int(fl.tail), c.InitScale, c.Seed, uint64(f))
 		}
 	}
 	return t, nil
@@ -195,8 +220,9 @@ func newHybrid(heads [][]uint64, c HybridConfig, init bool) (*Hybrid, error) {
 // NewHybridForBudget sizes a hybrid table to budgetBytes of fp32
 // parameters with [HybridForBudget] (head share c.HeadFraction, default
 // DefaultHeadFraction) from the fields' frequencies, and builds it with
-// c's dim, optimizer, init scale, seed and storage. c's row counts are
-// ignored.
+// c's dim, optimizer, init scale, seed, storage and field dims. c's row
+// counts are ignored. The sizing assumes every field has c.Dim floats, so
+// a table with FieldDims stays below the budget.
 func NewHybridForBudget(budgetBytes int64, freqs []Frequencies, c HybridConfig) (*Hybrid, error) {
 	heads, tail, err := HybridForBudget(budgetBytes, freqs, c.Dim, c.HeadFraction)
 	if err != nil {
@@ -217,7 +243,7 @@ func (t *Hybrid) Dim() int { return t.cfg.Dim }
 
 // SetThreads sets the number of goroutines Apply may use (see
 // [Rows.SetThreads]).
-func (t *Hybrid) SetThreads(n int) { t.rows.SetThreads(n) }
+func (t *Hybrid) SetThreads(n int) { t.rows.setThreads(n) }
 
 // Head returns the head ids of field f in row order (a new slice).
 func (t *Hybrid) Head(f int) []uint64 {
@@ -227,20 +253,21 @@ func (t *Hybrid) Head(f int) []uint64 {
 	return v
 }
 
-// Params returns the head rows and the tail rows of field f, row-major,
-// aliasing the table (valid until the next Load; do not modify). It
-// returns nils for int8 storage: read the rows with [Rows.ReadRows]
-// (RowSets).
+// Params returns the head rows and the tail rows of field f, row-major
+// (FieldDim(f) floats per row), aliasing the table (valid until the next
+// Load; do not modify). It returns nils for int8 storage: read the rows
+// with [Rows.ReadRows] (RowSets).
 func (t *Hybrid) Params(f int) (head, tail []float32) {
 	fl := t.fields[f]
 	mid := fl.off + fl.head
-	return t.rows.span(fl.off, mid), t.rows.span(mid, mid+int(fl.tail))
+	rs := t.rows.set(f)
+	return rs.span(fl.off, mid), rs.span(mid, mid+int(fl.tail))
 }
 
 // Bytes reports the parameter and optimizer-state bytes and, as Index, the
 // head maps' slot arrays.
 func (t *Hybrid) Bytes() Bytes {
-	b := t.rows.Bytes()
+	b := t.rows.bytes()
 	for i := range t.fields {
 		b.Index += t.fields[i].index.bytes()
 	}
@@ -248,8 +275,9 @@ func (t *Hybrid) Bytes() Bytes {
 }
 
 // Lookup writes the row of each id (its own row for a head id, else its
-// hashed tail row) to out. It panics if len(ids) is not a multiple of
-// Fields() or len(out) != len(ids)*Dim().
+// hashed tail row) to out, zero-padded to Dim() in fields narrower than
+// it. It panics if len(ids) is not a multiple of Fields() or len(out) !=
+// len(ids)*Dim().
 func (t *Hybrid) Lookup(ids []uint64, out []float32) {
 	d := t.cfg.Dim
 	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
@@ -257,7 +285,9 @@ func (t *Hybrid) Lookup(ids []uint64, out []float32) {
 }
 
 // Apply updates the rows of ids with grads (see [Trainable] and
-// [Rows.Apply]). It panics on the shape errors Lookup panics on.
+// [Rows.Apply]); in a field narrower than Dim() only the leading
+// FieldDim(f) values of each gradient are used. It panics on the shape
+// errors Lookup panics on.
 func (t *Hybrid) Apply(ids []uint64, grads []float32) {
 	checkBatch("Apply", len(ids), len(grads), len(t.fields), t.cfg.Dim)
 	if cap(t.idx) < len(ids) {
@@ -265,19 +295,19 @@ func (t *Hybrid) Apply(ids []uint64, grads []float32) {
 	}
 	idx := t.idx[:len(ids)]
 	resolveMapped(t.fields, ids, idx)
-	t.rows.Apply(idx, grads)
+	t.rows.apply(idx, grads)
 }
 
-// Hybrid stream format, versions 1 and 2 as for the package's table format
-// (version 2 for int8 storage), little-endian; the sections after the
-// header are those of that format (see persist.go):
+// Hybrid stream format, versions 1 to 3 as for the package's table format
+// (version 2 for int8 storage, 3 with per-field dims), little-endian; the
+// sections after the header are those of that format (see persist.go):
 //
 //	header  magic   8 bytes "EMBHYBRD"
-//	        version uint32 (1, or 2 for int8 storage)
+//	        version uint32 (1, 2 for int8 storage, 3 with field_dims)
 //	        cfgLen  uint32
 //	        config  cfgLen bytes: the HybridConfig as JSON, defaults filled in
 //	heads   for each field f, HeadRows[f] uint64 ids in row order
-//	rows    the rows section
+//	rows    the rows section (version 3: one per field, in field order)
 //	end     magic   8 bytes "ENDTABLE"
 //
 // [Load] does not read it (its magic differs): use [LoadHybrid] or
@@ -293,7 +323,7 @@ func (t *Hybrid) Save(w io.Writer) error {
 	}
 	h := make([]byte, 0, 16+len(js))
 	h = append(h, hybridMagic[:]...)
-	h = binary.LittleEndian.AppendUint32(h, versionFor(t.cfg.Storage))
+	h = binary.LittleEndian.AppendUint32(h, versionFor(t.cfg.Storage, t.cfg.FieldDims != nil))
 	h = binary.LittleEndian.AppendUint32(h, uint32(len(js)))
 	h = append(h, js...)
 	if _, err := w.Write(h); err != nil {
@@ -332,7 +362,7 @@ func (t *Hybrid) Load(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("load hybrid table: %w", err)
 	}
-	nt.rows.threads = t.rows.threads
+	nt.rows.setThreads(t.rows.threads())
 	*t = *nt
 	return nil
 }
@@ -386,8 +416,8 @@ func readHybridHeader(r io.Reader) (HybridConfig, error) {
 	if err != nil {
 		return c, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	if want := versionFor(c.Storage); v != want {
-		return c, fmt.Errorf("version %d stream of a table with storage %q (want version %d): %w", v, c.Storage, want, ErrCorrupt)
+	if want := versionFor(c.Storage, c.FieldDims != nil); v != want {
+		return c, fmt.Errorf("version %d stream of a table with storage %q, field dims %v (want version %d): %w", v, c.Storage, c.FieldDims, want, ErrCorrupt)
 	}
 	return c, nil
 }

@@ -8,7 +8,7 @@ import "github.com/embtab/embtab/hashing"
 // rows after them by hashing. A full table is the case tail == 1: its one
 // tail row is the OOV row.
 type mappedField struct {
-	off   int    // first row of the field in rows (its head rows come first)
+	off   int    // first row of the field in its row store (head rows first)
 	head  int    // head rows
 	tail  uint64 // tail rows (>= 1)
 	index idMap  // head id -> row within the field
@@ -24,18 +24,19 @@ func (fl *mappedField) row(id uint64) int {
 
 // lookupMapped writes the row of each id (ids row-major over fields) to
 // out: it resolves a chunk of ids to rows, then gathers them.
-func lookupMapped(fields []mappedField, rows *Rows, dim int, ids []uint64, out []float32) {
+func lookupMapped(fields []mappedField, rows *tableRows, dim int, ids []uint64, out []float32) {
 	var idx [lookupChunk]int32
 	f := 0
 	for base := 0; base < len(ids); base += len(idx) {
 		chunk := ids[base:min(base+len(idx), len(ids))]
+		f0 := f
 		for i, id := range chunk {
 			idx[i] = int32(fields[f].row(id))
 			if f++; f == len(fields) {
 				f = 0
 			}
 		}
-		rows.Gather(idx[:len(chunk)], out[base*dim:(base+len(chunk))*dim])
+		rows.gather(idx[:len(chunk)], f0, len(fields), out[base*dim:(base+len(chunk))*dim])
 	}
 }
 

@@ -18,11 +18,12 @@ type Persister interface {
 	Load(r io.Reader) error
 }
 
-// Stream format, versions 1 and 2. All integers and floats are
+// Stream format, versions 1 to 3. All integers and floats are
 // little-endian.
 //
 //	header   magic   8 bytes "EMBTABLE"
-//	         version uint32 (1: fp32 storage; 2: int8 storage)
+//	         version uint32 (1: fp32 storage; 2: int8 storage; 3: per-field
+//	                 dims, either storage)
 //	         cfgLen  uint32
 //	         config  cfgLen bytes: the table's Config as JSON, defaults filled in
 //	vocab    (full tables only) for each field f, Rows[f]-1 uint64 ids in row order
@@ -39,11 +40,17 @@ type Persister interface {
 //	         counts  n uint32 (if steps)
 //	end      magic   8 bytes "ENDTABLE"
 //
+// Version 3 is the format of tables whose config has field_dims: the rows
+// section is repeated once per field, in field order, each of the field's
+// rows (dim = its field dim), laid out as in version 1 for fp32 storage
+// and as in version 2 (with its own apply count) for int8 storage.
+//
 // Save writes the lowest version that holds the table: fp32 tables are
 // saved exactly as before int8 storage existed (their config has no
 // "storage" key), so older readers still read them, and reject int8
-// tables with ErrVersion. Load reads both; the version must match the
-// config's Storage (else ErrCorrupt).
+// tables and tables with per-field dims with ErrVersion. Load reads all
+// three; the version must match the config's Storage and FieldDims (else
+// ErrCorrupt).
 //
 // The format has no checksum: the caller checksums the file (see the
 // artifact and checkpoint code).
@@ -55,14 +62,18 @@ var (
 const (
 	formatV1     = 1       // fp32 storage
 	formatV2     = 2       // int8 storage
+	formatV3     = 3       // per-field dims (one rows section per field), either storage
 	maxConfigLen = 1 << 26 // a config with 2^22 fields is still far below
 	ioChunk      = 1 << 16 // bytes converted per Write or Read
 )
 
 // versionFor returns the stream version of a table with the canonical
-// Config.Storage s.
-func versionFor(s string) uint32 {
-	if s == StorageInt8 {
+// Config.Storage s, with per-field dims if perField.
+func versionFor(s string, perField bool) uint32 {
+	switch {
+	case perField:
+		return formatV3
+	case s == StorageInt8:
 		return formatV2
 	}
 	return formatV1
@@ -70,8 +81,8 @@ func versionFor(s string) uint32 {
 
 // checkVersion returns an error wrapping ErrVersion unless v is readable.
 func checkVersion(v uint32) error {
-	if v != formatV1 && v != formatV2 {
-		return fmt.Errorf("version %d (can read %d and %d): %w", v, formatV1, formatV2, ErrVersion)
+	if v < formatV1 || v > formatV3 {
+		return fmt.Errorf("version %d (can read %d to %d): %w", v, formatV1, formatV3, ErrVersion)
 	}
 	return nil
 }
@@ -120,7 +131,7 @@ func writeHeader(w io.Writer, c Config) error {
 	}
 	b := make([]byte, 0, 16+len(js))
 	b = append(b, headMagic[:]...)
-	b = binary.LittleEndian.AppendUint32(b, versionFor(c.Storage))
+	b = binary.LittleEndian.AppendUint32(b, versionFor(c.Storage, c.FieldDims != nil))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(js)))
 	b = append(b, js...)
 	if _, err := w.Write(b); err != nil {
@@ -161,8 +172,8 @@ func readHeader(r io.Reader) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	if want := versionFor(c.Storage); v != want {
-		return c, fmt.Errorf("version %d stream of a table with storage %q (want version %d): %w", v, c.Storage, want, ErrCorrupt)
+	if want := versionFor(c.Storage, c.FieldDims != nil); v != want {
+		return c, fmt.Errorf("version %d stream of a table with storage %q, field dims %v (want version %d): %w", v, c.Storage, c.FieldDims, want, ErrCorrupt)
 	}
 	return c, nil
 }

@@ -32,8 +32,9 @@ const minKeysPerThread = 1024
 
 // Rows is a dense store of n rows of dim parameters with the per-row state
 // of its optimizer, and the engine that applies sparse gradients to it.
-// Every table in this package keeps its rows in one Rows; other packages
-// can build their own tables on it.
+// Every table in this package keeps its rows in Rows: one for the whole
+// table, or with per-field dims (Config.FieldDims) one per field, each as
+// wide as its field's dim. Other packages can build their own tables on it.
 //
 // Parameters are float32 (StorageFP32, row-major: row i is
 // Params()[i*dim:(i+1)*dim]) or row-wise int8 (StorageInt8, see
@@ -291,6 +292,22 @@ func (r *Rows) Gather(idx []int32, out []float32) {
 	}
 }
 
+// readPadded writes row i (decoded, for int8 storage) to dst[:Dim()] and
+// zeros to the rest of dst: the vector of a field narrower than its
+// table's dim.
+func (r *Rows) readPadded(i int32, dst []float32) {
+	d := r.dim
+	if c := r.codes; c != nil {
+		rb := int8RowBytes(d)
+		o := int(i) * rb
+		decodeInt8(dst[:d], c[o:o+rb])
+	} else {
+		o := int(i) * d
+		copyRow(dst[:d], r.params[o:o+d])
+	}
+	clear(dst[d:])
+}
+
 // GatherAdd adds the parameters of rows idx[i] (decoded, for int8
 // storage) to out[i*Dim():(i+1)*Dim()], elementwise in float32: the sum
 // pooling of tables that add several rows per id. It panics as Gather
@@ -368,9 +385,22 @@ func copyRow(dst, src []float32) {
 // len(idx) >= 2³².
 func (r *Rows) Apply(idx []int32, grads []float32) {
 	d := r.dim
+	if len(grads) != len(idx)*d {
+		panic(fmt.Sprintf("embedding: Apply: len(grads)=%d, want len(idx)*dim=%d", len(grads), len(idx)*d))
+	}
+	r.apply(idx, grads, 0, d)
+}
+
+// apply is Apply with strided gradients: entry i's gradient is
+// grads[off+i*stride : off+i*stride+Dim()] (stride >= Dim()). Tables with
+// per-field dims pass the gradients of one field of a batch this way, in
+// place: the leading FieldDims[f] floats of each of the field's vectors.
+func (r *Rows) apply(idx []int32, grads []float32, off, stride int) {
+	d := r.dim
 	n := len(idx)
-	if len(grads) != n*d {
-		panic(fmt.Sprintf("embedding: Apply: len(grads)=%d, want len(idx)*dim=%d", len(grads), n*d))
+	if n > 0 && (off < 0 || stride < d || off+(n-1)*stride+d > len(grads)) {
+		panic(fmt.Sprintf("embedding: Apply: %d gradients of dim %d at offset %d, stride %d do not fit in %d floats",
+			n, d, off, stride, len(grads)))
 	}
 	if uint64(n) >= 1<<32 {
 		panic(fmt.Sprintf("embedding: Apply: %d entries in one call (max 2^32-1)", n))
@@ -396,8 +426,9 @@ func (r *Rows) Apply(idx []int32, grads []float32) {
 	r.growWorkers(max(threads, 1))
 	step := r.applies
 	r.applies++
+	g := gradSource{grads: grads, off: off, stride: stride}
 	if threads <= 1 {
-		r.applySorted(keys, grads, &r.workers[0], step)
+		r.applySorted(keys, g, &r.workers[0], step)
 		return
 	}
 	// Split at row boundaries: no row is in two parts.
@@ -415,10 +446,10 @@ func (r *Rows) Apply(idx []int32, grads []float32) {
 	for k := 1; k < threads; k++ {
 		if b[k] < b[k+1] {
 			part, wk := keys[b[k]:b[k+1]], &r.workers[k]
-			wg.Go(func() { r.applySorted(part, grads, wk, step) })
+			wg.Go(func() { r.applySorted(part, g, wk, step) })
 		}
 	}
-	r.applySorted(keys[:b[1]], grads, &r.workers[0], step)
+	r.applySorted(keys[:b[1]], g, &r.workers[0], step)
 	wg.Wait()
 }
 
@@ -486,21 +517,32 @@ func (r *Rows) sortKeys(keys []uint64) []uint64 {
 	return src
 }
 
+// gradSource locates the gradient of each entry of an Apply: entry e's is
+// grads[off+e*stride:][:dim].
+type gradSource struct {
+	grads       []float32
+	off, stride int
+}
+
+// of returns the gradient of entry e, dim floats.
+func (s gradSource) of(e, dim int) []float32 {
+	o := s.off + e*s.stride
+	return s.grads[o : o+dim]
+}
+
 // applySorted sums the gradients of each row group of sorted keys, in entry
 // order, into wk.gsum and updates the row; step is the Apply's number.
-func (r *Rows) applySorted(keys []uint64, grads []float32, wk *worker, step uint64) {
+func (r *Rows) applySorted(keys []uint64, grads gradSource, wk *worker, step uint64) {
 	d := r.dim
 	gs := wk.gsum
 	for i := 0; i < len(keys); {
 		row := keys[i] >> 32
-		e := int(keys[i] & 0xFFFFFFFF)
-		g := grads[e*d : e*d+d]
+		g := grads.of(int(keys[i]&0xFFFFFFFF), d)
 		j := i + 1
 		if j < len(keys) && keys[j]>>32 == row {
 			copy(gs, g)
 			for ; j < len(keys) && keys[j]>>32 == row; j++ {
-				e := int(keys[j] & 0xFFFFFFFF)
-				add(gs, grads[e*d:e*d+d])
+				add(gs, grads.of(int(keys[j]&0xFFFFFFFF), d))
 			}
 			g = gs
 		}

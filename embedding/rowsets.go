@@ -11,17 +11,22 @@ type RowStore interface {
 	RowSets() []*Rows
 }
 
-// RowSets returns the table's row store.
-func (t *Hashed) RowSets() []*Rows { return []*Rows{t.rows} }
+// RowSets returns the table's row store, or with per-field dims one store
+// per field (set f of FieldDims[f] floats per row).
+func (t *Hashed) RowSets() []*Rows { return t.rows.rowSets() }
 
 // RowSets returns the table's row store (quotient and remainder rows).
 func (t *QR) RowSets() []*Rows { return []*Rows{t.rows} }
 
-// RowSets returns the table's row store (vocabulary and OOV rows).
-func (t *Full) RowSets() []*Rows { return []*Rows{t.rows} }
+// RowSets returns the table's row store (vocabulary and OOV rows), or with
+// per-field dims one store per field (set f of FieldDims[f] floats per
+// row).
+func (t *Full) RowSets() []*Rows { return t.rows.rowSets() }
 
-// RowSets returns the table's row store (head and tail rows).
-func (t *Hybrid) RowSets() []*Rows { return []*Rows{t.rows} }
+// RowSets returns the table's row store (head and tail rows), or with
+// per-field dims one store per field (set f of FieldDims[f] floats per
+// row).
+func (t *Hybrid) RowSets() []*Rows { return t.rows.rowSets() }
 
 var (
 	_ RowStore = (*Hashed)(nil)

@@ -49,7 +49,8 @@ const roundingSalt = 0x6A09E667F3BCC909
 //	(hashing.Mix64(hashing.Mix64(Seed ^ 0x6A09E667F3BCC909) + k), hashing.Mix64(i))
 //
 // one Uint64 per value in order; they depend neither on the other rows nor
-// on the number of threads. InitUniform, Fill and WriteRows round to
+// on the number of threads. (Tables with per-field dims give field f's
+// store the seed hashing.FieldSalt(Seed, f), and i counts rows within it.) InitUniform, Fill and WriteRows round to
 // nearest (quant.Int8.EncodeRow). A row that int8 cannot represent (a
 // value that is NaN, infinite or beyond ±2¹²⁰, as a diverging update
 // gives) is stored with codes 0 and NaN scale and bias, so it reads as NaN,

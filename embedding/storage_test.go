@@ -360,7 +360,8 @@ func TestInt8SaveFormat(t *testing.T) {
 		{"fp32 stream into int8 table", int8Hashed(t, 4, []int{30, 20}, cfg.Optimizer, 2), fs, embedding.ErrConfigMismatch},
 		{"int8 config in a version 1 stream", q, setVersion(qs, 1), embedding.ErrCorrupt},
 		{"fp32 config in a version 2 stream", fp, setVersion(fs, 2), embedding.ErrCorrupt},
-		{"version 3", q, setVersion(qs, 3), embedding.ErrVersion},
+		{"int8 config without field dims in a version 3 stream", q, setVersion(qs, 3), embedding.ErrCorrupt},
+		{"version 4", q, setVersion(qs, 4), embedding.ErrVersion},
 		{"truncated rows", q, qs[:hdr+20+8+100], nil},
 		{"truncated Apply count", q, qs[:hdr+20+4], nil},
 	} {

@@ -128,6 +128,11 @@ func WriteOutputs(dir string, results []*Result, infeasible []string) error {
 	}
 	return atomicfile.Write(filepath.Join(dir, "report.md"), func(w io.Writer) error {
 		rep := Report(sum, datasets)
+		recs, err := ReadSearchRecords(filepath.Join(dir, SearchFile))
+		if err != nil {
+			return err
+		}
+		rep += SearchReport(recs)
 		if len(infeasible) > 0 {
 			seen := map[string]bool{}
 			rep += "\n## Cells that cannot be built\n\n"
@@ -138,7 +143,7 @@ func WriteOutputs(dir string, results []*Result, infeasible []string) error {
 				}
 			}
 		}
-		_, err := io.WriteString(w, rep)
+		_, err = io.WriteString(w, rep)
 		return err
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/trainer"
 )
@@ -32,11 +33,28 @@ type Dataset struct {
 }
 
 func (d Dataset) config(method string, budget int64, seed uint64, threads int) trainer.Config {
-	return trainer.Config{
+	c := trainer.Config{
 		Data: d.Data, Format: d.Format, TestData: d.TestData, Split: d.Split, TestFraction: d.TestFraction,
 		Model: d.Model, Table: method, Dim: d.Dim, MemoryBudget: budget, Batch: d.Batch, Epochs: d.Epochs,
 		Seed: seed, Threads: threads,
 	}
+	if SearchMethod(method) {
+		c.Table, c.DimSearch = embedding.MethodFull, method
+	}
+	return c
+}
+
+// SearchMethod reports whether a sweep method is a per-field dimension
+// search (package dimsearch) rather than a table method: "optembed",
+// "dnis" and "uniform" (equal dimensions at the same bytes, the searches'
+// baseline) search over a full table within the cell's budget, then
+// train a full table of the plan's kept rows and dimensions.
+func SearchMethod(method string) bool {
+	switch method {
+	case dimsearch.MethodOptEmbed, dimsearch.MethodDNIS, dimsearch.MethodUniform:
+		return true
+	}
+	return false
 }
 
 // Result is one finished cell: a row of results.csv and results.parquet.
@@ -96,8 +114,9 @@ func parseRecord(rec []string) (*Result, error) {
 // Sweep is a grid of cells.
 type Sweep struct {
 	Datasets []Dataset
-	// Methods are trainer table names. "full" runs only at ratio 1 (it
-	// cannot be compressed); it is the baseline of the report.
+	// Methods are trainer table names, or dimension searches (see
+	// SearchMethod). "full" runs only at ratio 1 (it cannot be
+	// compressed); it is the baseline of the report.
 	Methods []string
 	// Ratios are compression ratios against the full fp32 table.
 	Ratios  []float64
@@ -218,6 +237,11 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 					}
 					f.Sync()
 					results = append(results, r)
+					if res.DimPlan != nil {
+						if err := appendSearch(s.Out, newSearchRecord(r, res.DimPlan)); err != nil {
+							return results, err
+						}
+					}
 					log.Info("cell", "dataset", d.Name, "method", m, "ratio", ratio, "seed", seed, "auc", r.AUC,
 						"bytes", r.BytesUsed, "seconds", time.Since(start).Seconds())
 					if s.OnCell != nil {

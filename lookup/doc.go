@@ -22,8 +22,10 @@
 //
 // A [Key] names row Row of the table's row set Set (an artifact has one
 // row set per embedding.RowStore row store; multiplexed tables have one per
-// pool table). Stores return rows decoded to float32, Width floats per
-// key (artifact.Table.Width).
+// pool table; tables with per-field dims have one per field). Stores
+// return rows decoded to float32, Width floats per key
+// (artifact.Table.Width): a row of a narrower set (artifact.Table.SetWidth,
+// per-field dims) fills the leading floats and the rest are zero.
 //
 // # Concurrency
 //

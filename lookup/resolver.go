@@ -17,8 +17,10 @@ import (
 // the rows can come from any Store. It reproduces the training tables'
 // Lookup exactly (same rows, same float32 operations in the same order)
 // for every method: hashed, qr, full, hybrid, multiplex, unified and
-// multiprobe. Unseen ids take the table's path for them: their hashed row,
-// or the field's OOV row for full tables.
+// multiprobe, and for full, hashed and hybrid tables with per-field dims
+// (field f's rows in row set f, FieldDims[f] floats wide, the vector
+// zero-padded to Dim). Unseen ids take the table's path for them: their
+// hashed row, or the field's OOV row for full tables.
 //
 // A Resolver is immutable and safe for concurrent use. One built over an
 // artifact's vocabulary reads the mapped file: it must not be used after
@@ -53,7 +55,8 @@ const (
 
 type fieldMap struct {
 	kind mapKind
-	off  uint32 // first row of the field in set 0 (quotient rows for QR)
+	set  uint32 // row set of the field's rows (hashed, vocab): 0, or f with per-field dims
+	off  uint32 // first row of the field in its set (quotient rows for QR)
 	n    uint64 // hashed rows; QR quotient rows
 	rOff uint32 // QR remainder rows' first row
 	r    uint64 // QR remainder rows
@@ -78,7 +81,7 @@ type slot struct {
 func NewResolver(m *artifact.Manifest, v *artifact.Vocab) (*Resolver, error) {
 	t := &m.Table
 	r := &Resolver{method: t.Method, dim: t.Dim, width: t.Width, vocab: v}
-	sets, err := r.build(t.Config, len(m.Fields))
+	sets, widths, err := r.build(t.Config, len(m.Fields))
 	if err != nil {
 		return nil, fmt.Errorf("%s table: %w", t.Method, err)
 	}
@@ -88,6 +91,13 @@ func NewResolver(m *artifact.Manifest, v *artifact.Vocab) (*Resolver, error) {
 	for i, n := range sets {
 		if t.RowSets[i].Rows != n {
 			return nil, fmt.Errorf("%s table: row set %d has %d rows, config implies %d: %w", t.Method, i, t.RowSets[i].Rows, n, artifact.ErrCorrupt)
+		}
+		w := r.width
+		if widths != nil {
+			w = widths[i]
+		}
+		if got := t.SetWidth(i); got != w {
+			return nil, fmt.Errorf("%s table: row set %d has %d floats per row, config implies %d: %w", t.Method, i, got, w, artifact.ErrCorrupt)
 		}
 	}
 	if len(r.fields) != len(m.Fields) {
@@ -114,8 +124,9 @@ func decode(raw json.RawMessage, v any) error {
 }
 
 // build fills the field maps from the table config and returns the row
-// count of each row set the config implies.
-func (r *Resolver) build(raw json.RawMessage, nf int) ([]int, error) {
+// count of each row set the config implies and, for tables with per-field
+// dims, each set's width (nil: every set has r.width).
+func (r *Resolver) build(raw json.RawMessage, nf int) (rows, widths []int, err error) {
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), artifact.ErrCorrupt)
 	}
@@ -123,19 +134,23 @@ func (r *Resolver) build(raw json.RawMessage, nf int) ([]int, error) {
 	case embedding.MethodHashed, embedding.MethodQR, embedding.MethodFull:
 		var c embedding.Config
 		if err := decode(raw, &c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c, err := c.WithDefaults()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", artifact.ErrCorrupt, err)
+			return nil, nil, fmt.Errorf("%w: %w", artifact.ErrCorrupt, err)
 		}
 		if c.Method != r.method || c.Dim != r.dim || r.width != r.dim || len(c.Rows) != nf {
-			return nil, corrupt("config %s dim %d with %d fields; manifest %s dim %d width %d with %d fields",
+			return nil, nil, corrupt("config %s dim %d with %d fields; manifest %s dim %d width %d with %d fields",
 				c.Method, c.Dim, len(c.Rows), r.method, r.dim, r.width, nf)
 		}
 		total := 0
 		for f, n := range c.Rows {
 			fm := fieldMap{off: uint32(total), n: uint64(n), used: r.dim}
+			if c.FieldDims != nil {
+				// Field f's rows alone in set f, FieldDims[f] wide.
+				fm.set, fm.off, fm.used = uint32(f), 0, c.FieldDims[f]
+			}
 			switch r.method {
 			case embedding.MethodQR:
 				r.combine = combineMul
@@ -146,54 +161,70 @@ func (r *Resolver) build(raw json.RawMessage, nf int) ([]int, error) {
 				total += c.RemRows[f]
 			case embedding.MethodFull:
 				if r.vocab == nil || r.vocab.Fields() != nf || r.vocab.Len(f) != n-1 {
-					return nil, corrupt("full table field %d: %d rows need a vocabulary of %d ids", f, n, n-1)
+					return nil, nil, corrupt("full table field %d: %d rows need a vocabulary of %d ids", f, n, n-1)
 				}
 				fm.kind, fm.head = mapVocab, uint32(n-1)
 			}
-			total += n
 			r.fields = append(r.fields, fm)
+			if c.FieldDims != nil {
+				rows = append(rows, n)
+				continue
+			}
+			total += n
 		}
-		return []int{total}, nil
+		if c.FieldDims != nil {
+			return rows, c.FieldDims, nil
+		}
+		return []int{total}, nil, nil
 	case embedding.MethodHybrid:
 		var c embedding.HybridConfig
 		if err := decode(raw, &c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c, err := c.WithDefaults()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", artifact.ErrCorrupt, err)
+			return nil, nil, fmt.Errorf("%w: %w", artifact.ErrCorrupt, err)
 		}
 		if c.Dim != r.dim || r.width != r.dim || len(c.TailRows) != nf || len(c.HeadRows) != nf {
-			return nil, corrupt("config dim %d with %d fields; manifest dim %d width %d with %d fields", c.Dim, len(c.TailRows), r.dim, r.width, nf)
+			return nil, nil, corrupt("config dim %d with %d fields; manifest dim %d width %d with %d fields", c.Dim, len(c.TailRows), r.dim, r.width, nf)
 		}
 		if r.vocab == nil || r.vocab.Fields() != nf {
-			return nil, corrupt("hybrid table without a vocabulary of %d fields", nf)
+			return nil, nil, corrupt("hybrid table without a vocabulary of %d fields", nf)
 		}
 		total := 0
 		for f := range nf {
 			h, tl := c.HeadRows[f], c.TailRows[f]
 			if r.vocab.Len(f) != h {
-				return nil, corrupt("field %d: %d head rows, vocabulary has %d ids", f, h, r.vocab.Len(f))
+				return nil, nil, corrupt("field %d: %d head rows, vocabulary has %d ids", f, h, r.vocab.Len(f))
 			}
-			r.fields = append(r.fields, fieldMap{kind: mapVocab, off: uint32(total), head: uint32(h), tail: uint64(tl), used: r.dim})
-			total += h + tl
+			fm := fieldMap{kind: mapVocab, off: uint32(total), head: uint32(h), tail: uint64(tl), used: r.dim}
+			if c.FieldDims != nil {
+				fm.set, fm.off, fm.used = uint32(f), 0, c.FieldDims[f]
+				rows = append(rows, h+tl)
+			} else {
+				total += h + tl
+			}
+			r.fields = append(r.fields, fm)
 		}
-		return []int{total}, nil
+		if c.FieldDims != nil {
+			return rows, c.FieldDims, nil
+		}
+		return []int{total}, nil, nil
 	case multiplex.MethodMultiplex, multiplex.MethodUnified, multiplex.MethodMultiProbe:
 		var c multiplex.Config
 		if err := decode(raw, &c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c, err := c.WithDefaults()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", artifact.ErrCorrupt, err)
+			return nil, nil, fmt.Errorf("%w: %w", artifact.ErrCorrupt, err)
 		}
 		width := c.Dim
 		if c.Method == multiplex.MethodUnified {
 			width = c.ChunkDim
 		}
 		if c.Method != r.method || c.Dim != r.dim || width != r.width || c.Fields != nf {
-			return nil, corrupt("config %s dim %d width %d with %d fields; manifest %s dim %d width %d with %d fields",
+			return nil, nil, corrupt("config %s dim %d width %d with %d fields; manifest %s dim %d width %d with %d fields",
 				c.Method, c.Dim, width, c.Fields, r.method, r.dim, r.width, nf)
 		}
 		// The slots of multiplex.New: slot j of the whole table (fields in
@@ -223,9 +254,9 @@ func (r *Resolver) build(raw json.RawMessage, nf int) ([]int, error) {
 			}
 			r.fields = append(r.fields, fm)
 		}
-		return append([]int(nil), c.Rows...), nil
+		return append([]int(nil), c.Rows...), nil, nil
 	}
-	return nil, corrupt("unknown table method %q", r.method)
+	return nil, nil, corrupt("unknown table method %q", r.method)
 }
 
 // Dim returns the floats per field vector.
@@ -236,6 +267,10 @@ func (r *Resolver) Width() int { return r.width }
 
 // Fields returns the number of fields.
 func (r *Resolver) Fields() int { return len(r.fields) }
+
+// FieldDim returns the number of leading floats of field f's vector that
+// its rows fill (Manifest.Table.FieldDims[f]); the rest are zero.
+func (r *Resolver) FieldDim(f int) int { return r.fields[f].used }
 
 // MaxKeys returns the most keys one id maps to.
 func (r *Resolver) MaxKeys() int { return r.maxKeys }
@@ -256,18 +291,18 @@ func (r *Resolver) Keys(f int, id uint64, dst []Key) []Key {
 	fm := &r.fields[f]
 	switch fm.kind {
 	case mapHashed:
-		return append(dst, Key{0, fm.off + uint32(hashing.Bucket(id, fm.n))})
+		return append(dst, Key{fm.set, fm.off + uint32(hashing.Bucket(id, fm.n))})
 	case mapQR:
 		q, rem := hashing.QR(id, fm.n, fm.r)
 		return append(dst, Key{0, fm.off + uint32(q)}, Key{0, fm.rOff + uint32(rem)})
 	case mapVocab:
 		if row, ok := r.vocab.Find(f, id); ok {
-			return append(dst, Key{0, fm.off + row})
+			return append(dst, Key{fm.set, fm.off + row})
 		}
 		if fm.tail == 0 {
-			return append(dst, Key{0, fm.off + fm.head})
+			return append(dst, Key{fm.set, fm.off + fm.head})
 		}
-		return append(dst, Key{0, fm.off + fm.head + uint32(hashing.Bucket(id, fm.tail))})
+		return append(dst, Key{fm.set, fm.off + fm.head + uint32(hashing.Bucket(id, fm.tail))})
 	default:
 		for i := range fm.slots {
 			s := &fm.slots[i]
@@ -278,13 +313,16 @@ func (r *Resolver) Keys(f int, id uint64, dst []Key) []Key {
 }
 
 // Combine writes field f's vector (Dim floats) into out from its rows
-// (Width floats each, in the order of Keys), with the table's float32
-// operations.
+// (Width floats each, in the order of Keys, as a Store returns them), with
+// the table's float32 operations. A field with a per-field dim takes its
+// FieldDim(f) leading floats and is zero-padded.
 func (r *Resolver) Combine(f int, rows []float32, out []float32) {
 	w := r.width
 	switch r.combine {
 	case combineCopy:
-		copy(out[:r.dim], rows[:w])
+		u := r.fields[f].used
+		copy(out[:u], rows[:u])
+		clear(out[u:r.dim])
 	case combineMul:
 		q, rem := rows[:w], rows[w:2*w]
 		for j := range out[:w] {

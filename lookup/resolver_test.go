@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/lookup"
+	"github.com/embtab/embtab/lookup/badgerstore"
 	"github.com/embtab/embtab/lookup/mmapstore"
 	"github.com/embtab/embtab/lookup/storetest"
 	"github.com/embtab/embtab/multiplex"
@@ -61,6 +64,12 @@ func tables(t *testing.T) map[string]embedding.Trainable {
 	out["unified"] = must(multiplex.New(multiplex.Config{Method: multiplex.MethodUnified, Fields: 3, Dim: 8, ChunkDim: 4,
 		Chunks: []int{2, 1, 2}, Tables: 2, Rows: []int{30, 20}, Optimizer: sgd, Seed: 7}))
 	out["multiprobe"] = must(multiplex.New(multiplex.Config{Method: multiplex.MethodMultiProbe, Fields: 3, Dim: 8, Rows: []int{40}, Probes: 3, Optimizer: sgd, Seed: 8}))
+	// Per-field dims: one row set per field, each of its field's width.
+	dims := []int{3, 8, 1}
+	out["hashed-dims"] = must(embedding.NewHashed(embedding.Config{Dim: 8, Rows: []int{50, 30, 20}, Optimizer: sgd, Seed: 9, FieldDims: dims}))
+	out["full-dims"] = must(embedding.NewFull(vocab(40, 1, 25), embedding.Config{Dim: 8, Optimizer: sgd, Seed: 10, FieldDims: dims}))
+	out["hybrid-dims"] = must(embedding.NewHybrid(vocab(10, 0, 5), embedding.HybridConfig{Dim: 8, TailRows: []int{10, 5, 7},
+		Optimizer: sgd, Seed: 11, FieldDims: dims}))
 	return out
 }
 
@@ -218,9 +227,122 @@ func TestResolverRejectsInconsistentManifest(t *testing.T) {
 			t.Errorf("%s: row count off by one: got %v, want ErrCorrupt", name, err)
 		}
 		m = *a.Manifest()
+		m.Table.RowSets = slices.Clone(m.Table.RowSets)
+		m.Table.RowSets[0].Width = m.Table.SetWidth(0) - 1
+		if _, err := lookup.NewResolver(&m, a.Vocab()); !errors.Is(err, artifact.ErrCorrupt) {
+			t.Errorf("%s: row set width off by one: got %v, want ErrCorrupt", name, err)
+		}
+		m = *a.Manifest()
 		m.Table.Config = json.RawMessage(`{"method": "hashed", "bogus": 1}`)
 		if _, err := lookup.NewResolver(&m, a.Vocab()); !errors.Is(err, artifact.ErrCorrupt) {
 			t.Errorf("%s: bad config: got %v, want ErrCorrupt", name, err)
 		}
 	}
+}
+
+// TestEmbedderFieldDims checks tables with per-field dims served through
+// every store that needs no server: for fp32 storage in every codec, the
+// vectors equal the trained table's Lookup (with its rows replaced by
+// their decoded codes) bit for bit, zero padding included; for int8
+// storage, whose rows cannot hold another codec's values, in fp32.
+func TestEmbedderFieldDims(t *testing.T) {
+	dims := []int{3, 8, 1}
+	mk := map[string]func(storage string) embedding.Trainable{
+		"hashed": func(storage string) embedding.Trainable {
+			return must(embedding.NewHashed(embedding.Config{Dim: 8, Rows: []int{50, 30, 20}, Optimizer: rowwise, Seed: 9,
+				FieldDims: dims, Storage: storage}))
+		},
+		"full": func(storage string) embedding.Trainable {
+			return must(embedding.NewFull(vocab(40, 1, 25), embedding.Config{Dim: 8, Optimizer: rowwise, Seed: 10,
+				FieldDims: dims, Storage: storage}))
+		},
+	}
+	stores := map[string]func(t *testing.T, a *artifact.Artifact) lookup.Store{
+		"mmap": func(t *testing.T, a *artifact.Artifact) lookup.Store { return mmapstore.New(a) },
+		"badger": func(t *testing.T, a *artifact.Artifact) lookup.Store {
+			s, err := badgerstore.Open(context.Background(), a, badgerstore.Options{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
+	for name, newTable := range mk {
+		for _, storage := range []string{"", embedding.StorageInt8} {
+			for _, codec := range []string{"fp32", "fp16", "int8", "int4"} {
+				if storage != "" && codec != "fp32" {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s/%q/%s", name, storage, codec), func(t *testing.T) {
+					tbl := newTable(storage)
+					storetest.Train(tbl, 4, 9)
+					a := export(t, tbl, codec)
+					if got := a.Manifest().Table.FieldDims; !slices.Equal(got, dims) {
+						t.Fatalf("manifest field dims %v", got)
+					}
+					// The table as the codec leaves it.
+					c, _ := quant.Lookup(codec)
+					for _, rows := range tbl.(embedding.RowStore).RowSets() {
+						w := rows.Dim()
+						p := make([]float32, rows.Len()*w)
+						rows.ReadRows(0, p)
+						enc := make([]byte, c.RowBytes(w))
+						for i := range rows.Len() {
+							if err := c.EncodeRow(enc, p[i*w:(i+1)*w]); err != nil {
+								t.Fatal(err)
+							}
+							if err := c.DecodeRow(p[i*w:(i+1)*w], enc); err != nil {
+								t.Fatal(err)
+							}
+						}
+						rows.WriteRows(0, p)
+					}
+					r, err := lookup.NewResolver(a.Manifest(), a.Vocab())
+					if err != nil {
+						t.Fatal(err)
+					}
+					for f, d := range dims {
+						if r.FieldDim(f) != d {
+							t.Errorf("resolver field %d dim %d, want %d", f, r.FieldDim(f), d)
+						}
+					}
+					ids := testIDs(200)
+					want := make([]float32, len(ids)*8)
+					tbl.Lookup(ids, want)
+					for sname, open := range stores {
+						got := make([]float32, len(want))
+						for i := range got {
+							got[i] = float32(i) // not zero: padding must be written
+						}
+						if err := lookup.NewEmbedder(r, open(t, a)).Lookup(context.Background(), ids, got); err != nil {
+							t.Fatal(err)
+						}
+						if i := firstDiff(got, want); i >= 0 {
+							t.Fatalf("%s store: float %d (field %d) is %v, the table's %v", sname, i, (i/8)%3, got[i], want[i])
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+var rowwise = embedding.Optimizer{Name: embedding.RowwiseAdagrad, LR: 0.1}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// firstDiff returns the first index where a and b differ bitwise, or -1.
+func firstDiff(a, b []float32) int {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
+	}
+	return -1
 }

@@ -27,9 +27,11 @@ func (k Key) String() string {
 //
 // Get decodes the rows of keys into out, Width floats per key in key order
 // (Width is the artifact's Manifest.Table.Width), so len(out) must be
-// len(keys)*Width (else an error wrapping ErrShape). A key the store does
-// not hold gives an error wrapping ErrNotFound; out is then partly
-// written. Get returns ctx's error if ctx is done before it starts, and
+// len(keys)*Width (else an error wrapping ErrShape). A row of a set
+// narrower than Width (tables with per-field dims store field f's rows in
+// set f at its own width, Manifest.Table.SetWidth) fills the key's leading
+// floats, and the rest are zero. A key the store does not hold gives an
+// error wrapping ErrNotFound; out is then partly written. Get returns ctx's error if ctx is done before it starts, and
 // networked stores stop waiting when it is done. Keys may repeat.
 //
 // Stores are safe for concurrent use. After Close, Get returns an error
@@ -42,7 +44,9 @@ type Store interface {
 // Writer is implemented by stores that take online row updates (badger,
 // Redis): Put encodes rows (Width floats per key, in key order) with the
 // artifact's codec and stores them, durably for persistent stores, before
-// it returns. Reads that start after Put returns see the new rows.
+// it returns. Reads that start after Put returns see the new rows. For a
+// key of a set narrower than Width, the floats beyond the set's width must
+// be zero (else an error wrapping ErrShape; see CheckPut).
 type Writer interface {
 	Put(ctx context.Context, keys []Key, rows []float32) error
 }
@@ -115,6 +119,40 @@ func Stores() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// SetWidths returns the floats per stored row of each of m's row sets
+// (Table.SetWidth): Table.Width for every set, except for tables with
+// per-field dims.
+func SetWidths(m *artifact.Manifest) []int {
+	w := make([]int, len(m.Table.RowSets))
+	for i := range w {
+		w[i] = m.Table.SetWidth(i)
+	}
+	return w
+}
+
+// CheckPut returns the error Put reports for rows that do not hold width
+// floats per key (as CheckGet), or that have a nonzero value beyond the
+// width of a key's row set (widths, from SetWidths), which the set could
+// not store; both wrap ErrShape. Keys of sets out of range are left to the
+// store to report. Stores call it first.
+func CheckPut(keys []Key, rows []float32, width int, widths []int) error {
+	if err := CheckGet(keys, rows, width); err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if int(k.Set) >= len(widths) || widths[k.Set] >= width {
+			continue
+		}
+		for j, v := range rows[i*width+widths[k.Set] : (i+1)*width] {
+			if v != 0 {
+				return fmt.Errorf("lookup: Put: key %v: value %d is %v, but set %d holds %d floats per row: %w",
+					k, widths[k.Set]+j, v, k.Set, widths[k.Set], ErrShape)
+			}
+		}
+	}
+	return nil
 }
 
 // CheckGet returns the error Get reports for a batch whose buffer does not

@@ -73,6 +73,60 @@ type Config struct {
 	EvalCodecs []string `json:"eval_codecs,omitempty"`
 	// LogEvery is the step interval of JSONL training metrics.
 	LogEvery int64 `json:"log_every"`
+
+	// DimSearch runs a per-field dimension search before training:
+	// "optembed", "dnis" or "uniform" (package dimsearch), within
+	// MemoryBudget, over a full table of dimension Dim; the run then
+	// trains from scratch with the plan found (saved as <Out>/dimplan.json)
+	// instead of Table's uniform dimensions. DimPlan trains with a saved
+	// plan instead (no search). Either needs Table "full" (the plan's kept
+	// rows at its per-field dimensions) or "unified" (per-field chunk
+	// counts from the dimensions). Search tunes the search.
+	DimSearch string       `json:"dim_search,omitempty"`
+	DimPlan   string       `json:"dim_plan,omitempty"`
+	Search    SearchConfig `json:"search"`
+}
+
+// SearchConfig tunes a dimension search (Config.DimSearch). Zero fields
+// take the defaults.
+type SearchConfig struct {
+	// ValFraction of the training rows (chosen by a hash of the row's
+	// position, default 0.1) are held out as the search's validation set,
+	// at most MaxValRows of them (default 100,000); the search trains on
+	// the rest. The final training uses every training row.
+	ValFraction float64 `json:"val_fraction,omitempty"`
+	MaxValRows  int     `json:"max_val_rows,omitempty"`
+	// Epochs of the search's training (default Config.Epochs).
+	Epochs int `json:"epochs,omitempty"`
+	// ThresholdLR and PruneReg: OptEmbed's threshold learning rate and
+	// regulariser weight (dimsearch.SupernetConfig).
+	ThresholdLR float64 `json:"threshold_lr,omitempty"`
+	PruneReg    float64 `json:"prune_reg,omitempty"`
+	// Population and Generations of OptEmbed's evolutionary search.
+	Population  int `json:"population,omitempty"`
+	Generations int `json:"generations,omitempty"`
+	// SelectLR, SelectL1 and SelectEvery: DNIS's selection-weight learning
+	// rate, L1 penalty, and training steps per validation step (default 1).
+	SelectLR    float64 `json:"select_lr,omitempty"`
+	SelectL1    float64 `json:"select_l1,omitempty"`
+	SelectEvery int     `json:"select_every,omitempty"`
+}
+
+// withDefaults fills the search's unset fields.
+func (s SearchConfig) withDefaults(epochs int) SearchConfig {
+	if s.ValFraction == 0 {
+		s.ValFraction = 0.1
+	}
+	if s.MaxValRows == 0 {
+		s.MaxValRows = 100_000
+	}
+	if s.Epochs == 0 {
+		s.Epochs = epochs
+	}
+	if s.SelectEvery == 0 {
+		s.SelectEvery = 1
+	}
+	return s
 }
 
 // Defaults fills unset fields.
@@ -152,6 +206,17 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--memory-budget must be >= 0")
 	case c.RowsPerField < 0 || c.RowsPerField > 0 && c.Table != "hashed":
 		return fmt.Errorf("--rows-per-field %d: needs --table hashed and a positive count", c.RowsPerField)
+	case c.DimSearch != "" && c.DimPlan != "":
+		return fmt.Errorf("--dim-search and --dim-plan exclude each other: a search writes its own plan")
+	case c.DimSearch != "" && c.DimSearch != "optembed" && c.DimSearch != "dnis" && c.DimSearch != "uniform":
+		return fmt.Errorf("--dim-search %q: want optembed, dnis or uniform", c.DimSearch)
+	case c.DimSearch != "" && c.MemoryBudget <= 0:
+		return fmt.Errorf("--dim-search needs a --memory-budget to search within")
+	case (c.DimSearch != "" || c.DimPlan != "") && c.Table != "full" && c.Table != "unified":
+		return fmt.Errorf("a dimension plan needs --table full or unified, not %s", c.Table)
+	case c.Search.ValFraction < 0 || c.Search.ValFraction >= 1 || c.Search.MaxValRows < 0 || c.Search.Epochs < 0 ||
+		c.Search.SelectEvery < 0 || c.Search.Population < 0 || c.Search.Generations < 0:
+		return fmt.Errorf("search settings out of range: %+v", c.Search)
 	}
 	return nil
 }
@@ -160,13 +225,14 @@ func (c *Config) Validate() error {
 func (c *Config) compatible(o *Config) error {
 	type key struct {
 		Data, Format, TestData, Split, Model, Table, Optimizer, Storage, TableConfig string
+		DimSearch, DimPlan                                                           string
 		TestFraction, EmbLR, LR, HeadFraction                                        float64
 		MaxRows, MemoryBudget                                                        int64
 		Dim, Batch, RowsPerField, Chunks, Probes                                     int
 		Seed, HashSeed                                                               uint64
 	}
 	k := func(x *Config) key {
-		return key{x.Data, x.Format, x.TestData, x.Split, x.Model, x.Table, x.Optimizer, x.Storage, x.TableConfig,
+		return key{x.Data, x.Format, x.TestData, x.Split, x.Model, x.Table, x.Optimizer, x.Storage, x.TableConfig, x.DimSearch, x.DimPlan,
 			x.TestFraction, x.EmbLR, x.LR, x.HeadFraction, x.MaxRows, x.MemoryBudget, x.Dim, x.Batch, x.RowsPerField, x.Chunks, x.Probes, x.Seed, x.HashSeed}
 	}
 	if k(c) != k(o) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/hashing"
 	"github.com/embtab/embtab/multiplex"
@@ -37,6 +38,31 @@ type DenseSaver interface {
 // config, the net's ModelConfig and cfg itself. See package artifact for
 // the layout and the crash guarantee.
 func ExportArtifact(dir string, table embedding.Table, net DenseSaver, schema *datasets.Schema, cfg Config) error {
+	return exportArtifact(dir, table, net, schema, cfg, nil)
+}
+
+// PlanExtra is the name of the extra artifact file (artifact.Contents.Extra)
+// holding the dimension plan a table was built with: the per-field
+// dimensions, kept-row counts and bytes (the kept ids themselves are the
+// full table's vocabulary file).
+const PlanExtra = "dimplan.json"
+
+// exportArtifact is ExportArtifact with the run's dimension plan (nil for
+// none) stored as the extra file PlanExtra.
+func exportArtifact(dir string, table embedding.Table, net DenseSaver, schema *datasets.Schema, cfg Config, plan *dimsearch.Plan) error {
+	var extra map[string]func(io.Writer) error
+	if plan != nil {
+		p := *plan
+		p.Kept, p.KeptFile, p.KeptCRC = nil, "", 0
+		js, err := json.MarshalIndent(&p, "", "  ")
+		if err != nil {
+			return fmt.Errorf("export artifact: dimension plan: %w", err)
+		}
+		extra = map[string]func(io.Writer) error{PlanExtra: func(w io.Writer) error {
+			_, err := w.Write(append(js, '\n'))
+			return err
+		}}
+	}
 	var state bytes.Buffer
 	if err := net.Save(&state); err != nil {
 		return fmt.Errorf("export artifact: dense net: %w", err)
@@ -63,6 +89,7 @@ func ExportArtifact(dir string, table embedding.Table, net DenseSaver, schema *d
 			_, err := w.Write(state.Bytes())
 			return err
 		},
+		Extra: extra,
 	}, artifact.WriteOptions{Replace: true})
 	if err != nil {
 		return fmt.Errorf("export artifact: %w", err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/embtab/embtab/atomicfile"
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/metrics"
 	"github.com/embtab/embtab/progress"
@@ -57,6 +58,10 @@ type Result struct {
 	// Quantized holds the test quality after post-training quantization
 	// with each of Config.EvalCodecs.
 	Quantized []QuantResult `json:"quantized,omitempty"`
+	// DimPlan is the dimension plan the table was built with (a search's
+	// or --dim-plan's) and SearchSeconds the search's wall time.
+	DimPlan       *dimsearch.Plan `json:"dim_plan,omitempty"`
+	SearchSeconds float64         `json:"search_seconds,omitempty"`
 	// PeakRSSBytes is the process's peak resident memory (Linux VmHWM).
 	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
 }
@@ -121,11 +126,15 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: no training rows", cfg.Data)
 	}
 
-	table, err := newTable(&cfg, vocab)
+	schema, err := sourceSchema(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	schema, err := sourceSchema(&cfg)
+	plan, err := dimensionPlan(ctx, &cfg, opt.Resume, sp, onErr, vocab, schema, bar, log)
+	if err != nil {
+		return nil, err
+	}
+	table, err := newTable(&cfg, vocab, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +189,10 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 
 	res := &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, Dense: dense, TrainRows: sp.trainRows, TestRows: sp.testRows,
 		Epochs: cfg.Epochs, Resumed: resumed, Seed: cfg.Seed, Threads: cfg.Threads,
-		FullTableBytes: embedding.FullTableBytes(vocab.cardinalities(), cfg.Dim), DistinctValues: vocab.distinct()}
+		FullTableBytes: embedding.FullTableBytes(vocab.cardinalities(), cfg.Dim), DistinctValues: vocab.distinct(), DimPlan: plan}
+	if plan != nil {
+		res.SearchSeconds = plan.SearchSeconds
+	}
 	st := newStepper(table, net, schema, cfg.Threads)
 	var stepsThisRun int64
 	trainTime := time.Duration(meta.TrainSeconds * float64(time.Second))
@@ -301,7 +313,7 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	}
 	res.PeakRSSBytes = peakRSS()
 	if cfg.Out != "" {
-		if err := ExportArtifact(filepath.Join(cfg.Out, ArtifactDir), table, net, schema, cfg); err != nil {
+		if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), table, net, schema, cfg, plan); err != nil {
 			return nil, err
 		}
 		err := atomicfile.Write(filepath.Join(cfg.Out, "result.json"), func(w io.Writer) error {

@@ -187,6 +187,31 @@ func (n *NativeNet) ForwardBackward(dense, emb, labels []float32, batch int, dEm
 	return loss, nil
 }
 
+// Gradient is ForwardBackward without the parameter update: it returns
+// the batch's mean loss and writes dL/d(emb) into dEmb, leaving the net
+// as it was (DNIS's validation steps train other weights on it).
+func (n *NativeNet) Gradient(dense, emb, labels []float32, batch int, dEmb []float32) (float32, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.checkBatch(dense, emb, batch); err != nil {
+		return 0, err
+	}
+	embLen := batch * n.cfg.Fields * n.cfg.Dim
+	if len(labels) < batch || len(dEmb) < embLen {
+		return 0, fmt.Errorf("%w: batch %d needs %d labels and room for %d gradients, got %d and %d",
+			ErrBatchShape, batch, batch, embLen, len(labels), len(dEmb))
+	}
+	n.reserve(batch)
+	n.err = nil
+	n.model.forward(n, dense, emb, batch)
+	loss := bceLoss(n.logit[:batch], labels[:batch], n.dLogit[:batch])
+	n.model.backward(n, dense, emb, batch, dEmb[:embLen])
+	if n.err != nil {
+		return 0, n.err
+	}
+	return loss, nil
+}
+
 // Predict implements DenseNet: it writes batch click probabilities into
 // out[:batch].
 func (n *NativeNet) Predict(dense, emb []float32, batch int, out []float32) error {

@@ -3,6 +3,7 @@ package trainer
 import (
 	"fmt"
 
+	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/multiplex"
 )
@@ -41,7 +42,17 @@ const tableMethods = "full, hashed, qr, multiplex, unified, multiprobe or hybrid
 // embedding.Storage) sets how the rows are kept; the budget counts fp32
 // bytes either way, so an int8 table has the rows of its fp32 twin in
 // about a third of the memory (Bytes reports what it holds).
-func newTable(cfg *Config, v *vocabulary) (trainTable, error) {
+//
+// A dimension plan (package dimsearch; nil for none) shapes full and
+// unified tables: a full table keeps only the plan's kept ids of each
+// field (the others share the field's OOV row) at the field's planned
+// dimension, zero-padded to Dim; a unified table gives field f
+// ceil(dim_f / chunk_dim) chunks, chunk_dim being Dim/Chunks with
+// --chunks, else Dim/4 (Dim/2, then 1, when 4 does not divide Dim).
+func newTable(cfg *Config, v *vocabulary, plan *dimsearch.Plan) (trainTable, error) {
+	if plan != nil {
+		return newPlannedTable(cfg, v, plan)
+	}
 	card := v.cardinalities()
 	budget := cfg.MemoryBudget
 	if budget == 0 {
@@ -164,5 +175,64 @@ func NewTable(cfg Config, ids [][]uint64, counts [][]uint32) (TrainableTable, er
 	if cfg.Dim <= 0 {
 		return nil, fmt.Errorf("new table: dim %d must be > 0", cfg.Dim)
 	}
-	return newTable(&cfg, &vocabulary{ids: ids, counts: counts})
+	return newTable(&cfg, &vocabulary{ids: ids, counts: counts}, nil)
+}
+
+// planChunkDim is the unified chunk width a plan's dimensions are cut
+// into (see newTable).
+func planChunkDim(cfg *Config) int {
+	switch {
+	case cfg.Chunks > 0:
+		return cfg.Dim / cfg.Chunks
+	case cfg.Dim%4 == 0:
+		return cfg.Dim / 4
+	case cfg.Dim%2 == 0:
+		return cfg.Dim / 2
+	}
+	return 1
+}
+
+// newPlannedTable builds the full or unified table of a dimension plan.
+func newPlannedTable(cfg *Config, v *vocabulary, plan *dimsearch.Plan) (trainTable, error) {
+	if len(plan.Fields) != len(v.ids) || plan.BaseDim != cfg.Dim {
+		return nil, fmt.Errorf("dimension plan of %d fields at dim %d, table of %d fields at dim %d",
+			len(plan.Fields), plan.BaseDim, len(v.ids), cfg.Dim)
+	}
+	opt := embedding.Optimizer{Name: cfg.Optimizer, LR: float32(cfg.EmbLR)}
+	var (
+		t   trainTable
+		err error
+	)
+	switch cfg.Table {
+	case embedding.MethodFull:
+		if cfg.MemoryBudget > 0 && plan.Bytes > cfg.MemoryBudget {
+			return nil, fmt.Errorf("dimension plan needs %d bytes, more than --memory-budget %d", plan.Bytes, cfg.MemoryBudget)
+		}
+		ids := make([][]uint64, len(v.ids))
+		for f := range ids {
+			ids[f] = plan.KeptIDs(f, v.ids[f])
+		}
+		t, err = embedding.NewFull(ids, embedding.Config{Method: embedding.MethodFull, Dim: cfg.Dim, FieldDims: plan.Dims(),
+			Optimizer: opt, Seed: cfg.Seed, Storage: cfg.Storage})
+	case multiplex.MethodUnified:
+		budget := cfg.MemoryBudget
+		if budget == 0 {
+			budget = plan.Bytes
+		}
+		cd := planChunkDim(cfg)
+		shape := multiplex.Config{Method: multiplex.MethodUnified, Chunks: plan.Chunks(cd), ChunkDim: cd}
+		var mc multiplex.Config
+		mc, err = multiplex.ForBudget(budget, len(v.ids), cfg.Dim, shape)
+		if err == nil {
+			mc.Optimizer, mc.Seed, mc.Storage = opt, cfg.Seed, cfg.Storage
+			t, err = multiplex.New(mc)
+		}
+	default:
+		return nil, fmt.Errorf("a dimension plan needs --table full or unified, not %s", cfg.Table)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embedding table %s with a dimension plan: %w", cfg.Table, err)
+	}
+	t.SetThreads(cfg.Threads)
+	return t, nil
 }

@@ -69,7 +69,7 @@ func TestNewTableMethods(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				cfg := &Config{Table: method, Dim: 8, MemoryBudget: budget, Optimizer: "rowwise_adagrad",
 					EmbLR: 0.2, Seed: 3, Threads: 2}
-				tbl, err := newTable(cfg, v)
+				tbl, err := newTable(cfg, v, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -92,7 +92,7 @@ func TestNewTableMethods(t *testing.T) {
 				if err := tbl.Save(&buf); err != nil {
 					t.Fatal(err)
 				}
-				again, err := newTable(cfg, v)
+				again, err := newTable(cfg, v, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -158,7 +158,7 @@ func TestNewTableErrors(t *testing.T) {
 		{"bad optimizer", Config{Table: "multiprobe", Dim: 8, Optimizer: "nope", EmbLR: 1}, embedding.ErrUnknownOptimizer},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := newTable(&c.cfg, v)
+			_, err := newTable(&c.cfg, v, nil)
 			if err == nil || c.want != nil && !errors.Is(err, c.want) {
 				t.Fatalf("err %v, want %v", err, c.want)
 			}
@@ -175,7 +175,7 @@ func TestNewTableStorage(t *testing.T) {
 			t.Run(method+"/"+storage, func(t *testing.T) {
 				cfg := &Config{Table: method, Dim: 8, Storage: storage, Optimizer: "rowwise_adagrad",
 					EmbLR: 0.2, Seed: 3, Threads: 2}
-				tbl, err := newTable(cfg, v)
+				tbl, err := newTable(cfg, v, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

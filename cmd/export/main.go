@@ -6,8 +6,9 @@
 //
 // The source is never changed. The new artifact gets its own id (stores
 // that copy rows key them by it) and records the source codec and the
-// quantization error of every row set in its manifest. Quantize from fp32:
-// re-quantizing quantized rows compounds the errors.
+// quantization error of every row set in its manifest; each row set keeps
+// its width (tables with per-field dims have sets of several widths).
+// Quantize from fp32: re-quantizing quantized rows compounds the errors.
 package main
 
 import (

@@ -11,6 +11,7 @@ import (
 	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/lookup/storetest"
+	"github.com/embtab/embtab/quant"
 	"github.com/embtab/embtab/trainer"
 )
 
@@ -36,6 +37,42 @@ func TestRequantize(t *testing.T) {
 	err := run(context.Background(), []string{"--from", src.Dir(), "--out", out, "--codec", "fp16"}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "--replace") {
 		t.Errorf("existing --out without --replace: %v", err)
+	}
+}
+
+// TestRequantizeFieldDims re-quantizes an artifact whose row sets have
+// different widths (a table with per-field dims): each set keeps its width
+// and gets its own stride and quantization error.
+func TestRequantizeFieldDims(t *testing.T) {
+	src := storetest.FixtureFieldDims(t, "fp32")
+	for _, codec := range []string{"fp16", "int8", "int4"} {
+		out := filepath.Join(t.TempDir(), "q")
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), []string{"--from", src.Dir(), "--out", out, "--codec", codec, "--json"}, &stdout, &stderr); err != nil {
+			t.Fatalf("%s: %v\n%s", codec, err, stderr.String())
+		}
+		var s summary
+		if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+			t.Fatal(err)
+		}
+		a, err := artifact.Open(out, artifact.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := quant.Lookup(codec)
+		var rowBytes int64
+		for i, set := range a.RowSets() {
+			w := src.RowSets()[i].Dim()
+			if set.Dim() != w || a.Manifest().Table.SetWidth(i) != w || set.Len() != src.RowSets()[i].Len() ||
+				set.Stride() != artifact.RowStride(c.RowBytes(w), 0) {
+				t.Errorf("%s set %d: dim %d, stride %d; source dim %d", codec, i, set.Dim(), set.Stride(), w)
+			}
+			rowBytes += int64(set.Len()) * int64(set.Stride())
+		}
+		if s.Codec != codec || len(s.Errors) != 3 || s.RowBytes != rowBytes {
+			t.Errorf("%s summary %+v, want 3 quantization errors and %d row bytes", codec, s, rowBytes)
+		}
+		a.Close()
 	}
 }
 

@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("sweep", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dsNames := fs.String("datasets", "ml1m,synth", "datasets: ml1m (MovieLens 1M, time split, fm), criteo (the real Criteo slice, train/dev, dlrm), synth (generated Criteo-like, dlrm)")
-	methods := fs.String("methods", "full,hashed,qr", "table methods (trainer --table names); full runs only at ratio 1 and is the baseline")
+	methods := fs.String("methods", "full,hashed,qr", "table methods (trainer --table names) and dimension searches (optembed, dnis, uniform: trainer --dim-search over a full table); full runs only at ratio 1 and is the baseline")
 	ratios := fs.String("ratios", "1,2,10,100,1000", "compression ratios against the full fp32 table")
 	seeds := fs.String("seeds", "1,2,3", "seeds")
 	out := fs.String("out", "experiments/results", "output directory (results.csv is appended to: rerun to resume)")

@@ -48,3 +48,36 @@ func TestFlagErrors(t *testing.T) {
 		t.Errorf("--help: %v, %q", err, errb.String())
 	}
 }
+
+// TestDimSearchFlags runs a search from the command line and checks the
+// plan reaches the JSON result.
+func TestDimSearchFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"--gen-rows", "4000", "--batch", "500", "--dim", "4", "--model", "lr",
+		"--table", "full", "--dim-search", "optembed", "--memory-budget", "80KiB", "--search-generations", "2",
+		"--search-population", "6", "--json", "--quiet"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var m struct {
+		EmbeddingBytes int64 `json:"embedding_bytes"`
+		DimPlan        struct {
+			Method string `json:"method"`
+			Bytes  int64  `json:"bytes"`
+			Fields []struct {
+				Dim int `json:"dim"`
+			} `json:"fields"`
+		} `json:"dim_plan"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.DimPlan.Method != "optembed" || len(m.DimPlan.Fields) != 26 || m.DimPlan.Bytes > 80<<10 || m.EmbeddingBytes != m.DimPlan.Bytes {
+		t.Fatalf("result %+v", m)
+	}
+	if err := run(context.Background(), []string{"--gen-rows", "100", "--dim-search", "optembed", "--table", "hashed", "--memory-budget", "1KiB"},
+		&out, &errb); err == nil || !strings.Contains(err.Error(), "full or unified") {
+		t.Fatalf("hashed table with a search: %v", err)
+	}
+}

@@ -80,12 +80,13 @@ type Options struct {
 
 // Store is a badger-backed lookup.Store and lookup.Writer.
 type Store struct {
-	db    *badger.DB
-	codec quant.Codec
-	width int
-	rows  []int
-	mu    sync.RWMutex // Close waits for reads and writes in flight
-	done  bool
+	db     *badger.DB
+	codec  quant.Codec
+	width  int
+	widths []int // floats per row of each set (lookup.SetWidths)
+	rows   []int
+	mu     sync.RWMutex // Close waits for reads and writes in flight
+	done   bool
 }
 
 // Open opens (creating and loading it if needed) the database of artifact
@@ -120,7 +121,7 @@ func Open(ctx context.Context, a *artifact.Artifact, opt Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("badger store %s: %w", dir, err)
 	}
-	s := &Store{db: db, codec: a.Codec(), width: m.Table.Width}
+	s := &Store{db: db, codec: a.Codec(), width: m.Table.Width, widths: lookup.SetWidths(m)}
 	for _, t := range a.RowSets() {
 		s.rows = append(s.rows, t.Len())
 	}
@@ -254,9 +255,15 @@ func (s *Store) Get(ctx context.Context, keys []lookup.Key, out []float32) error
 			if err != nil {
 				return fmt.Errorf("badger store: key %v: %w", k, err)
 			}
+			o := out[i*w : (i+1)*w]
+			sw := w
+			if int(k.Set) < len(s.widths) {
+				sw = s.widths[k.Set]
+			}
 			err = item.Value(func(v []byte) error {
-				return s.codec.DecodeRow(out[i*w:(i+1)*w], v)
+				return s.codec.DecodeRow(o[:sw], v)
 			})
+			clear(o[sw:]) // a set narrower than the table (per-field dims)
 			if err != nil {
 				return fmt.Errorf("badger store: key %v: %w", k, err)
 			}
@@ -272,7 +279,7 @@ func (s *Store) Put(ctx context.Context, keys []lookup.Key, rows []float32) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := lookup.CheckGet(keys, rows, s.width); err != nil {
+	if err := lookup.CheckPut(keys, rows, s.width, s.widths); err != nil {
 		return err
 	}
 	w := s.width
@@ -281,8 +288,9 @@ func (s *Store) Put(ctx context.Context, keys []lookup.Key, rows []float32) erro
 		if int(k.Set) >= len(s.rows) || int(k.Row) >= s.rows[k.Set] {
 			return fmt.Errorf("badger store: put key %v: %w", k, lookup.ErrNotFound)
 		}
-		vals[i] = make([]byte, s.codec.RowBytes(w))
-		if err := s.codec.EncodeRow(vals[i], rows[i*w:(i+1)*w]); err != nil {
+		sw := s.widths[k.Set]
+		vals[i] = make([]byte, s.codec.RowBytes(sw))
+		if err := s.codec.EncodeRow(vals[i], rows[i*w:i*w+sw]); err != nil {
 			return fmt.Errorf("badger store: put key %v: %w", k, err)
 		}
 	}

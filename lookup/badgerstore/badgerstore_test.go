@@ -29,6 +29,10 @@ func TestConformance(t *testing.T) {
 			a := storetest.Fixture(t, codec)
 			storetest.Run(t, a, func(t *testing.T) lookup.Store { return open(t, a, t.TempDir()) })
 		})
+		t.Run(codec+"/field-dims", func(t *testing.T) {
+			a := storetest.FixtureFieldDims(t, codec)
+			storetest.Run(t, a, func(t *testing.T) lookup.Store { return open(t, a, t.TempDir()) })
+		})
 	}
 }
 

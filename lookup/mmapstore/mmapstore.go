@@ -55,9 +55,12 @@ func (s *Store) Get(ctx context.Context, keys []lookup.Key, out []float32) error
 		if int(k.Set) >= len(s.sets) || int(k.Row) >= s.sets[k.Set].Len() {
 			return fmt.Errorf("mmap store: key %v: %w", k, lookup.ErrNotFound)
 		}
-		if err := s.sets[k.Set].DecodeRow(int(k.Row), out[i*w:(i+1)*w]); err != nil {
+		set := s.sets[k.Set]
+		o := out[i*w : (i+1)*w]
+		if err := set.DecodeRow(int(k.Row), o[:set.Dim()]); err != nil {
 			return fmt.Errorf("mmap store: key %v: %w", k, err)
 		}
+		clear(o[set.Dim():]) // a set narrower than the table (per-field dims)
 	}
 	return nil
 }

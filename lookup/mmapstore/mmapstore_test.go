@@ -14,5 +14,9 @@ func TestConformance(t *testing.T) {
 			a := storetest.Fixture(t, codec)
 			storetest.Run(t, a, func(t *testing.T) lookup.Store { return mmapstore.New(a) })
 		})
+		t.Run(codec+"/field-dims", func(t *testing.T) {
+			a := storetest.FixtureFieldDims(t, codec)
+			storetest.Run(t, a, func(t *testing.T) lookup.Store { return mmapstore.New(a) })
+		})
 	}
 }

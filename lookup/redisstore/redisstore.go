@@ -91,6 +91,7 @@ type Store struct {
 	c      *redis.ClusterClient
 	codec  quant.Codec
 	width  int
+	widths []int // floats per row of each set (lookup.SetWidths)
 	rows   []int
 	base   string // "<prefix>:<id>:"
 	closed atomic.Bool
@@ -116,7 +117,8 @@ func Open(ctx context.Context, a *artifact.Artifact, opt Options) (*Store, error
 	}
 	co.Addrs = opt.Addrs
 	m := a.Manifest()
-	s := &Store{c: redis.NewClusterClient(co), codec: a.Codec(), width: m.Table.Width, base: prefix + ":" + m.ID + ":"}
+	s := &Store{c: redis.NewClusterClient(co), codec: a.Codec(), width: m.Table.Width, widths: lookup.SetWidths(m),
+		base: prefix + ":" + m.ID + ":"}
 	for _, t := range a.RowSets() {
 		s.rows = append(s.rows, t.Len())
 	}
@@ -250,9 +252,15 @@ func (s *Store) Get(ctx context.Context, keys []lookup.Key, out []float32) error
 			if !ok {
 				return fmt.Errorf("redis store: key %v (%s): %w", keys[i], names[i], lookup.ErrNotFound)
 			}
-			if err := s.codec.DecodeRow(out[i*w:(i+1)*w], []byte(str)); err != nil {
+			o := out[i*w : (i+1)*w]
+			sw := w
+			if k := keys[i]; int(k.Set) < len(s.widths) {
+				sw = s.widths[k.Set]
+			}
+			if err := s.codec.DecodeRow(o[:sw], []byte(str)); err != nil {
 				return fmt.Errorf("redis store: key %v (%s): %w", keys[i], names[i], err)
 			}
+			clear(o[sw:]) // a set narrower than the table (per-field dims)
 		}
 	}
 	return nil
@@ -267,7 +275,7 @@ func (s *Store) Put(ctx context.Context, keys []lookup.Key, rows []float32) erro
 	if s.closed.Load() {
 		return lookup.ErrClosed
 	}
-	if err := lookup.CheckGet(keys, rows, s.width); err != nil {
+	if err := lookup.CheckPut(keys, rows, s.width, s.widths); err != nil {
 		return err
 	}
 	w := s.width
@@ -276,8 +284,9 @@ func (s *Store) Put(ctx context.Context, keys []lookup.Key, rows []float32) erro
 		if int(k.Set) >= len(s.rows) || int(k.Row) >= s.rows[k.Set] {
 			return fmt.Errorf("redis store: put key %v: %w", k, lookup.ErrNotFound)
 		}
-		vals[i] = make([]byte, s.codec.RowBytes(w))
-		if err := s.codec.EncodeRow(vals[i], rows[i*w:(i+1)*w]); err != nil {
+		sw := s.widths[k.Set]
+		vals[i] = make([]byte, s.codec.RowBytes(sw))
+		if err := s.codec.EncodeRow(vals[i], rows[i*w:i*w+sw]); err != nil {
 			return fmt.Errorf("redis store: put key %v: %w", k, err)
 		}
 	}

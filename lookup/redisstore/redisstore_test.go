@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/lookup"
 	"github.com/embtab/embtab/lookup/redisstore"
 	"github.com/embtab/embtab/lookup/redisstore/redistest"
@@ -39,16 +40,20 @@ func TestSlot(t *testing.T) {
 func TestConformance(t *testing.T) {
 	addrs := redistest.StartCluster(t, 3)
 	for _, codec := range []string{"fp32", "int8"} {
-		t.Run(codec, func(t *testing.T) {
-			a := storetest.Fixture(t, codec)
-			storetest.Run(t, a, func(t *testing.T) lookup.Store {
-				s, err := redisstore.Open(context.Background(), a, redisstore.Options{Addrs: addrs, Prefix: "test"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
+		for name, fixture := range map[string]func(testing.TB, string) *artifact.Artifact{
+			"": storetest.Fixture, "/field-dims": storetest.FixtureFieldDims,
+		} {
+			t.Run(codec+name, func(t *testing.T) {
+				a := fixture(t, codec)
+				storetest.Run(t, a, func(t *testing.T) lookup.Store {
+					s, err := redisstore.Open(context.Background(), a, redisstore.Options{Addrs: addrs, Prefix: "test"})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return s
+				})
 			})
-		})
+		}
 	}
 	t.Run("Reattach", func(t *testing.T) {
 		a := storetest.Fixture(t, "fp32")

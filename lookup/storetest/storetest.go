@@ -36,9 +36,32 @@ func Fixture(t testing.TB, codec string) *artifact.Artifact {
 		t.Fatal(err)
 	}
 	Train(tbl, 5, 11)
+	return write(t, tbl, codec)
+}
+
+// FixtureFieldDims is Fixture for a table with per-field dims: a hashed
+// table of 3 fields, dim 8, whose fields have 3, 8 and 5 floats, so that
+// its three row sets have different widths (all but one narrower than the
+// manifest's Width).
+func FixtureFieldDims(t testing.TB, codec string) *artifact.Artifact {
+	t.Helper()
+	tbl, err := embedding.NewHashed(embedding.Config{Dim: 8, Rows: []int{211, 97, 130}, FieldDims: []int{3, 8, 5},
+		Seed: 7, Optimizer: embedding.Optimizer{Name: embedding.RowwiseAdagrad, LR: 0.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Train(tbl, 5, 11)
+	return write(t, tbl, codec)
+}
+
+// write writes tbl as an artifact of 3 categorical fields with rows in
+// codec into a temporary directory and opens it (closed at the end of the
+// test).
+func write(t testing.TB, tbl embedding.Table, codec string) *artifact.Artifact {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "model")
 	schema := &datasets.Schema{Dataset: "test", Label: "label", Dense: []string{"I1"}, Categorical: []string{"a", "b", "c"}}
-	_, err = artifact.Write(dir, artifact.Contents{
+	_, err := artifact.Write(dir, artifact.Contents{
 		Schema: schema, HashSeed: 3, Table: tbl, Codec: codec,
 		Dense: func(w io.Writer) error { _, err := w.Write([]byte("not a real net")); return err },
 		Model: json.RawMessage(`{}`),
@@ -73,16 +96,17 @@ func Train(t embedding.Trainable, steps int, seed uint64) {
 }
 
 // Run checks the store that open returns against the rows of a: every row
-// by key, repeated keys, an empty batch, shape and missing-key errors, a
-// cancelled context, concurrent reads, then, if the store implements
-// lookup.Writer, writes (they change the rows), and last reads after Close.
-// open is called once; Run closes the store.
+// by key (rows of sets narrower than the table's Width zero-padded), repeated
+// keys, an empty batch, shape and missing-key errors, a cancelled context,
+// concurrent reads, then, if the store implements lookup.Writer, writes
+// (they change the rows), and last reads after Close. open is called once;
+// Run closes the store. Run it on Fixture and FixtureFieldDims artifacts.
 func Run(t *testing.T, a *artifact.Artifact, open func(t *testing.T) lookup.Store) {
 	w := a.Manifest().Table.Width
 	sets := a.RowSets()
 	want := func(k lookup.Key) []float32 {
 		row := make([]float32, w)
-		if err := sets[k.Set].DecodeRow(int(k.Row), row); err != nil {
+		if err := sets[k.Set].DecodeRow(int(k.Row), row[:sets[k.Set].Dim()]); err != nil {
 			t.Fatal(err)
 		}
 		return row
@@ -206,11 +230,14 @@ func Run(t *testing.T, a *artifact.Artifact, open func(t *testing.T) lookup.Stor
 func testPut(t *testing.T, a *artifact.Artifact, s lookup.Store, wr lookup.Writer, all []lookup.Key, check func(*testing.T, []lookup.Key, []float32)) {
 	ctx := context.Background()
 	w := a.Manifest().Table.Width
+	widths := lookup.SetWidths(a.Manifest())
 	{
 		keys := []lookup.Key{all[3], all[len(all)-1], all[3]}
 		rows := make([]float32, len(keys)*w)
 		for i := range rows {
-			rows[i] = float32(i%7) - 2.5
+			if i%w < widths[keys[i/w].Set] { // zeros beyond a narrow set's width
+				rows[i] = float32(i%7) - 2.5
+			}
 		}
 		copy(rows[2*w:], rows[:w]) // a repeated key gets the same row
 		if err := wr.Put(ctx, keys, rows); err != nil {
@@ -218,13 +245,14 @@ func testPut(t *testing.T, a *artifact.Artifact, s lookup.Store, wr lookup.Write
 		}
 		// What the codec keeps of the rows.
 		codec := a.Codec()
-		enc := make([]byte, codec.RowBytes(w))
 		wantRows := make([]float32, len(rows))
-		for i := range keys {
-			if err := codec.EncodeRow(enc, rows[i*w:(i+1)*w]); err != nil {
+		for i, k := range keys {
+			sw := widths[k.Set]
+			enc := make([]byte, codec.RowBytes(sw))
+			if err := codec.EncodeRow(enc, rows[i*w:i*w+sw]); err != nil {
 				t.Fatal(err)
 			}
-			if err := codec.DecodeRow(wantRows[i*w:(i+1)*w], enc); err != nil {
+			if err := codec.DecodeRow(wantRows[i*w:i*w+sw], enc); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -237,6 +265,17 @@ func testPut(t *testing.T, a *artifact.Artifact, s lookup.Store, wr lookup.Write
 		}
 		if err := wr.Put(ctx, keys, rows[:len(rows)-1]); !errors.Is(err, lookup.ErrShape) {
 			t.Fatalf("Put with a short buffer: got %v, want ErrShape", err)
+		}
+		// A nonzero value beyond a narrow set's width cannot be stored.
+		for _, k := range all {
+			if widths[k.Set] < w {
+				row := make([]float32, w)
+				row[w-1] = 1
+				if err := wr.Put(ctx, []lookup.Key{k}, row); !errors.Is(err, lookup.ErrShape) {
+					t.Fatalf("Put of key %v with a value beyond its set's width %d: got %v, want ErrShape", k, widths[k.Set], err)
+				}
+				break
+			}
 		}
 		// Other rows are untouched.
 		out = make([]float32, w)

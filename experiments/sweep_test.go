@@ -1,0 +1,74 @@
+package experiments
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/embtab/embtab/datasets"
+)
+
+// TestSweepWithSearches runs a small sweep with table methods and
+// dimension searches and checks the files and the report.
+func TestSweepWithSearches(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "g.parquet")
+	g, err := datasets.NewGenerator(datasets.GenConfig{Rows: 6000, Scale: 0.001, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := datasets.Convert(context.Background(), g, data, datasets.ConvertOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	sw := &Sweep{
+		Datasets: []Dataset{{Name: "tiny", Data: data, TestFraction: 0.1, Model: "lr", Dim: 4, Batch: 512, Epochs: 1}},
+		Methods:  []string{"full", "hashed", "uniform", "optembed", "dnis"},
+		Ratios:   []float64{1, 2, 1000},
+		Seeds:    []uint64{1},
+		Out:      out, Threads: 1,
+	}
+	res, err := sw.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// full at 1; hashed at 1 and 2 (1000 is infeasible for every method);
+	// the three searches at 1 and 2.
+	if len(res) != 1+2+6 {
+		for _, r := range res {
+			t.Logf("%s %g", r.Method, r.TargetRatio)
+		}
+		t.Fatalf("%d results, want 9", len(res))
+	}
+	recs, err := ReadSearchRecords(filepath.Join(out, SearchFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 6 {
+		t.Fatalf("%d search records, want 6", len(recs))
+	}
+	for _, r := range recs {
+		if r.Bytes > r.Budget || r.Fields == "" || !strings.Contains(r.Fields, "=") {
+			t.Errorf("record %+v", r)
+		}
+	}
+	rep, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Dimension search", "| 2x |", "optembed (seed 1)", "Cells that cannot be built"} {
+		if !strings.Contains(string(rep), want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	// A rerun resumes: nothing new runs, the records stay.
+	if _, err := sw.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := ReadSearchRecords(filepath.Join(out, SearchFile))
+	if len(again) != len(recs) {
+		t.Fatalf("rerun wrote %d records, had %d", len(again), len(recs))
+	}
+}
