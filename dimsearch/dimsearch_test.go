@@ -50,7 +50,7 @@ func TestPlanCorrupt(t *testing.T) {
 	if err := WritePlan(path, testPlan()); err != nil {
 		t.Fatal(err)
 	}
-	kept := path + ".kept"
+	kept := filepath.Join(dir, testPlanRead(t, path).KeptFile)
 	b, _ := os.ReadFile(kept)
 	b[len(b)-1] ^= 1
 	os.WriteFile(kept, b, 0o644)
@@ -58,15 +58,30 @@ func TestPlanCorrupt(t *testing.T) {
 		t.Fatalf("flipped sidecar byte: %v, want ErrPlan", err)
 	}
 	for name, edit := range map[string]func(*Plan){
-		"dim over base": func(p *Plan) { p.Fields[0].Dim = 9 },
-		"kept > card":   func(p *Plan) { p.Fields[0].KeptRows = 11; p.Kept = nil },
-		"zero dim":      func(p *Plan) { p.Fields[1].Dim = 0 },
+		"dim over base":                  func(p *Plan) { p.Fields[0].Dim = 9 },
+		"kept > card":                    func(p *Plan) { p.Fields[0].KeptRows = 11; p.Kept = nil },
+		"zero dim":                       func(p *Plan) { p.Fields[1].Dim = 0 },
+		"method":                         func(p *Plan) { p.Method = "nas" },
+		"unpruned field with fewer rows": func(p *Plan) { p.Fields[1].KeptRows = 4 },
+		"over budget":                    func(p *Plan) { p.Budget = 100 },
 	} {
 		p := testPlan()
 		edit(p)
 		if err := WritePlan(filepath.Join(dir, "x.json"), p); !errors.Is(err, ErrPlan) {
 			t.Errorf("%s: %v, want ErrPlan", name, err)
 		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "x.json*")); len(m) != 0 {
+		t.Errorf("invalid plans left files: %v", m)
+	}
+	good := filepath.Join(dir, "good.json")
+	if err := WritePlan(good, testPlan()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(good)
+	os.WriteFile(good, append(b, []byte("{}")...), 0o644)
+	if _, err := ReadPlan(good); !errors.Is(err, ErrPlan) {
+		t.Errorf("trailing data: %v, want ErrPlan", err)
 	}
 }
 
@@ -280,4 +295,13 @@ func TestPruneByWeight(t *testing.T) {
 	if _, err := PruneByWeight([]float64{1, 1}, []int64{100}, 2, 10); !errors.Is(err, ErrBudget) {
 		t.Fatalf("tiny budget: %v", err)
 	}
+}
+
+func testPlanRead(t *testing.T, path string) *Plan {
+	t.Helper()
+	p, err := ReadPlan(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -23,6 +23,25 @@
 //     bi-level scheme); [PruneByWeight] then cuts the (field, dimension)
 //     pairs with the smallest weights until the table fits the budget.
 //
+// Departures from the papers, deliberate and measured where it matters:
+//
+//   - During OptEmbed's search a pruned row contributes zeros (the
+//     official code's default "zero" mode); in the retrained table a
+//     pruned value maps to its field's OOV row, which is trained (one row
+//     per field, counted in the plan's bytes): a learned "rare value"
+//     vector rather than nothing.
+//   - The search's vocabulary is the whole training split, hold-out
+//     included, so values seen only in held-out rows keep their initial
+//     rows during the search and are kept or pruned on their initial
+//     norm (about Dim·InitScale/2).
+//   - DNIS here learns one weight per (field, dimension) with plain Adam
+//     rather than per (frequency block, dimension), and ranks dimensions
+//     by |w|·E|e| over hold-out vectors rather than by |w| alone, since a
+//     field's rows can grow to offset a small weight.
+//   - Both searches meet a byte budget (OptEmbed's candidates are rejected
+//     over it; DNIS cuts until it fits) instead of the papers' unbudgeted
+//     objectives, so that methods compare at equal bytes.
+//
 // Either search ends in a [Plan]: per-field dimensions, the kept rows and
 // the bytes they cost, saved as a JSON file (with the kept ids in a
 // checksummed sidecar). Training from scratch with a plan (trainer's

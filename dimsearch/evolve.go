@@ -75,7 +75,8 @@ type Candidate struct {
 type EvolveResult struct {
 	Best Candidate
 	// Evaluated counts distinct candidates scored; History the best
-	// fitness after each generation.
+	// fitness of the initial population and then after each generation
+	// (Generations+1 values, never decreasing).
 	Evaluated int
 	History   []float64
 }

@@ -132,8 +132,16 @@ func (p *Plan) Validate() error {
 	if p.FormatVersion != PlanVersion {
 		return bad("format version %d, this build reads %d", p.FormatVersion, PlanVersion)
 	}
+	switch p.Method {
+	case MethodOptEmbed, MethodDNIS, MethodUniform:
+	default:
+		return bad("method %q: want %s, %s or %s", p.Method, MethodOptEmbed, MethodDNIS, MethodUniform)
+	}
 	if p.BaseDim < 1 || len(p.Fields) == 0 {
 		return bad("base dim %d and %d fields", p.BaseDim, len(p.Fields))
+	}
+	if p.KeptFile == "" && p.KeptCRC != 0 {
+		return bad("kept_crc without kept_file")
 	}
 	if p.Kept != nil && len(p.Kept) != len(p.Fields) {
 		return bad("kept ids for %d fields, plan has %d", len(p.Kept), len(p.Fields))
@@ -146,8 +154,12 @@ func (p *Plan) Validate() error {
 		if fp.KeptRows < 0 || fp.KeptRows > fp.Cardinality {
 			return bad("field %d (%s): %d kept rows of %d", f, fp.Name, fp.KeptRows, fp.Cardinality)
 		}
-		if p.Kept != nil && p.Kept[f] != nil && int64(len(p.Kept[f])) != fp.KeptRows {
+		pruned := p.Kept != nil && p.Kept[f] != nil
+		if pruned && int64(len(p.Kept[f])) != fp.KeptRows {
 			return bad("field %d (%s): %d kept ids, kept_rows %d", f, fp.Name, len(p.Kept[f]), fp.KeptRows)
+		}
+		if !pruned && fp.KeptRows != fp.Cardinality {
+			return bad("field %d (%s): %d kept rows of %d but no kept ids", f, fp.Name, fp.KeptRows, fp.Cardinality)
 		}
 		if fp.Bytes != (fp.KeptRows+1)*int64(fp.Dim)*4 {
 			return bad("field %d (%s): bytes %d, want %d", f, fp.Name, fp.Bytes, (fp.KeptRows+1)*int64(fp.Dim)*4)
@@ -156,6 +168,9 @@ func (p *Plan) Validate() error {
 	}
 	if total != p.Bytes {
 		return bad("bytes %d, fields sum to %d", p.Bytes, total)
+	}
+	if p.Budget > 0 && p.Bytes > p.Budget {
+		return bad("bytes %d over the budget %d", p.Bytes, p.Budget)
 	}
 	return nil
 }
@@ -173,33 +188,38 @@ const keptMagic = "EMBTKEPT"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// WritePlan writes p as JSON at path and, when some field was pruned, its
-// kept ids to path+".kept" (both atomically: temp file, fsync, rename;
-// the sidecar first, so the JSON never names a sidecar that is not
-// there). It fills p's derived fields.
+// WritePlan validates p and writes it as JSON at path and, when some
+// field was pruned, its kept ids to path+".<crc>.kept" (both atomically:
+// temp file, fsync, rename; the sidecar first, so the JSON never names a
+// sidecar that is not there). It fills p's derived fields.
 func WritePlan(path string, p *Plan) error {
 	p.finish()
 	p.KeptFile, p.KeptCRC = "", 0
+	var body []byte
 	if p.Kept != nil {
 		pruned := false
 		for _, k := range p.Kept {
 			pruned = pruned || k != nil
 		}
 		if pruned {
-			body := encodeKept(p.Kept)
-			p.KeptFile = filepath.Base(path) + ".kept"
+			body = encodeKept(p.Kept)
 			p.KeptCRC = crc32.Checksum(body, castagnoli)
-			err := atomicfile.Write(filepath.Join(filepath.Dir(path), p.KeptFile), func(w io.Writer) error {
-				_, err := w.Write(body)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("write plan %s: kept ids: %w", path, err)
-			}
+			// Named after its checksum: a crash between the two renames
+			// leaves the old JSON with its own, untouched sidecar.
+			p.KeptFile = fmt.Sprintf("%s.%08x.kept", filepath.Base(path), p.KeptCRC)
 		}
 	}
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("write plan %s: %w", path, err)
+	}
+	if body != nil {
+		err := atomicfile.Write(filepath.Join(filepath.Dir(path), p.KeptFile), func(w io.Writer) error {
+			_, err := w.Write(body)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("write plan %s: kept ids: %w", path, err)
+		}
 	}
 	err := atomicfile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
@@ -224,6 +244,9 @@ func ReadPlan(path string) (*Plan, error) {
 	var p Plan
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("read plan %s: %w: %w", path, ErrPlan, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("read plan %s: data after the JSON object: %w", path, ErrPlan)
 	}
 	if p.KeptFile != "" {
 		if filepath.Base(p.KeptFile) != p.KeptFile {

@@ -14,8 +14,9 @@ const DefaultSelectLR = 1e-2
 // model trains on training batches through it (Forward, then Backward
 // for the table's gradient; the weights stay fixed), and the weights
 // train on validation batches (Forward, then Update with the gradient of
-// the validation loss): the bi-level scheme of DNIS, with one validation
-// step every few training steps.
+// the validation loss): the bi-level scheme of DNIS, alternating
+// validation and training steps (the trainer's SelectEvery sets the
+// ratio; default one validation step per training step).
 //
 // Update also tracks the mean |e[f][j]| of the unscaled vectors it sees,
 // so that PruneByWeight can rank dimensions by their contribution
@@ -128,9 +129,9 @@ func (s *SoftSelect) Importance() []float64 {
 // (field-major: importance[f*dim+j]) until the full table of the given
 // rows (distinct values per field; each field also keeps an OOV row)
 // fits the budget: it drops (field, dimension) pairs in ascending order
-// of importance, never a field's last one, and returns the kept count of
-// each field. DNIS drops by magnitude alone; so does this, whatever the
-// field's row count.
+// of the given importance, never a field's last one, and returns the kept
+// count of each field. Like DNIS's magnitude pruning it ignores how many
+// rows (bytes) a dimension of the field costs.
 func PruneByWeight(importance []float64, rows []int64, dim int, budget int64) ([]int, error) {
 	F := len(rows)
 	if len(importance) != F*dim {

@@ -146,6 +146,9 @@ func lte(x float32) float32 {
 // the regulariser's. The loss is the batch mean, as the nets compute it.
 func (s *Supernet) Backward(dEmb []float32, batch int) {
 	F, D := s.cfg.Fields, s.cfg.Dim
+	if batch*F != len(s.dims) || len(dEmb) < batch*F*D {
+		panic(fmt.Sprintf("dimsearch: Backward of %d rows (%d gradients) after a Forward of %d vectors", batch, len(dEmb), len(s.dims)))
+	}
 	clear(s.gt)
 	for i := range batch * F {
 		f := i % F

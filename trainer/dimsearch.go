@@ -241,6 +241,20 @@ func runDimSearch(ctx context.Context, cfg *Config, sp *split, onErr datasets.On
 	for f := range plan.Fields {
 		plan.Fields[f] = dimsearch.FieldPlan{Name: schema.Categorical[f], Cardinality: card[f], KeptRows: card[f]}
 	}
+	// Budgets no plan can meet fail before any training: dimension 1 in
+	// every row (DNIS, uniform), or every row pruned to its field's OOV row
+	// at dimension 1 (OptEmbed).
+	ones := make([]int, r.nf)
+	for f := range ones {
+		ones[f] = 1
+	}
+	least := dimsearch.Cost(card, ones)
+	if cfg.DimSearch == dimsearch.MethodOptEmbed {
+		least = dimsearch.Cost(make([]int64, r.nf), ones)
+	}
+	if least > r.budget {
+		return nil, fmt.Errorf("%s: the smallest plan costs %d bytes, budget %d: %w", cfg.DimSearch, least, r.budget, dimsearch.ErrBudget)
+	}
 	var err error
 	switch cfg.DimSearch {
 	case dimsearch.MethodUniform:
@@ -349,8 +363,13 @@ func (r *searchRun) optEmbed(plan *dimsearch.Plan) error {
 	if gens == 0 {
 		gens = ecd.Generations
 	}
+	pop := r.sc.Population
+	if pop == 0 {
+		pop = ecd.Population
+	}
 	r.bar.Label("search evolution")
-	r.bar.SetTotal(int64(gens))
+	r.bar.SetTotal(int64(pop + gens*max(1, pop/4)*2)) // candidates, about
+	r.bar.Set(0)
 	evals := 0
 	res, err := dimsearch.Evolve(ec, r.nf, D, r.budget,
 		func(d []int) int64 { return dimsearch.Cost(kept, d) },
@@ -358,7 +377,7 @@ func (r *searchRun) optEmbed(plan *dimsearch.Plan) error {
 			copy(emb, base)
 			sn.Mask(emb, val.n, d)
 			evals++
-			r.bar.Detail(fmt.Sprintf("%d candidates", evals))
+			r.bar.Set(int64(evals))
 			return r.valAUC(net, val, emb, probs)
 		})
 	if err != nil {
@@ -376,10 +395,6 @@ func (r *searchRun) optEmbed(plan *dimsearch.Plan) error {
 // on hold-out batches, then cuts the weakest (field, dimension) pairs to
 // the budget.
 func (r *searchRun) dnis(plan *dimsearch.Plan, card []int64) error {
-	val, err := r.collectVal()
-	if err != nil {
-		return err
-	}
 	table, net, err := r.searchModel()
 	if err != nil {
 		return err
@@ -388,6 +403,10 @@ func (r *searchRun) dnis(plan *dimsearch.Plan, card []int64) error {
 	gn, ok := net.(gradienter)
 	if !ok {
 		return fmt.Errorf("dnis needs a dense net that computes gradients without updating (--dense native), not %T", net)
+	}
+	val, err := r.collectVal()
+	if err != nil {
+		return err
 	}
 	D, F := r.cfg.Dim, r.nf
 	ss, err := dimsearch.NewSoftSelect(F, D, r.sc.SelectLR, r.sc.SelectL1)
@@ -498,7 +517,11 @@ func checkPlan(p *dimsearch.Plan, cfg *Config, schema *datasets.Schema) error {
 func dimensionPlan(ctx context.Context, cfg *Config, resume bool, sp *split, onErr datasets.OnError, vocab *vocabulary,
 	schema *datasets.Schema, bar *progress.Bar, log *slog.Logger) (*dimsearch.Plan, error) {
 	if cfg.DimPlan != "" {
-		return loadPlan(cfg.DimPlan, cfg, schema)
+		p, err := loadPlan(cfg.DimPlan, cfg, schema)
+		if p != nil {
+			p.SearchSeconds = 0 // not searched by this run
+		}
+		return p, err
 	}
 	if cfg.DimSearch == "" {
 		return nil, nil
@@ -515,8 +538,12 @@ func dimensionPlan(ctx context.Context, cfg *Config, resume bool, sp *split, onE
 				if err != nil {
 					return nil, err
 				}
-				log.Info("dimension plan reused", "path", path)
-				return p, nil
+				if p.Method == cfg.DimSearch && p.Budget == cfg.MemoryBudget {
+					log.Info("dimension plan reused", "path", path)
+					p.SearchSeconds = 0 // not searched by this run
+					return p, nil
+				}
+				log.Warn("dimension plan of another search, searching again", "path", path, "method", p.Method, "budget", p.Budget)
 			}
 		}
 	}

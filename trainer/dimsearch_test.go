@@ -139,3 +139,39 @@ func TestDimSearchErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDimSearchResume checks that a resumed run reuses its finished
+// search, and searches again when the plan on disk is another search's.
+func TestDimSearchResume(t *testing.T) {
+	data := genData(t, 4000)
+	ctx := context.Background()
+	out := t.TempDir()
+	cfg := Config{Data: data, Model: "lr", Table: "full", Dim: 4, Batch: 256, Threads: 1, Out: out,
+		DimSearch: dimsearch.MethodOptEmbed, MemoryBudget: 40 << 10}
+	cfg.Search.Generations, cfg.Search.Population = 2, 4
+	if _, err := Train(ctx, cfg, Options{StopAfterSteps: 2}); !errors.Is(err, ErrStopped) {
+		t.Fatalf("stopped run: %v", err)
+	}
+	first, err := dimsearch.ReadPlan(filepath.Join(out, PlanFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Train(ctx, cfg, Options{Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SearchSeconds != 0 || !slices.Equal(res.DimPlan.Dims(), first.Dims()) {
+		t.Errorf("resume searched again (%.2fs) or changed the plan: %v vs %v", res.SearchSeconds, res.DimPlan.Dims(), first.Dims())
+	}
+	// The same directory, another method: the old plan must not be used
+	// (the run searches again, then its checkpoint does not match).
+	other := cfg
+	other.DimSearch = dimsearch.MethodUniform
+	res, err = Train(ctx, other, Options{Resume: true})
+	if err == nil && res.DimPlan.Method != dimsearch.MethodUniform {
+		t.Fatalf("resume with --dim-search uniform trained the %s plan", res.DimPlan.Method)
+	}
+	if err != nil && !errors.Is(err, ErrCheckpointMismatch) {
+		t.Fatal(err)
+	}
+}

@@ -181,5 +181,15 @@ func ExportCheckpoint(out, dir string) error {
 	}
 	schema := src.Schema()
 	src.Close()
-	return ExportArtifact(dir, ck.Table, ck.Net, schema, cfg)
+	var plan *dimsearch.Plan
+	switch planPath := filepath.Join(out, PlanFile); {
+	case cfg.DimPlan != "":
+		planPath = cfg.DimPlan
+		fallthrough
+	case cfg.DimSearch != "":
+		if plan, err = dimsearch.ReadPlan(planPath); err != nil {
+			return fmt.Errorf("export %s: %w", out, err)
+		}
+	}
+	return exportArtifact(dir, ck.Table, ck.Net, schema, cfg, plan)
 }

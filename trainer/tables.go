@@ -205,12 +205,18 @@ func newPlannedTable(cfg *Config, v *vocabulary, plan *dimsearch.Plan) (trainTab
 	)
 	switch cfg.Table {
 	case embedding.MethodFull:
-		if cfg.MemoryBudget > 0 && plan.Bytes > cfg.MemoryBudget {
-			return nil, fmt.Errorf("dimension plan needs %d bytes, more than --memory-budget %d", plan.Bytes, cfg.MemoryBudget)
-		}
 		ids := make([][]uint64, len(v.ids))
+		rows := make([]int64, len(v.ids))
 		for f := range ids {
 			ids[f] = plan.KeptIDs(f, v.ids[f])
+			rows[f] = int64(len(ids[f]))
+		}
+		// The plan's unpruned fields take this run's vocabulary, which
+		// may differ from the searched run's (other data or split): the
+		// budget holds for the table really built.
+		if cost := dimsearch.Cost(rows, plan.Dims()); cfg.MemoryBudget > 0 && cost > cfg.MemoryBudget {
+			return nil, fmt.Errorf("dimension plan: the table needs %d bytes on this data (the plan says %d), more than --memory-budget %d",
+				cost, plan.Bytes, cfg.MemoryBudget)
 		}
 		t, err = embedding.NewFull(ids, embedding.Config{Method: embedding.MethodFull, Dim: cfg.Dim, FieldDims: plan.Dims(),
 			Optimizer: opt, Seed: cfg.Seed, Storage: cfg.Storage})
