@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"path/filepath"
@@ -242,8 +243,9 @@ func plotPareto(path, dataset string, sum []*Summary) error {
 		if err != nil {
 			return err
 		}
-		c := plotutil.Color(i)
+		c := methodColor(i)
 		line.Color = c
+		line.Dashes = plotutil.Dashes(i / len(palette))
 		points.Color = c
 		points.Shape = plotutil.Shape(i)
 		eb, err := plotter.NewYErrorBars(struct {
@@ -262,3 +264,14 @@ func plotPareto(path, dataset string, sum []*Summary) error {
 	p.Legend.YOffs = vg.Points(20)
 	return p.Save(8*vg.Inch, 5*vg.Inch, path)
 }
+
+// palette is Tableau's ten categorical colours: one per method of a
+// sweep (plotutil's seven would repeat with the dimension searches), the
+// line dashes telling apart any methods beyond ten.
+var palette = []color.RGBA{
+	{0x1f, 0x77, 0xb4, 0xff}, {0xff, 0x7f, 0x0e, 0xff}, {0x2c, 0xa0, 0x2c, 0xff}, {0xd6, 0x27, 0x28, 0xff},
+	{0x94, 0x67, 0xbd, 0xff}, {0x8c, 0x56, 0x4b, 0xff}, {0xe3, 0x77, 0xc2, 0xff}, {0x7f, 0x7f, 0x7f, 0xff},
+	{0xbc, 0xbd, 0x22, 0xff}, {0x17, 0xbe, 0xcf, 0xff},
+}
+
+func methodColor(i int) color.Color { return palette[i%len(palette)] }
