@@ -4,6 +4,8 @@
 # recall@10 against brute force and single-thread queries/s over a sweep of efSearch.
 # Needs: apt-get install -y python3-hnswlib python3-faiss. Run on a quiet machine:
 #   bench/ann.sh [work dir] > ann_bench.txt        (SKIP_1M=1 for the 100k set only)
+# With ML1M_VECTORS=DIR (items.fvecs and users.fvecs exported by `twotower train --out`, see bench/retrieval.sh)
+# it first runs the MovieLens 1M item vectors with the user vectors as queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/annbench}
@@ -30,5 +32,18 @@ run_set() { # name n dim queries
   echo "-- peers (hnswlib, faiss-hnswflat)"
   /usr/bin/python3 "$peer" --base "$base" --queries "$q" --k 10 --metric ip --M 16 --efc 200 --ef "$efs"
 }
+run_files() { # name base queries: exported vectors
+  local name=$1 base=$2 q=$3
+  echo "== $name: $base, queries $q, metric ip"
+  echo "-- embtab f32 (build, then sweep)"
+  "$work/ann" bench --base "$base" --queries "$q" --metric ip --M 16 --efc 200 --ef "$efs" --json
+  echo "-- embtab int8 with float32 re-ranking"
+  "$work/ann" bench --base "$base" --queries "$q" --metric ip --M 16 --efc 200 --quant int8 --rerank --ef "$efs" --json
+  echo "-- peers (hnswlib, faiss-hnswflat)"
+  /usr/bin/python3 "$peer" --base "$base" --queries "$q" --k 10 --metric ip --M 16 --efc 200 --ef "$efs"
+}
+if [ -n "${ML1M_VECTORS:-}" ]; then
+  run_files ml1m "$ML1M_VECTORS/items.fvecs" "$ML1M_VECTORS/users.fvecs"
+fi
 run_set c100k 100000 32 10000
 [ "${SKIP_1M:-0}" = 1 ] || run_set c1m 1000000 32 1000

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/embtab/embtab/hashing"
+	"github.com/embtab/embtab/internal/shareddata"
 )
 
 // readAllRecords reads r to the end, copying every record.
@@ -222,7 +223,7 @@ func TestConvertFailureLeavesNothing(t *testing.T) {
 // TestSharedDataRoundTrip converts every real file and checks that the
 // Parquet gives back the same records as the raw reader.
 func TestSharedDataRoundTrip(t *testing.T) {
-	root := sharedDataDir(t)
+	root := shareddata.Dir(t)
 	type src struct{ format, path string }
 	var srcs []src
 	for _, pat := range []string{"criteo/*.tsv", "criteo/*.tsv.gz"} {

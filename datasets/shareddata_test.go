@@ -7,24 +7,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-)
 
-// sharedDataDir returns the directory of the real public data files
-// (shared/data next to the repository, see its README.md). When it is
-// absent the test is skipped, except under CI=true, where it fails.
-func sharedDataDir(t *testing.T) string {
-	t.Helper()
-	const dir = "../../shared/data"
-	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-		return dir
-	}
-	abs, _ := filepath.Abs(dir)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("shared data directory %s not found (required when CI=true)", abs)
-	}
-	t.Skipf("shared data directory %s not found: skipping the tests on real data", abs)
-	return ""
-}
+	"github.com/embtab/embtab/internal/shareddata"
+)
 
 // sharedCounts reads a raw source to the end and returns its good rows,
 // positives and row errors; any other error fails the test.
@@ -69,7 +54,7 @@ func isHashedID(s string) bool {
 }
 
 func TestSharedCriteo(t *testing.T) {
-	dir := filepath.Join(sharedDataDir(t), "criteo")
+	dir := filepath.Join(shareddata.Dir(t), "criteo")
 	want := map[string][2]int64{
 		"criteo_wideresdnn_train.tsv":      {7200, 1549},
 		"criteo_wideresdnn_dev.tsv":        {409, 93},
@@ -131,7 +116,7 @@ func TestSharedCriteo(t *testing.T) {
 }
 
 func TestSharedCriteoFirstRow(t *testing.T) {
-	path := filepath.Join(sharedDataDir(t), "criteo", "criteo_wideresdnn_train.tsv")
+	path := filepath.Join(shareddata.Dir(t), "criteo", "criteo_wideresdnn_train.tsv")
 	r, err := OpenRaw("criteo", path)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +134,7 @@ func TestSharedCriteoFirstRow(t *testing.T) {
 }
 
 func TestSharedAvazu(t *testing.T) {
-	dir := filepath.Join(sharedDataDir(t), "avazu")
+	dir := filepath.Join(shareddata.Dir(t), "avazu")
 	for name, w := range map[string][2]int64{
 		"avazu_wideresdnn_train.csv": {8087, 1397},
 		"avazu_wideresdnn_dev.csv":   {480, 86},
@@ -178,7 +163,7 @@ func TestSharedAvazu(t *testing.T) {
 }
 
 func TestSharedMovieLens1M(t *testing.T) {
-	dir := filepath.Join(sharedDataDir(t), "movielens", "ml-1m")
+	dir := filepath.Join(shareddata.Dir(t), "movielens", "ml-1m")
 	users := map[string]bool{}
 	titles := map[string]string{}
 	var minTS, maxTS int64 = 1 << 62, 0
@@ -224,7 +209,7 @@ func TestSharedMovieLens1M(t *testing.T) {
 }
 
 func TestSharedMovieLens1MFirstRow(t *testing.T) {
-	r, err := OpenRaw("movielens1m", filepath.Join(sharedDataDir(t), "movielens", "ml-1m"))
+	r, err := OpenRaw("movielens1m", filepath.Join(shareddata.Dir(t), "movielens", "ml-1m"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Command serve serves a model artifact over HTTP: feature embeddings and
-// click probabilities from raw feature values, with Prometheus metrics and
-// hot reload.
+// click probabilities from raw feature values (CTR models) or top-k items
+// for a user (two-tower retrieval models, retrieve.go), with Prometheus
+// metrics and hot reload.
 //
 //	serve --model runs/a/model [--addr 127.0.0.1:8080] [--store mmap|badger|redis]
 //
@@ -9,6 +10,9 @@
 //	POST /v1/embed          {"features": {...}} or {"instances": [{...}]},
 //	                        optional "fields": [...], "pooling": none|sum|mean
 //	POST /v1/score          same instances -> {"scores": [p, ...]}
+//	POST /v1/retrieve       two-tower models: {"user_id": ID} or {"features":
+//	                        {...user fields...}}, optional "k", "ef", "filter":
+//	                        {"field": [values]} -> {"items": [{"id", "score"}]}
 //	GET  /v1/model          the served artifact's manifest
 //	GET  /healthz, /readyz  liveness, readiness
 //	GET  /metrics           Prometheus metrics
@@ -77,6 +81,7 @@ type config struct {
 	MaxBodyBytes        int64
 	MaxBatch            int
 	MaxFields           int
+	MaxK                int
 	RequestTimeout      time.Duration
 	ShutdownTimeout     time.Duration
 	AdminToken          string
@@ -102,6 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxBody := fs.String("max-body", "4MiB", "largest request body")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1024, "most instances per request (and rows per update)")
 	fs.IntVar(&c.MaxFields, "max-fields", 1024, "most features per instance")
+	fs.IntVar(&c.MaxK, "max-k", 1000, "most items one /v1/retrieve request may ask for (two-tower models)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 2*time.Second, "time limit of one request")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time to drain requests on SIGTERM")
 	tokenFile := fs.String("admin-token-file", "", "file holding the bearer token of the admin endpoints (or $EMBTAB_ADMIN_TOKEN)")
@@ -150,6 +156,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--max-batch %d: want 1 to %d", c.MaxBatch, maxBatchLimit)
 	case c.MaxFields < 1:
 		return fmt.Errorf("--max-fields %d must be positive", c.MaxFields)
+	case c.MaxK < 1 || c.MaxK > maxRetrieveK:
+		return fmt.Errorf("--max-k %d: want 1 to %d", c.MaxK, maxRetrieveK)
 	case c.MaxBodyBytes < 1:
 		return fmt.Errorf("--max-body must be positive")
 	case c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0:

@@ -15,6 +15,7 @@ import (
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/hashing"
 	"github.com/embtab/embtab/lookup"
+	"github.com/embtab/embtab/retrieval"
 	"github.com/embtab/embtab/trainer"
 )
 
@@ -39,6 +40,9 @@ type model struct {
 	nf, nd int
 	dim    int
 	log    *slog.Logger
+	// ret is the retrieval part of a two-tower model (retrieve.go); net
+	// is nil then.
+	ret *twoTower
 
 	refs atomic.Int64
 }
@@ -61,6 +65,9 @@ func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, m
 	res, err := lookup.NewResolver(man, a.Vocab())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if retrieval.IsTwoTower(man) {
+		return loadTwoTower(ctx, dir, a, res, cfg, log, met, start)
 	}
 	// The native net is the fast path; the GoMLX net serves the models the
 	// native one does not implement. Both read the same state.
@@ -123,7 +130,11 @@ func (m *model) release() {
 		return
 	}
 	start := time.Now()
-	err := errors.Join(m.store.Close(), m.art.Close())
+	var rerr error
+	if m.ret != nil {
+		rerr = m.ret.close()
+	}
+	err := errors.Join(rerr, m.store.Close(), m.art.Close())
 	if err != nil {
 		m.log.Error("closing model", "dir", m.dir, "id", m.id(), "err", err)
 		return

@@ -143,7 +143,7 @@ func (f *fixture) predict(t *testing.T, lo, hi int) []float32 {
 
 func testConfig(dir string) *config {
 	return &config{Model: dir, Addr: "127.0.0.1:0", Store: "mmap", MaxBodyBytes: 1 << 20, MaxBatch: 64,
-		MaxFields: 64, RequestTimeout: 5 * time.Second, ShutdownTimeout: time.Second}
+		MaxFields: 64, MaxK: 100, RequestTimeout: 5 * time.Second, ShutdownTimeout: time.Second}
 }
 
 // newTestServer serves cfg with httptest; the logger writes to the test

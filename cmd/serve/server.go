@@ -99,6 +99,7 @@ func (s *server) Handler() http.Handler {
 	}
 	handle("POST /v1/embed", "embed", s.handleEmbed)
 	handle("POST /v1/score", "score", s.handleScore)
+	handle("POST /v1/retrieve", "retrieve", s.handleRetrieve)
 	handle("GET /healthz", "healthz", func(w http.ResponseWriter, _ *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -293,6 +294,9 @@ func (s *server) handleScore(w http.ResponseWriter, r *http.Request) error {
 		return errNoModel
 	}
 	defer m.release()
+	if m.ret != nil {
+		return badRequest("the served model is a two-tower retrieval model: it has no click probabilities to score; use /v1/retrieve (or /v1/embed for its field vectors)")
+	}
 	b, err := decodeScore(r.Body, m.schema, s.limits())
 	if err != nil {
 		return err

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/embtab/embtab/artifact"
+	"github.com/embtab/embtab/retrieval"
+)
+
+// writeTinyMovieLens writes a MovieLens 1M directory of 60 users and 40
+// movies: user u likes the movies of genre u mod 4.
+func writeTinyMovieLens(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	genres := []string{"Comedy", "Drama", "Horror", "War"}
+	var users, movies, ratings strings.Builder
+	for u := 1; u <= 60; u++ {
+		fmt.Fprintf(&users, "%d::%s::%d::%d::%05d\n", u, []string{"F", "M"}[u%2], []int{18, 25, 35}[u%3], u%7, 20000+u%9)
+	}
+	for m := 1; m <= 40; m++ {
+		fmt.Fprintf(&movies, "%d::Film %d (%d)::%s\n", m, m, 1990+m%5, genres[m%4])
+	}
+	ts := 970000000
+	for u := 1; u <= 60; u++ {
+		for k := range 8 {
+			m := 1 + (u%4+4*((u+3*k)%10))%40
+			ts++
+			fmt.Fprintf(&ratings, "%d::%d::%d::%d\n", u, m, 4+k%2, ts)
+		}
+	}
+	for name, b := range map[string]*strings.Builder{"users.dat": &users, "movies.dat": &movies, "ratings.dat": &ratings} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// twoTowerArtifact trains a small two-tower model on the tiny data and
+// exports it to a new directory.
+func twoTowerArtifact(t *testing.T, data string, seed uint64) string {
+	t.Helper()
+	r, err := retrieval.OpenSource("movielens1m", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	in, err := retrieval.LoadInteractions(context.Background(), r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := in.LeaveLastOut()
+	m, err := retrieval.NewModel(retrieval.Config{Table: "hashed", Dim: 4, Hidden: 8, Out: 8, Epochs: 2, Batch: 32, Seed: seed}, in, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := retrieval.Train(context.Background(), m, sp, retrieval.TrainHooks{}); err != nil {
+		t.Fatal(err)
+	}
+	iv, err := m.ItemVectors(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uv, err := m.UserVectors(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := retrieval.BuildIndex(iv, 8, 0, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "model")
+	if _, err := retrieval.ExportArtifact(dir, m, ix, uv, iv, nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// exactTopK opens the artifact at dir and returns the exact top k item
+// keys for user key, optionally filtered.
+func exactTopK(t *testing.T, dir, user string, k int, filter map[string][]string) []string {
+	t.Helper()
+	a, err := artifact.Open(dir, artifact.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	r, err := retrieval.OpenRetriever(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	q, ok := r.UserVector(user)
+	if !ok {
+		t.Fatalf("user %s not in the artifact", user)
+	}
+	hits, err := r.ExactAll(q, k, filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(hits))
+	for i, h := range hits {
+		out[i] = h.Key
+	}
+	return out
+}
+
+func retrieveKeys(t *testing.T, url string, body any) (string, []retrieved) {
+	t.Helper()
+	code, out := do(t, "POST", url+"/v1/retrieve", body)
+	if code != http.StatusOK {
+		t.Fatalf("retrieve %v: %d %s", body, code, out)
+	}
+	var resp retrieveResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp.Model, resp.Items
+}
+
+func keysOf(items []retrieved) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.ID
+	}
+	return out
+}
+
+func TestRetrieve(t *testing.T) {
+	data := writeTinyMovieLens(t)
+	dir := twoTowerArtifact(t, data, 1)
+	cfg := testConfig(dir)
+	cfg.MaxK = 20
+	_, hs, _ := newTestServer(t, cfg)
+
+	for _, user := range []string{"1", "7", "42"} {
+		want := exactTopK(t, dir, user, 5, nil)
+		_, byID := retrieveKeys(t, hs.URL, map[string]any{"user_id": user, "k": 5, "ef": 100})
+		if got := keysOf(byID); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("user %s by id: %v, exact %v", user, got, want)
+		}
+		// The user's raw features give the vector stored at export.
+		u := mustAtoi(t, user)
+		features := map[string]any{"user_id": user, "gender": []string{"F", "M"}[u%2], "age": []int{18, 25, 35}[u%3],
+			"occupation": u % 7, "zip": fmt.Sprintf("%05d", 20000+u%9)}
+		_, byFeat := retrieveKeys(t, hs.URL, map[string]any{"features": features, "k": 5, "ef": 100})
+		if got := keysOf(byFeat); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("user %s by features: %v, exact %v", user, got, want)
+		}
+		for i := range byFeat {
+			if math.Abs(float64(byFeat[i].Score-byID[i].Score)) > 1e-5 {
+				t.Errorf("user %s item %d: score %v by features, %v by id", user, i, byFeat[i].Score, byID[i].Score)
+			}
+		}
+		filter := map[string][]string{"first_genre": {"Horror", "War"}}
+		want = exactTopK(t, dir, user, 4, filter)
+		_, hits := retrieveKeys(t, hs.URL, map[string]any{"user_id": user, "k": 4, "filter": filter})
+		if got := keysOf(hits); fmt.Sprint(got) != fmt.Sprint(want) || len(got) != 4 {
+			t.Errorf("user %s filtered: %v, exact %v", user, got, want)
+		}
+		for _, h := range hits {
+			if m := mustAtoi(t, h.ID); m%4 != 2 && m%4 != 3 {
+				t.Errorf("filtered hit %s is neither Horror nor War", h.ID)
+			}
+		}
+	}
+	// A new user: features only, unseen values hash like any other.
+	_, hits := retrieveKeys(t, hs.URL, map[string]any{"features": map[string]any{"gender": "F", "zip": "99999"}, "k": 3})
+	if len(hits) != 3 {
+		t.Errorf("new user: %d items, want 3", len(hits))
+	}
+
+	tests := []struct {
+		name string
+		body string
+		code int
+		msg  string
+	}{
+		{"unknown user", `{"user_id": "100000"}`, 404, "unknown user_id"},
+		{"k too large", `{"user_id": "1", "k": 21}`, 400, "k 21"},
+		{"k zero", `{"user_id": "1", "k": 0}`, 400, "k 0"},
+		{"both", `{"user_id": "1", "features": {"gender": "F"}}`, 400, "not both"},
+		{"neither", `{"k": 3}`, 400, "no user"},
+		{"item field as user feature", `{"features": {"movie_id": "3"}}`, 400, "unknown user feature"},
+		{"unknown filter field", `{"user_id": "1", "filter": {"title": ["x"]}}`, 400, "filter field"},
+		{"empty filter values", `{"user_id": "1", "filter": {"year": []}}`, 400, "no values"},
+		{"negative ef", `{"user_id": "1", "ef": -1}`, 400, "ef -1"},
+		{"score on a two-tower model", ``, 400, "two-tower"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := "/v1/retrieve"
+			body := tc.body
+			if body == "" {
+				path, body = "/v1/score", `{"features": {"user_id": "1"}}`
+			}
+			code, out := do(t, "POST", hs.URL+path, body)
+			if code != tc.code || !bytes.Contains(out, []byte(tc.msg)) {
+				t.Errorf("%s: %d %s, want %d with %q", body, code, out, tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+func TestRetrieveReload(t *testing.T) {
+	data := writeTinyMovieLens(t)
+	a := twoTowerArtifact(t, data, 1)
+	b := twoTowerArtifact(t, data, 2)
+	cfg := testConfig(a)
+	cfg.MaxK = 20
+	_, hs, _ := newTestServer(t, cfg)
+	req := map[string]any{"user_id": "5", "k": 10, "ef": 100}
+	idA, before := retrieveKeys(t, hs.URL, req)
+	if got, want := keysOf(before), exactTopK(t, a, "5", 10, nil); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("before reload: %v, exact %v", got, want)
+	}
+	code, out := do(t, "POST", hs.URL+"/v1/admin/reload", map[string]string{"model": b})
+	if code != http.StatusOK {
+		t.Fatalf("reload: %d %s", code, out)
+	}
+	idB, after := retrieveKeys(t, hs.URL, req)
+	if idA == idB {
+		t.Fatal("the model id did not change on reload")
+	}
+	if got, want := keysOf(after), exactTopK(t, b, "5", 10, nil); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after reload: %v, exact of the new artifact %v", got, want)
+	}
+	if before[0].Score == after[0].Score {
+		t.Error("the scores did not change with the model: the index was not swapped")
+	}
+}
+
+func TestRetrieveOnCTRModel(t *testing.T) {
+	f := testFixture(t)
+	_, hs, _ := newTestServer(t, testConfig(f.dir))
+	code, out := do(t, "POST", hs.URL+"/v1/retrieve", `{"user_id": "1"}`)
+	if code != http.StatusNotFound || !bytes.Contains(out, []byte("not a two-tower")) {
+		t.Errorf("retrieve on a CTR model: %d %s", code, out)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func FuzzDecodeRetrieve(f *testing.F) {
+	userAt := map[string]int{"user_id": 0, "gender": 1, "zip": 2}
+	lim := retrieveLimits{MaxK: 50, MaxFields: 4}
+	for _, s := range []string{
+		`{"user_id": "1"}`, `{"user_id": 17, "k": 5, "ef": 40}`,
+		`{"features": {"gender": "F", "zip": null}, "filter": {"first_genre": ["Comedy", 3]}}`,
+		`{"features": {"title": "x"}}`, `{"user_id": true}`, `{"user_id": null, "features": null}`,
+		`{"user_id": "1", "k": -3}`, `{"user_id": "1", "k": 1e9}`, `{"user_id": "1", "filter": {"a": []}}`,
+		`{"user_id": "1", "filter": {"a": [{}]}}`, `[]`, `{`, ``, `{"k": 1} 2`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		q, err := decodeRetrieve(bytes.NewReader(body), userAt, lim)
+		if err != nil {
+			checkRequestError(t, err)
+			return
+		}
+		if q.K < 1 || q.K > lim.MaxK || q.Ef < 0 || q.Ef > maxRetrieveEf {
+			t.Fatalf("k %d, ef %d out of the limits", q.K, q.Ef)
+		}
+		if q.ByID == (q.Features != nil) {
+			t.Fatalf("by id %v with features %v", q.ByID, q.Features)
+		}
+		if q.Features != nil && len(q.Features) != len(userAt) {
+			t.Fatalf("%d features for %d user fields", len(q.Features), len(userAt))
+		}
+		for name, vals := range q.Filter {
+			if len(vals) == 0 {
+				t.Fatalf("filter %q without values", name)
+			}
+		}
+	})
+}

@@ -1,0 +1,59 @@
+// Package retrieval trains and evaluates two-tower retrieval models on
+// user–item interactions (MovieLens), with their embeddings in the
+// project's compressed tables, and exports what serving needs: user and
+// item vectors, an HNSW item index and an artifact.
+//
+// # Data
+//
+// [LoadInteractions] reads a MovieLens-format source (package datasets:
+// "movielens1m", "movielens100k" or their Parquet conversion) and keeps
+// the positive ratings (label 1: rating >= 4) as interactions. Only
+// positives, because retrieval is asked for items the user will like: a
+// 1-star rating is a sign of what not to retrieve, and treating it as a
+// positive would teach the model to retrieve it. Every movie that appears
+// in any rating (positive or not) is a candidate item. The split is
+// leave-last-out by timestamp per user ([Split]): the user's positives
+// sorted by time (ties by item key, so the split is deterministic), the
+// last is the test item, the one before it the validation item, the rest
+// are training. Users with fewer than three positives only train.
+//
+// # Model
+//
+// One embedding table holds the fields of both towers (the schema's
+// categorical fields, in schema order: a single table, so every table
+// method and memory budget of package trainer applies to the whole model
+// and one artifact table serves it). The user tower reads user_id,
+// gender, age, occupation and zip, the item tower movie_id, genres,
+// first_genre and year; each concatenates its fields' vectors and applies
+// an MLP (one hidden ReLU layer, then a linear output of Out values), and
+// its output is L2-normalised. The score of a (user, item) pair is the
+// dot product of the two vectors (cosine similarity), and nearest
+// neighbour search is maximum inner product search over the item vectors.
+//
+// Training ([Train]) is in-batch sampled softmax: each user's positive
+// item against the other items of the batch, logits u·v/τ minus log Q of
+// the item's in-batch sampling probability (its share of the training
+// interactions; Yi et al., "Sampling-bias-corrected neural modeling for
+// large corpus item recommendations", 2019), repeats of the positive item
+// masked out. With nested dimensions (Matryoshka representation
+// learning, Kusupati et al. 2022) the loss is the sum of the softmax
+// losses of the prefixes u[:p]·v[:p] of the normalised vectors, so a
+// prefix is itself a usable (coarser) embedding. The backward pass is
+// written out by hand; matrix products run on kernels/gemm, the dense
+// weights learn with Adam and the table rows with the table's sparse
+// optimizer. A run is deterministic for a seed and thread count.
+//
+// # Evaluation
+//
+// [Evaluate] ranks all items for every test user by exact dot product,
+// excluding the user's training and validation items (they are known
+// positives, not retrieval targets), and reports recall@10, recall@50 and
+// NDCG@10 of the held-out item. [EvaluateANN] measures the HNSW index
+// of package ann against exact search, and [EvaluateAdaptive] the
+// adaptive search (AdANNS): an index over the first p dimensions gives
+// k' candidates that are re-ranked with all dimensions.
+//
+// # Units
+//
+// Dims count float32 values; memory budgets and sizes are bytes.
+package retrieval
