@@ -146,6 +146,9 @@ func TestFlagErrors(t *testing.T) {
 		if len(args) > 1 && args[0] != "eval" && !contains(args, "--data") {
 			args = append(args, "--data", data)
 		}
+		if len(args) > 0 && args[0] == "train" {
+			args = append(args, "--out", t.TempDir()) // a failing run must not write into the package directory
+		}
 		var stdout, stderr bytes.Buffer
 		if err := run(context.Background(), append(args, "--quiet"), &stdout, &stderr); err == nil {
 			t.Errorf("%v: no error", args)

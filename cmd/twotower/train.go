@@ -267,6 +267,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if f.ratio < 0 || f.ratio > 0 && f.ratio < 1 {
+		return fmt.Errorf("--compression-ratio %g: want >= 1", f.ratio)
+	}
 	d, err := loadData(ctx, f.format, f.data, stderr, f.quiet)
 	if err != nil {
 		return err
