@@ -97,3 +97,25 @@ func (h *maxHeap) pop() item {
 	*h = s
 	return top
 }
+
+// replaceTop replaces the largest item with x and restores the heap: a
+// push then a pop in one sift, for a full result set that x improves.
+func (h maxHeap) replaceTop(x item) {
+	n := len(h)
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && h[c+1].dist > h[c].dist {
+			c++
+		}
+		if x.dist >= h[c].dist {
+			break
+		}
+		h[i] = h[c]
+		i = c
+	}
+	h[i] = x
+}

@@ -338,6 +338,9 @@ func (ix *Index) searchLayer(s *scratch, q *query, ep item, ef, level int, live 
 	flat := ix.cfg.Quantization == Float32 || q.exact
 	isL2 := ix.cfg.Metric == L2
 	dim := ix.cfg.Dim
+	// Whole vectors for the AVX2 kernels: call them directly, skipping
+	// dot's and l2sq's tail handling.
+	asm := flat && useAVX2 && dim >= 8 && dim%8 == 0
 	if !filter || !ix.isDeleted(ep.id) {
 		s.res.push(ep)
 		bound = ep.dist
@@ -369,7 +372,14 @@ func (ix *Index) searchLayer(s *scratch, q *query, ep item, ef, level int, live 
 		s.batch = batch
 		for _, nb := range batch {
 			var d float32
-			if flat {
+			if asm {
+				x := &ix.vecs[int(nb)*dim]
+				if isL2 {
+					d = l2AVX2(&q.v[0], x, dim)
+				} else {
+					d = -dotAVX2(&q.v[0], x, dim)
+				}
+			} else if flat {
 				x := ix.vecs[int(nb)*dim : int(nb)*dim+dim]
 				if isL2 {
 					d = l2sq(q.v, x)
@@ -384,9 +394,10 @@ func (ix *Index) searchLayer(s *scratch, q *query, ep item, ef, level int, live 
 				if filter && ix.isDeleted(nb) {
 					continue
 				}
-				s.res.push(item{d, nb})
-				if len(s.res) > ef {
-					s.res.pop()
+				if len(s.res) < ef {
+					s.res.push(item{d, nb})
+				} else {
+					s.res.replaceTop(item{d, nb})
 				}
 				bound = s.res[0].dist
 			}
