@@ -419,7 +419,7 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) error {
 		vals = append(vals, row.Values...)
 	}
 	if err := wr.Put(r.Context(), keys, vals); err != nil {
-		if errors.Is(err, lookup.ErrNotFound) {
+		if errors.Is(err, lookup.ErrNotFound) || errors.Is(err, lookup.ErrShape) {
 			return badRequest("%v", err)
 		}
 		return err
