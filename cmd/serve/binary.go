@@ -39,20 +39,7 @@ func writeBinaryEmbed(w http.ResponseWriter, m *model, q *embedQuery, vecs []flo
 	}
 	out := vecs
 	if q.Pooling != poolNone {
-		out = make([]float32, q.N*d)
-		for i := range q.N {
-			p := out[i*d : (i+1)*d]
-			for k := range nq {
-				for j, v := range vecs[(i*nq+k)*d : (i*nq+k+1)*d] {
-					p[j] += v
-				}
-			}
-			if q.Pooling == poolMean {
-				for j := range p {
-					p[j] /= float32(nq)
-				}
-			}
-		}
+		out = poolVectors(q, vecs, d, nq)
 	}
 	buf := make([]byte, 4*len(out))
 	for i, v := range out {

@@ -43,6 +43,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -108,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.MaxBatch, "max-batch", 1024, "most instances per request (and rows per update)")
 	fs.IntVar(&c.MaxFields, "max-fields", 1024, "most features per instance")
 	fs.IntVar(&c.MaxK, "max-k", 1000, "most items one /v1/retrieve request may ask for (two-tower models)")
+	gcPercent := fs.Int("gc-percent", 400, "Go GC target (GOGC): heap growth in percent between collections; the service allocates per request and a higher target collects less often, halving p99 at 10k req/s (BENCHMARKS.md) for a few tens of MiB more RSS; a GOGC environment variable wins unless this flag is given; -1 disables the GC")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 2*time.Second, "time limit of one request")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time to drain requests on SIGTERM")
 	tokenFile := fs.String("admin-token-file", "", "file holding the bearer token of the admin endpoints (or $EMBTAB_ADMIN_TOKEN)")
@@ -128,6 +130,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (flags start with --)", fs.Args())
+	}
+	if os.Getenv("GOGC") == "" || fs.Changed("gc-percent") {
+		debug.SetGCPercent(*gcPercent)
 	}
 	var err error
 	if c.MaxBodyBytes, err = bytesize.Parse(*maxBody); err != nil {

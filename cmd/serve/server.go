@@ -248,25 +248,22 @@ func (s *server) handleEmbed(w http.ResponseWriter, r *http.Request) error {
 	if wantsBinary(r) {
 		return writeBinaryEmbed(w, m, q, vecs)
 	}
-	resp := embedResponse{Model: m.id(), Dim: d, Pooling: q.Pooling}
-	for _, f := range q.Fields {
-		resp.Fields = append(resp.Fields, m.schema.cat[f])
+	names := make([]string, nq)
+	for k, f := range q.Fields {
+		names[k] = m.schema.cat[f]
 	}
 	if q.Pooling == poolNone {
-		resp.Embeddings = make([]map[string][]float32, q.N)
-		for i := range q.N {
-			e := make(map[string][]float32, nq)
-			for k, name := range resp.Fields {
-				o := (i*nq + k) * d
-				e[name] = vecs[o : o+d : o+d]
-			}
-			resp.Embeddings[i] = e
-		}
-		return writeJSON(w, http.StatusOK, resp)
+		return writeEmbedJSON(w, m, q, names, vecs, nil)
 	}
-	resp.Pooled = make([][]float32, q.N)
+	return writeEmbedJSON(w, m, q, names, vecs, poolVectors(q, vecs, d, nq))
+}
+
+// poolVectors sums (or averages, for pooling mean) the nq field vectors
+// of each instance of q: q.N x d values.
+func poolVectors(q *embedQuery, vecs []float32, d, nq int) []float32 {
+	out := make([]float32, q.N*d)
 	for i := range q.N {
-		p := make([]float32, d)
+		p := out[i*d : (i+1)*d]
 		for k := range nq {
 			for j, v := range vecs[(i*nq+k)*d : (i*nq+k+1)*d] {
 				p[j] += v
@@ -277,9 +274,8 @@ func (s *server) handleEmbed(w http.ResponseWriter, r *http.Request) error {
 				p[j] /= float32(nq)
 			}
 		}
-		resp.Pooled[i] = p
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	return out
 }
 
 // scoreResponse is the reply of /v1/score.
@@ -309,7 +305,7 @@ func (s *server) handleScore(w http.ResponseWriter, r *http.Request) error {
 	if !finite(p) {
 		return errNonFinite
 	}
-	return writeJSON(w, http.StatusOK, scoreResponse{Model: m.id(), Scores: p})
+	return writeScoreJSON(w, m, p)
 }
 
 func (s *server) handleReady(w http.ResponseWriter, _ *http.Request) error {
