@@ -47,8 +47,9 @@
 // checksummed sidecar). Training from scratch with a plan (trainer's
 // --dim-plan, which --dim-search runs after the search) builds a full
 // table holding only the kept rows of each field at the field's
-// dimension, or a Unified Embedding table whose per-field chunk counts
-// come from the dimensions ([Plan.Chunks]); the exported artifact records
+// dimension, a hashed table whose fields' rows are sized to the budget at
+// their dimensions, or a Unified Embedding table whose per-field chunk
+// counts come from the dimensions ([Plan.Chunks]); the exported artifact records
 // the per-field dimensions.
 //
 // Mixed dimensions reach the dense nets zero-padded to the base dimension

@@ -51,6 +51,43 @@ func HashedForBudget(budgetBytes int64, cardinalities []int64, dim int) ([]int, 
 	return out, nil
 }
 
+// HashedForBudgetDims is HashedForBudget for a table whose field f has
+// dims[f] floats per row (Config.FieldDims): the rule above applied to
+// floats rather than rows (the budget buys budgetBytes/4 floats; field f
+// needs at least dims[f] of them, is capped at (cardinality+1)·dims[f]
+// and weighs cardinality·dims[f]), each field's floats then rounded down
+// to whole rows. Equal dims give exactly HashedForBudget's rows.
+func HashedForBudgetDims(budgetBytes int64, cardinalities []int64, dims []int) ([]int, error) {
+	if len(dims) != len(cardinalities) {
+		return nil, fmt.Errorf("size hashed table: %d dims for %d fields: %w", len(dims), len(cardinalities), ErrConfig)
+	}
+	if err := checkSizing(budgetBytes, cardinalities, 1); err != nil {
+		return nil, fmt.Errorf("size hashed table: %w", err)
+	}
+	if len(dims) > 0 && !slices.ContainsFunc(dims, func(d int) bool { return d != dims[0] }) {
+		return HashedForBudget(budgetBytes, cardinalities, dims[0]) // whole rows, no rounding loss
+	}
+	lo := make([]int64, len(cardinalities))
+	hi := make([]int64, len(cardinalities))
+	w := make([]int64, len(cardinalities))
+	for f, n := range cardinalities {
+		d := int64(dims[f])
+		if d < 1 {
+			return nil, fmt.Errorf("size hashed table: field %d dim %d: %w", f, d, ErrConfig)
+		}
+		lo[f], hi[f], w[f] = d, (n+1)*d, n*d
+	}
+	floats, err := allocateRows(budgetBytes/4, w, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("size hashed table to %d bytes at dims %v: %w", budgetBytes, dims, err)
+	}
+	out := make([]int, len(floats))
+	for f, n := range floats {
+		out[f] = int(n / int64(dims[f]))
+	}
+	return out, nil
+}
+
 // QRForBudget returns the quotient and remainder rows per field of a QR
 // table whose fp32 parameters fit in budgetBytes. Each field's row count m
 // comes from the rule above (minimum 2, cap r*+q* where r* = ceil(sqrt(n))

@@ -175,3 +175,45 @@ func TestBudgetErrors(t *testing.T) {
 		t.Errorf("FullTableBytes = %d, want %d", got, 11*2*4)
 	}
 }
+
+func TestHashedForBudgetDims(t *testing.T) {
+	card := []int64{10, 1000, 100000}
+	cases := []struct {
+		name   string
+		budget int64
+		dims   []int
+	}{
+		{"uniform dims match HashedForBudget", 64 << 10, []int{16, 16, 16}},
+		{"mixed", 64 << 10, []int{16, 2, 4}},
+		{"generous: every field capped", 1 << 30, []int{8, 3, 1}},
+		{"tight", 4 * (16 + 2 + 4), []int{16, 2, 4}},
+	}
+	for _, c := range cases {
+		rows, err := embedding.HashedForBudgetDims(c.budget, card, c.dims)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var bytes int64
+		for f, n := range rows {
+			if n < 1 || int64(n) > card[f]+1 {
+				t.Errorf("%s: field %d has %d rows", c.name, f, n)
+			}
+			bytes += int64(n) * int64(c.dims[f]) * 4
+		}
+		if bytes > c.budget {
+			t.Errorf("%s: %d bytes over the budget %d", c.name, bytes, c.budget)
+		}
+		if c.name == "uniform dims match HashedForBudget" {
+			want, _ := embedding.HashedForBudget(c.budget, card, 16)
+			for f := range want {
+				if want[f] != rows[f] {
+					t.Errorf("uniform dims: %v, HashedForBudget %v", rows, want)
+					break
+				}
+			}
+		}
+	}
+	if _, err := embedding.HashedForBudgetDims(4*21, card, []int{16, 2, 4}); !errors.Is(err, embedding.ErrBudgetTooSmall) {
+		t.Errorf("below the minimum: %v", err)
+	}
+}

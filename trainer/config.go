@@ -80,8 +80,9 @@ type Config struct {
 	// trains from scratch with the plan found (saved as <Out>/dimplan.json)
 	// instead of Table's uniform dimensions. DimPlan trains with a saved
 	// plan instead (no search). Either needs Table "full" (the plan's kept
-	// rows at its per-field dimensions) or "unified" (per-field chunk
-	// counts from the dimensions). Search tunes the search.
+	// rows at its per-field dimensions), "hashed" (rows sized to the budget
+	// at the per-field dimensions) or "unified" (per-field chunk counts
+	// from the dimensions). Search tunes the search.
 	DimSearch string       `json:"dim_search,omitempty"`
 	DimPlan   string       `json:"dim_plan,omitempty"`
 	Search    SearchConfig `json:"search"`
@@ -212,8 +213,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--dim-search %q: want optembed, dnis or uniform", c.DimSearch)
 	case c.DimSearch != "" && c.MemoryBudget <= 0:
 		return fmt.Errorf("--dim-search needs a --memory-budget to search within")
-	case (c.DimSearch != "" || c.DimPlan != "") && c.Table != "full" && c.Table != "unified":
-		return fmt.Errorf("a dimension plan needs --table full or unified, not %s", c.Table)
+	case c.DimSearch != "" && c.Table != "full" && c.Table != "unified" && c.Table != "hashed",
+		c.DimPlan != "" && c.Table != "full" && c.Table != "unified" && c.Table != "hashed":
+		return fmt.Errorf("a dimension plan needs --table full, hashed or unified, not %s", c.Table)
 	case c.Search.ValFraction < 0 || c.Search.ValFraction >= 1 || c.Search.MaxValRows < 0 || c.Search.Epochs < 0 ||
 		c.Search.SelectEvery < 0 || c.Search.Population < 0 || c.Search.Generations < 0:
 		return fmt.Errorf("search settings out of range: %+v", c.Search)

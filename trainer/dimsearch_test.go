@@ -34,6 +34,7 @@ func TestDimSearch(t *testing.T) {
 		{dimsearch.MethodDNIS, "full", "dcnv2"},
 		{dimsearch.MethodOptEmbed, "unified", "deepfm"},
 		{dimsearch.MethodDNIS, "full", "lr"},
+		{dimsearch.MethodOptEmbed, "hashed", "dlrm"},
 	}
 	for _, c := range cases {
 		t.Run(c.method+"/"+c.table+"/"+c.model, func(t *testing.T) {
@@ -117,7 +118,7 @@ func TestDimSearchErrors(t *testing.T) {
 		is   error
 	}{
 		{"no budget", Config{DimSearch: "optembed", Table: "full"}, nil},
-		{"hashed table", Config{DimSearch: "dnis", Table: "hashed", MemoryBudget: 1 << 20}, nil},
+		{"qr table", Config{DimSearch: "dnis", Table: "qr", MemoryBudget: 1 << 20}, nil},
 		{"unknown method", Config{DimSearch: "nas", Table: "full", MemoryBudget: 1 << 20}, nil},
 		{"plan and search", Config{DimSearch: "dnis", DimPlan: "p.json", Table: "full", MemoryBudget: 1 << 20}, nil},
 		{"budget below dim 1", Config{DimSearch: "uniform", Table: "full", MemoryBudget: 64}, embedding.ErrBudgetTooSmall},

@@ -43,10 +43,12 @@ const tableMethods = "full, hashed, qr, multiplex, unified, multiprobe or hybrid
 // bytes either way, so an int8 table has the rows of its fp32 twin in
 // about a third of the memory (Bytes reports what it holds).
 //
-// A dimension plan (package dimsearch; nil for none) shapes full and
-// unified tables: a full table keeps only the plan's kept ids of each
+// A dimension plan (package dimsearch; nil for none) shapes full, hashed
+// and unified tables: a full table keeps only the plan's kept ids of each
 // field (the others share the field's OOV row) at the field's planned
-// dimension, zero-padded to Dim; a unified table gives field f
+// dimension, zero-padded to Dim; a hashed table sizes its fields' rows to
+// the budget at their planned dimensions (embedding.HashedForBudgetDims;
+// kept rows do not apply); a unified table gives field f
 // ceil(dim_f / chunk_dim) chunks, chunk_dim being Dim/Chunks with
 // --chunks, else Dim/4 (Dim/2, then 1, when 4 does not divide Dim).
 func newTable(cfg *Config, v *vocabulary, plan *dimsearch.Plan) (trainTable, error) {
@@ -192,7 +194,7 @@ func planChunkDim(cfg *Config) int {
 	return 1
 }
 
-// newPlannedTable builds the full or unified table of a dimension plan.
+// newPlannedTable builds the full, hashed or unified table of a dimension plan.
 func newPlannedTable(cfg *Config, v *vocabulary, plan *dimsearch.Plan) (trainTable, error) {
 	if len(plan.Fields) != len(v.ids) || plan.BaseDim != cfg.Dim {
 		return nil, fmt.Errorf("dimension plan of %d fields at dim %d, table of %d fields at dim %d",
@@ -220,6 +222,19 @@ func newPlannedTable(cfg *Config, v *vocabulary, plan *dimsearch.Plan) (trainTab
 		}
 		t, err = embedding.NewFull(ids, embedding.Config{Method: embedding.MethodFull, Dim: cfg.Dim, FieldDims: plan.Dims(),
 			Optimizer: opt, Seed: cfg.Seed, Storage: cfg.Storage})
+	case embedding.MethodHashed:
+		// Hashing needs no vocabulary: every value hashes into its
+		// field's rows, sized to the budget at the field's dimension.
+		budget := cfg.MemoryBudget
+		if budget == 0 {
+			budget = plan.Bytes
+		}
+		var rows []int
+		rows, err = embedding.HashedForBudgetDims(budget, v.cardinalities(), plan.Dims())
+		if err == nil {
+			t, err = embedding.NewHashed(embedding.Config{Method: embedding.MethodHashed, Dim: cfg.Dim, Rows: rows,
+				FieldDims: plan.Dims(), Optimizer: opt, Seed: cfg.Seed, Storage: cfg.Storage})
+		}
 	case multiplex.MethodUnified:
 		budget := cfg.MemoryBudget
 		if budget == 0 {
@@ -234,7 +249,7 @@ func newPlannedTable(cfg *Config, v *vocabulary, plan *dimsearch.Plan) (trainTab
 			t, err = multiplex.New(mc)
 		}
 	default:
-		return nil, fmt.Errorf("a dimension plan needs --table full or unified, not %s", cfg.Table)
+		return nil, fmt.Errorf("a dimension plan needs --table full, hashed or unified, not %s", cfg.Table)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("embedding table %s with a dimension plan: %w", cfg.Table, err)

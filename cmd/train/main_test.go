@@ -76,8 +76,8 @@ func TestDimSearchFlags(t *testing.T) {
 	if m.DimPlan.Method != "optembed" || len(m.DimPlan.Fields) != 26 || m.DimPlan.Bytes > 80<<10 || m.EmbeddingBytes != m.DimPlan.Bytes {
 		t.Fatalf("result %+v", m)
 	}
-	if err := run(context.Background(), []string{"--gen-rows", "100", "--dim-search", "optembed", "--table", "hashed", "--memory-budget", "1KiB"},
-		&out, &errb); err == nil || !strings.Contains(err.Error(), "full or unified") {
-		t.Fatalf("hashed table with a search: %v", err)
+	if err := run(context.Background(), []string{"--gen-rows", "100", "--dim-search", "optembed", "--table", "qr", "--memory-budget", "1KiB"},
+		&out, &errb); err == nil || !strings.Contains(err.Error(), "full, hashed or unified") {
+		t.Fatalf("qr table with a search: %v", err)
 	}
 }
