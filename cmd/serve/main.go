@@ -30,7 +30,8 @@
 // The server binds to loopback unless --allow-remote. Admin endpoints need
 // the bearer token of --admin-token-file (or $EMBTAB_ADMIN_TOKEN) when one
 // is set, else a loopback client. SIGTERM or SIGINT drain the requests in
-// flight and stop.
+// flight and stop; SIGHUP reloads the model's directory, as
+// /v1/admin/reload does.
 package main
 
 import (
@@ -243,6 +244,10 @@ func serve(ctx context.Context, c *config, log *slog.Logger, reg *prometheus.Reg
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go srv.reloadOnSignal(ctx, hup)
 	if c.DebugAddr != "" {
 		dln, err := listenDebug(c.DebugAddr)
 		if err != nil {

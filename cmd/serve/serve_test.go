@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -665,4 +666,45 @@ func TestEmbedBinary(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReloadOnSignal replaces the served directory in place, as a deploy
+// would, and checks that a SIGHUP (delivered on the channel serve
+// registers with signal.Notify) swaps the new model in, and that a
+// broken directory is rejected with the old model still serving.
+func TestReloadOnSignal(t *testing.T) {
+	f := testFixture(t)
+	dir := filepath.Join(t.TempDir(), "m")
+	copyDir(t, f.dir, dir)
+	srv, hs, _ := newTestServer(t, testConfig(dir))
+	first, _ := scores(t, hs.URL, map[string]any{"features": f.instance(0)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sig := make(chan os.Signal)
+	done := make(chan struct{})
+	go func() { srv.reloadOnSignal(ctx, sig); close(done) }()
+	serving := func() string {
+		id, _ := scores(t, hs.URL, map[string]any{"features": f.instance(0)})
+		return id
+	}
+	// The int8 artifact replaces the directory's contents.
+	os.RemoveAll(dir)
+	copyDir(t, f.int8, dir)
+	sig <- syscall.SIGHUP
+	sig <- syscall.SIGHUP // the first reload has finished once the loop takes the second
+	if id := serving(); id == first {
+		t.Fatalf("after SIGHUP still serving %s", id)
+	}
+	second := serving()
+	rows := filepath.Join(dir, artifact.RowsFile(0))
+	data, _ := os.ReadFile(rows)
+	data[100] ^= 1
+	os.WriteFile(rows, data, 0o644)
+	sig <- syscall.SIGHUP
+	sig <- syscall.SIGHUP
+	if id := serving(); id != second {
+		t.Errorf("after a SIGHUP on a corrupt directory serving %s, want %s", id, second)
+	}
+	cancel()
+	<-done
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -360,30 +361,59 @@ func (s *server) handleReload(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	cur := s.acquire()
-	if cur == nil {
-		return errNoModel
-	}
-	prev, dir := cur.id(), cur.dir
-	cur.release()
-	if req.Model != "" {
-		dir = filepath.Clean(req.Model)
-	}
 	// Loading may take long (checksums, a badger or Redis load): it is
 	// not bound by the request timeout, only by the client going away.
-	ctx := context.WithoutCancel(r.Context())
-	m, err := loadModel(ctx, dir, s.cfg, s.log, s.met)
+	cur, prev, dir, err := s.reload(context.WithoutCancel(r.Context()), req.Model)
+	if errors.Is(err, errNoModel) {
+		return errNoModel
+	}
+	if err != nil {
+		return &requestError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("reload rejected, still serving %s: %v", prev, err)}
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"model": cur, "previous": prev, "dir": dir})
+}
+
+// reload loads the artifact in dir ("" = the current model's directory,
+// e.g. after `export --replace` rewrote it) and swaps it in; a model that
+// fails to load is rejected and the old one keeps serving. It returns the
+// new and previous model ids and the directory.
+func (s *server) reload(ctx context.Context, dir string) (cur, prev, loaded string, err error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.acquire()
+	if old == nil {
+		return "", "", "", errNoModel
+	}
+	prev, loaded = old.id(), old.dir
+	old.release()
+	if dir != "" {
+		loaded = filepath.Clean(dir)
+	}
+	m, err := loadModel(ctx, loaded, s.cfg, s.log, s.met)
 	if err != nil {
 		s.met.reloads.WithLabelValues("error").Inc()
-		s.log.Error("reload rejected", "dir", dir, "err", err)
-		return &requestError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("reload rejected, still serving %s: %v", prev, err)}
+		s.log.Error("reload rejected", "dir", loaded, "err", err)
+		return "", prev, loaded, err
 	}
 	s.met.reloads.WithLabelValues("ok").Inc()
 	s.setModel(m)
-	s.log.Info("model swapped", "previous", prev, "current", m.id(), "dir", dir)
-	return writeJSON(w, http.StatusOK, map[string]string{"model": m.id(), "previous": prev, "dir": dir})
+	s.log.Info("model swapped", "previous", prev, "current", m.id(), "dir", loaded)
+	return m.id(), prev, loaded, nil
+}
+
+// reloadOnSignal reloads the current model's directory each time sig
+// delivers (SIGHUP), until ctx ends: the Unix daemon convention, for
+// deploy scripts that replace the artifact in place.
+func (s *server) reloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case v := <-sig:
+			s.log.Info("reload requested", "signal", v.String())
+			s.reload(ctx, "")
+		}
+	}
 }
 
 // handleRows writes rows into a store that takes updates.
