@@ -130,6 +130,9 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.EmbLR == 0 {
+		cfg.EmbLR = DefaultEmbLRFor(cfg.Optimizer, cfg.Model, schema.NumCat())
+	}
 	plan, err := dimensionPlan(ctx, &cfg, opt.Resume, sp, onErr, vocab, schema, bar, log)
 	if err != nil {
 		return nil, err
