@@ -111,8 +111,8 @@ func ReadSearchRecords(path string) ([]*SearchRecord, error) {
 		}
 		s := &SearchRecord{Dataset: rec[0], Method: rec[1], TargetRatio: pf(rec[2]), Seed: pi(rec[3]), Budget: pi(rec[4]),
 			Bytes: pi(rec[5]), AUC: pf(rec[6]), ValAUC: pf(rec[7]), SearchSeconds: pf(rec[8]), Fields: rec[9]}
-		if perr != nil {
-			continue
+		if perr != nil || !validFields(s.Fields) {
+			continue // a torn line: the cell reruns
 		}
 		out = append(out, s)
 	}
@@ -203,4 +203,31 @@ func SearchReport(recs []*SearchRecord) string {
 		}
 	}
 	return b.String()
+}
+
+// validFields reports whether a record's field list is whole: entries
+// "name=dim/kept/cardinality" separated by ";", each with three integers.
+// The list is the last column, so a line torn inside it would otherwise
+// parse; a tear exactly between two entries still loses the fields after
+// it, which SearchReport's readers see as a shorter list.
+func validFields(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, e := range strings.Split(s, ";") {
+		name, nums, ok := strings.Cut(e, "=")
+		if !ok || name == "" {
+			return false
+		}
+		parts := strings.Split(nums, "/")
+		if len(parts) != 3 {
+			return false
+		}
+		for _, p := range parts {
+			if _, err := strconv.ParseInt(p, 10, 64); err != nil {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -72,3 +72,20 @@ func TestSweepWithSearches(t *testing.T) {
 		t.Fatalf("rerun wrote %d records, had %d", len(again), len(recs))
 	}
 }
+
+func TestValidFields(t *testing.T) {
+	for s, want := range map[string]bool{
+		"a=1/2/3":         true,
+		"a=1/2/3;b=4/5/6": true,
+		"":                false,
+		"a=1/2/3;b=4/5":   false,
+		"a=1/2/3;b=4/5/":  false,
+		"a=1/2/3;":        false,
+		"a=1/x/3":         false,
+		"=1/2/3":          false,
+	} {
+		if got := validFields(s); got != want {
+			t.Errorf("validFields(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
