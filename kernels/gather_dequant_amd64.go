@@ -9,8 +9,8 @@ func init() {
 	// AVX2 CPU has, but x/sys/cpu does not report: hasF16C asks CPUID).
 	// The AVX-512 kernels use AVX512F, and AVX512VL for ymm registers 16-31.
 	avx2 := cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasFMA && hasF16C()
-	implAvailable[implAVX2] = avx2
-	implAvailable[implAVX512] = avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
+	impls.SetAvailable(implAVX2, avx2)
+	impls.SetAvailable(implAVX512, avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL)
 }
 
 // bagFunc is the signature of the generated bag kernels (see

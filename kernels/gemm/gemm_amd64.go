@@ -12,8 +12,8 @@ func init() {
 	// The AVX2 kernels use AVX2 and FMA; the AVX-512 ones AVX512F (and
 	// BZHI from BMI2 for the column masks).
 	avx2 := cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasFMA
-	implAvailable[implAVX2] = avx2
-	implAvailable[implAVX512] = avx2 && cpu.X86.HasAVX512F && cpu.X86.HasBMI2
+	impls.SetAvailable(implAVX2, avx2)
+	impls.SetAvailable(implAVX512, avx2 && cpu.X86.HasAVX512F && cpu.X86.HasBMI2)
 	kernelSets[implAVX2] = &avx2Kernels
 	kernelSets[implAVX512] = &avx512Kernels
 }
