@@ -140,7 +140,7 @@ func (a *Artifact) Extra() []string { return a.m.Extra }
 
 // ExtraPath returns the path of the extra file name, whose size (and
 // checksum, unless Open skipped them) Open verified: to be opened or
-// mapped by the code that knows its format. The error wraps ErrNotFound
+// mapped by the code that knows its format. The error wraps ErrNoExtra
 // when the artifact has no such extra file.
 func (a *Artifact) ExtraPath(name string) (string, error) {
 	if !slices.Contains(a.m.Extra, name) {

@@ -44,7 +44,8 @@ type Interactions struct {
 	// Users and Items are sorted by key; Items holds every movie of any
 	// rating, Users every user with a rating.
 	Users, Items []Entity
-	// Events are the positives, sorted by user, time, then item.
+	// Events are the positives, sorted by user, time, then item; one per
+	// user and item (the earliest).
 	Events []Event
 	// Ratings counts the rows read (positive or not).
 	Ratings int64
@@ -61,7 +62,10 @@ func OpenSource(format, path string) (datasets.RecordReader, error) {
 }
 
 // LoadInteractions reads r to the end and returns its positive ratings
-// (Label 1) with the users and items of all ratings. The schema must have
+// (Label 1) with the users and items of all ratings. A user's repeated
+// positives of one item count once, at the earliest (ties: the first in
+// the sorted order), so a split never holds an item both in a user's
+// training and held-out items. The schema must have
 // the fields of DefaultUserFields and DefaultItemFields and a timestamp.
 // progress, if not nil, is called with the rows read so far every 64k
 // rows.
@@ -142,16 +146,41 @@ func LoadInteractions(ctx context.Context, r datasets.RecordReader, progress fun
 	slices.SortFunc(in.Events, func(a, b Event) int {
 		return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Time, b.Time), cmp.Compare(a.Item, b.Item))
 	})
+	in.Events = firstPositives(in.Events)
 	return in, nil
 }
 
-// keyCompare orders keys numerically when both are decimal numbers
-// (MovieLens ids), else as strings.
-func keyCompare(a, b string) int {
-	if isDigits(a) && isDigits(b) {
-		if c := cmp.Compare(len(a), len(b)); c != 0 {
-			return c
+// firstPositives keeps the first of the events with the same user and
+// item (events sorted by user, time, item), so that a repeated positive
+// cannot put a held-out item in the user's training items.
+func firstPositives(ev []Event) []Event {
+	out := ev[:0]
+	seen := map[int32]bool{}
+	for i, e := range ev {
+		if i == 0 || e.User != out[len(out)-1].User {
+			clear(seen)
 		}
+		if seen[e.Item] {
+			continue
+		}
+		seen[e.Item] = true
+		out = append(out, e)
+	}
+	return out
+}
+
+// keyCompare orders keys: decimal numbers without leading zeros
+// (MovieLens ids) first, numerically, then all other keys as strings. It
+// is a strict total order (0 only for equal keys).
+func keyCompare(a, b string) int {
+	da, db := isDigits(a), isDigits(b)
+	switch {
+	case da && db:
+		return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
+	case da:
+		return -1
+	case db:
+		return 1
 	}
 	return cmp.Compare(a, b)
 }

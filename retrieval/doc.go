@@ -10,7 +10,9 @@
 // the positive ratings (label 1: rating >= 4) as interactions. Only
 // positives, because retrieval is asked for items the user will like: a
 // 1-star rating is a sign of what not to retrieve, and treating it as a
-// positive would teach the model to retrieve it. Every movie that appears
+// positive would teach the model to retrieve it. A user's repeated
+// positives of one movie count once (the earliest), so the held-out item
+// is never also a training item. Every movie that appears
 // in any rating (positive or not) is a candidate item. The split is
 // leave-last-out by timestamp per user ([Split]): the user's positives
 // sorted by time (ties by item key, so the split is deterministic), the
@@ -27,8 +29,10 @@
 // first_genre and year; each concatenates its fields' vectors and applies
 // an MLP (one hidden ReLU layer, then a linear output of Out values), and
 // its output is L2-normalised. The score of a (user, item) pair is the
-// dot product of the two vectors (cosine similarity), and nearest
-// neighbour search is maximum inner product search over the item vectors.
+// dot product of the two vectors (their cosine similarity over all dims;
+// a prefix score is the dot product of the prefixes, which are not
+// renormalised), and nearest neighbour search is maximum inner product
+// search over the item vectors.
 //
 // Training ([Train]) is in-batch sampled softmax: each user's positive
 // item against the other items of the batch, logits u·v/τ minus log Q of
@@ -48,10 +52,20 @@
 // [Evaluate] ranks all items for every test user by exact dot product,
 // excluding the user's training and validation items (they are known
 // positives, not retrieval targets), and reports recall@10, recall@50 and
-// NDCG@10 of the held-out item. [EvaluateANN] measures the HNSW index
-// of package ann against exact search, and [EvaluateAdaptive] the
-// adaptive search (AdANNS): an index over the first p dimensions gives
-// k' candidates that are re-ranked with all dimensions.
+// NDCG@10 of the held-out item; ties count against it ([Metrics]), and
+// [RankMetrics] leaves out users and items without vectors ([Absent]).
+// [EvaluateANN] measures both the HNSW index of package ann against
+// exact search and the adaptive search (AdANNS): an index over the first
+// p dimensions gives k' candidates that are re-ranked with all
+// dimensions.
+//
+// # Serving
+//
+// [ExportArtifact] writes a serving artifact (docs/format/artifact.md):
+// the table, the towers, the item index, the catalog (items with their
+// field values, users with their training items) and the stored vectors.
+// [OpenRetriever] opens its retrieval part and [Retriever.Retrieve]
+// answers top-k queries with filters and exclusions ([Options]).
 //
 // # Units
 //

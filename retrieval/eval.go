@@ -16,8 +16,18 @@ import (
 // and 50 of all items (exact search, the user's earlier positives
 // excluded) and the mean NDCG@10 (1/log2(rank+2) when the item is in the
 // top 10, rank from 0; one relevant item per user, so the ideal DCG is 1).
+//
+// Ties count against the held-out item (pessimistic): its rank is the
+// number of other candidate items whose score is greater than or equal to
+// its own, so a model that gives many items the same score (an all-zero
+// vector, duplicate item vectors) gets no credit for the tie. A held-out
+// item with a non-finite score is a miss.
 type Metrics struct {
+	// Users counts the held-out items ranked; Skipped those left out
+	// because the user's or the item's vector is absent (RankMetrics'
+	// absent), which are in no metric.
 	Users    int     `json:"users"`
+	Skipped  int     `json:"skipped,omitempty"`
 	Recall10 float64 `json:"recall_at_10"`
 	Recall50 float64 `json:"recall_at_50"`
 	NDCG10   float64 `json:"ndcg_at_10"`
@@ -56,16 +66,32 @@ func Evaluate(g *gemm.Context, m *Model, sp *Split, set EvalSet, prefix int) (Me
 	if err != nil {
 		return Metrics{}, fmt.Errorf("evaluate: %w", err)
 	}
-	return RankMetrics(g, uv, iv, m.Config.Out, prefix, sp, set)
+	return RankMetrics(g, uv, iv, m.Config.Out, prefix, sp, set, nil)
 }
+
+// Absent marks the users and items (indexes of the split's
+// Interactions) that have no vector, as when evaluating an artifact
+// built from other data: a held-out item of an absent user, or an absent
+// held-out item, is left out of the metrics (Metrics.Skipped), and an
+// absent item is never a candidate. Nil slices mark none.
+type Absent struct {
+	Users, Items []bool
+}
+
+func (a *Absent) user(u int32) bool { return a != nil && int(u) < len(a.Users) && a.Users[u] }
+func (a *Absent) item(i int32) bool { return a != nil && int(i) < len(a.Items) && a.Items[i] }
 
 // RankMetrics computes the metrics of user vectors uv (one per held-out
 // item of sp's set, in order) against all item vectors iv (dim values
-// each), scoring with their first prefix dims (0: all).
-func RankMetrics(g *gemm.Context, uv, iv []float32, dim, prefix int, sp *Split, set EvalSet) (Metrics, error) {
+// each), scoring with their first prefix dims (0: all); absent (nil:
+// none) leaves users and items without vectors out.
+func RankMetrics(g *gemm.Context, uv, iv []float32, dim, prefix int, sp *Split, set EvalSet, absent *Absent) (Metrics, error) {
 	held, other := sp.Test, sp.Valid
 	if set == ValidSet {
 		held, other = sp.Valid, nil
+	}
+	if dim < 1 {
+		return Metrics{}, fmt.Errorf("rank metrics: dim %d", dim)
 	}
 	if prefix <= 0 || prefix > dim {
 		prefix = dim
@@ -74,7 +100,15 @@ func RankMetrics(g *gemm.Context, uv, iv []float32, dim, prefix int, sp *Split, 
 	if len(uv) != nu*dim || ni == 0 {
 		return Metrics{}, fmt.Errorf("rank metrics: %d user values for %d users of dim %d, %d items", len(uv), nu, dim, ni)
 	}
-	met := Metrics{Users: nu, Prefix: prefix}
+	var absentItems []int32
+	if absent != nil {
+		for i, a := range absent.Items {
+			if a && i < ni {
+				absentItems = append(absentItems, int32(i))
+			}
+		}
+	}
+	met := Metrics{Prefix: prefix}
 	const block = 256
 	scores := make([]float32, block*ni)
 	for lo := 0; lo < nu; lo += block {
@@ -85,19 +119,31 @@ func RankMetrics(g *gemm.Context, uv, iv []float32, dim, prefix int, sp *Split, 
 		}
 		for i := range n {
 			e := held[lo+i]
+			if absent.user(e.User) || absent.item(e.Item) {
+				met.Skipped++
+				continue
+			}
+			met.Users++
 			row := scores[i*ni : (i+1)*ni]
 			target := row[e.Item]
-			for _, s := range sp.Seen[e.User] {
-				if s != e.Item {
-					row[s] = float32(math.Inf(-1))
-				}
+			if math.IsNaN(float64(target)) || math.IsInf(float64(target), 0) {
+				continue // a miss
 			}
-			if other != nil && other[lo+i].Item != e.Item {
+			for _, s := range sp.Seen[e.User] {
+				row[s] = float32(math.Inf(-1))
+			}
+			if other != nil {
 				row[other[lo+i].Item] = float32(math.Inf(-1))
 			}
+			for _, j := range absentItems {
+				row[j] = float32(math.Inf(-1))
+			}
+			row[e.Item] = target
+			// Pessimistic ties: every other item scoring at least the
+			// target ranks before it.
 			rank := 0
-			for _, s := range row {
-				if s > target {
+			for j, s := range row {
+				if s >= target && j != int(e.Item) {
 					rank++
 				}
 			}
@@ -110,10 +156,10 @@ func RankMetrics(g *gemm.Context, uv, iv []float32, dim, prefix int, sp *Split, 
 			}
 		}
 	}
-	if nu > 0 {
-		met.Recall10 /= float64(nu)
-		met.Recall50 /= float64(nu)
-		met.NDCG10 /= float64(nu)
+	if met.Users > 0 {
+		met.Recall10 /= float64(met.Users)
+		met.Recall50 /= float64(met.Users)
+		met.NDCG10 /= float64(met.Users)
 	}
 	return met, nil
 }
@@ -121,9 +167,18 @@ func RankMetrics(g *gemm.Context, uv, iv []float32, dim, prefix int, sp *Split, 
 // ExactTopK returns the k items of highest dot product (all dim values)
 // for each query of q (rows of dim values), best first, ties by index.
 func ExactTopK(g *gemm.Context, q, items []float32, dim, k int) ([][]int32, error) {
+	if dim < 1 {
+		return nil, fmt.Errorf("exact top-k: dim %d", dim)
+	}
 	nq, ni := len(q)/dim, len(items)/dim
 	k = min(k, ni)
 	out := make([][]int32, nq)
+	if k <= 0 {
+		for i := range out {
+			out[i] = []int32{}
+		}
+		return out, nil
+	}
 	const block = 256
 	scores := make([]float32, block*ni)
 	idx := make([]int32, ni)
@@ -140,8 +195,11 @@ func ExactTopK(g *gemm.Context, q, items []float32, dim, k int) ([][]int32, erro
 }
 
 // topK returns the indexes of the k largest scores, best first, ties by
-// index; idx is scratch of len(scores).
+// index; idx is scratch of len(scores). k <= 0 gives none.
 func topK(scores []float32, idx []int32, k int) []int32 {
+	if k <= 0 {
+		return []int32{}
+	}
 	for j := range idx {
 		idx[j] = int32(j)
 	}
@@ -204,13 +262,26 @@ func BuildIndex(items []float32, dim, prefix int, seed uint64) (*ann.Index, erro
 // adaptive search at each prefix in prefixes (< dim) with each candidate
 // count in cands (ef = max(candidates, the ef of efs' first value)),
 // queries q against items, recall@k against exact search.
+//
+// Recall is over the exact top min(k, items) of each query (0 without
+// queries).
 func EvaluateANN(g *gemm.Context, q, items []float32, dim, k int, efs, prefixes, cands []int, seed uint64) ([]ANNResult, error) {
+	if k < 1 || dim < 1 || len(items) < dim {
+		return nil, fmt.Errorf("evaluate ann: k %d, dim %d, %d item values: want k >= 1 and at least one item", k, dim, len(items))
+	}
 	exact, err := ExactTopK(g, q, items, dim, k)
 	if err != nil {
 		return nil, err
 	}
 	nq := len(q) / dim
+	relevant := 0
+	for _, e := range exact {
+		relevant += len(e)
+	}
 	recall := func(got [][]int32) float64 {
+		if relevant == 0 {
+			return 0
+		}
 		hit := 0
 		for i, g := range got {
 			for _, id := range g {
@@ -219,7 +290,7 @@ func EvaluateANN(g *gemm.Context, q, items []float32, dim, k int, efs, prefixes,
 				}
 			}
 		}
-		return float64(hit) / float64(nq*k)
+		return float64(hit) / float64(relevant)
 	}
 	var res []ANNResult
 	start := time.Now()

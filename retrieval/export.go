@@ -158,6 +158,11 @@ type Catalog struct {
 	Items      []Entity `json:"items"`
 	// Users are the keys of the users whose vectors are stored.
 	Users []string `json:"users"`
+	// Seen[u] lists the catalog positions of the items user Users[u]
+	// interacted with in training (sorted), which retrieval for a known
+	// user leaves out by default. Optional: artifacts written before it
+	// have none (nothing to leave out); else one list per user.
+	Seen [][]int32 `json:"seen,omitempty"`
 }
 
 // ExportArtifact writes m as a serving artifact at dir (replacing one
@@ -177,6 +182,15 @@ func ExportArtifact(dir string, m *Model, index *ann.Index, uv, iv []float32, tr
 	}
 	for i, u := range in.Users {
 		cat.Users[i] = u.Key
+	}
+	if m.sp != nil {
+		cat.Seen = make([][]int32, len(in.Users))
+		for u := range cat.Seen {
+			cat.Seen[u] = []int32{}
+			if u < len(m.sp.Seen) && m.sp.Seen[u] != nil {
+				cat.Seen[u] = m.sp.Seen[u]
+			}
+		}
 	}
 	catJSON, err := json.Marshal(cat)
 	if err != nil {

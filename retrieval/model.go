@@ -136,8 +136,10 @@ type Model struct {
 	Table  trainer.TrainableTable
 	Towers *Towers
 	Hasher *hashing.Hasher
-	// in are the interactions the model was built for.
+	// in are the interactions the model was built for, sp their split
+	// (sp.Seen goes into the artifact's catalog).
 	in *Interactions
+	sp *Split
 	// userIDs[u*len(UserFields)+k] is the id of user u's k-th tower
 	// field; itemIDs likewise.
 	userIDs, itemIDs []uint64
@@ -155,7 +157,7 @@ func NewModel(cfg Config, in *Interactions, sp *Split) (*Model, error) {
 		return nil, fmt.Errorf("two-tower config: %w", err)
 	}
 	nf := len(in.Schema.Categorical)
-	m := &Model{Config: cfg, in: in, Hasher: hashing.New(cfg.HashSeed, nf), blank: make([]uint64, nf)}
+	m := &Model{Config: cfg, in: in, sp: sp, Hasher: hashing.New(cfg.HashSeed, nf), blank: make([]uint64, nf)}
 	for f := range nf {
 		m.blank[f] = m.Hasher.HashString(f, "")
 	}

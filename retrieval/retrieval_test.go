@@ -120,8 +120,18 @@ func TestLoadInteractions(t *testing.T) {
 	if want := int64(40 * 12); in.Ratings != want {
 		t.Errorf("%d ratings, want %d", in.Ratings, want)
 	}
-	if n := len(in.Events); n < 40*9-5 || n > 40*9 {
-		t.Errorf("%d positives, want about %d", n, 40*9)
+	// 9 positives per user, over the 7 or 8 movies of its genre: repeats
+	// count once.
+	if n := len(in.Events); n < 40*6 || n > 40*8 {
+		t.Errorf("%d positives, want 6 to 8 per user", n)
+	}
+	type pair struct{ u, i int32 }
+	seen := map[pair]bool{}
+	for _, e := range in.Events {
+		if seen[pair{e.User, e.Item}] {
+			t.Fatalf("user %d has item %d twice", e.User, e.Item)
+		}
+		seen[pair{e.User, e.Item}] = true
 	}
 	if len(sp.Test) != 40 || len(sp.Valid) != 40 {
 		t.Errorf("%d test and %d valid users, want 40", len(sp.Test), len(sp.Valid))
@@ -141,7 +151,8 @@ func TestKeyCompare(t *testing.T) {
 		a, b string
 		want int
 	}{
-		{"2", "10", -1}, {"10", "2", 1}, {"10", "10", 0}, {"a", "b", -1}, {"010", "9", -1}, {"9", "a", -1},
+		{"2", "10", -1}, {"10", "2", 1}, {"10", "10", 0}, {"a", "b", -1}, {"010", "9", 1}, {"9", "a", -1},
+		{"10", "9a", -1}, {"9a", "10", 1}, {"", "0", 1}, {"0", "1", -1}, {"b", "a", 1},
 	}
 	for _, tc := range tests {
 		if got := keyCompare(tc.a, tc.b); got != tc.want {
@@ -345,7 +356,8 @@ func TestEvaluateANN(t *testing.T) {
 
 func TestExportAndRetrieve(t *testing.T) {
 	cfg := Config{Table: "hybrid", Epochs: 2, Batch: 64, Dim: 8, Hidden: 16, Out: 8}
-	m, in, _ := trainSynth(t, cfg)
+	m, in, sp := trainSynth(t, cfg)
+	ctx := context.Background()
 	g := gemm.NewContext(1)
 	defer g.Close()
 	iv, err := m.ItemVectors(g)
@@ -402,20 +414,20 @@ func TestExportAndRetrieve(t *testing.T) {
 		if !ok || !slices.Equal(q, uv[u*8:(u+1)*8]) {
 			t.Fatalf("user %s: stored vector missing or different", in.Users[u].Key)
 		}
-		got, err := r.Retrieve(q, 10, len(in.Items), nil)
+		got, err := r.Retrieve(ctx, q, 10, Options{Ef: len(in.Items)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := r.ExactAll(q, 10, nil)
+		want, _ := r.ExactAll(q, 10, Options{})
 		if !sameItems(got, want) {
 			t.Errorf("user %d: retrieve %v, exact %v", u, got, want)
 		}
 		filter := map[string][]string{"first_genre": {"Comedy", "War"}}
-		got, err = r.Retrieve(q, 5, 0, filter)
+		got, err = r.Retrieve(ctx, q, 5, Options{Filter: filter})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ = r.ExactAll(q, 5, filter)
+		want, _ = r.ExactAll(q, 5, Options{Filter: filter})
 		if !sameItems(got, want) || len(got) != 5 {
 			t.Errorf("user %d filtered: retrieve %v, exact %v", u, got, want)
 		}
@@ -425,11 +437,33 @@ func TestExportAndRetrieve(t *testing.T) {
 			}
 		}
 	}
-	if _, err := r.Retrieve(make([]float32, 8), 3, 0, map[string][]string{"title": {"x"}}); !errors.Is(err, ErrFilter) {
+	if _, err := r.Retrieve(ctx, make([]float32, 8), 3, Options{Filter: map[string][]string{"title": {"x"}}}); !errors.Is(err, ErrFilter) {
 		t.Errorf("filter on an unknown field: %v, want ErrFilter", err)
 	}
-	if h, err := r.Retrieve(make([]float32, 8), 3, 0, map[string][]string{"year": {"3000"}}); err != nil || len(h) != 0 {
+	if h, err := r.Retrieve(ctx, make([]float32, 8), 3, Options{Filter: map[string][]string{"year": {"3000"}}}); err != nil || len(h) != 0 {
 		t.Errorf("filter matching nothing: %v, %v", h, err)
+	}
+	// The catalog keeps each user's training items; excluding them drops
+	// them from the results.
+	for u := 0; u < len(in.Users); u += 31 {
+		seen := r.Seen(in.Users[u].Key)
+		if !slices.Equal(seen, sp.Seen[u]) || len(seen) == 0 {
+			t.Fatalf("user %s: catalog seen %v, split %v", in.Users[u].Key, seen, sp.Seen[u])
+		}
+		q, _ := r.UserVector(in.Users[u].Key)
+		got, err := r.Retrieve(ctx, q, 20, Options{Exclude: seen, Ef: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := r.ExactAll(q, 20, Options{Exclude: seen})
+		if !sameItems(got, want) {
+			t.Errorf("user %d without seen items: retrieve %v, exact %v", u, got, want)
+		}
+		for _, h := range got {
+			if slices.Contains(seen, h.Item) {
+				t.Errorf("user %d: seen item %d retrieved", u, h.Item)
+			}
+		}
 	}
 }
 

@@ -39,8 +39,11 @@ type TowersConfig struct {
 	// Nested are the prefix dims the model was trained with (the last is
 	// Out); just [Out] without Matryoshka training.
 	Nested []int `json:"nested"`
-	// Temperature is the softmax temperature of training (scores are
-	// cosines; divide by it for the training logits).
+	// Temperature is the softmax temperature of training (the training
+	// logits are scores divided by it). Scores over all Out dims are
+	// cosines (both vectors are L2-normalised); a prefix score (the first
+	// p dims of a nested model) is the dot product of the prefixes, which
+	// are not renormalised, so it is not a cosine.
 	Temperature float64 `json:"temperature"`
 }
 
@@ -59,6 +62,12 @@ func (c *TowersConfig) validate() error {
 	for _, f := range append(slices.Clone(c.UserFields), c.ItemFields...) {
 		if f < 0 || f >= len(c.Fields) {
 			return fmt.Errorf("tower field %d of %d", f, len(c.Fields))
+		}
+	}
+	for name, fields := range map[string][]int{"user": c.UserFields, "item": c.ItemFields} {
+		sorted := slices.Sorted(slices.Values(fields))
+		if len(slices.Compact(sorted)) != len(fields) {
+			return fmt.Errorf("the %s tower reads fields %v: a field twice", name, fields)
 		}
 	}
 	for i, p := range c.Nested {

@@ -194,7 +194,11 @@ func (st *trainState) lossAndGrads(batch []int32) (float64, error) {
 		if err := st.g.Sgemm(gemm.NoTrans, gemm.Trans, b, b, p, invT, st.u.y, out, st.it.y, out, 0, st.logits, b, nil); err != nil {
 			return 0, fmt.Errorf("scores: %w", err)
 		}
-		loss += st.softmax(b)
+		l := st.softmax(b)
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return 0, fmt.Errorf("non-finite logits or loss (%v) at prefix %d: the towers diverged; lower --lr or raise --temperature", l, p)
+		}
+		loss += l
 		// dU[:, :p] += dL·V[:, :p] / τ, dV[:, :p] += dLᵀ·U[:, :p] / τ
 		if err := st.g.Sgemm(gemm.NoTrans, gemm.NoTrans, b, p, b, invT, st.dl, b, st.it.y, out, 1, st.dyu, out, nil); err != nil {
 			return 0, fmt.Errorf("score gradient: %w", err)
@@ -268,12 +272,17 @@ func (st *trainState) softmax(b int) float64 {
 func (st *trainState) softmaxRow(i, b int) float64 {
 	row, dl, lq := st.logits[i*b:(i+1)*b], st.dl[i*b:(i+1)*b], st.lq[:b]
 	mx := float32(math.Inf(-1))
+	finite := true
 	for j, v := range row {
 		v -= lq[j]
 		row[j] = v
 		if v > mx {
 			mx = v
 		}
+		finite = finite && !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0)
+	}
+	if !finite {
+		return math.NaN() // expf would take a NaN logit for a zero probability
 	}
 	if st.dups {
 		// Columns holding the same item as column i have the same logit:

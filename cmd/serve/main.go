@@ -11,14 +11,19 @@
 //	                        optional "fields": [...], "pooling": none|sum|mean
 //	POST /v1/score          same instances -> {"scores": [p, ...]}
 //	POST /v1/retrieve       two-tower models: {"user_id": ID} or {"features":
-//	                        {...user fields...}}, optional "k", "ef", "filter":
-//	                        {"field": [values]} -> {"items": [{"id", "score"}]}
+//	                        {...all user fields...}}, optional "k", "ef", "filter":
+//	                        {"field": [values]} ("genres" matches any one genre),
+//	                        "exclude": [item ids], "exclude_seen" (user_id only,
+//	                        default true: drop the user's training items)
+//	                        -> {"items": [{"id", "score"}]} (retrieve.go)
 //	GET  /v1/model          the served artifact's manifest
 //	GET  /healthz, /readyz  liveness, readiness
 //	GET  /metrics           Prometheus metrics
 //	POST /v1/admin/reload   {"model": DIR} (optional): load and swap a model
 //	PUT  /v1/admin/rows     {"rows": [{"set", "row", "values"}]}: online row
-//	                        updates (badger, redis stores)
+//	                        updates (badger, redis stores; 409 for two-tower
+//	                        models, whose stored vectors and index would
+//	                        no longer match the rows)
 //
 // Features are given by name, raw as in the training data: categorical
 // values as strings (numbers are taken as their JSON text, null or absent

@@ -5,13 +5,25 @@ package main
 // user vectors) and POST /v1/retrieve.
 //
 //	POST /v1/retrieve  {"user_id": "42"} or {"features": {"gender": "F", ...}},
-//	                   optional "k" (default 10), "ef", "filter": {"first_genre": ["Comedy"]}
+//	                   optional "k" (default 10), "ef", "filter": {"first_genre": ["Comedy"]},
+//	                   "exclude": ["2858", ...], "exclude_seen": true|false
 //	                   -> {"model": ID, "items": [{"id": "2858", "score": 0.71}, ...]}
 //
 // By user_id the user's vector is the one stored at export; by features
-// (raw values of the user tower's fields, missing ones as in training) it
-// is computed by the user tower from the table rows. A filter keeps the
-// items whose named fields take one of the listed values.
+// (raw values of the user tower's fields, every one of them: a request
+// missing one, or giving it as null or "", is a 400 naming the missing
+// fields, since an absent value would hash to a row training never
+// updated) it is computed by the user tower from the table rows.
+//
+// A filter keeps the items whose named item fields each take one of the
+// listed values (no value twice); "genres" is multi-valued (MovieLens
+// "Comedy|Drama"): it matches when a listed value is one of the item's
+// genres (or the whole value), other fields match the whole raw value.
+// "exclude" lists item ids never to return (ids the model does not know
+// are ignored). "exclude_seen" (user_id requests only; default true)
+// leaves out the items the user interacted with in training, as the
+// offline metrics do; artifacts written before the catalog kept these
+// lists exclude nothing.
 
 import (
 	"context"
@@ -21,6 +33,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/embtab/embtab/artifact"
@@ -34,6 +47,8 @@ const (
 	defaultRetrieveK = 10
 	maxRetrieveK     = 1 << 14
 	maxRetrieveEf    = 1 << 14
+	// maxRetrieveExclude bounds the "exclude" list.
+	maxRetrieveExclude = 1 << 14
 )
 
 // twoTower is the retrieval part of a two-tower model.
@@ -94,6 +109,9 @@ type retrieveRequest struct {
 	K        *int                         `json:"k"`
 	Ef       int                          `json:"ef"`
 	Filter   map[string][]json.RawMessage `json:"filter"`
+	Exclude  []json.RawMessage            `json:"exclude"`
+	// ExcludeSeen defaults to true for user_id requests.
+	ExcludeSeen *bool `json:"exclude_seen"`
 }
 
 // retrieveQuery is a decoded /v1/retrieve request: a known user's key, or
@@ -104,6 +122,10 @@ type retrieveQuery struct {
 	Features []string
 	K, Ef    int
 	Filter   map[string][]string
+	// Exclude are item ids not to return; ExcludeSeen leaves out the
+	// known user's training items.
+	Exclude     []string
+	ExcludeSeen bool
 }
 
 // retrieveLimits bound a /v1/retrieve request.
@@ -159,6 +181,17 @@ func decodeRetrieve(r io.Reader, userAt map[string]int, lim retrieveLimits) (*re
 			}
 			q.Features[k] = v
 		}
+		var missing []string
+		for name, k := range userAt {
+			if q.Features[k] == "" {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			slices.Sort(missing)
+			return nil, badRequest("features: missing user fields %v (the user tower reads %s; give each a value, not null or \"\")",
+				missing, fieldNames(userAt))
+		}
 	default:
 		return nil, badRequest(`no user: give "user_id" (a known user) or "features" (the user's fields)`)
 	}
@@ -176,14 +209,36 @@ func decodeRetrieve(r io.Reader, userAt map[string]int, lim retrieveLimits) (*re
 			if total > lim.MaxFields*16 {
 				return nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("filter: more than %d values", lim.MaxFields*16)}
 			}
+			listed := make(map[string]bool, len(vals))
 			for _, raw := range vals {
 				v, err := categorical(raw)
 				if err != nil {
 					return nil, badRequest("filter %q: %v", name, err)
 				}
+				if listed[v] {
+					return nil, badRequest("filter %q: value %q listed twice", name, v)
+				}
+				listed[v] = true
 				q.Filter[name] = append(q.Filter[name], v)
 			}
 		}
+	}
+	if len(req.Exclude) > maxRetrieveExclude {
+		return nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("exclude: %d ids, at most %d", len(req.Exclude), maxRetrieveExclude)}
+	}
+	for i, raw := range req.Exclude {
+		v, err := categorical(raw)
+		if err != nil {
+			return nil, badRequest("exclude[%d]: %v", i, err)
+		}
+		q.Exclude = append(q.Exclude, v)
+	}
+	q.ExcludeSeen = q.ByID
+	if req.ExcludeSeen != nil {
+		if *req.ExcludeSeen && !q.ByID {
+			return nil, badRequest(`"exclude_seen" needs a "user_id" (a known user's training items)`)
+		}
+		q.ExcludeSeen = *req.ExcludeSeen
 	}
 	return q, nil
 }
@@ -232,7 +287,19 @@ func (m *model) retrieve(ctx context.Context, q *retrieveQuery) ([]retrieved, er
 			return nil, errNonFinite
 		}
 	}
-	hits, err := tt.r.Retrieve(vec, q.K, q.Ef, q.Filter)
+	opt := retrieval.Options{Ef: q.Ef, Filter: q.Filter}
+	if q.ByID && q.ExcludeSeen {
+		opt.Exclude = tt.r.Seen(q.UserID)
+	}
+	if len(q.Exclude) > 0 {
+		opt.Exclude = slices.Clip(opt.Exclude) // Seen's list is shared
+		for _, id := range q.Exclude {
+			if i, ok := tt.r.ItemIndex(id); ok {
+				opt.Exclude = append(opt.Exclude, i)
+			}
+		}
+	}
+	hits, err := tt.r.Retrieve(ctx, vec, q.K, opt)
 	if err != nil {
 		if errors.Is(err, retrieval.ErrFilter) {
 			return nil, badRequest("%v", err)
@@ -269,7 +336,6 @@ func (s *server) handleRetrieve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.met.instances.WithLabelValues("retrieve").Observe(float64(q.K))
 	items, err := m.retrieve(r.Context(), q)
 	if err != nil {
 		return err

@@ -9,15 +9,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/retrieval"
 )
 
 // writeTinyMovieLens writes a MovieLens 1M directory of 60 users and 40
-// movies: user u likes the movies of genre u mod 4.
+// movies: user u likes the movies of genre u mod 4; every fifth movie is
+// also a Musical (genres "Comedy|Musical").
 func writeTinyMovieLens(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -27,7 +30,11 @@ func writeTinyMovieLens(t *testing.T) string {
 		fmt.Fprintf(&users, "%d::%s::%d::%d::%05d\n", u, []string{"F", "M"}[u%2], []int{18, 25, 35}[u%3], u%7, 20000+u%9)
 	}
 	for m := 1; m <= 40; m++ {
-		fmt.Fprintf(&movies, "%d::Film %d (%d)::%s\n", m, m, 1990+m%5, genres[m%4])
+		g := genres[m%4]
+		if m%5 == 0 {
+			g += "|Musical"
+		}
+		fmt.Fprintf(&movies, "%d::Film %d (%d)::%s\n", m, m, 1990+m%5, g)
 	}
 	ts := 970000000
 	for u := 1; u <= 60; u++ {
@@ -86,8 +93,9 @@ func twoTowerArtifact(t *testing.T, data string, seed uint64) string {
 }
 
 // exactTopK opens the artifact at dir and returns the exact top k item
-// keys for user key, optionally filtered.
-func exactTopK(t *testing.T, dir, user string, k int, filter map[string][]string) []string {
+// keys for user key, optionally filtered, without the user's training
+// items when seen.
+func exactTopK(t *testing.T, dir, user string, k int, filter map[string][]string, seen bool) []string {
 	t.Helper()
 	a, err := artifact.Open(dir, artifact.OpenOptions{})
 	if err != nil {
@@ -103,7 +111,13 @@ func exactTopK(t *testing.T, dir, user string, k int, filter map[string][]string
 	if !ok {
 		t.Fatalf("user %s not in the artifact", user)
 	}
-	hits, err := r.ExactAll(q, k, filter)
+	opt := retrieval.Options{Filter: filter}
+	if seen {
+		if opt.Exclude = r.Seen(user); len(opt.Exclude) == 0 {
+			t.Fatalf("user %s has no seen items in the catalog", user)
+		}
+	}
+	hits, err := r.ExactAll(q, k, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +157,8 @@ func TestRetrieve(t *testing.T) {
 	_, hs, _ := newTestServer(t, cfg)
 
 	for _, user := range []string{"1", "7", "42"} {
-		want := exactTopK(t, dir, user, 5, nil)
-		_, byID := retrieveKeys(t, hs.URL, map[string]any{"user_id": user, "k": 5, "ef": 100})
+		want := exactTopK(t, dir, user, 5, nil, false)
+		_, byID := retrieveKeys(t, hs.URL, map[string]any{"user_id": user, "k": 5, "ef": 100, "exclude_seen": false})
 		if got := keysOf(byID); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("user %s by id: %v, exact %v", user, got, want)
 		}
@@ -161,8 +175,20 @@ func TestRetrieve(t *testing.T) {
 				t.Errorf("user %s item %d: score %v by features, %v by id", user, i, byFeat[i].Score, byID[i].Score)
 			}
 		}
+		// By default a user_id request leaves out the training items.
+		want = exactTopK(t, dir, user, 5, nil, true)
+		_, unseen := retrieveKeys(t, hs.URL, map[string]any{"user_id": user, "k": 5, "ef": 100})
+		if got := keysOf(unseen); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("user %s without seen items: %v, exact %v", user, got, want)
+		}
+		// "exclude" drops the given ids (unknown ones are ignored).
+		_, excl := retrieveKeys(t, hs.URL, map[string]any{"user_id": user, "k": 4, "ef": 100, "exclude_seen": false,
+			"exclude": []string{byID[0].ID, byID[2].ID, "no-such-item"}})
+		if got, want := keysOf(excl), []string{byID[1].ID, byID[3].ID, byID[4].ID}; fmt.Sprint(got[:3]) != fmt.Sprint(want) {
+			t.Errorf("user %s excluding %s and %s: %v, want %v first", user, byID[0].ID, byID[2].ID, got, want)
+		}
 		filter := map[string][]string{"first_genre": {"Horror", "War"}}
-		want = exactTopK(t, dir, user, 4, filter)
+		want = exactTopK(t, dir, user, 4, filter, true)
 		_, hits := retrieveKeys(t, hs.URL, map[string]any{"user_id": user, "k": 4, "filter": filter})
 		if got := keysOf(hits); fmt.Sprint(got) != fmt.Sprint(want) || len(got) != 4 {
 			t.Errorf("user %s filtered: %v, exact %v", user, got, want)
@@ -174,9 +200,26 @@ func TestRetrieve(t *testing.T) {
 		}
 	}
 	// A new user: features only, unseen values hash like any other.
-	_, hits := retrieveKeys(t, hs.URL, map[string]any{"features": map[string]any{"gender": "F", "zip": "99999"}, "k": 3})
+	_, hits := retrieveKeys(t, hs.URL, map[string]any{"features": map[string]any{
+		"user_id": "100000", "gender": "F", "age": 18, "occupation": 3, "zip": "99999"}, "k": 3})
 	if len(hits) != 3 {
 		t.Errorf("new user: %d items, want 3", len(hits))
+	}
+	// genres is multi-valued: "Musical" matches "Comedy|Musical".
+	_, hits = retrieveKeys(t, hs.URL, map[string]any{"user_id": "3", "k": 8, "exclude_seen": false,
+		"filter": map[string][]string{"genres": {"Musical"}}})
+	if len(hits) != 8 {
+		t.Errorf("genres Musical: %d items, want the 8 musicals", len(hits))
+	}
+	for _, h := range hits {
+		if mustAtoi(t, h.ID)%5 != 0 {
+			t.Errorf("genres Musical: hit %s is not a musical", h.ID)
+		}
+	}
+	_, hits = retrieveKeys(t, hs.URL, map[string]any{"user_id": "3", "k": 20, "exclude_seen": false,
+		"filter": map[string][]string{"genres": {"War|Musical"}}})
+	if len(hits) != 2 { // 15 and 35: the whole value still matches
+		t.Errorf("genres War|Musical: %v, want 2 items", keysOf(hits))
 	}
 
 	tests := []struct {
@@ -195,6 +238,11 @@ func TestRetrieve(t *testing.T) {
 		{"empty filter values", `{"user_id": "1", "filter": {"year": []}}`, 400, "no values"},
 		{"negative ef", `{"user_id": "1", "ef": -1}`, 400, "ef -1"},
 		{"score on a two-tower model", ``, 400, "two-tower"},
+		{"duplicate filter value", `{"user_id": "1", "filter": {"year": ["1990", "1991", "1990"]}}`, 400, "listed twice"},
+		{"missing user features", `{"features": {"gender": "F", "zip": null}}`, 400, "missing user fields [age occupation user_id zip]"},
+		{"empty user feature", `{"features": {"user_id": "1", "gender": "", "age": 18, "occupation": 1, "zip": "1"}}`, 400, "missing user fields [gender]"},
+		{"exclude_seen by features", `{"features": {"user_id": "1", "gender": "F", "age": 18, "occupation": 1, "zip": "1"}, "exclude_seen": true}`, 400, "needs a"},
+		{"bad exclude id", `{"user_id": "1", "exclude": [[1]]}`, 400, "exclude[0]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,7 +268,7 @@ func TestRetrieveReload(t *testing.T) {
 	_, hs, _ := newTestServer(t, cfg)
 	req := map[string]any{"user_id": "5", "k": 10, "ef": 100}
 	idA, before := retrieveKeys(t, hs.URL, req)
-	if got, want := keysOf(before), exactTopK(t, a, "5", 10, nil); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got, want := keysOf(before), exactTopK(t, a, "5", 10, nil, true); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("before reload: %v, exact %v", got, want)
 	}
 	code, out := do(t, "POST", hs.URL+"/v1/admin/reload", map[string]string{"model": b})
@@ -231,11 +279,50 @@ func TestRetrieveReload(t *testing.T) {
 	if idA == idB {
 		t.Fatal("the model id did not change on reload")
 	}
-	if got, want := keysOf(after), exactTopK(t, b, "5", 10, nil); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got, want := keysOf(after), exactTopK(t, b, "5", 10, nil, true); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after reload: %v, exact of the new artifact %v", got, want)
 	}
 	if before[0].Score == after[0].Score {
 		t.Error("the scores did not change with the model: the index was not swapped")
+	}
+}
+
+// TestRetrieveManyFilterValues sends filters of thousands of values:
+// repeated values are a 400, distinct ones up to the limit are cheap.
+func TestRetrieveManyFilterValues(t *testing.T) {
+	dir := twoTowerArtifact(t, writeTinyMovieLens(t), 1)
+	cfg := testConfig(dir)
+	cfg.MaxFields = 1024
+	_, hs, _ := newTestServer(t, cfg)
+	dups := make([]string, 5000)
+	for i := range dups {
+		dups[i] = "Comedy"
+	}
+	code, out := do(t, "POST", hs.URL+"/v1/retrieve", map[string]any{"user_id": "1", "filter": map[string][]string{"genres": dups}})
+	if code != http.StatusBadRequest || !bytes.Contains(out, []byte("listed twice")) {
+		t.Errorf("5000 copies of a filter value: %d %s, want 400", code, out)
+	}
+	distinct := make([]string, 16000)
+	for i := range distinct {
+		distinct[i] = fmt.Sprint(i)
+	}
+	start := time.Now()
+	_, hits := retrieveKeys(t, hs.URL, map[string]any{"user_id": "1", "k": 50, "exclude_seen": false,
+		"filter": map[string][]string{"year": distinct}})
+	if len(hits) != 40 {
+		t.Errorf("16000 distinct years: %d items, want all 40", len(hits))
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("16000 distinct filter values took %v", d)
+	}
+}
+
+func TestRowsOnTwoTowerModel(t *testing.T) {
+	dir := twoTowerArtifact(t, writeTinyMovieLens(t), 1)
+	_, hs, _ := newTestServer(t, testConfig(dir))
+	code, out := do(t, "PUT", hs.URL+"/v1/admin/rows", `{"rows": [{"set": 0, "row": 0, "values": [1, 2, 3, 4]}]}`)
+	if code != http.StatusConflict || !bytes.Contains(out, []byte("two-tower")) {
+		t.Errorf("row update on a two-tower model: %d %s, want 409", code, out)
 	}
 }
 
@@ -266,6 +353,8 @@ func FuzzDecodeRetrieve(f *testing.F) {
 		`{"features": {"title": "x"}}`, `{"user_id": true}`, `{"user_id": null, "features": null}`,
 		`{"user_id": "1", "k": -3}`, `{"user_id": "1", "k": 1e9}`, `{"user_id": "1", "filter": {"a": []}}`,
 		`{"user_id": "1", "filter": {"a": [{}]}}`, `[]`, `{`, ``, `{"k": 1} 2`,
+		`{"user_id": "1", "filter": {"a": ["x", "y", "x"]}}`, `{"user_id": "1", "exclude": ["3", 4, null], "exclude_seen": false}`,
+		`{"features": {"user_id": "1", "gender": "F", "zip": "3"}, "exclude_seen": true}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -288,6 +377,17 @@ func FuzzDecodeRetrieve(f *testing.F) {
 			if len(vals) == 0 {
 				t.Fatalf("filter %q without values", name)
 			}
+			if len(slices.Compact(slices.Sorted(slices.Values(vals)))) != len(vals) {
+				t.Fatalf("filter %q with a repeated value: %q", name, vals)
+			}
+		}
+		for _, v := range q.Features {
+			if v == "" {
+				t.Fatalf("features with a missing user field: %q", q.Features)
+			}
+		}
+		if q.ExcludeSeen && !q.ByID || len(q.Exclude) > maxRetrieveExclude {
+			t.Fatalf("exclude_seen %v by id %v, %d excluded", q.ExcludeSeen, q.ByID, len(q.Exclude))
 		}
 	})
 }

@@ -423,6 +423,9 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) error {
 		return errNoModel
 	}
 	defer m.release()
+	if m.ret != nil {
+		return &requestError{status: http.StatusConflict, msg: "the served model is a two-tower retrieval model: its stored user and item vectors and item index were computed from the exported rows, so row updates would make /v1/retrieve by features disagree with by user_id; export a new artifact instead"}
+	}
 	wr, ok := m.store.writer()
 	if !ok {
 		return &requestError{status: http.StatusNotImplemented, msg: fmt.Sprintf("store %s does not take row updates", s.cfg.Store)}

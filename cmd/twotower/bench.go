@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,55 +31,69 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.Changed("memory-budget") || fs.Changed("compression-ratio") {
 		return fmt.Errorf("bench sets the budgets from --ratios: do not give --memory-budget or --compression-ratio")
 	}
-	d, err := loadData(ctx, f.format, f.data, stderr, f.quiet)
-	if err != nil {
-		return err
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	type key struct {
 		method string
 		ratio  float64
 	}
 	var order []key
-	runs := map[key][]result{}
-	start := time.Now()
-	annDone := false
 	for _, ratio := range *ratios {
 		for _, method := range *methods {
 			if method == "full" && ratio != 1 {
 				continue
 			}
-			k := key{method, ratio}
-			order = append(order, k)
-			for _, seed := range *seeds {
-				rf := f
-				rf.cfg.Table, rf.cfg.Seed, rf.ratio, rf.budget = method, uint64(seed), ratio, ""
-				rf.annEval = f.annEval && !annDone && method == "full"
-				t, err := trainAndEval(ctx, &rf, d, nil, stderr)
-				if err != nil {
-					return fmt.Errorf("%s at ratio %g, seed %d: %w", method, ratio, seed, err)
+			if k := (key{method, ratio}); !slices.Contains(order, k) {
+				order = append(order, k)
+			}
+		}
+	}
+	switch {
+	case len(*seeds) == 0:
+		return fmt.Errorf("--seeds is empty: give at least one seed")
+	case len(order) == 0:
+		return fmt.Errorf("no run: --methods %s at --ratios %v (the full table runs at ratio 1 only)",
+			strings.Join(*methods, ","), *ratios)
+	}
+	d, err := loadData(ctx, f.format, f.data, stderr, f.quiet)
+	if err != nil {
+		return err
+	}
+	runs := map[key][]result{}
+	start := time.Now()
+	annDone := false
+	for _, k := range order {
+		method, ratio := k.method, k.ratio
+		for _, seed := range *seeds {
+			rf := f
+			rf.cfg.Table, rf.cfg.Seed, rf.ratio, rf.budget = method, uint64(seed), ratio, ""
+			rf.annEval = f.annEval && !annDone && method == "full"
+			t, err := trainAndEval(ctx, &rf, d, nil, stderr)
+			if err != nil {
+				return fmt.Errorf("%s at ratio %g, seed %d: %w", method, ratio, seed, err)
+			}
+			annDone = annDone || rf.annEval
+			runs[k] = append(runs[k], t.res)
+			if *asJSON {
+				if err := emitJSON(stdout, t.res); err != nil {
+					return err
 				}
-				annDone = annDone || rf.annEval
-				runs[k] = append(runs[k], t.res)
-				if *asJSON {
-					if err := emitJSON(stdout, t.res); err != nil {
-						return err
-					}
+			}
+			if *exportDir != "" && method == "full" && ratio == 1 && seed == (*seeds)[0] {
+				if err := exportFvecs(*exportDir, t.uv, t.iv, t.m.Config.Out); err != nil {
+					return err
 				}
-				if *exportDir != "" && method == "full" && ratio == 1 && seed == (*seeds)[0] {
-					if err := exportFvecs(*exportDir, t.uv, t.iv, t.m.Config.Out); err != nil {
-						return err
-					}
-					fmt.Fprintf(stderr, "wrote %s/users.fvecs (%d x %d) and items.fvecs (%d x %d)\n", *exportDir,
-						len(t.uv)/t.m.Config.Out, t.m.Config.Out, len(t.iv)/t.m.Config.Out, t.m.Config.Out)
+				fmt.Fprintf(stderr, "wrote %s/users.fvecs (%d x %d) and items.fvecs (%d x %d)\n", *exportDir,
+					len(t.uv)/t.m.Config.Out, t.m.Config.Out, len(t.iv)/t.m.Config.Out, t.m.Config.Out)
+			}
+			if len(t.res.ANN) > 0 && !*asJSON {
+				for _, a := range t.res.ANN {
+					fmt.Fprintf(stdout, "ann: %-8s prefix %2d cands %3d ef %3d: recall@10 vs exact %.4f, %.0f queries/s\n",
+						a.Method, a.Prefix, a.Candidates, a.Ef, a.Recall, a.QPS)
 				}
-				if len(t.res.ANN) > 0 && !*asJSON {
-					for _, a := range t.res.ANN {
-						fmt.Fprintf(stdout, "ann: %-8s prefix %2d cands %3d ef %3d: recall@10 vs exact %.4f, %.0f queries/s\n",
-							a.Method, a.Prefix, a.Candidates, a.Ef, a.Recall, a.QPS)
-					}
-					for _, p := range t.res.Prefixes {
-						fmt.Fprintf(stdout, "prefix: first %d dims: recall@10 %.4f, NDCG@10 %.4f\n", p.Prefix, p.Recall10, p.NDCG10)
-					}
+				for _, p := range t.res.Prefixes {
+					fmt.Fprintf(stdout, "prefix: first %d dims: recall@10 %.4f, NDCG@10 %.4f\n", p.Prefix, p.Recall10, p.NDCG10)
 				}
 			}
 		}

@@ -59,13 +59,16 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	dim := r.Dim()
 	res := evalResult{Model: *model, ID: a.Manifest().ID}
-	// The artifact's vectors in the dataset's user and item order.
+	// The artifact's vectors in the dataset's user and item order; the
+	// users and items it lacks are left out of the metrics.
+	absent := &retrieval.Absent{Users: make([]bool, len(d.in.Users)), Items: make([]bool, len(d.in.Items))}
 	uv := make([]float32, len(d.in.Users)*dim)
 	for i, u := range d.in.Users {
 		if v, ok := r.UserVector(u.Key); ok {
 			copy(uv[i*dim:], v)
 		} else {
 			res.MissingUsers++
+			absent.Users[i] = true
 		}
 	}
 	itemAt := map[string]int{}
@@ -77,24 +80,36 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		j, ok := itemAt[it.Key]
 		if !ok {
 			res.MissingItems++
+			absent.Items[i] = true
 			continue
 		}
 		copy(iv[i*dim:], r.ItemVector(j))
 	}
 	g := gemm.NewContext(*threads)
 	defer g.Close()
-	if res.Test, err = evalVectors(g, d, uv, iv, dim, 0, retrieval.TestSet); err != nil {
+	if res.Test, err = evalVectors(g, d, uv, iv, dim, 0, retrieval.TestSet, absent); err != nil {
 		return err
 	}
-	// The index against exact search over the artifact's items.
-	q := testUserVectors(d, uv, dim)
+	// The index against exact search over the artifact's items, for the
+	// test users the artifact has.
+	var q []float32
+	for _, e := range d.sp.Test {
+		if !absent.Users[e.User] {
+			q = append(q, uv[int(e.User)*dim:int(e.User+1)*dim]...)
+		}
+	}
 	nq := len(q) / dim
 	exact := make([][]int32, nq)
+	relevant := 0
 	for i := range nq {
-		hits, _ := r.ExactAll(q[i*dim:(i+1)*dim], 10, nil)
+		hits, err := r.ExactAll(q[i*dim:(i+1)*dim], 10, retrieval.Options{})
+		if err != nil {
+			return err
+		}
 		for _, h := range hits {
 			exact[i] = append(exact[i], h.Item)
 		}
+		relevant += len(hits)
 	}
 	for _, ef := range *efs {
 		start := time.Now()
@@ -111,13 +126,17 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 		qps := float64(nq) / time.Since(start).Seconds()
-		res.Index = append(res.Index, indexRecall{Ef: ef, Recall: float64(hit) / float64(nq*10), QPS: qps})
+		recall := 0.0
+		if relevant > 0 {
+			recall = float64(hit) / float64(relevant)
+		}
+		res.Index = append(res.Index, indexRecall{Ef: ef, Recall: recall, QPS: qps})
 	}
 	if *asJSON {
 		return emitJSON(stdout, res)
 	}
-	fmt.Fprintf(stdout, "%s: recall@10 %.4f, recall@50 %.4f, NDCG@10 %.4f on %d test users (%d users and %d items of the data not in the artifact)\n",
-		*model, res.Test.Recall10, res.Test.Recall50, res.Test.NDCG10, res.Test.Users, res.MissingUsers, res.MissingItems)
+	fmt.Fprintf(stdout, "%s: recall@10 %.4f, recall@50 %.4f, NDCG@10 %.4f on %d test users (%d users and %d items of the data not in the artifact; %d test users left out for them)\n",
+		*model, res.Test.Recall10, res.Test.Recall50, res.Test.NDCG10, res.Test.Users, res.MissingUsers, res.MissingItems, res.Test.Skipped)
 	for _, x := range res.Index {
 		fmt.Fprintf(stdout, "  index ef %3d: recall@10 vs exact %.4f, %.0f queries/s\n", x.Ef, x.Recall, x.QPS)
 	}

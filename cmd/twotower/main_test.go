@@ -140,6 +140,8 @@ func TestFlagErrors(t *testing.T) {
 		{"train", "--compression-ratio", "0.5"},
 		{"eval"},
 		{"bench", "--compression-ratio", "3"},
+		{"bench", "--methods", "full", "--ratios", "10"}, // no method/ratio pair runs
+		{"bench", "--seeds="},
 	}
 	data := tinyMovieLens(t)
 	for _, args := range tests {

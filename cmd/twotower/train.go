@@ -199,10 +199,10 @@ func trainAndEval(ctx context.Context, f *modelFlags, d *loaded, metrics io.Writ
 	if t.uv, err = m.UserVectors(g, nil); err != nil {
 		return nil, err
 	}
-	if res.Test, err = evalVectors(g, d, t.uv, t.iv, cfg.Out, 0, retrieval.TestSet); err != nil {
+	if res.Test, err = evalVectors(g, d, t.uv, t.iv, cfg.Out, 0, retrieval.TestSet, nil); err != nil {
 		return nil, err
 	}
-	if res.Valid, err = evalVectors(g, d, t.uv, t.iv, cfg.Out, 0, retrieval.ValidSet); err != nil {
+	if res.Valid, err = evalVectors(g, d, t.uv, t.iv, cfg.Out, 0, retrieval.ValidSet, nil); err != nil {
 		return nil, err
 	}
 	// Prefixes: the nested dims, else a quarter and a half of the dims (to
@@ -213,7 +213,7 @@ func trainAndEval(ctx context.Context, f *modelFlags, d *loaded, metrics io.Writ
 		prefixes = []int{cfg.Out / 4, cfg.Out / 2}
 	}
 	for _, p := range prefixes {
-		pm, err := evalVectors(g, d, t.uv, t.iv, cfg.Out, p, retrieval.TestSet)
+		pm, err := evalVectors(g, d, t.uv, t.iv, cfg.Out, p, retrieval.TestSet, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -241,8 +241,8 @@ func testUserVectors(d *loaded, uv []float32, dim int) []float32 {
 }
 
 // evalVectors ranks the held-out items of d's split with the vectors of
-// all users and items.
-func evalVectors(g *gemm.Context, d *loaded, uv, iv []float32, dim, prefix int, set retrieval.EvalSet) (retrieval.Metrics, error) {
+// all users and items, leaving out those absent (nil: none).
+func evalVectors(g *gemm.Context, d *loaded, uv, iv []float32, dim, prefix int, set retrieval.EvalSet, absent *retrieval.Absent) (retrieval.Metrics, error) {
 	held := d.sp.Test
 	if set == retrieval.ValidSet {
 		held = d.sp.Valid
@@ -251,7 +251,7 @@ func evalVectors(g *gemm.Context, d *loaded, uv, iv []float32, dim, prefix int, 
 	for _, e := range held {
 		q = append(q, uv[int(e.User)*dim:int(e.User+1)*dim]...)
 	}
-	return retrieval.RankMetrics(g, q, iv, dim, prefix, d.sp, set)
+	return retrieval.RankMetrics(g, q, iv, dim, prefix, d.sp, set, absent)
 }
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
