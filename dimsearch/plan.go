@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -249,11 +250,14 @@ func ReadPlan(path string) (*Plan, error) {
 		return nil, fmt.Errorf("read plan %s: data after the JSON object: %w", path, ErrPlan)
 	}
 	if p.KeptFile != "" {
-		if filepath.Base(p.KeptFile) != p.KeptFile {
+		if filepath.Base(p.KeptFile) != p.KeptFile || p.KeptFile == "." || p.KeptFile == ".." {
 			return nil, fmt.Errorf("read plan %s: kept_file %q must be a file name: %w", path, p.KeptFile, ErrPlan)
 		}
 		kp := filepath.Join(filepath.Dir(path), p.KeptFile)
 		body, err := os.ReadFile(kp)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read plan %s: kept ids: %w: %w", path, ErrPlan, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read plan %s: %w", path, err)
 		}

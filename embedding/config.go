@@ -128,6 +128,9 @@ func (c Config) WithDefaults() (Config, error) {
 			if n < 1 {
 				return c, fmt.Errorf("%s table: field %d has %d rows: %w", c.Method, f, n, ErrConfig)
 			}
+			if n > MaxRows {
+				return c, fmt.Errorf("%s table: field %d has %d rows (max %d): %w", c.Method, f, n, MaxRows, ErrTooManyRows)
+			}
 			if total += n; total > MaxRows {
 				return c, fmt.Errorf("%s table: more than %d rows: %w", c.Method, MaxRows, ErrTooManyRows)
 			}

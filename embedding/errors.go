@@ -31,8 +31,9 @@ var (
 
 // Persistence errors, returned by the tables' Load methods and by [Load], in
 // the order they are checked: magic, version, then contents. I/O errors of
-// the underlying reader or writer are wrapped as they are (a stream cut
-// short gives [io.ErrUnexpectedEOF]).
+// the underlying reader or writer are wrapped as they are; a stream cut
+// short gives an error wrapping both [ErrCorrupt] and [io.ErrUnexpectedEOF]
+// (an empty one gives [io.EOF]).
 var (
 	// ErrBadMagic reports a stream that does not start with the table magic.
 	ErrBadMagic = errors.New("embedding: not an embedding table stream")

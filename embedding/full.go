@@ -193,9 +193,16 @@ func loadFull(r io.Reader, c Config) (*Full, error) {
 	}
 	total := 0
 	for f, n := range c.Rows {
-		if total += n; n < 1 || total > MaxRows {
+		if n < 1 || n > MaxRows {
 			return nil, fmt.Errorf("field %d has %d rows: %w", f, n, ErrCorrupt)
 		}
+		if total += n; total > MaxRows {
+			return nil, fmt.Errorf("more than %d rows: %w", MaxRows, ErrCorrupt)
+		}
+	}
+	r, err := checkBody(r, bodyBytes(c.Rows, c.FieldDims, c.Dim, c.Optimizer, c.Storage, int64(total-len(c.Rows))))
+	if err != nil {
+		return nil, err
 	}
 	buf := make([]byte, ioChunk)
 	vocab := make([][]uint64, len(c.Rows))

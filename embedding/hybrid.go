@@ -92,7 +92,7 @@ func (c HybridConfig) WithDefaults() (HybridConfig, error) {
 	for f, n := range c.TailRows {
 		total += int64(n)
 		if c.HeadRows != nil {
-			if c.HeadRows[f] < 0 {
+			if c.HeadRows[f] < 0 || c.HeadRows[f] > MaxRows {
 				return c, fmt.Errorf("hybrid table: field %d has %d head rows: %w", f, c.HeadRows[f], ErrConfig)
 			}
 			total += int64(c.HeadRows[f])
@@ -387,6 +387,9 @@ func readHybridHeader(r io.Reader) (HybridConfig, error) {
 	var c HybridConfig
 	var h [16]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = truncated(err) // an empty stream gives io.EOF
+		}
 		return c, fmt.Errorf("read header: %w", err)
 	}
 	if [8]byte(h[:8]) != hybridMagic {
@@ -402,7 +405,7 @@ func readHybridHeader(r io.Reader) (HybridConfig, error) {
 	}
 	js := make([]byte, n)
 	if _, err := io.ReadFull(r, js); err != nil {
-		return c, fmt.Errorf("read config: %w", noEOF(err))
+		return c, fmt.Errorf("read config: %w", truncated(err))
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
@@ -425,6 +428,14 @@ func readHybridHeader(r io.Reader) (HybridConfig, error) {
 // loadHybridBody reads the heads, rows and end marker of a saved hybrid
 // table of config c into a new table.
 func loadHybridBody(r io.Reader, c HybridConfig) (*Hybrid, error) {
+	rows := make([]int, len(c.TailRows))
+	for f, n := range c.TailRows {
+		rows[f] = n + c.HeadRows[f] // WithDefaults bounds both
+	}
+	r, err := checkBody(r, bodyBytes(rows, c.FieldDims, c.Dim, c.Optimizer, c.Storage, int64(sumRows(c.HeadRows))))
+	if err != nil {
+		return nil, err
+	}
 	buf := make([]byte, ioChunk)
 	heads := make([][]uint64, len(c.HeadRows))
 	for f, n := range c.HeadRows {

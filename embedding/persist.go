@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 )
 
 // Persister is implemented by tables that can checkpoint themselves. Save
@@ -98,6 +99,10 @@ func Load(r io.Reader) (Trainable, error) {
 	}
 	switch c.Method {
 	case MethodHashed:
+		r, err := checkBody(r, bodyBytes(c.Rows, c.FieldDims, c.Dim, c.Optimizer, c.Storage, 0))
+		if err != nil {
+			return nil, fmt.Errorf("load hashed table: %w", err)
+		}
 		t, err := newHashed(c, false)
 		if err == nil {
 			err = t.loadBody(r)
@@ -107,6 +112,10 @@ func Load(r io.Reader) (Trainable, error) {
 		}
 		return t, nil
 	case MethodQR:
+		r, err := checkBody(r, bodyBytes([]int{sumRows(c.Rows) + sumRows(c.RemRows)}, nil, c.Dim, c.Optimizer, c.Storage, 0))
+		if err != nil {
+			return nil, fmt.Errorf("load qr table: %w", err)
+		}
 		t, err := newQR(c, false)
 		if err == nil {
 			err = t.loadBody(r)
@@ -146,6 +155,9 @@ func readHeader(r io.Reader) (Config, error) {
 	var c Config
 	var h [16]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = truncated(err) // an empty stream gives io.EOF
+		}
 		return c, fmt.Errorf("read header: %w", err)
 	}
 	if [8]byte(h[:8]) != headMagic {
@@ -161,7 +173,7 @@ func readHeader(r io.Reader) (Config, error) {
 	}
 	js := make([]byte, n)
 	if _, err := io.ReadFull(r, js); err != nil {
-		return c, fmt.Errorf("read config: %w", err)
+		return c, fmt.Errorf("read config: %w", truncated(err))
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
@@ -188,7 +200,7 @@ func writeEnd(w io.Writer) error {
 func readEnd(r io.Reader) error {
 	var m [8]byte
 	if _, err := io.ReadFull(r, m[:]); err != nil {
-		return fmt.Errorf("read end marker: %w", err)
+		return fmt.Errorf("read end marker: %w", truncated(err))
 	}
 	if m != endMagic {
 		return fmt.Errorf("end marker %q: %w", m[:], ErrCorrupt)
@@ -236,7 +248,7 @@ func (r *Rows) save(w io.Writer) error {
 func (r *Rows) load(rd io.Reader) error {
 	var h [20]byte
 	if _, err := io.ReadFull(rd, h[:]); err != nil {
-		return fmt.Errorf("read rows header: %w", err)
+		return fmt.Errorf("read rows header: %w", truncated(err))
 	}
 	n := binary.LittleEndian.Uint64(h[0:])
 	dim := binary.LittleEndian.Uint32(h[8:])
@@ -253,7 +265,7 @@ func (r *Rows) load(rd io.Reader) error {
 			return fmt.Errorf("read apply count: %w", err)
 		}
 		if _, err := io.ReadFull(rd, r.codes); err != nil {
-			return fmt.Errorf("read parameters: %w", noEOF(err))
+			return fmt.Errorf("read parameters: %w", truncated(err))
 		}
 		r.applies = applies[0]
 	} else if err := readSlice(rd, buf, r.params); err != nil {
@@ -292,7 +304,7 @@ func readSlice[T float32 | uint32 | uint64](r io.Reader, buf []byte, v []T) erro
 	for len(v) > 0 {
 		k := min(len(v), len(buf)/size)
 		if _, err := io.ReadFull(r, buf[:k*size]); err != nil {
-			return noEOF(err)
+			return truncated(err)
 		}
 		if _, err := binary.Decode(buf[:k*size], binary.LittleEndian, v[:k]); err != nil {
 			return err
@@ -302,11 +314,129 @@ func readSlice[T float32 | uint32 | uint64](r io.Reader, buf []byte, v []T) erro
 	return nil
 }
 
-// noEOF turns a clean EOF inside a section into io.ErrUnexpectedEOF: the
-// stream ended where data was due.
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+// truncated turns a clean or unexpected EOF (the stream ended where data
+// was due) into an error wrapping both ErrCorrupt and
+// io.ErrUnexpectedEOF; other errors of the reader pass as they are.
+func truncated(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: %w", ErrCorrupt, io.ErrUnexpectedEOF)
 	}
 	return err
+}
+
+// Body size checks. The sizes of a stream's sections follow from its
+// config, which a corrupt stream can make as large as MaxRows rows of any
+// dim: before the loaders allocate a table for it, checkBody makes sure
+// that the stream holds that many bytes.
+
+// sumRows returns the sum of rows, saturating at math.MaxInt64 (the
+// configs' checks bound it to MaxRows).
+func sumRows(rows []int) int {
+	s := int64(0)
+	for _, n := range rows {
+		s = addSat(s, int64(max(n, 0)))
+	}
+	return int(s)
+}
+
+// addSat and mulSat add and multiply non-negative int64s, saturating at
+// math.MaxInt64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+func mulSat(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+// sectionBytes returns the stream bytes of a rows section of n rows of dim
+// floats with optimizer opt (with defaults) and storage (canonical).
+func sectionBytes(n, dim int, opt Optimizer, storage string) int64 {
+	spec, ok := optimizers[opt.Name]
+	if !ok || n < 0 || dim < 1 {
+		return 0 // the table's constructor rejects it
+	}
+	d := int64(min(dim, 1<<40)) // anything wider saturates below
+	row := 4 * d
+	head := int64(20)
+	if storage == StorageInt8 {
+		row = int64(int8RowBytes(int(d)))
+		head += 8
+	}
+	row += 4 * int64(spec.stateFloats(int(d)))
+	if spec.steps {
+		row += 4
+	}
+	return addSat(head, mulSat(int64(n), row))
+}
+
+// bodyBytes returns the stream bytes after the header of a table whose
+// fields have rows[f] rows (one rows section of their sum, or with dims
+// one per field of dims[f] floats), preceded by ids uint64 ids (the
+// vocabularies or heads) and followed by the end marker.
+func bodyBytes(rows, dims []int, dim int, opt Optimizer, storage string, ids int64) int64 {
+	b := addSat(mulSat(ids, 8), int64(len(endMagic)))
+	if dims == nil {
+		return addSat(b, sectionBytes(sumRows(rows), dim, opt, storage))
+	}
+	for f, n := range rows {
+		d := dim
+		if f < len(dims) {
+			d = dims[f]
+		}
+		b = addSat(b, sectionBytes(n, d, opt, storage))
+	}
+	return b
+}
+
+// checkBody checks that r holds at least need more bytes before a loader
+// allocates a table for them, and returns the reader to read them from. A
+// reader that reports its remaining length (a bytes.Reader, as the
+// checkpoint and artifact code use) or can seek (a file) is checked
+// directly; from any other reader the need bytes are read into memory
+// first, so that a truncated stream fails having allocated no more than
+// it holds.
+func checkBody(r io.Reader, need int64) (io.Reader, error) {
+	if left, ok := remaining(r); ok {
+		if left < need {
+			return nil, fmt.Errorf("%d bytes left, the config needs %d: %w: %w", left, need, ErrCorrupt, io.ErrUnexpectedEOF)
+		}
+		return r, nil
+	}
+	var buf bytes.Buffer
+	if n, err := io.CopyN(&buf, r, need); err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("%d bytes left, the config needs %d: %w", n, need, truncated(err))
+		}
+		return nil, err
+	}
+	return &buf, nil
+}
+
+// remaining returns the number of bytes left in r, if r can tell.
+func remaining(r io.Reader) (int64, bool) {
+	switch r := r.(type) {
+	case interface{ Len() int }: // bytes.Reader, bytes.Buffer, strings.Reader
+		return int64(r.Len()), true
+	case io.Seeker:
+		cur, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return 0, false
+		}
+		end, err := r.Seek(0, io.SeekEnd)
+		if _, err2 := r.Seek(cur, io.SeekStart); err2 != nil {
+			return 0, false // cannot happen for a working seeker
+		}
+		if err != nil || end < cur {
+			return 0, false
+		}
+		return end - cur, true
+	}
+	return 0, false
 }

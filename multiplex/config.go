@@ -152,7 +152,7 @@ func (c Config) resolve() (Config, error) {
 	}
 	var total int64
 	for _, n := range c.Rows {
-		if total += int64(n); total > embedding.MaxRows {
+		if total += int64(n); n > embedding.MaxRows || total > embedding.MaxRows {
 			return c, fmt.Errorf("%s table: more than %d rows: %w", m, embedding.MaxRows, embedding.ErrTooManyRows)
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/embtab/embtab/embedding"
 )
@@ -30,6 +32,10 @@ var (
 const (
 	formatVersion = 1
 	maxConfigLen  = 1 << 26
+	// maxStreamSlots bounds the lookups per example (fields times chunks
+	// or probes) of a table read from a stream, whose config a corrupt
+	// stream could make arbitrarily large before the table is built.
+	maxStreamSlots = 1 << 20
 )
 
 // Save writes the table (config, then each pool table's parameters and
@@ -84,6 +90,10 @@ func Load(r io.Reader) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load multiplexed table: %w", err)
 	}
+	r, err = checkBody(r, c)
+	if err != nil {
+		return nil, fmt.Errorf("load %s table: %w", c.Method, err)
+	}
 	t, err := New(c)
 	if err != nil {
 		return nil, fmt.Errorf("load multiplexed table: %w: %w", embedding.ErrCorrupt, err)
@@ -97,14 +107,18 @@ func Load(r io.Reader) (*Table, error) {
 func (t *Table) loadBody(r io.Reader) error {
 	for p, tbl := range t.pool {
 		if err := tbl.Load(r); err != nil {
+			if errors.Is(err, embedding.ErrConfigMismatch) {
+				// The stream's own header promised this table.
+				return fmt.Errorf("table %d: %w: %w", p, embedding.ErrCorrupt, err)
+			}
 			return fmt.Errorf("table %d: %w", p, err)
 		}
 	}
 	t.bindParams()
 	var m [8]byte
 	if _, err := io.ReadFull(r, m[:]); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("%w: %w", embedding.ErrCorrupt, io.ErrUnexpectedEOF)
 		}
 		return fmt.Errorf("read end marker: %w", err)
 	}
@@ -120,6 +134,9 @@ func readHeader(r io.Reader) (Config, error) {
 	var c Config
 	var h [16]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("%w: %w", embedding.ErrCorrupt, err) // an empty stream gives io.EOF
+		}
 		return c, fmt.Errorf("read header: %w", err)
 	}
 	if [8]byte(h[:8]) != headMagic {
@@ -134,8 +151,8 @@ func readHeader(r io.Reader) (Config, error) {
 	}
 	js := make([]byte, n)
 	if _, err := io.ReadFull(r, js); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("%w: %w", embedding.ErrCorrupt, io.ErrUnexpectedEOF)
 		}
 		return c, fmt.Errorf("read config: %w", err)
 	}
@@ -144,9 +161,78 @@ func readHeader(r io.Reader) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return c, fmt.Errorf("%w: decode config: %w", embedding.ErrCorrupt, err)
 	}
+	if c.Fields > maxStreamSlots || c.Probes > maxStreamSlots {
+		return c, fmt.Errorf("%d fields, %d probes: %w", c.Fields, c.Probes, embedding.ErrCorrupt)
+	}
 	c, err := c.WithDefaults()
 	if err != nil {
 		return c, fmt.Errorf("%w: %w", embedding.ErrCorrupt, err)
 	}
+	slots := int64(c.Fields)
+	switch c.Method {
+	case MethodMultiProbe:
+		slots *= int64(c.Probes)
+	case MethodUnified:
+		slots = 0
+		for _, n := range c.Chunks {
+			slots += int64(min(n, maxStreamSlots+1))
+		}
+	}
+	if slots > maxStreamSlots {
+		return c, fmt.Errorf("%d lookups per example (max %d): %w", slots, maxStreamSlots, embedding.ErrCorrupt)
+	}
 	return c, nil
+}
+
+// checkBody checks, before Load builds the pool for c, that r holds at
+// least the pool's parameter bytes, and returns the reader to read the
+// body from. A reader that tells its remaining length (a bytes.Reader, as
+// the checkpoint code uses) or can seek is checked directly; from any
+// other reader those bytes are read into memory first, so that a
+// truncated stream fails having allocated no more than it holds.
+func checkBody(r io.Reader, c Config) (io.Reader, error) {
+	row := int64(c.width()) * 4
+	if c.Storage == embedding.StorageInt8 {
+		row = int64(c.width()) + 8
+	}
+	need := int64(0)
+	for _, n := range c.Rows { // at most MaxRows in all
+		if row > (math.MaxInt64-need)/int64(n) {
+			return nil, fmt.Errorf("%d rows of %d bytes: %w", n, row, embedding.ErrCorrupt)
+		}
+		need += int64(n) * row
+	}
+	if left, ok := remaining(r); ok {
+		if left < need {
+			return nil, fmt.Errorf("%d bytes left, the config needs more than %d: %w: %w", left, need, embedding.ErrCorrupt, io.ErrUnexpectedEOF)
+		}
+		return r, nil
+	}
+	var buf bytes.Buffer
+	if n, err := io.CopyN(&buf, r, need); err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("%d bytes left, the config needs more than %d: %w: %w", n, need, embedding.ErrCorrupt, io.ErrUnexpectedEOF)
+		}
+		return nil, err
+	}
+	return io.MultiReader(&buf, r), nil
+}
+
+// remaining returns the number of bytes left in r, if r can tell.
+func remaining(r io.Reader) (int64, bool) {
+	switch r := r.(type) {
+	case interface{ Len() int }: // bytes.Reader, bytes.Buffer, strings.Reader
+		return int64(r.Len()), true
+	case io.Seeker:
+		cur, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return 0, false
+		}
+		end, err := r.Seek(0, io.SeekEnd)
+		if _, err2 := r.Seek(cur, io.SeekStart); err2 != nil || err != nil || end < cur {
+			return 0, false
+		}
+		return end - cur, true
+	}
+	return 0, false
 }

@@ -226,8 +226,8 @@ func (sr *stateReader) read(n int) []byte {
 	if sr.err != nil {
 		return nil
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(sr.r, b); err != nil {
+	b, err := readN(sr.r, n)
+	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("%w: truncated", ErrCorruptState)
 		}
@@ -236,6 +236,28 @@ func (sr *stateReader) read(n int) []byte {
 	}
 	sr.crc.Write(b)
 	return b
+}
+
+// stateReadChunk is the most readN allocates before it has read that
+// many bytes.
+const stateReadChunk = 1 << 20
+
+// readN reads n bytes from r. The buffer grows with the bytes read, so a
+// corrupt length cannot make it allocate more than about twice what r
+// holds (a tensor length is bounded by maxStateTensorElems, a gigabyte).
+func readN(r io.Reader, n int) ([]byte, error) {
+	b := make([]byte, min(n, stateReadChunk))
+	got := 0
+	for {
+		k, err := io.ReadFull(r, b[got:])
+		if got += k; err != nil {
+			return nil, err
+		}
+		if got == n {
+			return b, nil
+		}
+		b = append(b, make([]byte, min(n-got, len(b)))...)
+	}
 }
 
 func (sr *stateReader) u32() uint32 {
