@@ -81,7 +81,12 @@ func (v *Vocab) Find(f int, id uint64) (row uint32, ok bool) {
 		}
 	}
 	if lo < len(ids) && ids[lo] == id {
-		return v.rows[f][lo], true
+		// A row outside the field only comes from a corrupt file opened
+		// with SkipChecksums: treat the id as unknown rather than let a
+		// lookup read past the field's rows.
+		if r := v.rows[f][lo]; int(r) < len(ids) {
+			return r, true
+		}
 	}
 	return 0, false
 }
@@ -90,7 +95,9 @@ func (v *Vocab) Find(f int, id uint64) (row uint32, ok bool) {
 func (v *Vocab) IDs(f int) []uint64 {
 	out := make([]uint64, len(v.ids[f]))
 	for i, id := range v.ids[f] {
-		out[v.rows[f][i]] = id
+		if r := int(v.rows[f][i]); r < len(out) { // see Find
+			out[r] = id
+		}
 	}
 	return out
 }
