@@ -265,8 +265,8 @@ func TestSoftSelectGradient(t *testing.T) {
 			t.Fatalf("backward %v", g)
 		}
 	}
-	imp := s.Importance() // |0.9| * mean|raw| over the 2 samples
-	if math.Abs(imp[3]-0.9*4) > 1e-5 {
+	imp := s.Importance() // |w|
+	if math.Abs(imp[3]-0.9) > 1e-5 {
 		t.Fatalf("importance %v", imp)
 	}
 }

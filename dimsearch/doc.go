@@ -35,9 +35,8 @@
 //     rows during the search and are kept or pruned on their initial
 //     norm (about Dim·InitScale/2).
 //   - DNIS here learns one weight per (field, dimension) with plain Adam
-//     rather than per (frequency block, dimension), and ranks dimensions
-//     by |w|·E|e| over hold-out vectors rather than by |w| alone, since a
-//     field's rows can grow to offset a small weight.
+//     rather than per (frequency block, dimension); it ranks dimensions by
+//     |w| as the paper does.
 //   - Both searches meet a byte budget (OptEmbed's candidates are rejected
 //     over it; DNIS cuts until it fits) instead of the papers' unbudgeted
 //     objectives, so that methods compare at equal bytes.

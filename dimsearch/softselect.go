@@ -18,10 +18,8 @@ const DefaultSelectLR = 1e-2
 // validation and training steps (the trainer's SelectEvery sets the
 // ratio; default one validation step per training step).
 //
-// Update also tracks the mean |e[f][j]| of the unscaled vectors it sees,
-// so that PruneByWeight can rank dimensions by their contribution
-// |w[f][j]|·E|e[f][j]| rather than by a weight a field's rows could
-// offset by growing.
+// PruneByWeight then ranks the dimensions by |w[f][j]| (Importance), as
+// DNIS does.
 type SoftSelect struct {
 	fields, dim int
 	lr, l1      float64
@@ -29,8 +27,6 @@ type SoftSelect struct {
 	m, v        []float64
 	step        int
 	raw         []float32
-	absSum      []float64
-	absN        int64
 	g           []float64
 }
 
@@ -49,7 +45,7 @@ func NewSoftSelect(fields, dim int, lr, l1 float64) (*SoftSelect, error) {
 	}
 	n := fields * dim
 	s := &SoftSelect{fields: fields, dim: dim, lr: lr, l1: l1, w: make([]float32, n),
-		m: make([]float64, n), v: make([]float64, n), absSum: make([]float64, n), g: make([]float64, n)}
+		m: make([]float64, n), v: make([]float64, n), g: make([]float64, n)}
 	for i := range s.w {
 		s.w[i] = 1
 	}
@@ -88,9 +84,7 @@ func (s *SoftSelect) Update(dEmb []float32, batch int) {
 	for i := range batch * nw {
 		k := i % nw
 		s.g[k] += float64(dEmb[i]) * float64(s.raw[i])
-		s.absSum[k] += math.Abs(float64(s.raw[i]))
 	}
-	s.absN += int64(batch)
 	const b1, b2, eps = 0.9, 0.999, 1e-8
 	s.step++
 	c1 := 1 - math.Pow(b1, float64(s.step))
@@ -111,16 +105,16 @@ func (s *SoftSelect) Update(dEmb []float32, batch int) {
 	}
 }
 
-// Importance returns |w[f][j]|·E|e[f][j]| for every (field, dimension),
-// field-major: the mean magnitude the dimension contributes to the
-// net's input on validation data. Before any Update it is |w|.
+// Importance returns |w[f][j]| for every (field, dimension),
+// field-major: DNIS's ranking of the dimensions. (Weighting it by the
+// mean |e[f][j]| of the hold-out vectors was measured in the sweep of
+// experiments/results: about the same mean gain over uniform dimensions,
+// but losses of 0.008 AUC on MovieLens at 2x and 4x where |w| has none
+// beyond 0.002.)
 func (s *SoftSelect) Importance() []float64 {
 	out := make([]float64, len(s.w))
 	for k, w := range s.w {
 		out[k] = math.Abs(float64(w))
-		if s.absN > 0 {
-			out[k] *= s.absSum[k] / float64(s.absN)
-		}
 	}
 	return out
 }
