@@ -76,23 +76,8 @@ func (h *maxHeap) pop() item {
 	n := len(s) - 1
 	x := s[n]
 	s = s[:n]
-	i := 0
-	for {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if c+1 < n && s[c+1].dist > s[c].dist {
-			c++
-		}
-		if x.dist >= s[c].dist {
-			break
-		}
-		s[i] = s[c]
-		i = c
-	}
 	if n > 0 {
-		s[i] = x
+		s.replaceTop(x)
 	}
 	*h = s
 	return top

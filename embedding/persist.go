@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/embtab/embtab/internal/streamsize"
 )
 
 // Persister is implemented by tables that can checkpoint themselves. Save
@@ -403,40 +405,5 @@ func bodyBytes(rows, dims []int, dim int, opt Optimizer, storage string, ids int
 // first, so that a truncated stream fails having allocated no more than
 // it holds.
 func checkBody(r io.Reader, need int64) (io.Reader, error) {
-	if left, ok := remaining(r); ok {
-		if left < need {
-			return nil, fmt.Errorf("%d bytes left, the config needs %d: %w: %w", left, need, ErrCorrupt, io.ErrUnexpectedEOF)
-		}
-		return r, nil
-	}
-	var buf bytes.Buffer
-	if n, err := io.CopyN(&buf, r, need); err != nil {
-		if err == io.EOF {
-			return nil, fmt.Errorf("%d bytes left, the config needs %d: %w", n, need, truncated(err))
-		}
-		return nil, err
-	}
-	return &buf, nil
-}
-
-// remaining returns the number of bytes left in r, if r can tell.
-func remaining(r io.Reader) (int64, bool) {
-	switch r := r.(type) {
-	case interface{ Len() int }: // bytes.Reader, bytes.Buffer, strings.Reader
-		return int64(r.Len()), true
-	case io.Seeker:
-		cur, err := r.Seek(0, io.SeekCurrent)
-		if err != nil {
-			return 0, false
-		}
-		end, err := r.Seek(0, io.SeekEnd)
-		if _, err2 := r.Seek(cur, io.SeekStart); err2 != nil {
-			return 0, false // cannot happen for a working seeker
-		}
-		if err != nil || end < cur {
-			return 0, false
-		}
-		return end - cur, true
-	}
-	return 0, false
+	return streamsize.AtLeast(r, need, ErrCorrupt)
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 
 	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/internal/streamsize"
 )
 
 // Stream format, version 1, little-endian:
@@ -202,37 +203,5 @@ func checkBody(r io.Reader, c Config) (io.Reader, error) {
 		}
 		need += int64(n) * row
 	}
-	if left, ok := remaining(r); ok {
-		if left < need {
-			return nil, fmt.Errorf("%d bytes left, the config needs more than %d: %w: %w", left, need, embedding.ErrCorrupt, io.ErrUnexpectedEOF)
-		}
-		return r, nil
-	}
-	var buf bytes.Buffer
-	if n, err := io.CopyN(&buf, r, need); err != nil {
-		if err == io.EOF {
-			return nil, fmt.Errorf("%d bytes left, the config needs more than %d: %w: %w", n, need, embedding.ErrCorrupt, io.ErrUnexpectedEOF)
-		}
-		return nil, err
-	}
-	return io.MultiReader(&buf, r), nil
-}
-
-// remaining returns the number of bytes left in r, if r can tell.
-func remaining(r io.Reader) (int64, bool) {
-	switch r := r.(type) {
-	case interface{ Len() int }: // bytes.Reader, bytes.Buffer, strings.Reader
-		return int64(r.Len()), true
-	case io.Seeker:
-		cur, err := r.Seek(0, io.SeekCurrent)
-		if err != nil {
-			return 0, false
-		}
-		end, err := r.Seek(0, io.SeekEnd)
-		if _, err2 := r.Seek(cur, io.SeekStart); err2 != nil || err != nil || end < cur {
-			return 0, false
-		}
-		return end - cur, true
-	}
-	return 0, false
+	return streamsize.AtLeast(r, need, embedding.ErrCorrupt)
 }

@@ -166,21 +166,9 @@ func (n *NativeNet) Step() int64 {
 func (n *NativeNet) ForwardBackward(dense, emb, labels []float32, batch int, dEmb []float32) (float32, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := n.checkBatch(dense, emb, batch); err != nil {
+	loss, err := n.gradient(dense, emb, labels, batch, dEmb)
+	if err != nil {
 		return 0, err
-	}
-	embLen := batch * n.cfg.Fields * n.cfg.Dim
-	if len(labels) < batch || len(dEmb) < embLen {
-		return 0, fmt.Errorf("%w: batch %d needs %d labels and room for %d gradients, got %d and %d",
-			ErrBatchShape, batch, batch, embLen, len(labels), len(dEmb))
-	}
-	n.reserve(batch)
-	n.err = nil
-	n.model.forward(n, dense, emb, batch)
-	loss := bceLoss(n.logit[:batch], labels[:batch], n.dLogit[:batch])
-	n.model.backward(n, dense, emb, batch, dEmb[:embLen])
-	if n.err != nil {
-		return 0, n.err
 	}
 	n.adam()
 	n.step++
@@ -193,6 +181,12 @@ func (n *NativeNet) ForwardBackward(dense, emb, labels []float32, batch int, dEm
 func (n *NativeNet) Gradient(dense, emb, labels []float32, batch int, dEmb []float32) (float32, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.gradient(dense, emb, labels, batch, dEmb)
+}
+
+// gradient runs the forward and backward passes: the loss, every
+// parameter's gradient in n.grads and dL/d(emb) in dEmb. Callers hold mu.
+func (n *NativeNet) gradient(dense, emb, labels []float32, batch int, dEmb []float32) (float32, error) {
 	if err := n.checkBatch(dense, emb, batch); err != nil {
 		return 0, err
 	}
