@@ -1,7 +1,6 @@
 package embedding
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -385,44 +384,17 @@ func LoadHybrid(r io.Reader) (*Hybrid, error) {
 // validated and with defaults.
 func readHybridHeader(r io.Reader) (HybridConfig, error) {
 	var c HybridConfig
-	var h [16]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		if err == io.ErrUnexpectedEOF {
-			err = truncated(err) // an empty stream gives io.EOF
-		}
-		return c, fmt.Errorf("read header: %w", err)
-	}
-	if [8]byte(h[:8]) != hybridMagic {
-		return c, fmt.Errorf("magic %q: %w", h[:8], ErrBadMagic)
-	}
-	v := binary.LittleEndian.Uint32(h[8:])
-	if err := checkVersion(v); err != nil {
+	v, err := readFramedConfig(r, hybridMagic, &c)
+	if err != nil {
 		return c, err
-	}
-	n := binary.LittleEndian.Uint32(h[12:])
-	if n > maxConfigLen {
-		return c, fmt.Errorf("config of %d bytes: %w", n, ErrCorrupt)
-	}
-	js := make([]byte, n)
-	if _, err := io.ReadFull(r, js); err != nil {
-		return c, fmt.Errorf("read config: %w", truncated(err))
-	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("%w: decode config: %w", ErrCorrupt, err)
 	}
 	if c.HeadRows == nil {
 		return c, fmt.Errorf("config has no head_rows: %w", ErrCorrupt)
 	}
-	c, err := c.WithDefaults()
-	if err != nil {
+	if c, err = c.WithDefaults(); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	if want := versionFor(c.Storage, c.FieldDims != nil); v != want {
-		return c, fmt.Errorf("version %d stream of a table with storage %q, field dims %v (want version %d): %w", v, c.Storage, c.FieldDims, want, ErrCorrupt)
-	}
-	return c, nil
+	return c, checkStreamVersion(v, c.Storage, c.FieldDims)
 }
 
 // loadHybridBody reads the heads, rows and end marker of a saved hybrid

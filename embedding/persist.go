@@ -155,41 +155,58 @@ func writeHeader(w io.Writer, c Config) error {
 // and with defaults.
 func readHeader(r io.Reader) (Config, error) {
 	var c Config
+	v, err := readFramedConfig(r, headMagic, &c)
+	if err != nil {
+		return c, err
+	}
+	if c, err = c.WithDefaults(); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return c, checkStreamVersion(v, c.Storage, c.FieldDims)
+}
+
+// readFramedConfig reads a stream header (magic, version, config length,
+// config JSON), checks the magic and the version's range and decodes the
+// config strictly into c; it returns the version. An empty stream gives
+// io.EOF, a truncated one an error wrapping ErrCorrupt.
+func readFramedConfig(r io.Reader, magic [8]byte, c any) (uint32, error) {
 	var h [16]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		if err == io.ErrUnexpectedEOF {
 			err = truncated(err) // an empty stream gives io.EOF
 		}
-		return c, fmt.Errorf("read header: %w", err)
+		return 0, fmt.Errorf("read header: %w", err)
 	}
-	if [8]byte(h[:8]) != headMagic {
-		return c, fmt.Errorf("magic %q: %w", h[:8], ErrBadMagic)
+	if [8]byte(h[:8]) != magic {
+		return 0, fmt.Errorf("magic %q: %w", h[:8], ErrBadMagic)
 	}
 	v := binary.LittleEndian.Uint32(h[8:])
 	if err := checkVersion(v); err != nil {
-		return c, err
+		return 0, err
 	}
 	n := binary.LittleEndian.Uint32(h[12:])
 	if n > maxConfigLen {
-		return c, fmt.Errorf("config of %d bytes: %w", n, ErrCorrupt)
+		return 0, fmt.Errorf("config of %d bytes: %w", n, ErrCorrupt)
 	}
 	js := make([]byte, n)
 	if _, err := io.ReadFull(r, js); err != nil {
-		return c, fmt.Errorf("read config: %w", truncated(err))
+		return 0, fmt.Errorf("read config: %w", truncated(err))
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("%w: decode config: %w", ErrCorrupt, err)
+	if err := dec.Decode(c); err != nil {
+		return 0, fmt.Errorf("%w: decode config: %w", ErrCorrupt, err)
 	}
-	c, err := c.WithDefaults()
-	if err != nil {
-		return c, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	return v, nil
+}
+
+// checkStreamVersion checks that a stream's version is the one its
+// config (storage, per-field dims) is written with.
+func checkStreamVersion(v uint32, storage string, fieldDims []int) error {
+	if want := versionFor(storage, fieldDims != nil); v != want {
+		return fmt.Errorf("version %d stream of a table with storage %q, field dims %v (want version %d): %w", v, storage, fieldDims, want, ErrCorrupt)
 	}
-	if want := versionFor(c.Storage, c.FieldDims != nil); v != want {
-		return c, fmt.Errorf("version %d stream of a table with storage %q, field dims %v (want version %d): %w", v, c.Storage, c.FieldDims, want, ErrCorrupt)
-	}
-	return c, nil
+	return nil
 }
 
 func writeEnd(w io.Writer) error {
