@@ -15,10 +15,8 @@ import (
 // slot, at most 70% full), counted in Bytes().Index. With Config.FieldDims,
 // field f's rows are FieldDims[f] floats wide, in a row store of their own.
 type Full struct {
-	cfg    Config
-	fields []mappedField
-	rows   *tableRows
-	idx    []int32 // Apply scratch
+	cfg Config
+	mappedTable
 }
 
 // NewFull returns a full table for the per-field vocabularies vocab (the
@@ -53,7 +51,7 @@ func newFull(vocab [][]uint64, c Config, init bool) (*Full, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new full table: %w", err)
 	}
-	t := &Full{cfg: c, fields: make([]mappedField, len(vocab))}
+	t := &Full{cfg: c, mappedTable: mappedTable{fields: make([]mappedField, len(vocab))}}
 	total = 0
 	for f, v := range vocab {
 		fl := mappedField{off: total, head: len(v), tail: 1, index: newIDMap(len(v))}
@@ -112,36 +110,18 @@ func (t *Full) Params(f int) []float32 {
 
 // Bytes reports the parameter and optimizer-state bytes and, as Index, the
 // hash maps' slot arrays.
-func (t *Full) Bytes() Bytes {
-	b := t.rows.bytes()
-	for i := range t.fields {
-		b.Index += t.fields[i].index.bytes()
-	}
-	return b
-}
+func (t *Full) Bytes() Bytes { return t.bytes() }
 
 // Lookup writes the row of each id (the field's OOV row for unknown ids)
 // to out, zero-padded to Dim() in fields narrower than it. It panics if len(ids) is not a multiple of Fields() or
 // len(out) != len(ids)*Dim().
-func (t *Full) Lookup(ids []uint64, out []float32) {
-	d := t.cfg.Dim
-	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	lookupMapped(t.fields, t.rows, d, ids, out)
-}
+func (t *Full) Lookup(ids []uint64, out []float32) { t.lookup(t.cfg.Dim, ids, out) }
 
 // Apply updates the rows of ids with grads (see [Trainable] and
 // [Rows.Apply]); unknown ids train their field's OOV row. In a field
 // narrower than Dim() only the leading FieldDim(f) values of each gradient
 // are used. It panics on the shape errors Lookup panics on.
-func (t *Full) Apply(ids []uint64, grads []float32) {
-	checkBatch("Apply", len(ids), len(grads), len(t.fields), t.cfg.Dim)
-	if cap(t.idx) < len(ids) {
-		t.idx = make([]int32, len(ids))
-	}
-	idx := t.idx[:len(ids)]
-	resolveMapped(t.fields, ids, idx)
-	t.rows.apply(idx, grads)
-}
+func (t *Full) Apply(ids []uint64, grads []float32) { t.apply(t.cfg.Dim, ids, grads) }
 
 // Save writes the table (config, vocabularies, parameters, optimizer
 // state) to w in the format described in the package doc.

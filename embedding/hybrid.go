@@ -158,10 +158,8 @@ func (c HybridConfig) equal(o HybridConfig) bool {
 // counted in Bytes().Index. With HybridConfig.FieldDims, field f's rows are
 // FieldDims[f] floats wide, in a row store of their own.
 type Hybrid struct {
-	cfg    HybridConfig
-	fields []mappedField
-	rows   *tableRows
-	idx    []int32 // Apply scratch
+	cfg HybridConfig
+	mappedTable
 }
 
 // NewHybrid returns a hybrid table whose field f gives each id of heads[f]
@@ -187,7 +185,7 @@ func newHybrid(heads [][]uint64, c HybridConfig, init bool) (*Hybrid, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new hybrid table: %w", err)
 	}
-	t := &Hybrid{cfg: c, fields: make([]mappedField, len(heads))}
+	t := &Hybrid{cfg: c, mappedTable: mappedTable{fields: make([]mappedField, len(heads))}}
 	total := 0
 	for f, h := range heads {
 		fl := mappedField{off: total, head: len(h), tail: uint64(c.TailRows[f]), index: newIDMap(len(h))}
@@ -265,37 +263,19 @@ func (t *Hybrid) Params(f int) (head, tail []float32) {
 
 // Bytes reports the parameter and optimizer-state bytes and, as Index, the
 // head maps' slot arrays.
-func (t *Hybrid) Bytes() Bytes {
-	b := t.rows.bytes()
-	for i := range t.fields {
-		b.Index += t.fields[i].index.bytes()
-	}
-	return b
-}
+func (t *Hybrid) Bytes() Bytes { return t.bytes() }
 
 // Lookup writes the row of each id (its own row for a head id, else its
 // hashed tail row) to out, zero-padded to Dim() in fields narrower than
 // it. It panics if len(ids) is not a multiple of Fields() or len(out) !=
 // len(ids)*Dim().
-func (t *Hybrid) Lookup(ids []uint64, out []float32) {
-	d := t.cfg.Dim
-	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	lookupMapped(t.fields, t.rows, d, ids, out)
-}
+func (t *Hybrid) Lookup(ids []uint64, out []float32) { t.lookup(t.cfg.Dim, ids, out) }
 
 // Apply updates the rows of ids with grads (see [Trainable] and
 // [Rows.Apply]); in a field narrower than Dim() only the leading
 // FieldDim(f) values of each gradient are used. It panics on the shape
 // errors Lookup panics on.
-func (t *Hybrid) Apply(ids []uint64, grads []float32) {
-	checkBatch("Apply", len(ids), len(grads), len(t.fields), t.cfg.Dim)
-	if cap(t.idx) < len(ids) {
-		t.idx = make([]int32, len(ids))
-	}
-	idx := t.idx[:len(ids)]
-	resolveMapped(t.fields, ids, idx)
-	t.rows.apply(idx, grads)
-}
+func (t *Hybrid) Apply(ids []uint64, grads []float32) { t.apply(t.cfg.Dim, ids, grads) }
 
 // Hybrid stream format, versions 1 to 3 as for the package's table format
 // (version 2 for int8 storage, 3 with per-field dims), little-endian; the

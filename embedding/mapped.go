@@ -14,6 +14,40 @@ type mappedField struct {
 	index idMap  // head id -> row within the field
 }
 
+// mappedTable is the part full and hybrid tables share: their mapped
+// fields, their rows and the Apply scratch.
+type mappedTable struct {
+	fields []mappedField
+	rows   *tableRows
+	idx    []int32 // Apply scratch
+}
+
+// bytes reports the rows' bytes and, as Index, the id maps' slot arrays.
+func (t *mappedTable) bytes() Bytes {
+	b := t.rows.bytes()
+	for i := range t.fields {
+		b.Index += t.fields[i].index.bytes()
+	}
+	return b
+}
+
+// lookup writes the row of each id to out (dim floats per id).
+func (t *mappedTable) lookup(dim int, ids []uint64, out []float32) {
+	checkBatch("Lookup", len(ids), len(out), len(t.fields), dim)
+	lookupMapped(t.fields, t.rows, dim, ids, out)
+}
+
+// apply updates the rows of ids with grads (dim floats per id).
+func (t *mappedTable) apply(dim int, ids []uint64, grads []float32) {
+	checkBatch("Apply", len(ids), len(grads), len(t.fields), dim)
+	if cap(t.idx) < len(ids) {
+		t.idx = make([]int32, len(ids))
+	}
+	idx := t.idx[:len(ids)]
+	resolveMapped(t.fields, ids, idx)
+	t.rows.apply(idx, grads)
+}
+
 // row returns the row of id in field fl.
 func (fl *mappedField) row(id uint64) int {
 	if v, ok := fl.index.get(id); ok {
