@@ -46,3 +46,13 @@ var (
 	// differs from the saved one.
 	ErrConfigMismatch = errors.New("embedding: saved table has a different configuration")
 )
+
+// Lookup and registry errors.
+var (
+	// ErrShape reports a batch whose buffers do not fit its plan: ids that
+	// are not whole examples, an output of the wrong length, a field or
+	// row set out of range.
+	ErrShape = errors.New("embedding: wrong batch shape")
+	// ErrDuplicateMethod reports a second registration of a method name.
+	ErrDuplicateMethod = errors.New("embedding: method registered twice")
+)

@@ -64,7 +64,6 @@ type tableRows struct {
 	dim      int     // floats per looked-up vector
 	perField bool    // one set per field
 	sets     []*Rows // sets[0] alone, or one per field
-	fidx     []int32 // per-field Apply scratch: the batch's rows grouped by field
 }
 
 // newTableRows returns zeroed storage for fields of rows[f] rows: one store
@@ -101,70 +100,6 @@ func (tr *tableRows) set(f int) *Rows {
 		return tr.sets[f]
 	}
 	return tr.sets[0]
-}
-
-// rowSets returns the stores (a new slice).
-func (tr *tableRows) rowSets() []*Rows { return append([]*Rows(nil), tr.sets...) }
-
-// bytes sums the stores' Bytes.
-func (tr *tableRows) bytes() Bytes {
-	var b Bytes
-	for _, r := range tr.sets {
-		rb := r.Bytes()
-		b.Params += rb.Params
-		b.Optimizer += rb.Optimizer
-	}
-	return b
-}
-
-func (tr *tableRows) setThreads(n int) {
-	for _, r := range tr.sets {
-		r.SetThreads(n)
-	}
-}
-
-func (tr *tableRows) threads() int { return tr.sets[0].Threads() }
-
-// gather writes the vectors of rows idx to out (dim floats each), where
-// idx[i] is a row of field (f0+i) mod nf (within the field's store when
-// per-field). Narrow fields are zero-padded to dim.
-func (tr *tableRows) gather(idx []int32, f0, nf int, out []float32) {
-	if !tr.perField {
-		tr.sets[0].Gather(idx, out)
-		return
-	}
-	d, f := tr.dim, f0
-	for i, row := range idx {
-		tr.sets[f].readPadded(row, out[i*d:(i+1)*d])
-		if f++; f == nf {
-			f = 0
-		}
-	}
-}
-
-// apply updates the rows idx of a batch (whole examples, fields
-// interleaved) with grads, dim floats per id. Per-field storage groups the
-// batch's rows by field and hands each field's store the leading dims[f]
-// floats of the field's gradients in place; each store's update is
-// independent of the others and of the thread count.
-func (tr *tableRows) apply(idx []int32, grads []float32) {
-	if !tr.perField {
-		tr.sets[0].Apply(idx, grads)
-		return
-	}
-	nf := len(tr.sets)
-	b := len(idx) / nf
-	if cap(tr.fidx) < len(idx) {
-		tr.fidx = make([]int32, len(idx))
-	}
-	fidx := tr.fidx[:len(idx)]
-	for f, r := range tr.sets {
-		fi := fidx[f*b : (f+1)*b]
-		for k := range fi {
-			fi[k] = idx[k*nf+f]
-		}
-		r.apply(fi, grads, f*tr.dim, nf*tr.dim)
-	}
 }
 
 // save writes the rows section of each store in order.

@@ -15,8 +15,10 @@ import (
 // slot, at most 70% full), counted in Bytes().Index. With Config.FieldDims,
 // field f's rows are FieldDims[f] floats wide, in a row store of their own.
 type Full struct {
-	cfg Config
-	mappedTable
+	cfg   Config
+	index idMaps
+	rows  *tableRows
+	*Planned
 }
 
 // NewFull returns a full table for the per-field vocabularies vocab (the
@@ -51,52 +53,45 @@ func newFull(vocab [][]uint64, c Config, init bool) (*Full, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new full table: %w", err)
 	}
-	t := &Full{cfg: c, mappedTable: mappedTable{fields: make([]mappedField, len(vocab))}}
-	total = 0
-	for f, v := range vocab {
-		fl := mappedField{off: total, head: len(v), tail: 1, index: newIDMap(len(v))}
-		for k, id := range v {
-			if !fl.index.put(id, int32(k)) {
-				return nil, fmt.Errorf("new full table: field %d id %#x: %w", f, id, ErrDuplicateID)
-			}
-		}
-		t.fields[f] = fl
-		if c.FieldDims == nil {
-			total += len(v) + 1
-		}
+	t := &Full{cfg: c}
+	index, f, dup, ok := newIDMaps(vocab)
+	if !ok {
+		return nil, fmt.Errorf("new full table: field %d id %#x: %w", f, dup, ErrDuplicateID)
 	}
+	t.index = index
 	if t.rows, err = newTableRows(c.Rows, c.FieldDims, c.Dim, c.Optimizer, c.storage()); err != nil {
 		return nil, fmt.Errorf("new full table: %w", err)
 	}
 	if init {
-		for f, fl := range t.fields {
-			t.rows.set(f).InitUniform(fl.off, fl.off+fl.head+1, c.InitScale, c.Seed, uint64(f))
+		for f := range vocab {
+			off := fieldOffset(c.Rows, c.FieldDims, f)
+			t.rows.set(f).InitUniform(off, off+c.Rows[f], c.InitScale, c.Seed, uint64(f))
 		}
 	}
+	if t.Planned, err = NewPlanned(fullPlan(c, index), t.rows.sets); err != nil {
+		return nil, fmt.Errorf("new full table: %w", err)
+	}
 	return t, nil
+}
+
+// fullPlan is the key plan of a full config (Rows[f] = vocabulary + 1):
+// a known id's row, else the field's OOV row after its vocabulary.
+func fullPlan(c Config, index Index) *Plan {
+	heads, tails := make([]int, len(c.Rows)), make([]int, len(c.Rows))
+	for f, n := range c.Rows {
+		heads[f], tails[f] = n-1, 1
+	}
+	return mappedPlan(c.Dim, heads, tails, c.FieldDims, index)
 }
 
 // Config returns the table's configuration, defaults filled in; Rows are
 // the vocabulary sizes plus one.
 func (t *Full) Config() Config { return t.cfg.clone() }
 
-// Fields returns the number of fields.
-func (t *Full) Fields() int { return len(t.fields) }
-
-// Dim returns the number of floats per id.
-func (t *Full) Dim() int { return t.cfg.Dim }
-
-// SetThreads sets the number of goroutines Apply may use (see
-// [Rows.SetThreads]).
-func (t *Full) SetThreads(n int) { t.rows.setThreads(n) }
-
 // Vocab returns the vocabulary of field f in row order (a new slice; the
 // OOV row has no id).
 func (t *Full) Vocab(f int) []uint64 {
-	fl := &t.fields[f]
-	v := make([]uint64, fl.head)
-	fl.index.keys(v)
-	return v
+	return t.index.ids(f)
 }
 
 // Params returns the rows of field f, row-major (FieldDim(f) floats per
@@ -104,24 +99,17 @@ func (t *Full) Vocab(f int) []uint64 {
 // not modify). It returns nil for int8 storage: read the rows with
 // [Rows.ReadRows] (RowSets).
 func (t *Full) Params(f int) []float32 {
-	fl := t.fields[f]
-	return t.rows.set(f).span(fl.off, fl.off+fl.head+1)
+	off := fieldOffset(t.cfg.Rows, t.cfg.FieldDims, f)
+	return t.rows.set(f).span(off, off+t.cfg.Rows[f])
 }
 
 // Bytes reports the parameter and optimizer-state bytes and, as Index, the
 // hash maps' slot arrays.
-func (t *Full) Bytes() Bytes { return t.bytes() }
-
-// Lookup writes the row of each id (the field's OOV row for unknown ids)
-// to out, zero-padded to Dim() in fields narrower than it. It panics if len(ids) is not a multiple of Fields() or
-// len(out) != len(ids)*Dim().
-func (t *Full) Lookup(ids []uint64, out []float32) { t.lookup(t.cfg.Dim, ids, out) }
-
-// Apply updates the rows of ids with grads (see [Trainable] and
-// [Rows.Apply]); unknown ids train their field's OOV row. In a field
-// narrower than Dim() only the leading FieldDim(f) values of each gradient
-// are used. It panics on the shape errors Lookup panics on.
-func (t *Full) Apply(ids []uint64, grads []float32) { t.apply(t.cfg.Dim, ids, grads) }
+func (t *Full) Bytes() Bytes {
+	b := t.Planned.Bytes()
+	b.Index = t.index.bytes()
+	return b
+}
 
 // Save writes the table (config, vocabularies, parameters, optimizer
 // state) to w in the format described in the package doc.
@@ -130,7 +118,7 @@ func (t *Full) Save(w io.Writer) error {
 		return fmt.Errorf("save full table: %w", err)
 	}
 	buf := make([]byte, ioChunk)
-	for f := range t.fields {
+	for f := range t.index {
 		if err := writeSlice(w, buf, t.Vocab(f)); err != nil {
 			return fmt.Errorf("save full table: vocabulary of field %d: %w", f, err)
 		}
@@ -161,7 +149,7 @@ func (t *Full) Load(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("load full table: %w", err)
 	}
-	nt.rows.setThreads(t.rows.threads())
+	nt.SetThreads(t.Threads())
 	*t = *nt
 	return nil
 }

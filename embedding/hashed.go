@@ -13,15 +13,9 @@ import (
 // Config.FieldDims, field f's rows are FieldDims[f] floats wide, in a row
 // store of their own (see [FieldTableBytes]).
 type Hashed struct {
-	cfg    Config
-	fields []hashedField
-	rows   *tableRows
-	idx    []int32 // Apply scratch
-}
-
-type hashedField struct {
-	off int    // first row of the field in its row store
-	n   uint64 // rows of the field
+	cfg  Config
+	rows *tableRows
+	*Planned
 }
 
 // NewHashed returns a hashed table for c (Method "hashed" or empty),
@@ -41,101 +35,73 @@ func newHashed(c Config, init bool) (*Hashed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new hashed table: %w", err)
 	}
-	t := &Hashed{cfg: c, fields: make([]hashedField, len(c.Rows))}
-	total := 0
-	for f, n := range c.Rows {
-		t.fields[f] = hashedField{off: total, n: uint64(n)}
-		if c.FieldDims == nil {
-			total += n
-		}
-	}
+	t := &Hashed{cfg: c}
 	if t.rows, err = newTableRows(c.Rows, c.FieldDims, c.Dim, c.Optimizer, c.storage()); err != nil {
 		return nil, fmt.Errorf("new hashed table: %w", err)
 	}
+	p := hashedPlan(c)
 	if init {
-		for f, fl := range t.fields {
-			t.rows.set(f).InitUniform(fl.off, fl.off+int(fl.n), c.InitScale, c.Seed, uint64(f))
+		for f := range c.Rows {
+			off := fieldOffset(c.Rows, c.FieldDims, f)
+			t.rows.set(f).InitUniform(off, off+c.Rows[f], c.InitScale, c.Seed, uint64(f))
 		}
+	}
+	if t.Planned, err = NewPlanned(p, t.rows.sets); err != nil {
+		return nil, fmt.Errorf("new hashed table: %w", err)
 	}
 	return t, nil
 }
 
+// fieldOffset returns the first row of field f in its row store: the rows
+// of the fields before it, or 0 with per-field stores.
+func fieldOffset(rows, fieldDims []int, f int) int {
+	if fieldDims != nil {
+		return 0
+	}
+	off := 0
+	for _, n := range rows[:f] {
+		off += n
+	}
+	return off
+}
+
+// hashedPlan is the key plan of a hashed config (defaults filled in):
+// field f's id maps to row hashing.Bucket(id, Rows[f]) of the field, in
+// the table's one row set (fields one after another) or, with per-field
+// dims, in row set f.
+func hashedPlan(c Config) *Plan {
+	p := &Plan{Dim: c.Dim}
+	total := 0
+	for f, n := range c.Rows {
+		set, off, w := uint32(0), uint32(total), c.Dim
+		if c.FieldDims != nil {
+			set, off, w = uint32(f), 0, c.FieldDims[f]
+			p.Sets = append(p.Sets, SetShape{Rows: n, Width: w})
+		} else {
+			total += n
+		}
+		nn := uint64(n)
+		p.Fields = append(p.Fields, FieldPlan{NumKeys: 1, Combine: CopyRow, Width: w, Used: w,
+			Keys: func(dst []Key, id uint64) []Key {
+				return append(dst, Key{Set: set, Row: off + uint32(hashing.Bucket(id, nn))})
+			}})
+	}
+	if c.FieldDims == nil {
+		p.Sets = []SetShape{{Rows: total, Width: c.Dim}}
+	}
+	return p
+}
+
 // Config returns the table's configuration, defaults filled in.
 func (t *Hashed) Config() Config { return t.cfg.clone() }
-
-// Fields returns the number of fields.
-func (t *Hashed) Fields() int { return len(t.fields) }
-
-// Dim returns the number of floats per id.
-func (t *Hashed) Dim() int { return t.cfg.Dim }
-
-// SetThreads sets the number of goroutines Apply may use (see
-// [Rows.SetThreads]).
-func (t *Hashed) SetThreads(n int) { t.rows.setThreads(n) }
 
 // Params returns the rows of field f, row-major (FieldDim(f) floats per
 // row), aliasing the table (valid until the next Load; do not modify). It
 // returns nil for int8 storage: read the rows with [Rows.ReadRows]
 // (RowSets).
 func (t *Hashed) Params(f int) []float32 {
-	fl := t.fields[f]
-	return t.rows.set(f).span(fl.off, fl.off+int(fl.n))
-}
-
-// Bytes reports the parameter and optimizer-state bytes; the index is the
-// hash function and costs nothing.
-func (t *Hashed) Bytes() Bytes { return t.rows.bytes() }
-
-// Lookup writes the row of each id to out, zero-padded to Dim() in fields
-// narrower than it. It panics if len(ids) is not a multiple of Fields() or
-// len(out) != len(ids)*Dim().
-func (t *Hashed) Lookup(ids []uint64, out []float32) {
-	d := t.cfg.Dim
-	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	fields := t.fields
-	// Resolve a chunk of ids to rows, then gather the rows.
-	var rows [lookupChunk]int32
-	f := 0
-	for base := 0; base < len(ids); base += len(rows) {
-		chunk := ids[base:min(base+len(rows), len(ids))]
-		f0 := f
-		for i, id := range chunk {
-			fl := fields[f]
-			rows[i] = int32(fl.off + int(hashing.Bucket(id, fl.n)))
-			if f++; f == len(fields) {
-				f = 0
-			}
-		}
-		t.rows.gather(rows[:len(chunk)], f0, len(fields), out[base*d:(base+len(chunk))*d])
-	}
-}
-
-// lookupChunk is the number of ids the tables' Lookups resolve to rows
-// before gathering them: two short loops keep more independent cache
-// misses in flight than one long one, and the row indices fit on the
-// stack.
-const lookupChunk = 256
-
-// Apply updates the rows of ids with grads (see [Trainable] and
-// [Rows.Apply]); in a field narrower than Dim() only the leading
-// FieldDim(f) values of each gradient are used. It panics on the shape
-// errors Lookup panics on.
-func (t *Hashed) Apply(ids []uint64, grads []float32) {
-	checkBatch("Apply", len(ids), len(grads), len(t.fields), t.cfg.Dim)
-	if cap(t.idx) < len(ids) {
-		t.idx = make([]int32, len(ids))
-	}
-	idx := t.idx[:len(ids)]
-	fields := t.fields
-	f := 0
-	for i, id := range ids {
-		fl := fields[f]
-		idx[i] = int32(fl.off + int(hashing.Bucket(id, fl.n)))
-		if f++; f == len(fields) {
-			f = 0
-		}
-	}
-	t.rows.apply(idx, grads)
+	off := fieldOffset(t.cfg.Rows, t.cfg.FieldDims, f)
+	return t.rows.set(f).span(off, off+t.cfg.Rows[f])
 }
 
 // Save writes the table (config, parameters, optimizer state) to w in the

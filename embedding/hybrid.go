@@ -158,8 +158,10 @@ func (c HybridConfig) equal(o HybridConfig) bool {
 // counted in Bytes().Index. With HybridConfig.FieldDims, field f's rows are
 // FieldDims[f] floats wide, in a row store of their own.
 type Hybrid struct {
-	cfg HybridConfig
-	mappedTable
+	cfg   HybridConfig
+	index idMaps
+	rows  *tableRows
+	*Planned
 }
 
 // NewHybrid returns a hybrid table whose field f gives each id of heads[f]
@@ -185,20 +187,12 @@ func newHybrid(heads [][]uint64, c HybridConfig, init bool) (*Hybrid, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new hybrid table: %w", err)
 	}
-	t := &Hybrid{cfg: c, mappedTable: mappedTable{fields: make([]mappedField, len(heads))}}
-	total := 0
-	for f, h := range heads {
-		fl := mappedField{off: total, head: len(h), tail: uint64(c.TailRows[f]), index: newIDMap(len(h))}
-		for k, id := range h {
-			if !fl.index.put(id, int32(k)) {
-				return nil, fmt.Errorf("new hybrid table: field %d head id %#x: %w", f, id, ErrDuplicateID)
-			}
-		}
-		t.fields[f] = fl
-		if c.FieldDims == nil {
-			total += len(h) + c.TailRows[f]
-		}
+	t := &Hybrid{cfg: c}
+	index, f, dup, ok := newIDMaps(heads)
+	if !ok {
+		return nil, fmt.Errorf("new hybrid table: field %d head id %#x: %w", f, dup, ErrDuplicateID)
 	}
+	t.index = index
 	rows := make([]int, len(heads))
 	for f, h := range heads {
 		rows[f] = len(h) + c.TailRows[f]
@@ -207,11 +201,21 @@ func newHybrid(heads [][]uint64, c HybridConfig, init bool) (*Hybrid, error) {
 		return nil, fmt.Errorf("new hybrid table: %w", err)
 	}
 	if init {
-		for f, fl := range t.fields {
-			t.rows.set(f).InitUniform(fl.off, fl.off+fl.head+int(fl.tail), c.InitScale, c.Seed, uint64(f))
+		for f := range heads {
+			off := fieldOffset(rows, c.FieldDims, f)
+			t.rows.set(f).InitUniform(off, off+rows[f], c.InitScale, c.Seed, uint64(f))
 		}
 	}
+	if t.Planned, err = NewPlanned(hybridPlan(c, index), t.rows.sets); err != nil {
+		return nil, fmt.Errorf("new hybrid table: %w", err)
+	}
 	return t, nil
+}
+
+// hybridPlan is the key plan of a hybrid config: a head id's own row,
+// else its hashed tail row.
+func hybridPlan(c HybridConfig, index Index) *Plan {
+	return mappedPlan(c.Dim, c.HeadRows, c.TailRows, c.FieldDims, index)
 }
 
 // NewHybridForBudget sizes a hybrid table to budgetBytes of fp32
@@ -232,22 +236,9 @@ func NewHybridForBudget(budgetBytes int64, freqs []Frequencies, c HybridConfig) 
 // Config returns the table's configuration, defaults filled in.
 func (t *Hybrid) Config() HybridConfig { return t.cfg.clone() }
 
-// Fields returns the number of fields.
-func (t *Hybrid) Fields() int { return len(t.fields) }
-
-// Dim returns the number of floats per id.
-func (t *Hybrid) Dim() int { return t.cfg.Dim }
-
-// SetThreads sets the number of goroutines Apply may use (see
-// [Rows.SetThreads]).
-func (t *Hybrid) SetThreads(n int) { t.rows.setThreads(n) }
-
 // Head returns the head ids of field f in row order (a new slice).
 func (t *Hybrid) Head(f int) []uint64 {
-	fl := &t.fields[f]
-	v := make([]uint64, fl.head)
-	fl.index.keys(v)
-	return v
+	return t.index.ids(f)
 }
 
 // Params returns the head rows and the tail rows of field f, row-major
@@ -255,27 +246,24 @@ func (t *Hybrid) Head(f int) []uint64 {
 // Load; do not modify). It returns nils for int8 storage: read the rows
 // with [Rows.ReadRows] (RowSets).
 func (t *Hybrid) Params(f int) (head, tail []float32) {
-	fl := t.fields[f]
-	mid := fl.off + fl.head
+	nh := t.cfg.HeadRows[f]
+	rows := make([]int, len(t.cfg.TailRows))
+	for g := range rows {
+		rows[g] = t.cfg.HeadRows[g] + t.cfg.TailRows[g]
+	}
+	off := fieldOffset(rows, t.cfg.FieldDims, f)
+	mid := off + nh
 	rs := t.rows.set(f)
-	return rs.span(fl.off, mid), rs.span(mid, mid+int(fl.tail))
+	return rs.span(off, mid), rs.span(mid, mid+t.cfg.TailRows[f])
 }
 
 // Bytes reports the parameter and optimizer-state bytes and, as Index, the
 // head maps' slot arrays.
-func (t *Hybrid) Bytes() Bytes { return t.bytes() }
-
-// Lookup writes the row of each id (its own row for a head id, else its
-// hashed tail row) to out, zero-padded to Dim() in fields narrower than
-// it. It panics if len(ids) is not a multiple of Fields() or len(out) !=
-// len(ids)*Dim().
-func (t *Hybrid) Lookup(ids []uint64, out []float32) { t.lookup(t.cfg.Dim, ids, out) }
-
-// Apply updates the rows of ids with grads (see [Trainable] and
-// [Rows.Apply]); in a field narrower than Dim() only the leading
-// FieldDim(f) values of each gradient are used. It panics on the shape
-// errors Lookup panics on.
-func (t *Hybrid) Apply(ids []uint64, grads []float32) { t.apply(t.cfg.Dim, ids, grads) }
+func (t *Hybrid) Bytes() Bytes {
+	b := t.Planned.Bytes()
+	b.Index = t.index.bytes()
+	return b
+}
 
 // Hybrid stream format, versions 1 to 3 as for the package's table format
 // (version 2 for int8 storage, 3 with per-field dims), little-endian; the
@@ -309,7 +297,7 @@ func (t *Hybrid) Save(w io.Writer) error {
 		return fmt.Errorf("save hybrid table: write header: %w", err)
 	}
 	buf := make([]byte, ioChunk)
-	for f := range t.fields {
+	for f := range t.index {
 		if err := writeSlice(w, buf, t.Head(f)); err != nil {
 			return fmt.Errorf("save hybrid table: head of field %d: %w", f, err)
 		}
@@ -341,7 +329,7 @@ func (t *Hybrid) Load(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("load hybrid table: %w", err)
 	}
-	nt.rows.setThreads(t.rows.threads())
+	nt.SetThreads(t.Threads())
 	*t = *nt
 	return nil
 }

@@ -2,85 +2,82 @@ package embedding
 
 import "github.com/embtab/embtab/hashing"
 
-// mappedField is a field whose ids resolve through an explicit map: the
-// head ids (a full table's vocabulary, a hybrid table's frequent values)
-// own rows off..off+head-1, and every other id falls into one of the tail
-// rows after them by hashing. A full table is the case tail == 1: its one
-// tail row is the OOV row.
-type mappedField struct {
-	off   int    // first row of the field in its row store (head rows first)
-	head  int    // head rows
-	tail  uint64 // tail rows (>= 1)
-	index idMap  // head id -> row within the field
+// Mapped fields. A full table's and a hybrid table's fields resolve ids
+// through an explicit index: the head ids (a full table's vocabulary, a
+// hybrid table's frequent values) own rows off..off+head-1 of the field,
+// and every other id falls into one of the tail rows after them by
+// hashing. A full table is the case tail == 1: its one tail row is the OOV
+// row.
+
+// mappedPlan is the key plan of mapped fields: field f has heads[f] head
+// rows (index row r of field f owns row r) and tails[f] >= 1 tail rows, in
+// one row set (fields one after another) or, with per-field dims, in row
+// set f of fieldDims[f] floats. index resolves head ids: the training
+// table's id maps, or an artifact's mapped vocabulary.
+func mappedPlan(dim int, heads, tails, fieldDims []int, index Index) *Plan {
+	p := &Plan{Dim: dim}
+	total := 0
+	for f := range heads {
+		head, tail := heads[f], tails[f]
+		set, off, w := uint32(0), uint32(total), dim
+		if fieldDims != nil {
+			set, off, w = uint32(f), 0, fieldDims[f]
+			p.Sets = append(p.Sets, SetShape{Rows: head + tail, Width: w})
+		} else {
+			total += head + tail
+		}
+		tailOff, nt := off+uint32(head), uint64(tail)
+		p.Fields = append(p.Fields, FieldPlan{NumKeys: 1, Combine: CopyRow, Width: w, Used: w,
+			Keys: func(dst []Key, id uint64) []Key {
+				if r, ok := index.Find(f, id); ok {
+					return append(dst, Key{Set: set, Row: off + r})
+				}
+				return append(dst, Key{Set: set, Row: tailOff + uint32(hashing.Bucket(id, nt))})
+			}})
+	}
+	if fieldDims == nil {
+		p.Sets = []SetShape{{Rows: total, Width: dim}}
+	}
+	return p
 }
 
-// mappedTable is the part full and hybrid tables share: their mapped
-// fields, their rows and the Apply scratch.
-type mappedTable struct {
-	fields []mappedField
-	rows   *tableRows
-	idx    []int32 // Apply scratch
+// idMaps is the training tables' head index: one id map per field.
+type idMaps []idMap
+
+func (m idMaps) Fields() int   { return len(m) }
+func (m idMaps) Len(f int) int { return m[f].len() }
+func (m idMaps) Find(f int, id uint64) (uint32, bool) {
+	v, ok := m[f].get(id)
+	return uint32(v), ok
 }
 
-// bytes reports the rows' bytes and, as Index, the id maps' slot arrays.
-func (t *mappedTable) bytes() Bytes {
-	b := t.rows.bytes()
-	for i := range t.fields {
-		b.Index += t.fields[i].index.bytes()
+// bytes returns the maps' slot arrays' bytes.
+func (m idMaps) bytes() int64 {
+	var b int64
+	for i := range m {
+		b += m[i].bytes()
 	}
 	return b
 }
 
-// lookup writes the row of each id to out (dim floats per id).
-func (t *mappedTable) lookup(dim int, ids []uint64, out []float32) {
-	checkBatch("Lookup", len(ids), len(out), len(t.fields), dim)
-	lookupMapped(t.fields, t.rows, dim, ids, out)
+// ids returns field f's head ids in row order.
+func (m idMaps) ids(f int) []uint64 {
+	v := make([]uint64, m[f].len())
+	m[f].keys(v)
+	return v
 }
 
-// apply updates the rows of ids with grads (dim floats per id).
-func (t *mappedTable) apply(dim int, ids []uint64, grads []float32) {
-	checkBatch("Apply", len(ids), len(grads), len(t.fields), dim)
-	if cap(t.idx) < len(ids) {
-		t.idx = make([]int32, len(ids))
-	}
-	idx := t.idx[:len(ids)]
-	resolveMapped(t.fields, ids, idx)
-	t.rows.apply(idx, grads)
-}
-
-// row returns the row of id in field fl.
-func (fl *mappedField) row(id uint64) int {
-	if v, ok := fl.index.get(id); ok {
-		return fl.off + int(v)
-	}
-	return fl.off + fl.head + int(hashing.Bucket(id, fl.tail))
-}
-
-// lookupMapped writes the row of each id (ids row-major over fields) to
-// out: it resolves a chunk of ids to rows, then gathers them.
-func lookupMapped(fields []mappedField, rows *tableRows, dim int, ids []uint64, out []float32) {
-	var idx [lookupChunk]int32
-	f := 0
-	for base := 0; base < len(ids); base += len(idx) {
-		chunk := ids[base:min(base+len(idx), len(ids))]
-		f0 := f
-		for i, id := range chunk {
-			idx[i] = int32(fields[f].row(id))
-			if f++; f == len(fields) {
-				f = 0
+// newIDMaps builds the index of heads (per field, the head ids in row
+// order); it reports the first duplicate id, or ok.
+func newIDMaps(heads [][]uint64) (m idMaps, field int, dup uint64, ok bool) {
+	m = make(idMaps, len(heads))
+	for f, h := range heads {
+		m[f] = newIDMap(len(h))
+		for k, id := range h {
+			if !m[f].put(id, int32(k)) {
+				return nil, f, id, false
 			}
 		}
-		rows.gather(idx[:len(chunk)], f0, len(fields), out[base*dim:(base+len(chunk))*dim])
 	}
-}
-
-// resolveMapped writes the row of each id to idx (len(idx) == len(ids)).
-func resolveMapped(fields []mappedField, ids []uint64, idx []int32) {
-	f := 0
-	for i, id := range ids {
-		idx[i] = int32(fields[f].row(id))
-		if f++; f == len(fields) {
-			f = 0
-		}
-	}
+	return m, 0, 0, true
 }

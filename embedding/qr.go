@@ -26,17 +26,9 @@ import (
 // lies in [-s, s]. Field f's quotient rows draw init stream 2f, its
 // remainder rows stream 2f+1.
 type QR struct {
-	cfg    Config
-	mul    bool
-	fields []qrField
-	rows   *Rows
-	idx    []int32   // Apply scratch: 2 rows per id
-	eg     []float32 // Apply scratch: 2 gradients per id
-}
-
-type qrField struct {
-	qOff, rOff int    // first quotient and remainder rows in rows
-	q, r       uint64 // quotient and remainder rows of the field
+	cfg  Config
+	rows *Rows
+	*Planned
 }
 
 // NewQR returns a QR table for c (Method "qr" or empty), initialised from
@@ -56,151 +48,100 @@ func newQR(c Config, init bool) (*QR, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new qr table: %w", err)
 	}
-	t := &QR{cfg: c, mul: c.Combine == CombineMul, fields: make([]qrField, len(c.Rows))}
-	total := 0
-	for f := range c.Rows {
-		q, r := c.Rows[f], c.RemRows[f]
-		t.fields[f] = qrField{qOff: total, rOff: total + q, q: uint64(q), r: uint64(r)}
-		total += q + r
-	}
+	t := &QR{cfg: c}
+	p := qrPlan(c)
+	total := p.Sets[0].Rows
 	if t.rows, err = NewRowsWithStorage(total, c.Dim, c.Optimizer, c.storage()); err != nil {
 		return nil, fmt.Errorf("new qr table: %w", err)
 	}
 	if init {
-		for f, fl := range t.fields {
-			qEnd, rEnd := fl.qOff+int(fl.q), fl.rOff+int(fl.r)
-			if t.mul {
-				t.rows.InitUniform(fl.qOff, qEnd, c.InitScale, c.Seed, uint64(2*f))
-				t.rows.Fill(fl.rOff, rEnd, 1)
+		mul := c.Combine == CombineMul
+		for f := range c.Rows {
+			qOff, rOff := t.offsets(f)
+			qEnd, rEnd := qOff+c.Rows[f], rOff+c.RemRows[f]
+			if mul {
+				// q·r starts as q: the remainder rows start at 1.
+				t.rows.InitUniform(qOff, qEnd, c.InitScale, c.Seed, uint64(2*f))
+				t.rows.Fill(rOff, rEnd, 1)
 			} else {
-				t.rows.InitUniform(fl.qOff, qEnd, c.InitScale/2, c.Seed, uint64(2*f))
-				t.rows.InitUniform(fl.rOff, rEnd, c.InitScale/2, c.Seed, uint64(2*f+1))
+				// q+r: each half the scale, so the sum stays in range.
+				t.rows.InitUniform(qOff, qEnd, c.InitScale/2, c.Seed, uint64(2*f))
+				t.rows.InitUniform(rOff, rEnd, c.InitScale/2, c.Seed, uint64(2*f+1))
 			}
 		}
+	}
+	if t.Planned, err = NewPlanned(p, []*Rows{t.rows}); err != nil {
+		return nil, fmt.Errorf("new qr table: %w", err)
 	}
 	return t, nil
 }
 
+// offsets returns the first quotient and remainder rows of field f.
+func (t *QR) offsets(f int) (q, r int) {
+	total := 0
+	for g := range f {
+		total += t.cfg.Rows[g] + t.cfg.RemRows[g]
+	}
+	return total, total + t.cfg.Rows[f]
+}
+
+// qrPlan is the key plan of a QR config: field f's id reads quotient row
+// q and remainder row r of hashing.QR(id, Rows[f], RemRows[f]), and the
+// vector is their elementwise product (a computed combine) or sum.
+func qrPlan(c Config) *Plan {
+	p := &Plan{Dim: c.Dim}
+	total := 0
+	for f := range c.Rows {
+		nq, nr := uint64(c.Rows[f]), uint64(c.RemRows[f])
+		qOff, rOff := uint32(total), uint32(total+c.Rows[f])
+		total += c.Rows[f] + c.RemRows[f]
+		fp := FieldPlan{NumKeys: 2, Combine: SumRows, Width: c.Dim, Used: c.Dim,
+			Keys: func(dst []Key, id uint64) []Key {
+				q, r := hashing.QR(id, nq, nr)
+				return append(dst, Key{Row: qOff + uint32(q)}, Key{Row: rOff + uint32(r)})
+			}}
+		if c.Combine == CombineMul {
+			fp.Combine, fp.Computer = ComputeVector, qrProduct{}
+		}
+		p.Fields = append(p.Fields, fp)
+	}
+	p.Sets = []SetShape{{Rows: total, Width: c.Dim}}
+	return p
+}
+
+// qrProduct is QR's multiplicative combine: v = q ⊙ r.
+type qrProduct struct{}
+
+// Compute writes q[j]·r[j] to out (rows = q then r).
+func (qrProduct) Compute(_ uint64, rows, out []float32) {
+	w := len(out)
+	q, r := rows[:w], rows[w:2*w]
+	for j := range out {
+		out[j] = q[j] * r[j]
+	}
+}
+
+// Backward: dq = dout ⊙ r, dr = dout ⊙ q.
+func (qrProduct) Backward(_ uint64, rows, dout, drows []float32) {
+	w := len(dout)
+	q, r := rows[:w], rows[w:2*w]
+	dq, dr := drows[:w], drows[w:2*w]
+	for j, g := range dout {
+		dq[j] = g * r[j]
+		dr[j] = g * q[j]
+	}
+}
+
 // Config returns the table's configuration, defaults filled in.
 func (t *QR) Config() Config { return t.cfg.clone() }
-
-// Fields returns the number of fields.
-func (t *QR) Fields() int { return len(t.fields) }
-
-// Dim returns the number of floats per id.
-func (t *QR) Dim() int { return t.cfg.Dim }
-
-// SetThreads sets the number of goroutines Apply may use (see
-// [Rows.SetThreads]).
-func (t *QR) SetThreads(n int) { t.rows.SetThreads(n) }
 
 // Params returns the quotient and remainder rows of field f, row-major,
 // aliasing the table (valid until the next Load; do not modify). It
 // returns nils for int8 storage: read the rows with [Rows.ReadRows]
 // (RowSets).
 func (t *QR) Params(f int) (quo, rem []float32) {
-	fl := t.fields[f]
-	return t.rows.span(fl.qOff, fl.qOff+int(fl.q)), t.rows.span(fl.rOff, fl.rOff+int(fl.r))
-}
-
-// Bytes reports the parameter and optimizer-state bytes of both tables;
-// the index is the hash function and costs nothing.
-func (t *QR) Bytes() Bytes { return t.rows.Bytes() }
-
-// rowsOf returns the quotient and remainder rows of id in field f.
-func (fl *qrField) rowsOf(id uint64) (q, r int) {
-	qi, ri := hashing.QR(id, fl.q, fl.r)
-	return fl.qOff + int(qi), fl.rOff + int(ri)
-}
-
-// Lookup writes the combined vector of each id to out. It panics if
-// len(ids) is not a multiple of Fields() or len(out) != len(ids)*Dim().
-func (t *QR) Lookup(ids []uint64, out []float32) {
-	d := t.cfg.Dim
-	checkBatch("Lookup", len(ids), len(out), len(t.fields), d)
-	if p := t.rows.Params(); p != nil {
-		// fp32: one pass, reading both rows in place.
-		f := 0
-		for i, id := range ids {
-			q, r := t.fields[f].rowsOf(id)
-			o := out[i*d : i*d+d]
-			qv, rv := p[q*d : q*d+d][:len(o)], p[r*d : r*d+d][:len(o)]
-			if t.mul {
-				for j := range o {
-					o[j] = qv[j] * rv[j]
-				}
-			} else {
-				for j := range o {
-					o[j] = qv[j] + rv[j]
-				}
-			}
-			if f++; f == len(t.fields) {
-				f = 0
-			}
-		}
-		return
-	}
-	// int8: resolve a chunk of ids to their two rows, decode the quotient
-	// rows and combine the decoded remainder rows into them (lookupChunk).
-	var quo, rem [lookupChunk]int32
-	f := 0
-	for base := 0; base < len(ids); base += len(quo) {
-		chunk := ids[base:min(base+len(quo), len(ids))]
-		for i, id := range chunk {
-			q, r := t.fields[f].rowsOf(id)
-			quo[i], rem[i] = int32(q), int32(r)
-			if f++; f == len(t.fields) {
-				f = 0
-			}
-		}
-		o := out[base*d : (base+len(chunk))*d]
-		t.rows.Gather(quo[:len(chunk)], o)
-		t.rows.combineInt8(rem[:len(chunk)], o, t.mul)
-	}
-}
-
-// Apply updates the quotient and remainder rows of ids with grads (see
-// [Trainable] and [Rows.Apply]); both gradients are computed from the rows
-// before the update. It panics on the shape errors Lookup panics on.
-func (t *QR) Apply(ids []uint64, grads []float32) {
-	d := t.cfg.Dim
-	checkBatch("Apply", len(ids), len(grads), len(t.fields), d)
-	n := 2 * len(ids)
-	if cap(t.idx) < n {
-		t.idx = make([]int32, n)
-		t.eg = make([]float32, n*d)
-	}
-	idx, eg := t.idx[:n], t.eg[:n*d]
-	f := 0
-	for i, id := range ids {
-		q, r := t.fields[f].rowsOf(id)
-		idx[2*i], idx[2*i+1] = int32(q), int32(r)
-		if f++; f == len(t.fields) {
-			f = 0
-		}
-	}
-	if !t.mul {
-		for i := range ids {
-			g := grads[i*d : i*d+d]
-			copy(eg[2*i*d:2*i*d+d], g)
-			copy(eg[(2*i+1)*d:(2*i+2)*d], g)
-		}
-		t.rows.Apply(idx, eg)
-		return
-	}
-	// eg gets each id's quotient and remainder rows, then the gradients:
-	// the quotient row's is g⊙r, the remainder row's g⊙q.
-	t.rows.Gather(idx, eg)
-	for i := range ids {
-		g := grads[i*d : i*d+d]
-		gq, gr := eg[2*i*d : 2*i*d+d][:len(g)], eg[(2*i+1)*d : (2*i+2)*d][:len(g)]
-		for j, gj := range g {
-			qv, rv := gq[j], gr[j]
-			gq[j] = gj * rv
-			gr[j] = gj * qv
-		}
-	}
-	t.rows.Apply(idx, eg)
+	q, r := t.offsets(f)
+	return t.rows.span(q, q+t.cfg.Rows[f]), t.rows.span(r, r+t.cfg.RemRows[f])
 }
 
 // Save writes the table (config, parameters, optimizer state) to w in the

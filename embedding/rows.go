@@ -292,22 +292,6 @@ func (r *Rows) Gather(idx []int32, out []float32) {
 	}
 }
 
-// readPadded writes row i (decoded, for int8 storage) to dst[:Dim()] and
-// zeros to the rest of dst: the vector of a field narrower than its
-// table's dim.
-func (r *Rows) readPadded(i int32, dst []float32) {
-	d := r.dim
-	if c := r.codes; c != nil {
-		rb := int8RowBytes(d)
-		o := int(i) * rb
-		decodeInt8(dst[:d], c[o:o+rb])
-	} else {
-		o := int(i) * d
-		copyRow(dst[:d], r.params[o:o+d])
-	}
-	clear(dst[d:])
-}
-
 // GatherAdd adds the parameters of rows idx[i] (decoded, for int8
 // storage) to out[i*Dim():(i+1)*Dim()], elementwise in float32: the sum
 // pooling of tables that add several rows per id. It panics as Gather

@@ -11,22 +11,9 @@ type RowStore interface {
 	RowSets() []*Rows
 }
 
-// RowSets returns the table's row store, or with per-field dims one store
-// per field (set f of FieldDims[f] floats per row).
-func (t *Hashed) RowSets() []*Rows { return t.rows.rowSets() }
-
-// RowSets returns the table's row store (quotient and remainder rows).
-func (t *QR) RowSets() []*Rows { return []*Rows{t.rows} }
-
-// RowSets returns the table's row store (vocabulary and OOV rows), or with
-// per-field dims one store per field (set f of FieldDims[f] floats per
-// row).
-func (t *Full) RowSets() []*Rows { return t.rows.rowSets() }
-
-// RowSets returns the table's row store (head and tail rows), or with
-// per-field dims one store per field (set f of FieldDims[f] floats per
-// row).
-func (t *Hybrid) RowSets() []*Rows { return t.rows.rowSets() }
+// Every table's RowSets is its [Planned] engine's: one store per row set
+// of its plan (one for the whole table, or with per-field dims one per
+// field, set f of FieldDims[f] floats per row).
 
 var (
 	_ RowStore = (*Hashed)(nil)

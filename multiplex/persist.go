@@ -115,7 +115,6 @@ func (t *Table) loadBody(r io.Reader) error {
 			return fmt.Errorf("table %d: %w", p, err)
 		}
 	}
-	t.bindParams()
 	var m [8]byte
 	if _, err := io.ReadFull(r, m[:]); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
