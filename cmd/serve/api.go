@@ -117,9 +117,17 @@ func valueError(key string, err error) error {
 }
 
 // decodeJSON decodes one JSON object from r into v, rejecting unknown
-// keys and trailing data.
+// keys, keys repeated in one object and trailing data. The body is read
+// whole: r must be bounded (http.MaxBytesReader).
 func decodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return jsonError(err)
+	}
+	if err := checkDuplicateKeys(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -128,6 +136,51 @@ func decodeJSON(r io.Reader, v any) error {
 		return jsonError(err)
 	}
 	return checkEnd(dec)
+}
+
+// checkDuplicateKeys returns a 400 if an object of the JSON text data
+// has a key twice (encoding/json would keep the last value). Syntax
+// errors are left to the decoder.
+func checkDuplicateKeys(data []byte) error {
+	type frame struct {
+		keys      map[string]struct{} // nil for an array
+		expectKey bool
+	}
+	var stack []frame
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		if n := len(stack); n > 0 && stack[n-1].keys != nil && stack[n-1].expectKey {
+			if key, ok := tok.(string); ok {
+				if _, dup := stack[n-1].keys[key]; dup {
+					return badRequest("key %q given twice in one object", key)
+				}
+				stack[n-1].keys[key] = struct{}{}
+				stack[n-1].expectKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]struct{}{}, expectKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			if len(stack) == 0 {
+				return nil
+			}
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the enclosing object expects a key next.
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].expectKey = true
+		}
+	}
 }
 
 // checkEnd fails unless dec has nothing left but white space.

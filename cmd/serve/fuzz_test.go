@@ -227,3 +227,38 @@ func TestDecodeStream(t *testing.T) {
 		t.Errorf("4 MiB of instances: read %d bytes before rejecting, want at most 64 KiB", cr.n)
 	}
 }
+
+// TestDuplicateKeys: the bodies decoded whole (retrieve, reload, rows)
+// reject a key repeated in one object at any depth, and accept the same
+// key in different objects.
+func TestDuplicateKeys(t *testing.T) {
+	tests := []struct {
+		body string
+		dup  string // "" when accepted
+	}{
+		{`{"a": 1, "b": {"a": 2}, "c": [{"a": 1}, {"a": 2}]}`, ""},
+		{`{"a": 1, "a": 2}`, "a"},
+		{`{"a": {"x": [1, {"y": 1, "y": 2}]}}`, "y"},
+		{`{"a": [{"b": {}}, "a"], "a": 0}`, "a"},
+		{`{"s": "a", "t": "a"}`, ""},
+		{`[{"k": 1}, {"k": 1}]`, ""},
+		{`{"k": `, ""}, // a syntax error is the decoder's
+	}
+	for _, tc := range tests {
+		err := checkDuplicateKeys([]byte(tc.body))
+		if tc.dup == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.body, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), `"`+tc.dup+`" given twice`) {
+			t.Errorf("%s: %v, want %q given twice", tc.body, err, tc.dup)
+		}
+	}
+	userAt := map[string]int{"user_id": 0, "gender": 1}
+	_, err := decodeRetrieve(strings.NewReader(`{"features": {"user_id": "1", "gender": "F", "gender": "M"}}`), userAt, retrieveLimits{MaxK: 10, MaxFields: 4})
+	if err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("retrieve with a repeated user feature: %v", err)
+	}
+}

@@ -647,6 +647,68 @@ func TestBadgerRowUpdates(t *testing.T) {
 	}
 }
 
+// TestBadgerReload: with the badger store, a reload of the same artifact
+// works (the open database is shared, not locked against) and keeps the
+// online updates; a new artifact serves its own rows, without the old
+// artifact's updates; going back to the first artifact serves its
+// updates again.
+func TestBadgerReload(t *testing.T) {
+	f := testFixture(t)
+	cfg := testConfig(f.dir)
+	cfg.Store, cfg.StorePath = "badger", t.TempDir()
+	_, hs, _ := newTestServer(t, cfg)
+	c1 := f.schema.Categorical[0]
+	body := map[string]any{"features": map[string]any{c1: "v"}, "fields": []string{c1}}
+	embed := func() []float32 {
+		t.Helper()
+		code, out := do(t, "POST", hs.URL+"/v1/embed", body)
+		if code != 200 {
+			t.Fatalf("embed: %d %s", code, out)
+		}
+		var r embedResponse
+		json.Unmarshal(out, &r)
+		return r.Embeddings[0][c1]
+	}
+	reload := func(dir string) {
+		t.Helper()
+		if code, out := do(t, "POST", hs.URL+"/v1/admin/reload", map[string]string{"model": dir}); code != 200 {
+			t.Fatalf("reload %s: %d %s", dir, code, out)
+		}
+	}
+	var cfgT struct{ Rows []int }
+	_, mo := do(t, "GET", hs.URL+"/v1/model", nil)
+	var m struct {
+		Manifest artifact.Manifest `json:"manifest"`
+	}
+	json.Unmarshal(mo, &m)
+	json.Unmarshal(m.Manifest.Table.Config, &cfgT)
+	var rows []map[string]any
+	for r := range cfgT.Rows[0] {
+		rows = append(rows, map[string]any{"set": 0, "row": r, "values": []float32{7, 7, 7, 7}})
+	}
+	for lo := 0; lo < len(rows); lo += cfg.MaxBatch {
+		if code, out := do(t, "PUT", hs.URL+"/v1/admin/rows", map[string]any{"rows": rows[lo:min(lo+cfg.MaxBatch, len(rows))]}); code != 200 {
+			t.Fatalf("rows: %d %s", code, out)
+		}
+	}
+	sevens := []float32{7, 7, 7, 7}
+	if got := embed(); !slices.Equal(got, sevens) {
+		t.Fatalf("after the update: %v", got)
+	}
+	reload(f.dir) // the same artifact
+	if got := embed(); !slices.Equal(got, sevens) {
+		t.Errorf("after reloading the same artifact: %v, want the updated row", got)
+	}
+	reload(f.int8) // a new artifact: its own rows
+	if got := embed(); slices.Equal(got, sevens) {
+		t.Errorf("the new artifact serves the old artifact's update %v", got)
+	}
+	reload(f.dir) // back: the first artifact's database, updates kept
+	if got := embed(); !slices.Equal(got, sevens) {
+		t.Errorf("back on the first artifact: %v, want its updated row", got)
+	}
+}
+
 // TestRowUpdateOutOfRange: a value the store's codec cannot hold is the
 // client's error (422), not a 500.
 func TestRowUpdateOutOfRange(t *testing.T) {

@@ -72,6 +72,16 @@ func (s *server) setModel(m *model) {
 	old := s.cur.Swap(m)
 	if old != nil {
 		om := old.art.Manifest()
+		// Online updates belong to one artifact id (the badger store's
+		// database of that artifact): the same artifact keeps them, a new
+		// one starts from its own rows.
+		if n := old.store.updated.Load(); n > 0 {
+			if om.ID == man.ID {
+				m.store.updated.Add(n)
+			} else {
+				s.log.Warn("online row updates not carried to the new artifact", "previous", om.ID, "current", man.ID, "updated_rows", n)
+			}
+		}
 		s.met.modelInfo.DeleteLabelValues(om.ID, om.Table.Method, om.Codec, s.cfg.Store)
 		old.release()
 	}
@@ -614,5 +624,6 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	m.store.updated.Add(int64(len(keys)))
 	return writeJSON(w, http.StatusOK, map[string]any{"model": m.id(), "rows": len(keys)})
 }
