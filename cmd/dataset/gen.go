@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -42,6 +43,18 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *out == "" {
 		fs.Usage()
 		return errors.New("gen needs --out")
+	}
+	// The generator's zero values mean "default": given on the command
+	// line they are errors, not defaults.
+	switch {
+	case cfg.Rows < 1:
+		return fmt.Errorf("--rows %d: want at least 1", cfg.Rows)
+	case !(cfg.Scale > 0) || math.IsInf(cfg.Scale, 0):
+		return fmt.Errorf("--scale %g: want a finite value > 0", cfg.Scale)
+	case !(cfg.Zipf > 1) || math.IsInf(cfg.Zipf, 0):
+		return fmt.Errorf("--zipf %g: want a finite value > 1", cfg.Zipf)
+	case !(cfg.CTR > 0 && cfg.CTR < 1):
+		return fmt.Errorf("--ctr %g: want a value in (0, 1)", cfg.CTR)
 	}
 	g, err := datasets.NewGenerator(cfg)
 	if err != nil {
