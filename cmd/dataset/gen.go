@@ -74,6 +74,10 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		written, positives = st.RowsWritten, st.Positives
 	case strings.HasSuffix(*out, ".tsv"), strings.HasSuffix(*out, ".tsv.gz"):
+		// Temporary files of an earlier gen to the same file that crashed.
+		if _, err := atomicfile.CleanStale(*out); err != nil {
+			return err
+		}
 		err := atomicfile.Write(*out, func(w io.Writer) error {
 			var gz *gzip.Writer
 			if strings.HasSuffix(*out, ".gz") {
