@@ -49,6 +49,20 @@
 //
 // Sizes are bytes, counts are rows, dims count float32 values.
 //
+// # Caveats
+//
+// The table and vocabulary files of an open artifact are memory-mapped:
+// truncating one in place (`: > rows-000.emb`, `cp other.emb rows-000.emb`,
+// `truncate`, a writer that opens it with O_TRUNC) while a process serves
+// it kills that process with SIGBUS at the next read of a page past the
+// new end; overwriting it in place changes the rows under the server with
+// no checksum check. Replace an artifact as a whole instead: write the new
+// one to another directory and rename it into place (`export --replace`
+// and [Write] do: the old directory is renamed aside or exchanged, its
+// files unlinked, never truncated, so a server still mapping them keeps
+// reading the old inodes), then reload (SIGHUP or POST /v1/admin/reload).
+// No writer of embtab truncates or rewrites an artifact file in place.
+//
 // # Non-goals
 //
 // No encryption or signatures (the checksums detect accidents, not

@@ -5,25 +5,79 @@
 // which is fsynced, renamed over the destination and followed by an fsync of
 // the directory (the pattern of pebble's OPTIONS file and Prometheus' tsdb
 // meta files). A crash at any point leaves either the old file or the new
-// one; a stray temporary file (named ".<base>.tmp-*") may remain and is
-// ignored by readers.
+// one; a stray temporary file (named ".<base>.tmp-*") may remain. Readers
+// ignore it, and [CleanStale] removes those of one target: a writer that
+// owns its target calls it where it starts (before its first Write), so
+// that repeated crashes do not pile up full-size temporary files.
+//
+// Written files have mode 0644 (whatever the umask), like the files of
+// os.Create under the usual umask 022: every output of embtab is readable
+// by others; keep secrets out of them or in a private directory.
+//
+// Write returns the directory fsync's error too: without it the rename
+// may not survive a crash, so the write is not known to be durable.
 package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
-// Write creates path by writing it through write into a temporary
-// file in the same directory, fsyncing it, renaming it over path and
-// fsyncing the directory. If write fails, nothing is left behind and an
-// existing file at path is untouched.
+// Mode is the permission of written files.
+const Mode os.FileMode = 0o644
+
+// syncDir fsyncs directory dir; tests replace it to inject failures.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// tempPattern is the os.CreateTemp pattern of path's temporary files.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// CleanStale removes the temporary files a crashed Write of path left
+// behind (".<base>.tmp-*" in path's directory) and returns their names.
+// Call it only where no other Write of path may be running (a writer that
+// owns path, where it starts): it would remove that Write's file.
+func CleanStale(path string) ([]string, error) {
+	dir := filepath.Dir(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("clean stale temp files of %s: %w", path, err)
+	}
+	prefix := "." + filepath.Base(path) + ".tmp-"
+	var removed []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), prefix) {
+			p := filepath.Join(dir, e.Name())
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return removed, fmt.Errorf("clean stale temp files of %s: %w", path, err)
+			}
+			removed = append(removed, p)
+		}
+	}
+	return removed, nil
+}
+
+// Write creates path (mode [Mode]) by writing it through write into a
+// temporary file in the same directory, fsyncing it, renaming it over path
+// and fsyncing the directory. If write fails, nothing is left behind and
+// an existing file at path is untouched. An error of the directory fsync
+// is returned, with the new content already in place.
 func Write(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return fmt.Errorf("create temp file for %s: %w", path, err)
 	}
@@ -40,6 +94,9 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	if err = bw.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
+	if err = tmp.Chmod(Mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
+	}
 	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
 	}
@@ -49,9 +106,9 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", tmp.Name(), path, err)
 	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
+	if err := syncDir(dir); err != nil {
+		// The new content is in place but the rename may not be durable.
+		return fmt.Errorf("fsync directory %s after renaming %s: %w", dir, path, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -49,5 +50,56 @@ func TestWriteMissingDir(t *testing.T) {
 	err := Write(filepath.Join(t.TempDir(), "no", "such", "f"), func(io.Writer) error { return nil })
 	if err == nil {
 		t.Fatal("want an error for a missing directory")
+	}
+}
+
+// TestDirSyncError: a failed fsync of the directory is returned.
+func TestDirSyncError(t *testing.T) {
+	saved := syncDir
+	defer func() { syncDir = saved }()
+	boom := errors.New("EIO")
+	syncDir = func(string) error { return boom }
+	p := filepath.Join(t.TempDir(), "f")
+	err := Write(p, func(w io.Writer) error { _, err := io.WriteString(w, "x"); return err })
+	if !errors.Is(err, boom) {
+		t.Fatalf("Write with a failing directory fsync: %v, want the fsync error", err)
+	}
+}
+
+// TestCleanStale removes a target's leftover temp files and nothing else.
+func TestCleanStale(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "checkpoint.bin")
+	for _, name := range []string{".checkpoint.bin.tmp-123", ".checkpoint.bin.tmp-9", "checkpoint.bin", ".other.bin.tmp-1", "keep"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := CleanStale(p)
+	if err != nil || len(removed) != 2 {
+		t.Fatalf("CleanStale: %v %v, want the 2 temp files of checkpoint.bin", removed, err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{".other.bin.tmp-1", "checkpoint.bin", "keep"}; !slices.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
+	}
+	if removed, err := CleanStale(filepath.Join(dir, "none", "x")); err != nil || removed != nil {
+		t.Errorf("CleanStale in a missing directory: %v %v", removed, err)
+	}
+}
+
+// TestMode: written files are 0644 whatever os.CreateTemp's 0600.
+func TestMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := Write(p, func(w io.Writer) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != Mode {
+		t.Fatalf("mode %v (%v), want %v", fi.Mode().Perm(), err, Mode)
 	}
 }

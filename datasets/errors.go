@@ -16,6 +16,9 @@ var (
 	// ErrTooManyBadRows is returned by a Skipping reader whose limit of
 	// skipped rows was reached.
 	ErrTooManyBadRows = errors.New("too many malformed rows")
+	// ErrNoRows is returned by Convert for an input without rows (empty,
+	// header only, or every row skipped).
+	ErrNoRows = errors.New("no rows")
 )
 
 // RowError describes one malformed row.

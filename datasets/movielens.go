@@ -207,15 +207,18 @@ func (r *movieLensReader) open100K(dir string) error {
 }
 
 // findMovieLensFile returns dir/name, or dir/name.gz if only that exists.
+// Both existing is an error naming both: which one holds the data meant
+// is not for the reader to guess.
 func findMovieLensFile(dir, name string) (string, error) {
 	p := filepath.Join(dir, name)
 	_, err := os.Stat(p)
-	if errors.Is(err, os.ErrNotExist) {
-		if _, gzErr := os.Stat(p + ".gz"); gzErr == nil {
-			return p + ".gz", nil
-		}
-	}
-	if err != nil {
+	_, gzErr := os.Stat(p + ".gz")
+	switch {
+	case err == nil && gzErr == nil:
+		return "", fmt.Errorf("both %s and %s exist: remove one of them", p, p+".gz")
+	case errors.Is(err, os.ErrNotExist) && gzErr == nil:
+		return p + ".gz", nil
+	case err != nil:
 		return "", err
 	}
 	return p, nil

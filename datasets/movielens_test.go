@@ -225,6 +225,8 @@ func TestMovieLensRatingsFile(t *testing.T) {
 		{"plain preferred", with(map[string]string{"ratings.dat": "1::1::5::1\n", "ratings.old.dat": "x"}), 1, ""},
 		{"ambiguous", with(map[string]string{"ratings.a.dat": "", "ratings.b.dat.gz": gz}), 0, "several ratings files"},
 		{"none", with(map[string]string{"ratings.csv": ""}), 0, "no ratings.dat"},
+		{"plain and gz", with(map[string]string{"ratings.dat": "1::1::5::1\n", "ratings.dat.gz": gz}), 0, "ratings.dat and "},
+		{"users plain and gz", with(map[string]string{"users.dat.gz": string(gzipRawBytes(t, []byte(ml1MUsers))), "ratings.dat": ml1MRatings}), 0, "users.dat.gz exist"},
 		{"no users", map[string]string{"movies.dat": ml1MMovies, "ratings.dat": ml1MRatings}, 0, "users.dat"},
 		{"gzip users", map[string]string{"users.dat.gz": string(gzipRawBytes(t, []byte(ml1MUsers))), "movies.dat": ml1MMovies, "ratings.dat": ml1MRatings}, 4, ""},
 	} {

@@ -47,22 +47,48 @@ func ParquetSchema(s *Schema) *parquet.Schema {
 	return parquet.NewSchema(s.Dataset, g)
 }
 
-// columnIndex maps every column name of s to its leaf index in ps.
+// columnIndex maps every column name of s to its leaf index in ps, and
+// checks that each column has the physical type ParquetSchema gives it
+// (the readers would panic on another: parquet-go asserts the kind), is
+// not repeated, and is required unless it is a dense column.
 func columnIndex(s *Schema, ps *parquet.Schema) (map[string]int, error) {
 	idx := map[string]int{}
-	names := []string{s.Label}
-	names = append(names, s.Dense...)
-	names = append(names, s.Categorical...)
-	if s.Timestamp != "" {
-		names = append(names, s.Timestamp)
+	type col struct {
+		name     string
+		kind     parquet.Kind
+		optional bool
 	}
-	names = append(names, s.Extra...)
-	for _, n := range names {
-		leaf, ok := ps.Lookup(n)
+	cols := []col{{s.Label, parquet.Int32, false}}
+	for _, n := range s.Dense {
+		cols = append(cols, col{n, parquet.Int64, true})
+	}
+	for _, n := range s.Categorical {
+		cols = append(cols, col{n, parquet.ByteArray, false})
+	}
+	if s.Timestamp != "" {
+		cols = append(cols, col{s.Timestamp, parquet.Int64, false})
+	}
+	for _, n := range s.Extra {
+		cols = append(cols, col{n, parquet.ByteArray, false})
+	}
+	for _, c := range cols {
+		leaf, ok := ps.Lookup(c.name)
 		if !ok {
-			return nil, fmt.Errorf("parquet schema has no column %q", n)
+			return nil, fmt.Errorf("parquet schema has no column %q", c.name)
 		}
-		idx[n] = leaf.ColumnIndex
+		if leaf.Node.Type() == nil || !leaf.Node.Leaf() {
+			return nil, fmt.Errorf("column %q is not a leaf column", c.name)
+		}
+		if k := leaf.Node.Type().Kind(); k != c.kind {
+			return nil, fmt.Errorf("column %q has physical type %v, the %s schema wants %v", c.name, k, s.Dataset, c.kind)
+		}
+		if leaf.MaxRepetitionLevel > 0 {
+			return nil, fmt.Errorf("column %q is repeated, the %s schema wants one value per row", c.name, s.Dataset)
+		}
+		if leaf.MaxDefinitionLevel > 0 && !c.optional {
+			return nil, fmt.Errorf("column %q is optional, the %s schema wants it required", c.name, s.Dataset)
+		}
+		idx[c.name] = leaf.ColumnIndex
 	}
 	return idx, nil
 }
@@ -265,7 +291,8 @@ type ConvertStats struct {
 	Errors      []*RowError `json:"-"`
 }
 
-// Convert reads every record of r and writes them to the Parquet file out.
+// Convert reads every record of r and writes them to the Parquet file out;
+// an input without rows is an error wrapping ErrNoRows and writes nothing.
 // The file is written under a temporary name in the same directory, synced
 // and renamed into place only when everything succeeded: a failed or
 // interrupted convert leaves no partial output.
@@ -274,6 +301,10 @@ func Convert(ctx context.Context, r RecordReader, out string, opt ConvertOptions
 		opt.KeepErrors = 5
 	}
 	st := ConvertStats{Out: out}
+	// Temporary files of an earlier convert to out that crashed.
+	if _, err := atomicfile.CleanStale(out); err != nil {
+		return st, err
+	}
 	sk := NewSkipping(r, opt.OnError, opt.KeepErrors)
 	err := atomicfile.Write(out, func(f io.Writer) error {
 		pw, err := NewParquetWriter(f, r.Schema(), opt.RowGroupRows)
@@ -307,6 +338,11 @@ func Convert(ctx context.Context, r RecordReader, out string, opt ConvertOptions
 		}
 		if opt.Progress != nil {
 			opt.Progress(pw.Rows())
+		}
+		if pw.Rows() == 0 {
+			// An empty or header-only input (or every row skipped):
+			// a 0-row file would only fail later, in training.
+			return fmt.Errorf("no rows to write (%d malformed rows skipped): %w", sk.Skipped(), ErrNoRows)
 		}
 		return pw.Close()
 	})

@@ -153,8 +153,8 @@ func (pb *parquetBatches) Next() (*Batch, error) {
 				pb.done = true
 				break
 			}
-			if err := pb.decode(rgs[pb.rg]); err != nil {
-				return nil, fmt.Errorf("%s: row group %d: %w", pb.p.Path, pb.rg, err)
+			if err := pb.decodeGroup(rgs, pb.rg); err != nil {
+				return nil, err
 			}
 			pb.rg++
 			pb.pos = 0
@@ -221,6 +221,26 @@ func (pb *parquetBatches) record(r int) *Record {
 		rec.Extra[j] = c.extra[j][r]
 	}
 	return rec
+}
+
+// decodeGroup decodes row group i of rgs into pb.cur and checks its
+// labels: 0 or 1, as the text readers require (a label 7 would train as
+// a click rate of 7). Errors name the file, the row group and, for a
+// label, the row (0-based, in the file).
+func (pb *parquetBatches) decodeGroup(rgs []parquet.RowGroup, i int) error {
+	if err := pb.decode(rgs[i]); err != nil {
+		return fmt.Errorf("%s: row group %d: %w", pb.p.Path, i, err)
+	}
+	for r, v := range pb.cur.labels[:pb.cur.n] {
+		if v != 0 && v != 1 {
+			var first int64
+			for _, g := range rgs[:i] {
+				first += g.NumRows()
+			}
+			return fmt.Errorf("%s: row %d: column %s: label %d, want 0 or 1: %w", pb.p.Path, first+int64(r), pb.p.Schema.Label, v, ErrMalformed)
+		}
+	}
+	return nil
 }
 
 // decode reads every needed column of rg into pb.cur, in parallel.
@@ -477,8 +497,8 @@ func (r *parquetRecords) Read(rec *Record) error {
 		if pb.rg >= len(rgs) {
 			return io.EOF
 		}
-		if err := pb.decode(rgs[pb.rg]); err != nil {
-			return fmt.Errorf("%s: row group %d: %w", pb.p.Path, pb.rg, err)
+		if err := pb.decodeGroup(rgs, pb.rg); err != nil {
+			return err
 		}
 		pb.rg++
 		pb.pos = 0

@@ -12,6 +12,7 @@ import (
 
 	"github.com/embtab/embtab/hashing"
 	"github.com/embtab/embtab/internal/shareddata"
+	"github.com/parquet-go/parquet-go"
 )
 
 // readAllRecords reads r to the end, copying every record.
@@ -275,6 +276,119 @@ func TestSharedDataRoundTrip(t *testing.T) {
 				if !reflect.DeepEqual(got[i], want[i]) {
 					t.Fatalf("row %d differs:\n got %+v\nwant %+v", i, got[i], want[i])
 				}
+			}
+		})
+	}
+}
+
+// TestParquetColumnTypes: a file whose metadata names a schema its columns
+// do not follow (a BYTE_ARRAY label, an INT64 categorical) is refused on
+// open with the column named, instead of panicking in parquet-go.
+func TestParquetColumnTypes(t *testing.T) {
+	s := criteoSchema()
+	for _, tc := range []struct {
+		name   string
+		change func(g parquet.Group)
+		want   string
+	}{
+		{"byte array label", func(g parquet.Group) { g[s.Label] = parquet.String() }, `column "label" has physical type BYTE_ARRAY`},
+		{"int64 categorical", func(g parquet.Group) { g[s.Categorical[3]] = parquet.Leaf(parquet.Int64Type) }, `column "` + s.Categorical[3] + `" has physical type INT64`},
+		{"optional label", func(g parquet.Group) { g[s.Label] = parquet.Optional(parquet.Leaf(parquet.Int32Type)) }, `column "label" is optional`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := parquet.Group{}
+			g[s.Label] = parquet.Leaf(parquet.Int32Type)
+			for _, n := range s.Dense {
+				g[n] = parquet.Optional(parquet.Leaf(parquet.Int64Type))
+			}
+			for _, n := range s.Categorical {
+				g[n] = parquet.String()
+			}
+			tc.change(g)
+			path := filepath.Join(t.TempDir(), "bad.parquet")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := parquet.NewGenericWriter[any](f, parquet.NewSchema("criteo", g), parquet.KeyValueMetadata(SchemaMetadataKey, MarshalSchema(s)))
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			_, err = OpenParquet(path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("open: %v, want an error naming %s and containing %q", err, path, tc.want)
+			}
+		})
+	}
+}
+
+// TestParquetLabelRange: a label other than 0 or 1 is an error naming the
+// file and the row, as in the text readers, for batches and records.
+func TestParquetLabelRange(t *testing.T) {
+	s := criteoSchema()
+	path := filepath.Join(t.TempDir(), "labels.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := NewParquetWriter(f, s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := NewRecord(s)
+	for i, label := range []int8{0, 1, 7, 0} {
+		rec.Label = label
+		rec.Cat[0] = string(rune('a' + i))
+		if err := pw.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	want := path + ": row 2: column label: label 7, want 0 or 1"
+	r, err := OpenParquetRecords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Read(NewRecord(s)); err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrMalformed) {
+		t.Errorf("records: %v, want %q", err, want)
+	}
+	b, err := OpenBatches("parquet", path, BatchOptions{BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Next(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("batches: %v, want %q", err, want)
+	}
+}
+
+// TestConvertNoRows: an empty or header-only input is an error and writes
+// no file.
+func TestConvertNoRows(t *testing.T) {
+	for _, tc := range []struct{ name, format, content string }{
+		{"empty criteo", "criteo", ""},
+		{"header-only avazu", "avazu", "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,app_category,device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,C16,C17,C18,C19,C20,C21\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.txt")
+			os.WriteFile(in, []byte(tc.content), 0o644)
+			r, err := OpenRaw(tc.format, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			out := filepath.Join(dir, "out.parquet")
+			if _, err := Convert(context.Background(), r, out, ConvertOptions{}); !errors.Is(err, ErrNoRows) {
+				t.Fatalf("convert: %v, want ErrNoRows", err)
+			}
+			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a failed convert left %s", out)
 			}
 		})
 	}

@@ -270,12 +270,18 @@ func TestInt8ConvergesLikeFP32(t *testing.T) {
 			l0 := loss(fp)
 			lf := train(fp)
 			lq := train(build(opt, embedding.StorageInt8))
-			t.Logf("%s %s: loss %.5f at init, %.5f fp32, %.5f int8", kind, name, l0, lf, lq)
 			if !(lf < 0.5*l0) {
 				t.Errorf("%s %s: fp32 training did not converge (%v -> %v)", kind, name, l0, lf)
 			}
-			if !(lq < lf*1.05+0.001) {
-				t.Errorf("%s %s: int8 loss %v, fp32 %v", kind, name, lq, lf)
+			// int8 storage converges like fp32: within 2% (+0.001) of its
+			// loss either way (it is measured at 0.1% or less), and not
+			// identical to it (the int8 rows were used: stochastic
+			// rounding moves the loss).
+			if !(math.Abs(lq-lf) <= 0.02*lf+0.001) {
+				t.Errorf("%s %s: int8 loss %v, fp32 %v: more than 2%% apart", kind, name, lq, lf)
+			}
+			if lq == lf {
+				t.Errorf("%s %s: int8 loss equals fp32's exactly (%v): the int8 storage was not used", kind, name, lq)
 			}
 		}
 	}

@@ -38,8 +38,25 @@ func TestHuman(t *testing.T) {
 	}
 }
 
+// TestDisabledDrawsNothing gives a disabled bar a writer and every reason
+// to draw (a terminal, no redraw interval, a total reached): nothing is
+// written.
 func TestDisabledDrawsNothing(t *testing.T) {
+	var buf bytes.Buffer
 	b := Disabled()
+	b.w, b.tty, b.total, b.label = &buf, true, 10, "x"
+	b.Set(5)
+	b.Detail("loss 0.5")
+	b.Add(5)
+	b.Done()
+	if buf.Len() != 0 {
+		t.Fatalf("a disabled bar wrote %q", buf.String())
+	}
+	// The same bar enabled draws: the test would see a draw.
+	b = New(&buf, "x", 10, "rows")
 	b.Set(10)
 	b.Done()
+	if buf.Len() == 0 {
+		t.Fatal("an enabled bar wrote nothing")
+	}
 }

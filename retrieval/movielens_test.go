@@ -2,6 +2,7 @@ package retrieval
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -38,11 +39,17 @@ func TestMovieLens1M(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	var losses []float64
 	if err := Train(context.Background(), m, sp, TrainHooks{Epoch: func(e int, loss float64) error {
 		t.Logf("epoch %d loss %.4f (%v)", e, loss, time.Since(start))
+		losses = append(losses, loss)
 		return nil
 	}}); err != nil {
 		t.Fatal(err)
+	}
+	// Two epochs, each with a finite loss, the second lower.
+	if len(losses) != 2 || math.IsNaN(losses[0]) || math.IsInf(losses[0], 0) || !(losses[1] < losses[0]) {
+		t.Errorf("epoch losses %v: want two finite losses, decreasing", losses)
 	}
 	g := gemm.NewContext(2)
 	defer g.Close()
@@ -54,5 +61,10 @@ func TestMovieLens1M(t *testing.T) {
 	random := 10 / float64(len(in.Items))
 	if met.Recall10 < 5*random {
 		t.Errorf("recall@10 %.4f, not better than 5x random (%.4f)", met.Recall10, random)
+	}
+	// recall@50 counts a superset of recall@10's hits; NDCG@10 is positive
+	// when recall@10 is, and at most 1.
+	if !(met.Recall50 >= met.Recall10) || !(met.NDCG10 > 0 && met.NDCG10 <= 1) {
+		t.Errorf("inconsistent metrics %+v", met)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -43,6 +44,18 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Usage()
 		return errors.New("gen needs --out")
 	}
+	// The generator's zero values mean "default": given on the command
+	// line they are errors, not defaults.
+	switch {
+	case cfg.Rows < 1:
+		return fmt.Errorf("--rows %d: want at least 1", cfg.Rows)
+	case !(cfg.Scale > 0) || math.IsInf(cfg.Scale, 0):
+		return fmt.Errorf("--scale %g: want a finite value > 0", cfg.Scale)
+	case !(cfg.Zipf > 1) || math.IsInf(cfg.Zipf, 0):
+		return fmt.Errorf("--zipf %g: want a finite value > 1", cfg.Zipf)
+	case !(cfg.CTR > 0 && cfg.CTR < 1):
+		return fmt.Errorf("--ctr %g: want a value in (0, 1)", cfg.CTR)
+	}
 	g, err := datasets.NewGenerator(cfg)
 	if err != nil {
 		return err
@@ -61,6 +74,10 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		written, positives = st.RowsWritten, st.Positives
 	case strings.HasSuffix(*out, ".tsv"), strings.HasSuffix(*out, ".tsv.gz"):
+		// Temporary files of an earlier gen to the same file that crashed.
+		if _, err := atomicfile.CleanStale(*out); err != nil {
+			return err
+		}
 		err := atomicfile.Write(*out, func(w io.Writer) error {
 			var gz *gzip.Writer
 			if strings.HasSuffix(*out, ".gz") {

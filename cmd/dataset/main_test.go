@@ -93,4 +93,18 @@ func TestUsageErrors(t *testing.T) {
 	if err := run(context.Background(), []string{"convert", "--help"}, &so, &se); err != nil {
 		t.Errorf("--help: %v", err)
 	}
+	// Generator values whose zero silently meant the default.
+	out := filepath.Join(t.TempDir(), "g.parquet")
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--scale", "0", "--scale 0"},
+		{"--scale", "-1", "--scale -1"},
+		{"--rows", "0", "--rows 0"},
+		{"--zipf", "0", "--zipf 0"},
+		{"--ctr", "0", "--ctr 0"},
+	} {
+		err := run(context.Background(), []string{"gen", tc.flag, tc.value, "--out", out, "--quiet"}, &so, &se)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("gen %s %s: %v, want an error containing %q", tc.flag, tc.value, err, tc.want)
+		}
+	}
 }

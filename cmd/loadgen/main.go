@@ -106,6 +106,19 @@ type Report struct {
 	P99Ms  float64 `json:"p99_ms"`
 	P999Ms float64 `json:"p999_ms"`
 	MaxMs  float64 `json:"max_ms"`
+	// RateMissed is true when a --rate was given and the run achieved
+	// less than rateTolerance of it (the server, or this client, could
+	// not keep up: the latencies are then those of a saturated server).
+	RateMissed bool `json:"rate_missed,omitempty"`
+}
+
+// rateTolerance is the share of --rate a run must achieve not to have
+// missed it.
+const rateTolerance = 0.95
+
+// markRate sets rep.RateMissed.
+func markRate(rep *Report) {
+	rep.RateMissed = rep.TargetRate > 0 && rep.QPS < rateTolerance*rep.TargetRate
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -160,6 +173,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.MeanMs, rep.P50Ms, rep.P90Ms, rep.P99Ms, rep.P999Ms, rep.MaxMs)
 	if len(rep.ErrorKinds) > 0 {
 		fmt.Fprintf(stdout, "errors: %v\n", rep.ErrorKinds)
+	}
+	if rep.RateMissed {
+		fmt.Fprintf(stdout, "target rate missed: %.0f requests/s achieved of --rate %g (%.0f%%)\n",
+			rep.QPS, rep.TargetRate, 100*rep.QPS/rep.TargetRate)
 	}
 	return nil
 }
@@ -339,6 +356,7 @@ func load(ctx context.Context, o *options, bodies [][]byte) (*Report, error) {
 		rep.Batch, rep.InstancesPerS = 0, 0 // unknown
 	}
 	summarize(rep, lat)
+	markRate(rep)
 	return rep, nil
 }
 

@@ -123,3 +123,44 @@ func TestHumanReport(t *testing.T) {
 		}
 	}
 }
+
+// TestRateMissed: a server slower than --rate is reported, in the text
+// report and in --json; a rate that is met is not.
+func TestRateMissed(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		time.Sleep(20 * time.Millisecond)
+		w.Write([]byte(`{"scores":[0.5]}`))
+	}))
+	defer slow.Close()
+	// One worker at 20 ms per request manages ~50/s of the 1000/s asked.
+	args := []string{"--url", slow.URL, "--concurrency", "1", "--requests", "15", "--rate", "1000", "--duration", "10s"}
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), append(args, "--json"), &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || !rep.RateMissed {
+		t.Errorf("json report %s (%v): want rate_missed", out.Bytes(), err)
+	}
+	out.Reset()
+	if err := run(context.Background(), args, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "target rate missed") {
+		t.Errorf("text report does not say the rate was missed:\n%s", out.String())
+	}
+	for _, tc := range []struct {
+		rep  Report
+		want bool
+	}{
+		{Report{TargetRate: 100, QPS: 99}, false},
+		{Report{TargetRate: 100, QPS: 90}, true},
+		{Report{TargetRate: 0, QPS: 1}, false},
+	} {
+		markRate(&tc.rep)
+		if tc.rep.RateMissed != tc.want {
+			t.Errorf("target %g, achieved %g: missed %v, want %v", tc.rep.TargetRate, tc.rep.QPS, tc.rep.RateMissed, tc.want)
+		}
+	}
+}

@@ -72,21 +72,15 @@ const (
 	poolMean = "mean"
 )
 
-// embedRequest is the body of POST /v1/embed: one instance ("features")
-// or several ("instances"), the fields to embed (default all categorical
-// fields) and the pooling.
-type embedRequest struct {
-	Instances []map[string]json.RawMessage `json:"instances"`
-	Features  map[string]json.RawMessage   `json:"features"`
-	Fields    []string                     `json:"fields"`
-	Pooling   string                       `json:"pooling"`
-}
-
-// scoreRequest is the body of POST /v1/score.
-type scoreRequest struct {
-	Instances []map[string]json.RawMessage `json:"instances"`
-	Features  map[string]json.RawMessage   `json:"features"`
-}
+// The bodies of POST /v1/embed and /v1/score are read as a stream of
+// JSON tokens (streamDecoder): the instances are counted and laid out
+// while they are read, so a body of many small instances stops at
+// --max-batch + 1 instead of being held whole, and no per-instance map is
+// built. /v1/embed takes one instance ("features") or several
+// ("instances"), the fields to embed ("fields", default all categorical
+// fields) and the pooling ("pooling"); /v1/score takes the instances only.
+// A key repeated in one object is rejected (encoding/json would keep the
+// last value silently).
 
 // embedQuery is a decoded /v1/embed request.
 type embedQuery struct {
@@ -95,38 +89,334 @@ type embedQuery struct {
 	Pooling string
 }
 
+// jsonError maps a decoding error to a request error: 413 for a body over
+// the limit, else 400.
+func jsonError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("body larger than %d bytes", mbe.Limit)}
+	}
+	var re *requestError
+	if errors.As(err, &re) {
+		return re
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return badRequest("invalid JSON: %v", err)
+}
+
+// valueError is jsonError for the value of key: a 413 stays a 413, other
+// errors name the key.
+func valueError(key string, err error) error {
+	re := jsonError(err).(*requestError)
+	if re.status == http.StatusBadRequest {
+		return badRequest("%s: %s", key, re.msg)
+	}
+	return re
+}
+
 // decodeJSON decodes one JSON object from r into v, rejecting unknown
-// keys and trailing data.
+// keys, keys repeated in one object and trailing data. The body is read
+// whole: r must be bounded (http.MaxBytesReader).
 func decodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return jsonError(err)
+	}
+	if err := checkDuplicateKeys(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("body larger than %d bytes", mbe.Limit)}
-		}
 		if errors.Is(err, io.EOF) {
 			return badRequest("empty body: want a JSON object")
 		}
-		return badRequest("invalid JSON: %v", err)
+		return jsonError(err)
 	}
+	return checkEnd(dec)
+}
+
+// checkDuplicateKeys returns a 400 if an object of the JSON text data
+// has a key twice (encoding/json would keep the last value). Syntax
+// errors are left to the decoder.
+func checkDuplicateKeys(data []byte) error {
+	type frame struct {
+		keys      map[string]struct{} // nil for an array
+		expectKey bool
+	}
+	var stack []frame
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		if n := len(stack); n > 0 && stack[n-1].keys != nil && stack[n-1].expectKey {
+			if key, ok := tok.(string); ok {
+				if _, dup := stack[n-1].keys[key]; dup {
+					return badRequest("key %q given twice in one object", key)
+				}
+				stack[n-1].keys[key] = struct{}{}
+				stack[n-1].expectKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]struct{}{}, expectKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			if len(stack) == 0 {
+				return nil
+			}
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the enclosing object expects a key next.
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].expectKey = true
+		}
+	}
+}
+
+// checkEnd fails unless dec has nothing left but white space.
+func checkEnd(dec *json.Decoder) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonError(err)
+		}
 		return badRequest("data after the JSON object")
 	}
 	return nil
 }
 
-// decodeEmbed reads a /v1/embed request.
-func decodeEmbed(r io.Reader, s *schemaIndex, lim limits) (*embedQuery, error) {
-	var req embedRequest
-	if err := decodeJSON(r, &req); err != nil {
-		return nil, err
+// streamDecoder reads an instances request token by token.
+type streamDecoder struct {
+	dec       *json.Decoder
+	s         *schemaIndex
+	lim       limits
+	withDense bool
+	b         batch
+	seen      map[string]struct{} // keys of the current instance
+}
+
+// objectKeys reads the keys of the JSON object that starts at the next
+// token (after its '{' has been read by the caller), calling value for
+// each key with the decoder positioned at the key's value; a repeated key
+// is an error naming where (what), and so are more than maxKeys keys
+// (413). seen is cleared and reused.
+func (d *streamDecoder) objectKeys(what string, maxKeys int, seen map[string]struct{}, value func(key string) error) error {
+	clear(seen)
+	for d.dec.More() {
+		tok, err := d.dec.Token()
+		if err != nil {
+			return jsonError(err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return badRequest("invalid JSON: %s: object key %v", what, tok)
+		}
+		if _, dup := seen[key]; dup {
+			return badRequest("%s: key %q given twice", what, key)
+		}
+		if len(seen) >= maxKeys {
+			return &requestError{status: http.StatusRequestEntityTooLarge,
+				msg: fmt.Sprintf("%s: more than %d features, at most %d", what, maxKeys, maxKeys)}
+		}
+		seen[key] = struct{}{}
+		if err := value(key); err != nil {
+			return err
+		}
 	}
-	b, err := s.instances(req.Instances, req.Features, lim, false)
+	if _, err := d.dec.Token(); err != nil { // the closing '}'
+		return jsonError(err)
+	}
+	return nil
+}
+
+// openValue reads the next token: it returns false for null, true for the
+// opening delimiter want, and an error naming what for anything else.
+func (d *streamDecoder) openValue(what string, want json.Delim) (bool, error) {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return false, jsonError(err)
+	}
+	switch tok {
+	case nil:
+		return false, nil
+	case want:
+		return true, nil
+	}
+	kind := "an object"
+	if want == '[' {
+		kind = "a list of objects"
+	}
+	return false, badRequest("%s: want %s", what, kind)
+}
+
+// instance reads one instance object (its '{' already read) as instance
+// number b.N and appends it to the batch.
+func (d *streamDecoder) instance() error {
+	i := d.b.N
+	nf, nd := len(d.s.cat), len(d.s.dense)
+	d.b.Cat = append(d.b.Cat, make([]string, nf)...)
+	if d.withDense {
+		d.b.Dense = append(d.b.Dense, make([]float32, nd)...)
+	}
+	d.b.N++
+	what := fmt.Sprintf("instance %d", i)
+	// An unknown name is reported once the instance has been read, so
+	// that too many keys is a 413 whatever their names.
+	var unknown error
+	err := d.objectKeys(what, d.lim.MaxFields, d.seen, func(name string) error {
+		var raw json.RawMessage
+		if err := d.dec.Decode(&raw); err != nil {
+			return jsonError(err)
+		}
+		if f, ok := d.s.catAt[name]; ok {
+			v, err := categorical(raw)
+			if err != nil {
+				return badRequest("instance %d: feature %q: %v", i, name, err)
+			}
+			d.b.Cat[i*nf+f] = v
+			return nil
+		}
+		if j, ok := d.s.denAt[name]; ok {
+			if !d.withDense {
+				return nil
+			}
+			v, err := dense(raw)
+			if err != nil {
+				return badRequest("instance %d: feature %q: %v", i, name, err)
+			}
+			d.b.Dense[i*nd+j] = v
+			return nil
+		}
+		if !d.lim.IgnoreUnknown && unknown == nil {
+			unknown = badRequest("instance %d: unknown feature %q (the model's features are %s)", i, name, d.s.names())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return unknown
+}
+
+// instancesRequest is what decodeInstances read besides the batch: the
+// /v1/embed keys.
+type instancesRequest struct {
+	batch
+	Fields  []string // nil when absent or null
+	Pooling string
+}
+
+// decodeInstances reads a request body holding "instances" or "features"
+// and, when embed, "fields" and "pooling". Missing features take the
+// value training gives a missing value: "" for a categorical field (it is
+// hashed like any value), 0 for a dense one. Dense features are read only
+// when withDense.
+func decodeInstances(r io.Reader, s *schemaIndex, lim limits, withDense, embed bool) (*instancesRequest, error) {
+	d := &streamDecoder{dec: json.NewDecoder(r), s: s, lim: lim, withDense: withDense, seen: map[string]struct{}{}}
+	tok, err := d.dec.Token()
+	if errors.Is(err, io.EOF) {
+		return nil, badRequest("empty body: want a JSON object")
+	}
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	if tok != json.Delim('{') {
+		return nil, badRequest("invalid JSON: want an object, got %v", tok)
+	}
+	var req instancesRequest
+	var many, one bool
+	both := badRequest(`give "instances" or "features", not both`)
+	top := map[string]struct{}{}
+	// Unknown and repeated keys are rejected, so the top level has at
+	// most four keys.
+	err = d.objectKeys("request", 4, top, func(key string) error {
+		switch {
+		case key == "instances":
+			ok, err := d.openValue("instances", '[')
+			if err != nil || !ok {
+				return err
+			}
+			if one {
+				return both
+			}
+			many = true
+			for d.dec.More() {
+				if d.b.N == lim.MaxBatch {
+					return &requestError{status: http.StatusRequestEntityTooLarge,
+						msg: fmt.Sprintf("more than %d instances, at most %d per request", lim.MaxBatch, lim.MaxBatch)}
+				}
+				ok, err := d.openValue(fmt.Sprintf("instance %d", d.b.N), '{')
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return badRequest("instance %d: null, want an object", d.b.N)
+				}
+				if err := d.instance(); err != nil {
+					return err
+				}
+			}
+			if _, err := d.dec.Token(); err != nil { // the closing ']'
+				return jsonError(err)
+			}
+			return nil
+		case key == "features":
+			ok, err := d.openValue("features", '{')
+			if err != nil || !ok {
+				return err
+			}
+			if many {
+				return both
+			}
+			one = true
+			return d.instance()
+		case key == "fields" && embed:
+			if err := d.dec.Decode(&req.Fields); err != nil {
+				return valueError("fields", err)
+			}
+			return nil
+		case key == "pooling" && embed:
+			var p *string
+			if err := d.dec.Decode(&p); err != nil {
+				return valueError("pooling", err)
+			}
+			if p != nil {
+				req.Pooling = *p
+			}
+			return nil
+		}
+		return badRequest("invalid JSON: unknown field %q", key)
+	})
 	if err != nil {
 		return nil, err
 	}
-	q := &embedQuery{batch: *b, Pooling: req.Pooling}
+	if err := checkEnd(d.dec); err != nil {
+		return nil, err
+	}
+	if d.b.N == 0 {
+		return nil, badRequest(`no instances: give "features" (one instance) or "instances" (a list)`)
+	}
+	req.batch = d.b
+	return &req, nil
+}
+
+// decodeEmbed reads a /v1/embed request.
+func decodeEmbed(r io.Reader, s *schemaIndex, lim limits) (*embedQuery, error) {
+	req, err := decodeInstances(r, s, lim, false, true)
+	if err != nil {
+		return nil, err
+	}
+	q := &embedQuery{batch: req.batch, Pooling: req.Pooling}
 	switch q.Pooling {
 	case "":
 		q.Pooling = poolNone
@@ -158,69 +448,11 @@ func decodeEmbed(r io.Reader, s *schemaIndex, lim limits) (*embedQuery, error) {
 
 // decodeScore reads a /v1/score request.
 func decodeScore(r io.Reader, s *schemaIndex, lim limits) (*batch, error) {
-	var req scoreRequest
-	if err := decodeJSON(r, &req); err != nil {
+	req, err := decodeInstances(r, s, lim, true, false)
+	if err != nil {
 		return nil, err
 	}
-	return s.instances(req.Instances, req.Features, lim, true)
-}
-
-// instances validates the instances of a request and lays them out.
-// Missing features take the value training gives a missing value: ""
-// for a categorical field (it is hashed like any value), 0 for a dense
-// one. Dense features are read only when withDense.
-func (s *schemaIndex) instances(many []map[string]json.RawMessage, one map[string]json.RawMessage, lim limits, withDense bool) (*batch, error) {
-	switch {
-	case many != nil && one != nil:
-		return nil, badRequest(`give "instances" or "features", not both`)
-	case one != nil:
-		many = []map[string]json.RawMessage{one}
-	case len(many) == 0:
-		return nil, badRequest(`no instances: give "features" (one instance) or "instances" (a list)`)
-	}
-	if len(many) > lim.MaxBatch {
-		return nil, &requestError{status: http.StatusRequestEntityTooLarge,
-			msg: fmt.Sprintf("%d instances, at most %d per request", len(many), lim.MaxBatch)}
-	}
-	nf, nd := len(s.cat), len(s.dense)
-	b := &batch{N: len(many), Cat: make([]string, len(many)*nf)}
-	if withDense {
-		b.Dense = make([]float32, len(many)*nd)
-	}
-	for i, inst := range many {
-		if inst == nil {
-			return nil, badRequest("instance %d: null, want an object", i)
-		}
-		if len(inst) > lim.MaxFields {
-			return nil, &requestError{status: http.StatusRequestEntityTooLarge,
-				msg: fmt.Sprintf("instance %d: %d features, at most %d", i, len(inst), lim.MaxFields)}
-		}
-		for name, raw := range inst {
-			if f, ok := s.catAt[name]; ok {
-				v, err := categorical(raw)
-				if err != nil {
-					return nil, badRequest("instance %d: feature %q: %v", i, name, err)
-				}
-				b.Cat[i*nf+f] = v
-				continue
-			}
-			if j, ok := s.denAt[name]; ok {
-				if !withDense {
-					continue
-				}
-				v, err := dense(raw)
-				if err != nil {
-					return nil, badRequest("instance %d: feature %q: %v", i, name, err)
-				}
-				b.Dense[i*nd+j] = v
-				continue
-			}
-			if !lim.IgnoreUnknown {
-				return nil, badRequest("instance %d: unknown feature %q (the model's features are %s)", i, name, s.names())
-			}
-		}
-	}
-	return b, nil
+	return &req.batch, nil
 }
 
 // names lists the model's feature names for error messages.
@@ -299,4 +531,7 @@ type reloadRequest struct {
 	// Model is the artifact directory to load; empty reloads the current
 	// one (for example after the trainer replaced it).
 	Model string `json:"model"`
+	// Force serves a model of another kind or schema than the current
+	// one (their requests differ: clients may break).
+	Force bool `json:"force"`
 }

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"math"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -23,6 +27,12 @@ var (
 		`{"features": {"C\u0031": "\ud800"}}`,
 		`{"instances": [{}, {}, {}, {}, {}, {}, {}, {}, {}]}`,
 		`[]`, `null`, `{`, ``, `{"features": {}} x`,
+		`{"features": {"C1": "a", "C1": "b"}}`,
+		`{"features": {}, "features": {}}`,
+		`{"instances": [{"C1": "a"}], "instances": [{}]}`,
+		`{"instances": null, "features": {"C2": 1}}`,
+		`{"instances": [{}], "fields": null, "pooling": null}`,
+		`{"instances": [{"C1": [1, {"a": [2]}]}]}`,
 	}
 )
 
@@ -34,6 +44,15 @@ func checkRequestError(t *testing.T, err error) {
 	}
 	if re.status < 400 || re.status >= 500 || re.msg == "" {
 		t.Fatalf("request error with status %d, message %q", re.status, re.msg)
+	}
+}
+
+// checkAccepted fails unless an accepted body is one valid JSON object:
+// the streaming decoder must not accept what encoding/json rejects.
+func checkAccepted(t *testing.T, body []byte) {
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("accepted a body encoding/json rejects (%v): %q", err, body)
 	}
 }
 
@@ -64,6 +83,7 @@ func FuzzDecodeScore(f *testing.F) {
 			return
 		}
 		checkBatch(t, b, true)
+		checkAccepted(t, body)
 	})
 }
 
@@ -78,6 +98,7 @@ func FuzzDecodeEmbed(f *testing.F) {
 			return
 		}
 		checkBatch(t, &q.batch, false)
+		checkAccepted(t, body)
 		if !slices.Contains([]string{poolNone, poolSum, poolMean}, q.Pooling) {
 			t.Fatalf("pooling %q", q.Pooling)
 		}
@@ -131,5 +152,113 @@ func TestDecodeValues(t *testing.T) {
 		if !slices.Equal(b.Cat, tc.cat) || !slices.Equal(b.Dense, tc.dense) {
 			t.Errorf("%s: got %q %v, want %q %v", tc.body, b.Cat, b.Dense, tc.cat, tc.dense)
 		}
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestDecodeStream: the decoder stops reading at the first instance over
+// the limit (a body of many small instances is not held whole), and it
+// rejects repeated keys that encoding/json would resolve to the last one.
+func TestDecodeStream(t *testing.T) {
+	tests := []struct {
+		name, body string
+		status     int
+		contains   string
+	}{
+		{"repeated feature", `{"features": {"C1": "a", "C1": "b"}}`, 400, `key "C1" given twice`},
+		{"repeated escaped feature", `{"instances": [{}, {"C1": "a", "C\u0031": "b"}]}`, 400, `instance 1: key "C1" given twice`},
+		{"repeated dense feature", `{"features": {"I1": 1, "I1": 2}}`, 400, "twice"},
+		{"repeated top-level key", `{"instances": [{}], "instances": [{}]}`, 400, `key "instances" given twice`},
+		{"both forms", `{"instances": [{}], "features": {}}`, 400, "not both"},
+		{"both forms, features first", `{"features": {}, "instances": [{}]}`, 400, "not both"},
+		{"instances not a list", `{"instances": {}}`, 400, "want a list"},
+		{"features not an object", `{"features": []}`, 400, "want an object"},
+		{"one over the batch limit", `{"instances": [{}, {}, {}, {}, {}, {}, {}, {}, {}]}`, 413, "at most 8"},
+		{"at the batch limit", `{"instances": [{}, {}, {}, {}, {}, {}, {}, {}]}`, 0, ""},
+		{"over the key limit", `{"features": {"a": 1, "b": 1, "c": 1, "d": 1, "e": 1, "f": 1, "g": 1}}`, 413, "at most 6"},
+		{"unknown top-level key", `{"instances": [{}], "x": 1}`, 400, `unknown field "x"`},
+		{"fields on score", `{"instances": [{}], "fields": ["C1"]}`, 400, `unknown field "fields"`},
+		{"truncated", `{"instances": [{"C1": "a"}`, 400, "invalid JSON"},
+		{"top-level array", `[{}]`, 400, "want an object"},
+	}
+	lim := fuzzLimits
+	lim.IgnoreUnknown = true // the key limit case has unknown names
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeScore(strings.NewReader(tc.body), fuzzSchema, lim)
+			if tc.status == 0 {
+				if err != nil {
+					t.Fatalf("%s: %v", tc.body, err)
+				}
+				return
+			}
+			var re *requestError
+			if !errors.As(err, &re) || re.status != tc.status || !strings.Contains(re.msg, tc.contains) {
+				t.Fatalf("%s: got %v, want %d containing %q", tc.body, err, tc.status, tc.contains)
+			}
+		})
+	}
+
+	// 4 MiB of empty instances: rejected after reading a few KiB.
+	var big bytes.Buffer
+	big.WriteString(`{"instances": [{}`)
+	for big.Len() < 4<<20 {
+		big.WriteString(`, {}`)
+	}
+	big.WriteString(`]}`)
+	cr := &countingReader{r: &big}
+	_, err := decodeScore(cr, fuzzSchema, fuzzLimits)
+	var re *requestError
+	if !errors.As(err, &re) || re.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("4 MiB of instances: %v, want 413", err)
+	}
+	if cr.n > 64<<10 {
+		t.Errorf("4 MiB of instances: read %d bytes before rejecting, want at most 64 KiB", cr.n)
+	}
+}
+
+// TestDuplicateKeys: the bodies decoded whole (retrieve, reload, rows)
+// reject a key repeated in one object at any depth, and accept the same
+// key in different objects.
+func TestDuplicateKeys(t *testing.T) {
+	tests := []struct {
+		body string
+		dup  string // "" when accepted
+	}{
+		{`{"a": 1, "b": {"a": 2}, "c": [{"a": 1}, {"a": 2}]}`, ""},
+		{`{"a": 1, "a": 2}`, "a"},
+		{`{"a": {"x": [1, {"y": 1, "y": 2}]}}`, "y"},
+		{`{"a": [{"b": {}}, "a"], "a": 0}`, "a"},
+		{`{"s": "a", "t": "a"}`, ""},
+		{`[{"k": 1}, {"k": 1}]`, ""},
+		{`{"k": `, ""}, // a syntax error is the decoder's
+	}
+	for _, tc := range tests {
+		err := checkDuplicateKeys([]byte(tc.body))
+		if tc.dup == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.body, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), `"`+tc.dup+`" given twice`) {
+			t.Errorf("%s: %v, want %q given twice", tc.body, err, tc.dup)
+		}
+	}
+	userAt := map[string]int{"user_id": 0, "gender": 1}
+	_, err := decodeRetrieve(strings.NewReader(`{"features": {"user_id": "1", "gender": "F", "gender": "M"}}`), userAt, retrieveLimits{MaxK: 10, MaxFields: 4})
+	if err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("retrieve with a repeated user feature: %v", err)
 	}
 }

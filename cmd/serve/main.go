@@ -32,9 +32,19 @@
 // (or take the OOV row of a full table). Names the model does not know
 // are rejected unless --ignore-unknown-fields.
 //
-// The server binds to loopback unless --allow-remote. Admin endpoints need
-// the bearer token of --admin-token-file (or $EMBTAB_ADMIN_TOKEN) when one
-// is set, else a loopback client. SIGTERM or SIGINT drain the requests in
+// The server binds to loopback unless --allow-remote (without an admin
+// token it warns). Admin endpoints need the bearer token of
+// --admin-token-file (or $EMBTAB_ADMIN_TOKEN) and a JSON body; without a
+// token they are off, unless --admin-insecure-loopback trusts loopback
+// clients (refused with --allow-remote). A token file others may read is
+// refused unless --admin-token-file-insecure. A reload that changes the
+// model's kind or feature names is refused unless its body says
+// "force": true; it is bounded by --reload-timeout.
+//
+// Memory: embed and score bodies are decoded as a stream and stop at the
+// first instance over --max-batch; at most --max-in-flight such requests
+// are worked on at once and --max-queue wait (more get 429), so the
+// requests in flight hold about --max-in-flight x --max-body of input. SIGTERM or SIGINT drain the requests in
 // flight and stop; SIGHUP reloads the model's directory, as
 // /v1/admin/reload does.
 package main
@@ -77,21 +87,29 @@ func main() {
 
 // config is the server's configuration, bound to flags.
 type config struct {
-	Model               string
-	Addr                string
-	DebugAddr           string
-	AllowRemote         bool
-	Store               string
-	StorePath           string
-	StorePrefix         string
-	RedisAddrs          []string
-	MaxBodyBytes        int64
-	MaxBatch            int
-	MaxFields           int
-	MaxK                int
-	RequestTimeout      time.Duration
-	ShutdownTimeout     time.Duration
-	AdminToken          string
+	Model           string
+	Addr            string
+	DebugAddr       string
+	AllowRemote     bool
+	Store           string
+	StorePath       string
+	StorePrefix     string
+	RedisAddrs      []string
+	MaxBodyBytes    int64
+	MaxBatch        int
+	MaxFields       int
+	MaxK            int
+	MaxInFlight     int
+	MaxQueue        int
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	ReloadTimeout   time.Duration
+	AdminToken      string
+	// AdminInsecureLoopback lets loopback clients use the admin
+	// endpoints without a token.
+	AdminInsecureLoopback bool
+	// InsecureTokenFile accepts a token file others may read.
+	InsecureTokenFile   bool
 	IgnoreUnknownFields bool
 	SkipChecksums       bool
 }
@@ -116,9 +134,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.MaxFields, "max-fields", 1024, "most features per instance")
 	fs.IntVar(&c.MaxK, "max-k", 1000, "most items one /v1/retrieve request may ask for (two-tower models)")
 	gcPercent := fs.Int("gc-percent", 400, "Go GC target (GOGC): heap growth in percent between collections; the service allocates per request and a higher target collects less often, halving p99 at 10k req/s (BENCHMARKS.md) for a few tens of MiB more RSS; a GOGC environment variable wins unless this flag is given; -1 disables the GC")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", 16, "most embed, score, retrieve and row-update requests worked on at once (each holds at most --max-body of JSON and --max-batch instances)")
+	fs.IntVar(&c.MaxQueue, "max-queue", 256, "most requests waiting for one of the --max-in-flight slots (up to their --request-timeout); more get 429")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 2*time.Second, "time limit of one request")
+	fs.DurationVar(&c.ReloadTimeout, "reload-timeout", 5*time.Minute, "time limit of a reload (admin or SIGHUP), loading and checking the new artifact")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time to drain requests on SIGTERM")
-	tokenFile := fs.String("admin-token-file", "", "file holding the bearer token of the admin endpoints (or $EMBTAB_ADMIN_TOKEN)")
+	tokenFile := fs.String("admin-token-file", "", "file holding the bearer token of the admin endpoints (or $EMBTAB_ADMIN_TOKEN); without a token the admin endpoints are off; the file must not be readable by others")
+	fs.BoolVar(&c.InsecureTokenFile, "admin-token-file-insecure", false, "accept an --admin-token-file that others may read or write")
+	fs.BoolVar(&c.AdminInsecureLoopback, "admin-insecure-loopback", false, "without an admin token, let loopback clients use the admin endpoints (unsafe behind a reverse proxy on the same host; not with --allow-remote)")
 	fs.BoolVar(&c.IgnoreUnknownFields, "ignore-unknown-fields", false, "ignore feature names the model does not have instead of rejecting the request")
 	fs.BoolVar(&c.SkipChecksums, "skip-checksums", false, "do not checksum the artifact's files when loading (faster start of big artifacts)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "if set, serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060)")
@@ -147,12 +170,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	if c.AdminToken, err = adminToken(*tokenFile); err != nil {
+	if c.AdminToken, err = adminToken(*tokenFile, c.InsecureTokenFile); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
+	}
+	switch {
+	case c.AdminToken == "" && c.AllowRemote:
+		log.Warn("--allow-remote without an admin token: the API is open to the network and the admin endpoints (reload, row updates) are off; set --admin-token-file to use them")
+	case c.AdminToken == "" && !c.AdminInsecureLoopback:
+		log.Info("no admin token: the admin endpoints are off (set --admin-token-file, or --admin-insecure-loopback)")
+	case c.AdminToken == "" && c.AdminInsecureLoopback:
+		log.Warn("--admin-insecure-loopback: any loopback client, a reverse proxy on this host included, may reload models and write rows")
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -171,8 +202,14 @@ func (c *config) validate() error {
 		return fmt.Errorf("--max-k %d: want 1 to %d", c.MaxK, maxRetrieveK)
 	case c.MaxBodyBytes < 1:
 		return fmt.Errorf("--max-body must be positive")
-	case c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0:
-		return fmt.Errorf("--request-timeout and --shutdown-timeout must be positive")
+	case c.MaxInFlight < 1:
+		return fmt.Errorf("--max-in-flight %d must be positive", c.MaxInFlight)
+	case c.MaxQueue < 0:
+		return fmt.Errorf("--max-queue %d must not be negative", c.MaxQueue)
+	case c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 || c.ReloadTimeout <= 0:
+		return fmt.Errorf("--request-timeout, --shutdown-timeout and --reload-timeout must be positive")
+	case c.AllowRemote && c.AdminInsecureLoopback:
+		return errors.New("--admin-insecure-loopback with --allow-remote: a remote server's admin endpoints need a token (--admin-token-file)")
 	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
@@ -193,9 +230,18 @@ func isLoopback(host string) bool {
 }
 
 // adminToken reads the admin token from path, else from the environment.
-func adminToken(path string) (string, error) {
+// A file that others (not the owner's group) may read or write is
+// refused unless insecure.
+func adminToken(path string, insecure bool) (string, error) {
 	if path == "" {
-		return os.Getenv("EMBTAB_ADMIN_TOKEN"), nil
+		return strings.TrimSpace(os.Getenv("EMBTAB_ADMIN_TOKEN")), nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("--admin-token-file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o006 != 0 && !insecure {
+		return "", fmt.Errorf("--admin-token-file %s has mode %v: others may read or write it; chmod o-rw it, or pass --admin-token-file-insecure", path, perm)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,6 +75,9 @@ type instrumented struct {
 	lookup.Store
 	name string
 	m    *metrics
+	// updated counts the rows written by online updates through this
+	// model (the server logs them when a new artifact replaces it).
+	updated atomic.Int64
 }
 
 func (s *instrumented) Get(ctx context.Context, keys []lookup.Key, out []float32) error {

@@ -94,11 +94,11 @@ var getFixture = sync.OnceValues(func() (*fixture, error) {
 	return f, nil
 })
 
+// testFixture returns the shared fixture. It is small (3,000 rows, dim 4,
+// under a second to train, a few under -race) so that the serving tests
+// run in CI's -race -short run too.
 func testFixture(t *testing.T) *fixture {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("trains a model")
-	}
 	f, err := getFixture()
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,8 @@ func (f *fixture) predict(t *testing.T, lo, hi int) []float32 {
 
 func testConfig(dir string) *config {
 	return &config{Model: dir, Addr: "127.0.0.1:0", Store: "mmap", MaxBodyBytes: 1 << 20, MaxBatch: 64,
-		MaxFields: 64, MaxK: 100, RequestTimeout: 5 * time.Second, ShutdownTimeout: time.Second}
+		MaxFields: 64, MaxK: 100, MaxInFlight: 8, MaxQueue: 64, RequestTimeout: 5 * time.Second, ShutdownTimeout: time.Second,
+		ReloadTimeout: time.Minute, AdminInsecureLoopback: true}
 }
 
 // newTestServer serves cfg with httptest; the logger writes to the test
@@ -190,6 +191,7 @@ func do(t *testing.T, method, url string, body any, header ...string) (int, []by
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -443,13 +445,17 @@ func TestReload(t *testing.T) {
 	data, _ := os.ReadFile(rows)
 	data[100] ^= 1
 	os.WriteFile(rows, data, 0o644)
-	code, out := do(t, "POST", hs.URL+"/v1/admin/reload", nil)
-	if code != http.StatusUnprocessableEntity || !strings.Contains(string(out), "CRC-32C") {
-		t.Errorf("reload of a corrupt artifact: %d %s", code, out)
+	// The client is not told what failed (it would reveal whether a path
+	// exists and what it holds): a corrupt and a missing artifact get
+	// the same message.
+	code, corrupt := do(t, "POST", hs.URL+"/v1/admin/reload", nil)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(string(corrupt), "did not load") || strings.Contains(string(corrupt), dir) {
+		t.Errorf("reload of a corrupt artifact: %d %s", code, corrupt)
 	}
-	code, out = do(t, "POST", hs.URL+"/v1/admin/reload", map[string]string{"model": filepath.Join(t.TempDir(), "none")})
-	if code != http.StatusUnprocessableEntity {
-		t.Errorf("reload of a missing artifact: %d %s", code, out)
+	missing := filepath.Join(t.TempDir(), "none")
+	code, out := do(t, "POST", hs.URL+"/v1/admin/reload", map[string]string{"model": missing})
+	if code != http.StatusUnprocessableEntity || !bytes.Equal(out, corrupt) {
+		t.Errorf("reload of a missing artifact: %d %s, want the corrupt one's reply %s", code, out, corrupt)
 	}
 	if id, _ := scores(t, hs.URL, map[string]any{"features": f.instance(0)}); id != first {
 		t.Errorf("after rejected reloads serving %s, want %s", id, first)
@@ -467,6 +473,7 @@ func TestAdminAuth(t *testing.T) {
 	f := testFixture(t)
 	cfg := testConfig(f.dir)
 	cfg.AdminToken = "s3cret"
+	cfg.AdminInsecureLoopback = false
 	_, hs, _ := newTestServer(t, cfg)
 	for _, tc := range []struct {
 		header []string
@@ -475,11 +482,117 @@ func TestAdminAuth(t *testing.T) {
 		{nil, 401},
 		{[]string{"Authorization", "Bearer wrong"}, 401},
 		{[]string{"Authorization", "s3cret"}, 401},
+		{[]string{"Authorization", "Basic s3cret"}, 401},
 		{[]string{"Authorization", "Bearer s3cret"}, 200},
+		{[]string{"Authorization", "bearer s3cret"}, 200}, // RFC 7235: the scheme is case-insensitive
+		{[]string{"Authorization", "BEARER  s3cret "}, 200},
+		// A CORS simple request (text/plain, or a form) is refused.
+		{[]string{"Authorization", "Bearer s3cret", "Content-Type", "text/plain"}, 415},
+		{[]string{"Authorization", "Bearer s3cret", "Content-Type", "application/x-www-form-urlencoded"}, 415},
+		{[]string{"Authorization", "Bearer s3cret", "Content-Type", "application/json; charset=utf-8"}, 200},
 	} {
 		if code, out := do(t, "POST", hs.URL+"/v1/admin/reload", nil, tc.header...); code != tc.code {
 			t.Errorf("%v: %d %s, want %d", tc.header, code, out, tc.code)
 		}
+	}
+	// Paths are for admin clients only.
+	_, pub := do(t, "GET", hs.URL+"/v1/model", nil)
+	_, priv := do(t, "GET", hs.URL+"/v1/model", nil, "Authorization", "Bearer s3cret")
+	if bytes.Contains(pub, []byte(f.dir)) || bytes.Contains(pub, []byte(`"training"`)) || !bytes.Contains(pub, []byte(`"method":"hashed"`)) {
+		t.Errorf("public /v1/model shows server paths: %s", pub)
+	}
+	if !bytes.Contains(priv, []byte(`"dir":`)) || !bytes.Contains(priv, []byte(`"training"`)) {
+		t.Errorf("admin /v1/model lacks the directory and training record: %s", priv)
+	}
+}
+
+// TestAdminWithoutToken: without a token the admin endpoints are off,
+// loopback or not, unless --admin-insecure-loopback.
+func TestAdminWithoutToken(t *testing.T) {
+	f := testFixture(t)
+	cfg := testConfig(f.dir)
+	cfg.AdminInsecureLoopback = false
+	_, hs, _ := newTestServer(t, cfg)
+	if code, out := do(t, "POST", hs.URL+"/v1/admin/reload", nil); code != http.StatusForbidden || !strings.Contains(string(out), "no admin token") {
+		t.Errorf("reload from loopback without a token: %d %s, want 403", code, out)
+	}
+	if code, out := do(t, "PUT", hs.URL+"/v1/admin/rows", map[string]any{"rows": []any{}}); code != http.StatusForbidden {
+		t.Errorf("rows from loopback without a token: %d %s, want 403", code, out)
+	}
+}
+
+// TestReloadSchemaCheck: a reload to a model of another kind (two-tower
+// for a CTR service) is refused unless forced.
+func TestReloadSchemaCheck(t *testing.T) {
+	f := testFixture(t)
+	tt := twoTowerArtifact(t, writeTinyMovieLens(t), 1)
+	_, hs, _ := newTestServer(t, testConfig(f.dir))
+	first, _ := scores(t, hs.URL, map[string]any{"features": f.instance(0)})
+	code, out := do(t, "POST", hs.URL+"/v1/admin/reload", map[string]any{"model": tt})
+	if code != http.StatusConflict || !strings.Contains(string(out), "two-tower") || !strings.Contains(string(out), "force") {
+		t.Errorf("reload to a two-tower model: %d %s, want 409", code, out)
+	}
+	if id, _ := scores(t, hs.URL, map[string]any{"features": f.instance(0)}); id != first {
+		t.Errorf("after a refused reload serving %s, want %s", id, first)
+	}
+	code, out = do(t, "POST", hs.URL+"/v1/admin/reload", map[string]any{"model": tt, "force": true})
+	if code != http.StatusOK {
+		t.Errorf("forced reload to a two-tower model: %d %s", code, out)
+	}
+	if code, out := do(t, "POST", hs.URL+"/v1/score", map[string]any{"features": f.instance(0)}); code != 400 {
+		t.Errorf("score on the forced two-tower model: %d %s", code, out)
+	}
+}
+
+// TestReloadTimeout: a reload slower than --reload-timeout is rejected and
+// the old model keeps serving.
+func TestReloadTimeout(t *testing.T) {
+	f := testFixture(t)
+	cfg := testConfig(f.dir)
+	_, hs, _ := newTestServer(t, cfg)
+	first, _ := scores(t, hs.URL, map[string]any{"features": f.instance(0)})
+	cfg.ReloadTimeout = time.Nanosecond
+	code, out := do(t, "POST", hs.URL+"/v1/admin/reload", map[string]any{"model": f.int8})
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(out), "timed out") {
+		t.Errorf("reload with a 1ns limit: %d %s, want 503", code, out)
+	}
+	if id, _ := scores(t, hs.URL, map[string]any{"features": f.instance(0)}); id != first {
+		t.Errorf("after a timed-out reload serving %s, want %s", id, first)
+	}
+	cfg.ReloadTimeout = time.Minute
+	if code, out := do(t, "POST", hs.URL+"/v1/admin/reload", map[string]any{"model": f.int8}); code != 200 {
+		t.Errorf("reload after the timed-out one: %d %s", code, out)
+	}
+}
+
+// TestInFlightLimit: with every work slot taken and the queue full, a
+// request gets 429 at once; a queued one is served when a slot frees.
+func TestInFlightLimit(t *testing.T) {
+	f := testFixture(t)
+	cfg := testConfig(f.dir)
+	cfg.MaxInFlight, cfg.MaxQueue = 1, 1
+	srv, hs, _ := newTestServer(t, cfg)
+	body := map[string]any{"features": f.instance(0)}
+	srv.work <- struct{}{} // the one slot is taken
+	queued := make(chan int, 1)
+	go func() {
+		code, _ := do(t, "POST", hs.URL+"/v1/score", body)
+		queued <- code
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.queued.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	code, out := do(t, "POST", hs.URL+"/v1/score", body)
+	if code != http.StatusTooManyRequests || !strings.Contains(string(out), "busy") {
+		t.Errorf("with the slot taken and the queue full: %d %s, want 429", code, out)
+	}
+	<-srv.work
+	if code := <-queued; code != 200 {
+		t.Errorf("queued request: %d, want 200", code)
+	}
+	if code, _ := do(t, "GET", hs.URL+"/healthz", nil); code != 200 {
+		t.Errorf("healthz: %d", code)
 	}
 }
 
@@ -531,6 +644,81 @@ func TestBadgerRowUpdates(t *testing.T) {
 	code, out = do(t, "PUT", hs.URL+"/v1/admin/rows", map[string]any{"rows": []any{map[string]any{"set": 0, "row": 0, "values": []float32{1}}}})
 	if code != 400 {
 		t.Errorf("update with a short row: %d %s", code, out)
+	}
+}
+
+// TestBadgerReload: with the badger store, a reload of the same artifact
+// works (the open database is shared, not locked against) and keeps the
+// online updates; a new artifact serves its own rows, without the old
+// artifact's updates; going back to the first artifact serves its
+// updates again.
+func TestBadgerReload(t *testing.T) {
+	f := testFixture(t)
+	cfg := testConfig(f.dir)
+	cfg.Store, cfg.StorePath = "badger", t.TempDir()
+	_, hs, _ := newTestServer(t, cfg)
+	c1 := f.schema.Categorical[0]
+	body := map[string]any{"features": map[string]any{c1: "v"}, "fields": []string{c1}}
+	embed := func() []float32 {
+		t.Helper()
+		code, out := do(t, "POST", hs.URL+"/v1/embed", body)
+		if code != 200 {
+			t.Fatalf("embed: %d %s", code, out)
+		}
+		var r embedResponse
+		json.Unmarshal(out, &r)
+		return r.Embeddings[0][c1]
+	}
+	reload := func(dir string) {
+		t.Helper()
+		if code, out := do(t, "POST", hs.URL+"/v1/admin/reload", map[string]string{"model": dir}); code != 200 {
+			t.Fatalf("reload %s: %d %s", dir, code, out)
+		}
+	}
+	var cfgT struct{ Rows []int }
+	_, mo := do(t, "GET", hs.URL+"/v1/model", nil)
+	var m struct {
+		Manifest artifact.Manifest `json:"manifest"`
+	}
+	json.Unmarshal(mo, &m)
+	json.Unmarshal(m.Manifest.Table.Config, &cfgT)
+	var rows []map[string]any
+	for r := range cfgT.Rows[0] {
+		rows = append(rows, map[string]any{"set": 0, "row": r, "values": []float32{7, 7, 7, 7}})
+	}
+	for lo := 0; lo < len(rows); lo += cfg.MaxBatch {
+		if code, out := do(t, "PUT", hs.URL+"/v1/admin/rows", map[string]any{"rows": rows[lo:min(lo+cfg.MaxBatch, len(rows))]}); code != 200 {
+			t.Fatalf("rows: %d %s", code, out)
+		}
+	}
+	sevens := []float32{7, 7, 7, 7}
+	if got := embed(); !slices.Equal(got, sevens) {
+		t.Fatalf("after the update: %v", got)
+	}
+	reload(f.dir) // the same artifact
+	if got := embed(); !slices.Equal(got, sevens) {
+		t.Errorf("after reloading the same artifact: %v, want the updated row", got)
+	}
+	reload(f.int8) // a new artifact: its own rows
+	if got := embed(); slices.Equal(got, sevens) {
+		t.Errorf("the new artifact serves the old artifact's update %v", got)
+	}
+	reload(f.dir) // back: the first artifact's database, updates kept
+	if got := embed(); !slices.Equal(got, sevens) {
+		t.Errorf("back on the first artifact: %v, want its updated row", got)
+	}
+}
+
+// TestRowUpdateOutOfRange: a value the store's codec cannot hold is the
+// client's error (422), not a 500.
+func TestRowUpdateOutOfRange(t *testing.T) {
+	f := testFixture(t)
+	cfg := testConfig(f.int8)
+	cfg.Store, cfg.StorePath = "badger", t.TempDir()
+	_, hs, _ := newTestServer(t, cfg)
+	code, out := do(t, "PUT", hs.URL+"/v1/admin/rows", map[string]any{"rows": []any{map[string]any{"set": 0, "row": 0, "values": []float32{3e38, 0, 0, 0}}}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(string(out), "range") {
+		t.Errorf("update beyond int8's range: %d %s, want 422", code, out)
 	}
 }
 
@@ -590,6 +778,9 @@ func TestRunFlagErrors(t *testing.T) {
 		{"--model", "x", "--addr", ":8080"},
 		{"--model", "x", "--addr", "nohostport"},
 		{"--model", "x", "--max-batch", "0"},
+		{"--model", "x", "--max-in-flight", "0"},
+		{"--model", "x", "--max-queue", "-1"},
+		{"--model", "x", "--reload-timeout", "0s"},
 		{"--model", "x", "--max-body", "lots"},
 		{"--model", "x", "--log-format", "xml"},
 		{"--model", "x", "--admin-token-file", "/no/such/file"},
@@ -605,6 +796,30 @@ func TestRunFlagErrors(t *testing.T) {
 	var out, errb bytes.Buffer
 	if err := run(context.Background(), []string{"--help"}, &out, &errb); err != nil || !strings.Contains(errb.String(), "--model") {
 		t.Errorf("--help: %v, %q", err, errb.String())
+	}
+}
+
+// TestAdminTokenFile: a token file others may read is refused unless
+// --admin-token-file-insecure; the owner-only file is read.
+func TestAdminTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	open, private := filepath.Join(dir, "open"), filepath.Join(dir, "private")
+	os.WriteFile(open, []byte("tok\n"), 0o644)
+	os.WriteFile(private, []byte(" tok\n"), 0o600)
+	os.Chmod(open, 0o644) // whatever the umask
+	if _, err := adminToken(open, false); err == nil || !strings.Contains(err.Error(), "others may read") {
+		t.Errorf("world-readable token file: %v, want refused", err)
+	}
+	if tok, err := adminToken(open, true); err != nil || tok != "tok" {
+		t.Errorf("world-readable token file with the override: %q %v", tok, err)
+	}
+	if tok, err := adminToken(private, false); err != nil || tok != "tok" {
+		t.Errorf("private token file: %q %v", tok, err)
+	}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"--model", "x", "--allow-remote", "--addr", "0.0.0.0:0", "--admin-insecure-loopback"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "need a token") {
+		t.Errorf("--allow-remote with --admin-insecure-loopback: %v, want refused", err)
 	}
 }
 

@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/embtab/embtab/lookup"
+	"github.com/embtab/embtab/quant"
 )
 
 // server is the HTTP API over the current model, which an admin reload
@@ -30,9 +32,14 @@ type server struct {
 	met     *metrics
 	metrics http.Handler
 
-	cur      atomic.Pointer[model]
-	reloadMu sync.Mutex // one reload at a time
-	ready    atomic.Bool
+	cur     atomic.Pointer[model]
+	reload1 chan struct{} // one reload at a time (a semaphore, so that waiting is bounded)
+	ready   atomic.Bool
+
+	// work holds a token per request doing work (decoding, lookups,
+	// prediction); queued counts the requests waiting for one.
+	work   chan struct{}
+	queued atomic.Int64
 }
 
 // newServer loads the model in cfg.Model and returns the server. The
@@ -42,7 +49,10 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger, reg prometheu
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	s := &server{cfg: cfg, log: log, met: met,
+	if cfg.MaxInFlight < 1 {
+		return nil, fmt.Errorf("max in flight %d: must be positive", cfg.MaxInFlight)
+	}
+	s := &server{cfg: cfg, log: log, met: met, work: make(chan struct{}, cfg.MaxInFlight), reload1: make(chan struct{}, 1),
 		metrics: promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})}
 	m, err := loadModel(ctx, cfg.Model, cfg, log, met)
 	if err != nil {
@@ -62,6 +72,16 @@ func (s *server) setModel(m *model) {
 	old := s.cur.Swap(m)
 	if old != nil {
 		om := old.art.Manifest()
+		// Online updates belong to one artifact id (the badger store's
+		// database of that artifact): the same artifact keeps them, a new
+		// one starts from its own rows.
+		if n := old.store.updated.Load(); n > 0 {
+			if om.ID == man.ID {
+				m.store.updated.Add(n)
+			} else {
+				s.log.Warn("online row updates not carried to the new artifact", "previous", om.ID, "current", man.ID, "updated_rows", n)
+			}
+		}
 		s.met.modelInfo.DeleteLabelValues(om.ID, om.Table.Method, om.Codec, s.cfg.Store)
 		old.release()
 	}
@@ -98,18 +118,47 @@ func (s *server) Handler() http.Handler {
 	handle := func(pattern, name string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.Handle(pattern, s.instrument(name, h))
 	}
-	handle("POST /v1/embed", "embed", s.handleEmbed)
-	handle("POST /v1/score", "score", s.handleScore)
-	handle("POST /v1/retrieve", "retrieve", s.handleRetrieve)
+	handle("POST /v1/embed", "embed", s.limited(s.handleEmbed))
+	handle("POST /v1/score", "score", s.limited(s.handleScore))
+	handle("POST /v1/retrieve", "retrieve", s.limited(s.handleRetrieve))
 	handle("GET /healthz", "healthz", func(w http.ResponseWriter, _ *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	handle("GET /readyz", "readyz", s.handleReady)
 	handle("GET /v1/model", "model", s.handleModel)
 	handle("POST /v1/admin/reload", "reload", s.admin(s.handleReload))
-	handle("PUT /v1/admin/rows", "rows", s.admin(s.handleRows))
+	handle("PUT /v1/admin/rows", "rows", s.admin(s.limited(s.handleRows)))
 	mux.Handle("GET /metrics", s.metrics)
 	return mux
+}
+
+// limited bounds the requests doing work at once to --max-in-flight, so
+// that the memory of requests in flight is bounded too (each is bounded by
+// --max-body and --max-batch). A request that finds every slot taken waits
+// for one, up to its time limit (then 503), unless --max-queue requests
+// already wait: then it gets 429 at once, before its body is read.
+func (s *server) limited(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		select {
+		case s.work <- struct{}{}:
+		default:
+			if s.queued.Add(1) > int64(s.cfg.MaxQueue) {
+				s.queued.Add(-1)
+				w.Header().Set("Retry-After", "1")
+				return &requestError{status: http.StatusTooManyRequests,
+					msg: fmt.Sprintf("server busy: %d requests in flight and %d waiting; retry later", s.cfg.MaxInFlight, s.cfg.MaxQueue)}
+			}
+			select {
+			case s.work <- struct{}{}:
+				s.queued.Add(-1)
+			case <-r.Context().Done():
+				s.queued.Add(-1)
+				return r.Context().Err()
+			}
+		}
+		defer func() { <-s.work }()
+		return h(w, r)
+	}
 }
 
 // statusWriter records the status code.
@@ -316,44 +365,80 @@ func (s *server) handleReady(w http.ResponseWriter, _ *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// handleModel describes the served model: its manifest.
-func (s *server) handleModel(w http.ResponseWriter, _ *http.Request) error {
+// handleModel describes the served model: its manifest. Server paths (the
+// artifact's directory, the training record's data and output paths) are
+// shown to admin clients only (a valid bearer token); others get the
+// manifest without its training record.
+func (s *server) handleModel(w http.ResponseWriter, r *http.Request) error {
 	m := s.acquire()
 	if m == nil {
 		return errNoModel
 	}
 	defer m.release()
+	man := m.art.Manifest()
+	if s.checkAdmin(r) != nil {
+		pub := *man
+		pub.Training = nil
+		return writeJSON(w, http.StatusOK, struct {
+			Store    string `json:"store"`
+			Manifest any    `json:"manifest"`
+		}{s.cfg.Store, &pub})
+	}
 	return writeJSON(w, http.StatusOK, struct {
 		Dir      string `json:"dir"`
 		Store    string `json:"store"`
 		Manifest any    `json:"manifest"`
-	}{m.dir, s.cfg.Store, m.art.Manifest()})
+	}{m.dir, s.cfg.Store, man})
 }
 
-// admin guards an admin handler: with a token configured the request
-// needs "Authorization: Bearer <token>"; without one it must come from a
-// loopback address.
+// admin guards an admin handler: the request needs "Authorization:
+// Bearer <token>" (the scheme in any case, RFC 7235) with the token of
+// --admin-token-file or $EMBTAB_ADMIN_TOKEN; without a token configured
+// the admin endpoints are off (403) unless --admin-insecure-loopback lets
+// loopback clients in (a reverse proxy on the same host defeats that). A
+// body must be JSON (Content-Type application/json), so that a web page
+// cannot send one as a CORS simple request.
 func (s *server) admin(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if s.cfg.AdminToken != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
+		if err := s.checkAdmin(r); err != nil {
+			var re *requestError
+			if errors.As(err, &re) && re.status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="embtab admin"`)
-				return &requestError{status: http.StatusUnauthorized, msg: "admin endpoints need a bearer token"}
 			}
-			return h(w, r)
+			return err
 		}
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			return &requestError{status: http.StatusForbidden, msg: "admin endpoints without a token are for loopback clients only"}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			return &requestError{status: http.StatusUnsupportedMediaType, msg: "admin requests need Content-Type: application/json"}
 		}
 		return h(w, r)
 	}
 }
 
+// checkAdmin returns nil if r may use the admin endpoints.
+func (s *server) checkAdmin(r *http.Request) error {
+	if s.cfg.AdminToken != "" {
+		scheme, tok, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		tok = strings.TrimSpace(tok)
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
+			return &requestError{status: http.StatusUnauthorized, msg: "admin endpoints need a bearer token"}
+		}
+		return nil
+	}
+	if !s.cfg.AdminInsecureLoopback {
+		return &requestError{status: http.StatusForbidden, msg: "admin endpoints are off: the server has no admin token"}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return &requestError{status: http.StatusForbidden, msg: "admin endpoints without a token are for loopback clients only"}
+	}
+	return nil
+}
+
 // handleReload loads an artifact (the body's "model", else the current
 // directory) and swaps it in; requests in flight finish on the old model.
 // A model that fails to load is rejected and the old one keeps serving.
+// The client gets a generic message (whether a path exists or what it
+// holds is not its business); the log has the details.
 func (s *server) handleReload(w http.ResponseWriter, r *http.Request) error {
 	var req reloadRequest
 	if r.ContentLength != 0 {
@@ -362,43 +447,124 @@ func (s *server) handleReload(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// Loading may take long (checksums, a badger or Redis load): it is
-	// not bound by the request timeout, only by the client going away.
-	cur, prev, dir, err := s.reload(context.WithoutCancel(r.Context()), req.Model)
-	if errors.Is(err, errNoModel) {
+	// not bound by the request timeout but by --reload-timeout.
+	cur, prev, dir, err := s.reload(context.WithoutCancel(r.Context()), req.Model, req.Force)
+	var re *requestError
+	switch {
+	case errors.Is(err, errNoModel):
 		return errNoModel
-	}
-	if err != nil {
-		return &requestError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("reload rejected, still serving %s: %v", prev, err)}
+	case errors.As(err, &re):
+		return re
+	case errors.Is(err, errReloadTimeout):
+		return &requestError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("reload rejected, still serving %s: %v", prev, errReloadTimeout)}
+	case err != nil:
+		return &requestError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("reload rejected, still serving %s: the artifact did not load (details in the server log)", prev)}
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"model": cur, "previous": prev, "dir": dir})
 }
 
+// errReloadTimeout: a reload took longer than --reload-timeout.
+var errReloadTimeout = errors.New("reload timed out")
+
 // reload loads the artifact in dir ("" = the current model's directory,
 // e.g. after `export --replace` rewrote it) and swaps it in; a model that
-// fails to load is rejected and the old one keeps serving. It returns the
-// new and previous model ids and the directory.
-func (s *server) reload(ctx context.Context, dir string) (cur, prev, loaded string, err error) {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
+// fails to load is rejected and the old one keeps serving. A model of
+// another kind or schema (two-tower for CTR, other feature names) is
+// rejected (409) unless force. The whole reload, waiting for another one
+// included, is bounded by --reload-timeout: a load still running then is
+// abandoned (its model closed when it finishes) and the old model keeps
+// serving. It returns the new and previous model ids and the directory.
+func (s *server) reload(ctx context.Context, dir string, force bool) (cur, prev, loaded string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReloadTimeout)
+	defer cancel()
+	select {
+	case s.reload1 <- struct{}{}:
+	case <-ctx.Done():
+		s.log.Error("reload rejected", "dir", dir, "err", "another reload still running", "timeout", s.cfg.ReloadTimeout)
+		return "", "", dir, errReloadTimeout
+	}
+	unlock := true
+	defer func() {
+		if unlock {
+			<-s.reload1
+		}
+	}()
 	old := s.acquire()
 	if old == nil {
 		return "", "", "", errNoModel
 	}
+	defer old.release()
 	prev, loaded = old.id(), old.dir
-	old.release()
 	if dir != "" {
 		loaded = filepath.Clean(dir)
 	}
-	m, err := loadModel(ctx, loaded, s.cfg, s.log, s.met)
-	if err != nil {
-		s.met.reloads.WithLabelValues("error").Inc()
-		s.log.Error("reload rejected", "dir", loaded, "err", err)
-		return "", prev, loaded, err
+	type result struct {
+		m   *model
+		err error
 	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := loadModel(ctx, loaded, s.cfg, s.log, s.met)
+		done <- result{m, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+	}
+	if ctx.Err() != nil && res.err == nil {
+		// Timed out: the load may still run. It keeps the reload slot
+		// until it ends, so that no other load races it (badger's lock).
+		unlock = false
+		go func() {
+			if res.m == nil {
+				res = <-done
+			}
+			if res.m != nil {
+				res.m.release()
+			}
+			<-s.reload1
+		}()
+		s.met.reloads.WithLabelValues("error").Inc()
+		s.log.Error("reload rejected", "dir", loaded, "err", errReloadTimeout, "timeout", s.cfg.ReloadTimeout)
+		return "", prev, loaded, errReloadTimeout
+	}
+	if res.err == nil && !force {
+		if why := schemaChange(old, res.m); why != "" {
+			res.m.release()
+			res.err = &requestError{status: http.StatusConflict,
+				msg: fmt.Sprintf("reload rejected, still serving %s: %s; give \"force\": true to serve it anyway", prev, why)}
+		}
+	}
+	if res.err != nil {
+		s.met.reloads.WithLabelValues("error").Inc()
+		s.log.Error("reload rejected", "dir", loaded, "err", res.err)
+		return "", prev, loaded, res.err
+	}
+	m := res.m
 	s.met.reloads.WithLabelValues("ok").Inc()
 	s.setModel(m)
 	s.log.Info("model swapped", "previous", prev, "current", m.id(), "dir", loaded)
 	return m.id(), prev, loaded, nil
+}
+
+// schemaChange says how the new model's requests differ from the old
+// one's ("" when they do not): its kind (CTR or two-tower retrieval) or
+// its feature names.
+func schemaChange(old, m *model) string {
+	kind := func(m *model) string {
+		if m.ret != nil {
+			return "a two-tower retrieval model"
+		}
+		return "a CTR model"
+	}
+	switch {
+	case kind(old) != kind(m):
+		return fmt.Sprintf("the new artifact is %s, the served one %s", kind(m), kind(old))
+	case !slices.Equal(old.schema.cat, m.schema.cat) || !slices.Equal(old.schema.dense, m.schema.dense):
+		return fmt.Sprintf("the new artifact's features (%s) differ from the served ones (%s)", m.schema.names(), old.schema.names())
+	}
+	return ""
 }
 
 // reloadOnSignal reloads the current model's directory each time sig
@@ -411,7 +577,7 @@ func (s *server) reloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
 			return
 		case v := <-sig:
 			s.log.Info("reload requested", "signal", v.String())
-			s.reload(ctx, "")
+			s.reload(ctx, "", false)
 		}
 	}
 }
@@ -448,10 +614,16 @@ func (s *server) handleRows(w http.ResponseWriter, r *http.Request) error {
 		vals = append(vals, row.Values...)
 	}
 	if err := wr.Put(r.Context(), keys, vals); err != nil {
-		if errors.Is(err, lookup.ErrNotFound) || errors.Is(err, lookup.ErrShape) {
+		switch {
+		case errors.Is(err, lookup.ErrNotFound) || errors.Is(err, lookup.ErrShape):
 			return badRequest("%v", err)
+		case errors.Is(err, quant.ErrRange):
+			// A value the row's codec cannot hold (beyond int8's
+			// scale limit, fp16's range): the client's values.
+			return &requestError{status: http.StatusUnprocessableEntity, msg: err.Error()}
 		}
 		return err
 	}
+	m.store.updated.Add(int64(len(keys)))
 	return writeJSON(w, http.StatusOK, map[string]any{"model": m.id(), "rows": len(keys)})
 }

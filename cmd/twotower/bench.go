@@ -40,6 +40,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var order []key
 	for _, ratio := range *ratios {
+		if !(ratio >= 1) {
+			return fmt.Errorf("--ratios %g: want >= 1 (1 is the full table)", ratio)
+		}
 		for _, method := range *methods {
 			if method == "full" && ratio != 1 {
 				continue

@@ -43,6 +43,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *model == "" {
 		return fmt.Errorf("--model is required")
 	}
+	if err := checkEfs(*efs); err != nil {
+		return err
+	}
 	a, err := artifact.Open(*model, artifact.OpenOptions{})
 	if err != nil {
 		return err

@@ -132,12 +132,39 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBadValues: values that used to mean something else silently (ratio 0
+// or one beyond the smallest table: the full table; a negative ef) are
+// errors that say why.
+func TestBadValues(t *testing.T) {
+	data := tinyMovieLens(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--compression-ratio", "0"}, "--compression-ratio 0: want >= 1"},
+		{[]string{"train", "--compression-ratio", "1000000"}, "below the smallest table"},
+		{[]string{"train", "--ef", "10,-3"}, "--ef -3"},
+		{[]string{"eval", "--model", "x", "--ef", "-3"}, "--ef -3"},
+		{[]string{"bench", "--ratios", "1,0"}, "--ratios 0"},
+	} {
+		args := append(tc.args, "--data", data, "--quiet")
+		if tc.args[0] == "train" {
+			args = append(args, "--out", t.TempDir())
+		}
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), args, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
 func TestFlagErrors(t *testing.T) {
 	tests := [][]string{
 		{},
 		{"nope"},
 		{"train", "--memory-budget", "1KiB", "--compression-ratio", "2", "--data", "x"},
 		{"train", "--compression-ratio", "0.5"},
+
 		{"eval"},
 		{"bench", "--compression-ratio", "3"},
 		{"bench", "--methods", "full", "--ratios", "10"}, // no method/ratio pair runs

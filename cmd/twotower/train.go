@@ -64,8 +64,11 @@ func (f *modelFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress bar")
 }
 
-// resolve finishes the config once the data's full table size is known.
-func (f *modelFlags) resolve(fullBytes int64) error {
+// resolve finishes the config once the data's full table size and the
+// smallest table's (one row per field) are known. A ratio whose budget is
+// below the smallest table is an error: it cannot be reached, and a budget
+// rounded to 0 bytes would mean "no budget", the full table.
+func (f *modelFlags) resolve(fullBytes, minBytes int64) error {
 	c := &f.cfg
 	c.Nested = f.nested
 	switch {
@@ -81,6 +84,10 @@ func (f *modelFlags) resolve(fullBytes int64) error {
 		return fmt.Errorf("--compression-ratio %g: want >= 1", f.ratio)
 	case f.ratio > 1:
 		c.MemoryBudget = int64(float64(fullBytes) / f.ratio)
+		if c.MemoryBudget < minBytes {
+			return fmt.Errorf("--compression-ratio %g: the budget %s (full table %s / %g) is below the smallest table, one row per field (%s): at most ratio %.0f",
+				f.ratio, bytesize.Format(c.MemoryBudget), bytesize.Format(fullBytes), f.ratio, bytesize.Format(minBytes), float64(fullBytes)/float64(minBytes))
+		}
 	}
 	return nil
 }
@@ -141,7 +148,7 @@ type trained struct {
 // nil, receives JSONL lines.
 func trainAndEval(ctx context.Context, f *modelFlags, d *loaded, metrics io.Writer, stderr io.Writer) (*trained, error) {
 	full := retrieval.FullTableBytes(d.in, d.sp, f.cfg.Dim)
-	if err := f.resolve(full); err != nil {
+	if err := f.resolve(full, int64(len(d.in.Schema.Categorical))*int64(f.cfg.Dim)*4); err != nil {
 		return nil, err
 	}
 	m, err := retrieval.NewModel(f.cfg, d.in, d.sp)
@@ -267,8 +274,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if f.ratio < 0 || f.ratio > 0 && f.ratio < 1 {
-		return fmt.Errorf("--compression-ratio %g: want >= 1", f.ratio)
+	if fs.Changed("compression-ratio") && !(f.ratio >= 1) {
+		return fmt.Errorf("--compression-ratio %g: want >= 1 (1 is the full table)", f.ratio)
+	}
+	if err := checkEfs(f.efs); err != nil {
+		return err
 	}
 	d, err := loadData(ctx, f.format, f.data, stderr, f.quiet)
 	if err != nil {
@@ -327,5 +337,16 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  %-8s prefix %2d cands %3d ef %3d: recall@10 vs exact %.4f, %.0f queries/s\n", a.Method, a.Prefix, a.Candidates, a.Ef, a.Recall, a.QPS)
 	}
 	fmt.Fprintf(stdout, "wrote %s (metrics.jsonl, vectors/, model/, result.json)\n", *out)
+	return nil
+}
+
+// checkEfs rejects HNSW ef values below 1 (an ef of 0 or less would
+// silently mean the index's default).
+func checkEfs(efs []int) error {
+	for _, ef := range efs {
+		if ef < 1 {
+			return fmt.Errorf("--ef %d: want >= 1", ef)
+		}
+	}
 	return nil
 }

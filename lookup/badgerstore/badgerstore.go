@@ -19,6 +19,19 @@
 // it returns, so updates survive a crash or restart; reopening the same
 // artifact keeps them. Reads see committed rows only.
 //
+// # Reloads and online updates
+//
+// Within a process, Open of an artifact whose database is already open
+// (a reload of the same artifact, while the old model still serves its
+// last requests) shares the open database instead of opening it again,
+// which badger's directory lock forbids; the database closes when its
+// last Store does. Online updates belong to one artifact id: a reload of
+// the same artifact keeps serving them, a new artifact (another id) gets
+// its own database loaded from its own rows, and the old artifact's
+// updates are not carried over (they stay in the old artifact's
+// database, served again if that artifact is). Updates that must outlive
+// an artifact go into the training data and the next artifact.
+//
 // # Caveats
 //
 // Databases of artifacts no longer served are not removed: delete their
@@ -78,8 +91,38 @@ type Options struct {
 	MemTableSize, BlockCacheSize int64
 }
 
+// shared holds the databases this process has open, by directory, with
+// the number of Stores using each: a second Open of the same directory
+// shares the database (badger's directory lock refuses a second open).
+var shared = struct {
+	sync.Mutex
+	dbs map[string]*sharedDB
+}{dbs: map[string]*sharedDB{}}
+
+type sharedDB struct {
+	db   *badger.DB
+	refs int
+}
+
+// release drops the Store's reference to the database in dir and closes it
+// with the last one.
+func release(dir string) error {
+	shared.Lock()
+	defer shared.Unlock()
+	sd := shared.dbs[dir]
+	if sd == nil {
+		return nil
+	}
+	if sd.refs--; sd.refs > 0 {
+		return nil
+	}
+	delete(shared.dbs, dir)
+	return sd.db.Close()
+}
+
 // Store is a badger-backed lookup.Store and lookup.Writer.
 type Store struct {
+	dir    string
 	db     *badger.DB
 	codec  quant.Codec
 	width  int
@@ -117,11 +160,26 @@ func Open(ctx context.Context, a *artifact.Artifact, opt Options) (*Store, error
 	if opt.BlockCacheSize > 0 {
 		bo = bo.WithBlockCacheSize(opt.BlockCacheSize)
 	}
-	db, err := badger.Open(bo)
-	if err != nil {
-		return nil, fmt.Errorf("badger store %s: %w", dir, err)
+	// The registry stays locked until the database is loaded, so that a
+	// second Open of the same directory finds it complete.
+	shared.Lock()
+	defer shared.Unlock()
+	sd := shared.dbs[dir]
+	reused := sd != nil
+	if !reused {
+		db, err := badger.Open(bo)
+		if err != nil {
+			return nil, fmt.Errorf("badger store %s: %w", dir, err)
+		}
+		sd = &sharedDB{db: db}
 	}
-	s := &Store{db: db, codec: a.Codec(), width: m.Table.Width, widths: lookup.SetWidths(m)}
+	db := sd.db
+	closeDB := func() {
+		if !reused {
+			db.Close()
+		}
+	}
+	s := &Store{dir: dir, db: db, codec: a.Codec(), width: m.Table.Width, widths: lookup.SetWidths(m)}
 	for _, t := range a.RowSets() {
 		s.rows = append(s.rows, t.Len())
 	}
@@ -129,21 +187,25 @@ func Open(ctx context.Context, a *artifact.Artifact, opt Options) (*Store, error
 	have, err := s.meta()
 	switch {
 	case err == nil && !sameMeta(have, want):
-		db.Close()
+		closeDB()
 		return nil, fmt.Errorf("badger store %s holds artifact %+v, want %+v: %w", dir, have, want, artifact.ErrCorrupt)
 	case errors.Is(err, badger.ErrKeyNotFound):
 		start := time.Now()
 		if err := s.load(ctx, a, want); err != nil {
-			db.Close()
+			closeDB()
 			return nil, fmt.Errorf("badger store %s: load artifact: %w", dir, err)
 		}
 		log.Info("badger store loaded", "dir", dir, "rows", total(s.rows), "seconds", time.Since(start).Seconds())
 	case err != nil:
-		db.Close()
+		closeDB()
 		return nil, fmt.Errorf("badger store %s: %w", dir, err)
+	case reused:
+		log.Info("badger store shared with the open database of the same artifact", "dir", dir, "rows", total(s.rows))
 	default:
 		log.Info("badger store reopened", "dir", dir, "rows", total(s.rows))
 	}
+	sd.refs++
+	shared.dbs[dir] = sd
 	return s, nil
 }
 
@@ -316,7 +378,8 @@ func (s *Store) Put(ctx context.Context, keys []lookup.Key, rows []float32) erro
 	return nil
 }
 
-// Close closes the database after the reads and writes in flight.
+// Close waits for the reads and writes in flight and releases the
+// database, which closes when no other Store of this process shares it.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -324,7 +387,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.done = true
-	return s.db.Close()
+	return release(s.dir)
 }
 
 // badgerLogger sends badger's log lines to slog; its chatty info lines go

@@ -97,3 +97,40 @@ func TestNoDir(t *testing.T) {
 		t.Fatal("opened without a directory")
 	}
 }
+
+// TestOpenTwice opens the same artifact's database twice in one process,
+// as a reload of the same artifact does while the old model still serves:
+// both stores work and see each other's updates, and closing one leaves
+// the other working.
+func TestOpenTwice(t *testing.T) {
+	a := storetest.Fixture(t, "fp32")
+	dir := t.TempDir()
+	ctx := context.Background()
+	w := a.Manifest().Table.Width
+	s1 := open(t, a, dir)
+	s2, err := badgerstore.Open(ctx, a, badgerstore.Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("second open of the same artifact: %v", err)
+	}
+	k := []lookup.Key{{Set: 0, Row: 3}}
+	row := []float32{9, 8, 7, 6}[:w]
+	if err := s1.Put(ctx, k, row); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, w)
+	if err := s2.Get(ctx, k, got); err != nil || !slices.Equal(got, row) {
+		t.Fatalf("second store after the first closed: %v %v, want %v", got, err, row)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Closed for good: a new Open opens it again and the update is kept.
+	s3 := open(t, a, dir)
+	defer s3.Close()
+	if err := s3.Get(ctx, k, got); err != nil || !slices.Equal(got, row) {
+		t.Fatalf("after reopening: %v %v, want %v", got, err, row)
+	}
+}

@@ -6,6 +6,13 @@
 // it from disk. The store holds nothing of its own, so opening it is free,
 // and it is read-only. The artifact must stay open while the store is in
 // use.
+//
+// # Caveats
+//
+// Truncating a served table file in place kills the process with SIGBUS
+// (a read of a mapped page past the file's new end); replace artifacts by
+// writing a new directory and renaming it, as package artifact's Caveats
+// describe.
 package mmapstore
 
 import (
