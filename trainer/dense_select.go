@@ -1,9 +1,10 @@
 package trainer
 
 import (
-	"errors"
 	"fmt"
 	"io"
+
+	"github.com/embtab/embtab/densenet"
 )
 
 // trainNet is what the training loop needs of a dense net: a step, a
@@ -17,8 +18,8 @@ type trainNet interface {
 
 // Dense-net implementations, the values of Config.Dense.
 const (
-	DenseAuto   = "auto"   // native when the model has a native implementation, else gomlx
-	DenseNative = "native" // the fused CPU implementation (kernels/gemm)
+	DenseAuto   = "auto"   // native (every model has a native implementation)
+	DenseNative = "native" // densenet.Net, the fused CPU implementation (kernels/gemm)
 	DenseGoMLX  = "gomlx"  // the GoMLX simplego graph (the reference)
 )
 
@@ -33,15 +34,12 @@ func (gomlxTrainNet) Close() {}
 func newNet(cfg *Config, mc ModelConfig) (trainNet, string, error) {
 	switch cfg.Dense {
 	case "", DenseAuto, DenseNative:
-		n, err := NewNativeNet(mc)
-		if err == nil {
-			n.SetThreads(cfg.Threads)
-			return n, DenseNative, nil
-		}
-		if cfg.Dense == DenseNative || !errors.Is(err, ErrNotImplemented) {
+		n, err := densenet.New(mc)
+		if err != nil {
 			return nil, "", fmt.Errorf("native dense net: %w", err)
 		}
-		fallthrough
+		n.SetThreads(cfg.Threads)
+		return n, DenseNative, nil
 	case DenseGoMLX:
 		n, err := NewDenseNet(mc)
 		if err != nil {
