@@ -3,6 +3,7 @@ package trainer
 import (
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/embtab/embtab/densenet"
 )
@@ -23,10 +24,18 @@ const (
 	DenseGoMLX  = "gomlx"  // the GoMLX simplego graph (the reference)
 )
 
-// gomlxTrainNet adapts GoMLXNet (which holds no resources to release).
-type gomlxTrainNet struct{ *GoMLXNet }
+// gomlxTrainNet adapts GoMLXNet to trainNet. simplego sizes its worker
+// pool from GOMAXPROCS and takes no thread count
+// (shared/docs/gomlx-notes.md: go:parallelism=1 deadlocks), so the GoMLX
+// path alone sets the process-wide GOMAXPROCS to Config.Threads while the
+// net is open, and Close restores it. The native path passes thread counts
+// explicitly and leaves GOMAXPROCS alone.
+type gomlxTrainNet struct {
+	*GoMLXNet
+	prevProcs int
+}
 
-func (gomlxTrainNet) Close() {}
+func (n gomlxTrainNet) Close() { runtime.GOMAXPROCS(n.prevProcs) }
 
 // newNet builds the dense net cfg.Dense asks for and names the one built.
 // Both implementations start from the same initial weights and write the
@@ -45,7 +54,7 @@ func newNet(cfg *Config, mc ModelConfig) (trainNet, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return gomlxTrainNet{n}, DenseGoMLX, nil
+		return gomlxTrainNet{GoMLXNet: n, prevProcs: runtime.GOMAXPROCS(cfg.Threads)}, DenseGoMLX, nil
 	}
 	return nil, "", fmt.Errorf("--dense %q: want auto, native or gomlx", cfg.Dense)
 }
