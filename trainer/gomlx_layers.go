@@ -117,9 +117,6 @@ type dotInteraction struct {
 	viaGather bool
 }
 
-// pairs returns the number of interaction terms.
-func (d dotInteraction) pairs() int { return d.n * (d.n - 1) / 2 }
-
 // forward returns z [B, P] for t [B, n, D].
 func (d dotInteraction) forward(t *graph.Node) *graph.Node {
 	n, batch := d.n, t.Shape().Dimensions[0]
