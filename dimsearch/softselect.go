@@ -1,6 +1,8 @@
 package dimsearch
 
 import (
+	"github.com/embtab/embtab/densenet/optim"
+
 	"fmt"
 	"math"
 	"sort"
@@ -22,10 +24,10 @@ const DefaultSelectLR = 1e-2
 // DNIS does.
 type SoftSelect struct {
 	fields, dim int
-	lr, l1      float64
+	l1          float64
 	w           []float32
-	m, v        []float64
-	step        int
+	opt         *optim.Adam // steps w on gw
+	gw          []float32
 	raw         []float32
 	g           []float64
 }
@@ -44,11 +46,16 @@ func NewSoftSelect(fields, dim int, lr, l1 float64) (*SoftSelect, error) {
 		return nil, fmt.Errorf("soft selection: lr %g and l1 %g must be >= 0", lr, l1)
 	}
 	n := fields * dim
-	s := &SoftSelect{fields: fields, dim: dim, lr: lr, l1: l1, w: make([]float32, n),
-		m: make([]float64, n), v: make([]float64, n), g: make([]float64, n)}
+	s := &SoftSelect{fields: fields, dim: dim, l1: l1, w: make([]float32, n),
+		gw: make([]float32, n), g: make([]float64, n)}
 	for i := range s.w {
 		s.w[i] = 1
 	}
+	opt, err := optim.NewAdam(optim.AdamConfig{LR: lr}, [][]float32{s.w}, [][]float32{s.gw})
+	if err != nil {
+		return nil, fmt.Errorf("soft selection: %w", err)
+	}
+	s.opt = opt
 	return s, nil
 }
 
@@ -85,10 +92,6 @@ func (s *SoftSelect) Update(dEmb []float32, batch int) {
 		k := i % nw
 		s.g[k] += float64(dEmb[i]) * float64(s.raw[i])
 	}
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	s.step++
-	c1 := 1 - math.Pow(b1, float64(s.step))
-	c2 := 1 - math.Pow(b2, float64(s.step))
 	for k := range s.w {
 		g := s.g[k]
 		if s.l1 > 0 {
@@ -99,10 +102,9 @@ func (s *SoftSelect) Update(dEmb []float32, batch int) {
 				g -= s.l1
 			}
 		}
-		s.m[k] = b1*s.m[k] + (1-b1)*g
-		s.v[k] = b2*s.v[k] + (1-b2)*g*g
-		s.w[k] -= float32(s.lr * (s.m[k] / c1) / (math.Sqrt(s.v[k]/c2) + eps))
+		s.gw[k] = float32(g)
 	}
+	s.opt.Step(nil)
 }
 
 // Importance returns |w[f][j]| for every (field, dimension),

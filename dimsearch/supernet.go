@@ -1,6 +1,8 @@
 package dimsearch
 
 import (
+	"github.com/embtab/embtab/densenet/optim"
+
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -46,11 +48,11 @@ type SupernetConfig struct {
 // A Supernet is not safe for concurrent use: one Forward, then one
 // Backward, per training batch.
 type Supernet struct {
-	cfg  SupernetConfig
-	t    []float32 // thresholds
-	m, v []float64 // Adam moments of t
-	step int
-	rng  *rand.Rand
+	cfg SupernetConfig
+	t   []float32   // thresholds
+	opt *optim.Adam // steps t on g
+	g   []float32   // the thresholds' gradient of the step
+	rng *rand.Rand
 
 	raw   []float32 // unmasked vectors of the last Forward
 	dims  []uint16  // sampled dimension per (sample, field)
@@ -72,11 +74,16 @@ func NewSupernet(c SupernetConfig) (*Supernet, error) {
 	if c.ThresholdLR < 0 || c.PruneReg < 0 {
 		return nil, fmt.Errorf("supernet: threshold lr %g and prune reg %g must be >= 0", c.ThresholdLR, c.PruneReg)
 	}
-	s := &Supernet{cfg: c, t: make([]float32, c.Fields), m: make([]float64, c.Fields), v: make([]float64, c.Fields),
+	s := &Supernet{cfg: c, t: make([]float32, c.Fields), g: make([]float32, c.Fields),
 		gt: make([]float64, c.Fields), rng: rand.New(rand.NewPCG(c.Seed, 0x6f7074656d626564))}
 	for f := range s.t {
 		s.t[f] = c.InitThreshold
 	}
+	opt, err := optim.NewAdam(optim.AdamConfig{LR: c.ThresholdLR}, [][]float32{s.t}, [][]float32{s.g})
+	if err != nil {
+		return nil, fmt.Errorf("supernet: %w", err)
+	}
+	s.opt = opt
 	return s, nil
 }
 
@@ -188,16 +195,10 @@ func (s *Supernet) Backward(dEmb []float32, batch int) {
 // adam steps the thresholds on s.gt plus the regulariser's gradient
 // −α·exp(−t_f).
 func (s *Supernet) adam() {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	s.step++
-	c1 := 1 - math.Pow(b1, float64(s.step))
-	c2 := 1 - math.Pow(b2, float64(s.step))
 	for f := range s.t {
-		g := s.gt[f] - s.cfg.PruneReg*math.Exp(-float64(s.t[f]))
-		s.m[f] = b1*s.m[f] + (1-b1)*g
-		s.v[f] = b2*s.v[f] + (1-b2)*g*g
-		s.t[f] -= float32(s.cfg.ThresholdLR * (s.m[f] / c1) / (math.Sqrt(s.v[f]/c2) + eps))
+		s.g[f] = float32(s.gt[f] - s.cfg.PruneReg*math.Exp(-float64(s.t[f])))
 	}
+	s.opt.Step(nil)
 }
 
 // Mask applies a candidate to a batch for evaluation, in place: a vector

@@ -182,7 +182,10 @@ func TestGradients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newTrainState(m, sp)
+	st, err := newTrainState(m, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer st.g.Close()
 	batch := []int32{0, 3, 7, 11, 15, 20, 21, 40}
 	if _, err := st.lossAndGrads(batch); err != nil {
@@ -193,7 +196,7 @@ func TestGradients(t *testing.T) {
 	for i, g := range analytic {
 		saved[i] = slices.Clone(g)
 	}
-	params := st.adam.params
+	params := st.params
 	names := []string{"user W1", "user b1", "user W2", "user b2", "item W1", "item b1", "item W2", "item b2"}
 	for k, p := range params {
 		for _, i := range []int{0, len(p) / 2, len(p) - 1} {

@@ -409,7 +409,10 @@ func TestNonFiniteLogits(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Towers.item.b2[0] = float32(math.NaN())
-	st := newTrainState(m, sp)
+	st, err := newTrainState(m, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer st.g.Close()
 	if _, err := st.lossAndGrads([]int32{0, 3, 7, 11}); err == nil || !strings.Contains(err.Error(), "non-finite") {
 		t.Errorf("loss with a NaN weight: %v, want a non-finite error", err)

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/embtab/embtab/densenet"
 	"github.com/embtab/embtab/kernels/gemm"
 )
 
@@ -104,12 +105,14 @@ func newMLP(in, hidden, out int, rng *rand.Rand) *mlp {
 // params returns the weight slices in file order.
 func (m *mlp) params() [][]float32 { return [][]float32{m.w1, m.b1, m.w2, m.b2} }
 
+// net returns the tower's layers as a densenet.MLP over params().
+func (m *mlp) net() densenet.MLP { return densenet.NewMLP(m.in, []int{m.hidden, m.out}, true) }
+
 // mlpActs are a forward pass's activations, kept for the backward pass.
 type mlpActs struct {
 	n    int
 	x    []float32 // n×in
-	h    []float32 // n×hidden, after ReLU
-	o    []float32 // n×out, before normalisation
+	pass densenet.MLPPass
 	norm []float32 // n: ‖o‖
 	y    []float32 // n×out, o/‖o‖
 }
@@ -126,20 +129,14 @@ func grow(s []float32, n int) []float32 {
 // a.x.
 func (m *mlp) forward(g *gemm.Context, a *mlpActs) error {
 	n := a.n
-	a.h = grow(a.h, n*m.hidden)
-	a.o = grow(a.o, n*m.out)
 	a.y = grow(a.y, n*m.out)
 	a.norm = grow(a.norm, n)
-	if err := g.Sgemm(gemm.NoTrans, gemm.NoTrans, n, m.hidden, m.in, 1, a.x, m.in, m.w1, m.hidden, 0, a.h, m.hidden,
-		&gemm.Epilogue{Bias: m.b1, ReLU: true}); err != nil {
-		return fmt.Errorf("tower layer 1: %w", err)
-	}
-	if err := g.Sgemm(gemm.NoTrans, gemm.NoTrans, n, m.out, m.hidden, 1, a.h, m.hidden, m.w2, m.out, 0, a.o, m.out,
-		&gemm.Epilogue{Bias: m.b2}); err != nil {
-		return fmt.Errorf("tower layer 2: %w", err)
+	o, err := m.net().Forward(g, m.params(), a.x, n, &a.pass)
+	if err != nil {
+		return fmt.Errorf("tower forward: %w", err)
 	}
 	for i := range n {
-		o, y := a.o[i*m.out:(i+1)*m.out], a.y[i*m.out:(i+1)*m.out]
+		o, y := o[i*m.out:(i+1)*m.out], a.y[i*m.out:(i+1)*m.out]
 		var s float64
 		for _, v := range o {
 			s += float64(v) * float64(v)
@@ -159,7 +156,7 @@ func (m *mlp) forward(g *gemm.Context, a *mlpActs) error {
 // mlpGrads are the gradients of one tower's weights, and scratch.
 type mlpGrads struct {
 	w1, b1, w2, b2 []float32
-	do, dh         []float32
+	do             []float32
 }
 
 func newMLPGrads(m *mlp) *mlpGrads {
@@ -175,7 +172,6 @@ func (gr *mlpGrads) params() [][]float32 { return [][]float32{gr.w1, gr.b1, gr.w
 func (m *mlp) backward(g *gemm.Context, a *mlpActs, dy []float32, gr *mlpGrads, dx []float32) error {
 	n := a.n
 	gr.do = grow(gr.do, n*m.out)
-	gr.dh = grow(gr.dh, n*m.hidden)
 	// y = o/‖o‖: do = (dy - y (y·dy)) / ‖o‖.
 	for i := range n {
 		y, d, do := a.y[i*m.out:(i+1)*m.out], dy[i*m.out:(i+1)*m.out], gr.do[i*m.out:(i+1)*m.out]
@@ -188,24 +184,8 @@ func (m *mlp) backward(g *gemm.Context, a *mlpActs, dy []float32, gr *mlpGrads, 
 			do[j] = (d[j] - y[j]*dot) * inv
 		}
 	}
-	clear(gr.b2)
-	for i := range n {
-		for j, v := range gr.do[i*m.out : (i+1)*m.out] {
-			gr.b2[j] += v
-		}
-	}
-	if err := g.Sgemm(gemm.Trans, gemm.NoTrans, m.hidden, m.out, n, 1, a.h, m.hidden, gr.do, m.out, 0, gr.w2, m.out, nil); err != nil {
-		return fmt.Errorf("tower backward W2: %w", err)
-	}
-	if err := g.Sgemm(gemm.NoTrans, gemm.Trans, n, m.hidden, m.out, 1, gr.do, m.out, m.w2, m.out, 0, gr.dh, m.hidden,
-		&gemm.Epilogue{Mask: a.h, LDMask: m.hidden, ColSum: gr.b1}); err != nil {
-		return fmt.Errorf("tower backward hidden: %w", err)
-	}
-	if err := g.Sgemm(gemm.Trans, gemm.NoTrans, m.in, m.hidden, n, 1, a.x, m.in, gr.dh, m.hidden, 0, gr.w1, m.hidden, nil); err != nil {
-		return fmt.Errorf("tower backward W1: %w", err)
-	}
-	if err := g.Sgemm(gemm.NoTrans, gemm.Trans, n, m.in, m.hidden, 1, gr.dh, m.hidden, m.w1, m.hidden, 0, dx, m.in, nil); err != nil {
-		return fmt.Errorf("tower backward input: %w", err)
+	if err := m.net().Backward(g, m.params(), gr.params(), a.x, n, &a.pass, gr.do, dx); err != nil {
+		return fmt.Errorf("tower backward: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	"github.com/embtab/embtab/densenet/optim"
 	"github.com/embtab/embtab/kernels/gemm"
 )
 
@@ -27,7 +28,10 @@ func Train(ctx context.Context, m *Model, sp *Split, hooks TrainHooks) error {
 	if len(sp.Train) < 2 {
 		return fmt.Errorf("train two-tower: %d training interactions, want at least 2", len(sp.Train))
 	}
-	st := newTrainState(m, sp)
+	st, err := newTrainState(m, sp)
+	if err != nil {
+		return fmt.Errorf("train two-tower: %w", err)
+	}
 	defer st.g.Close()
 	order := make([]int32, len(sp.Train))
 	for i := range order {
@@ -93,13 +97,15 @@ type trainState struct {
 	dxi    []float32
 	logits []float32
 	dl     []float32
-	adam   *adam
+	// params are the tower weights Adam steps, in denseGrads order.
+	params [][]float32
+	adam   *optim.Adam
 	lq     []float32 // per batch column: logQ of its item
 	dupOf  []int32   // per batch column: the first column of its item
 	dups   bool      // the batch repeats an item
 }
 
-func newTrainState(m *Model, sp *Split) *trainState {
+func newTrainState(m *Model, sp *Split) (*trainState, error) {
 	cfg := &m.Config
 	st := &trainState{m: m, sp: sp, g: gemm.NewContext(cfg.Threads), nested: cfg.nested(),
 		gu: newMLPGrads(m.Towers.user), gi: newMLPGrads(m.Towers.item)}
@@ -119,8 +125,14 @@ func newTrainState(m *Model, sp *Split) *trainState {
 	for _, t := range []*mlp{m.Towers.user, m.Towers.item} {
 		params = append(params, t.params()...)
 	}
-	st.adam = newAdam(params, cfg.LR)
-	return st
+	st.params = params
+	adam, err := optim.NewAdam(optim.AdamConfig{LR: cfg.LR}, params, st.denseGrads())
+	if err != nil {
+		st.g.Close()
+		return nil, fmt.Errorf("two-tower optimizer: %w", err)
+	}
+	st.adam = adam
+	return st, nil
 }
 
 // step trains on the examples batch (indexes into sp.Train) and returns
@@ -131,7 +143,7 @@ func (st *trainState) step(batch []int32) (float64, error) {
 		return 0, err
 	}
 	st.m.Table.Apply(st.ids, st.grads)
-	st.adam.update(st.denseGrads())
+	st.adam.Step(nil)
 	return loss, nil
 }
 
@@ -367,38 +379,4 @@ func growU64(s []uint64, n int) []uint64 {
 		return make([]uint64, n)
 	}
 	return s[:n]
-}
-
-// adam is the Adam optimizer (Kingma and Ba 2015) over a list of
-// parameter slices.
-type adam struct {
-	params [][]float32
-	m, v   [][]float32
-	lr     float64
-	t      int
-}
-
-func newAdam(params [][]float32, lr float64) *adam {
-	a := &adam{params: params, lr: lr}
-	for _, p := range params {
-		a.m = append(a.m, make([]float32, len(p)))
-		a.v = append(a.v, make([]float32, len(p)))
-	}
-	return a
-}
-
-func (a *adam) update(grads [][]float32) {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	a.t++
-	c1 := 1 - math.Pow(b1, float64(a.t))
-	c2 := 1 - math.Pow(b2, float64(a.t))
-	step := float32(a.lr * math.Sqrt(c2) / c1)
-	for k, p := range a.params {
-		g, m, v := grads[k], a.m[k], a.v[k]
-		for i := range p {
-			m[i] = b1*m[i] + (1-b1)*g[i]
-			v[i] = b2*v[i] + (1-b2)*g[i]*g[i]
-			p[i] -= step * m[i] / (float32(math.Sqrt(float64(v[i]))) + eps)
-		}
-	}
 }

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"github.com/embtab/embtab/densenet"
 	"math/rand/v2"
 	"testing"
 )
@@ -13,7 +14,7 @@ import (
 //	go test ./trainer -run '^$' -bench ForwardBackwardDLRM -benchtime=5x
 func BenchmarkForwardBackwardDLRM(b *testing.B) {
 	const batch = 2048
-	n := mustNet(b, ModelConfig{Name: ModelDLRM, NumDense: 13, Fields: 26, Dim: 16, Seed: 1})
+	n := mustNet(b, ModelConfig{Name: densenet.ModelDLRM, NumDense: 13, Fields: 26, Dim: 16, Seed: 1})
 	dense, emb, labels := randomBatch(rand.New(rand.NewPCG(1, 2)), n.Config(), batch)
 	dEmb := make([]float32, len(emb))
 	if _, err := n.ForwardBackward(dense, emb, labels, batch, dEmb); err != nil {
@@ -31,7 +32,7 @@ func BenchmarkForwardBackwardDLRM(b *testing.B) {
 // BenchmarkPredictDLRM times inference of dlrm-small at batch 2048.
 func BenchmarkPredictDLRM(b *testing.B) {
 	const batch = 2048
-	n := mustNet(b, ModelConfig{Name: ModelDLRM, NumDense: 13, Fields: 26, Dim: 16, Seed: 1})
+	n := mustNet(b, ModelConfig{Name: densenet.ModelDLRM, NumDense: 13, Fields: 26, Dim: 16, Seed: 1})
 	dense, emb, _ := randomBatch(rand.New(rand.NewPCG(1, 2)), n.Config(), batch)
 	out := make([]float32, batch)
 	if err := n.Predict(dense, emb, batch, out); err != nil {

@@ -1,9 +1,11 @@
 package trainer
 
 import (
-	"errors"
 	"fmt"
 	"io"
+	"runtime"
+
+	"github.com/embtab/embtab/densenet"
 )
 
 // trainNet is what the training loop needs of a dense net: a step, a
@@ -17,15 +19,23 @@ type trainNet interface {
 
 // Dense-net implementations, the values of Config.Dense.
 const (
-	DenseAuto   = "auto"   // native when the model has a native implementation, else gomlx
-	DenseNative = "native" // the fused CPU implementation (kernels/gemm)
+	DenseAuto   = "auto"   // native (every model has a native implementation)
+	DenseNative = "native" // densenet.Net, the fused CPU implementation (kernels/gemm)
 	DenseGoMLX  = "gomlx"  // the GoMLX simplego graph (the reference)
 )
 
-// gomlxTrainNet adapts GoMLXNet (which holds no resources to release).
-type gomlxTrainNet struct{ *GoMLXNet }
+// gomlxTrainNet adapts GoMLXNet to trainNet. simplego sizes its worker
+// pool from GOMAXPROCS and takes no thread count
+// (shared/docs/gomlx-notes.md: go:parallelism=1 deadlocks), so the GoMLX
+// path alone sets the process-wide GOMAXPROCS to Config.Threads while the
+// net is open, and Close restores it. The native path passes thread counts
+// explicitly and leaves GOMAXPROCS alone.
+type gomlxTrainNet struct {
+	*GoMLXNet
+	prevProcs int
+}
 
-func (gomlxTrainNet) Close() {}
+func (n gomlxTrainNet) Close() { runtime.GOMAXPROCS(n.prevProcs) }
 
 // newNet builds the dense net cfg.Dense asks for and names the one built.
 // Both implementations start from the same initial weights and write the
@@ -33,21 +43,18 @@ func (gomlxTrainNet) Close() {}
 func newNet(cfg *Config, mc ModelConfig) (trainNet, string, error) {
 	switch cfg.Dense {
 	case "", DenseAuto, DenseNative:
-		n, err := NewNativeNet(mc)
-		if err == nil {
-			n.SetThreads(cfg.Threads)
-			return n, DenseNative, nil
-		}
-		if cfg.Dense == DenseNative || !errors.Is(err, ErrNotImplemented) {
+		n, err := densenet.New(mc)
+		if err != nil {
 			return nil, "", fmt.Errorf("native dense net: %w", err)
 		}
-		fallthrough
+		n.SetThreads(cfg.Threads)
+		return n, DenseNative, nil
 	case DenseGoMLX:
 		n, err := NewDenseNet(mc)
 		if err != nil {
 			return nil, "", err
 		}
-		return gomlxTrainNet{n}, DenseGoMLX, nil
+		return gomlxTrainNet{GoMLXNet: n, prevProcs: runtime.GOMAXPROCS(cfg.Threads)}, DenseGoMLX, nil
 	}
 	return nil, "", fmt.Errorf("--dense %q: want auto, native or gomlx", cfg.Dense)
 }

@@ -3,6 +3,7 @@ package trainer
 import (
 	"bytes"
 	"errors"
+	"github.com/embtab/embtab/densenet"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -106,7 +107,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 // TestLoadDenseNetKeepsConfig checks that the config stored by Save
 // rebuilds the same architecture, including an explicitly empty layer list.
 func TestLoadDenseNetKeepsConfig(t *testing.T) {
-	cfg := smallConfig(ModelDCNv2, 3)
+	cfg := smallConfig(densenet.ModelDCNv2, 3)
 	cfg.DeepMLP = []int{} // cross layers only
 	cfg.LR = 0.02
 	n := mustNet(t, cfg)
@@ -121,7 +122,7 @@ func TestLoadDenseNetKeepsConfig(t *testing.T) {
 }
 
 func TestStateLayout(t *testing.T) {
-	n := mustNet(t, smallConfig(ModelDLRM, 3))
+	n := mustNet(t, smallConfig(densenet.ModelDLRM, 3))
 	s, err := n.State()
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ func TestStateLayout(t *testing.T) {
 }
 
 func TestStateErrors(t *testing.T) {
-	cfg := smallConfig(ModelDCNv2, 3)
+	cfg := smallConfig(densenet.ModelDCNv2, 3)
 	n := mustNet(t, cfg)
 	var saved bytes.Buffer
 	if err := n.Save(&saved); err != nil {
@@ -171,11 +172,11 @@ func TestStateErrors(t *testing.T) {
 		"truncated": data[:len(data)-7],
 		"bit flip":  flipped,
 	} {
-		if err := n.Load(bytes.NewReader(b)); !errors.Is(err, ErrCorruptState) {
-			t.Errorf("%s: got %v, want ErrCorruptState", name, err)
+		if err := n.Load(bytes.NewReader(b)); !errors.Is(err, densenet.ErrCorruptState) {
+			t.Errorf("%s: got %v, want densenet.ErrCorruptState", name, err)
 		}
-		if _, err := LoadDenseNet(bytes.NewReader(b)); !errors.Is(err, ErrCorruptState) {
-			t.Errorf("LoadDenseNet %s: got %v, want ErrCorruptState", name, err)
+		if _, err := LoadDenseNet(bytes.NewReader(b)); !errors.Is(err, densenet.ErrCorruptState) {
+			t.Errorf("LoadDenseNet %s: got %v, want densenet.ErrCorruptState", name, err)
 		}
 	}
 
@@ -186,14 +187,14 @@ func TestStateErrors(t *testing.T) {
 	}
 	other := cfg
 	other.CrossLayers = 1
-	if err := n.Load(bytes.NewReader(saveOf(t, mustNet(t, other)))); !errors.Is(err, ErrStateMismatch) {
-		t.Errorf("other architecture: got %v, want ErrStateMismatch", err)
+	if err := n.Load(bytes.NewReader(saveOf(t, mustNet(t, other)))); !errors.Is(err, densenet.ErrStateMismatch) {
+		t.Errorf("other architecture: got %v, want densenet.ErrStateMismatch", err)
 	}
 	s := before
 	s.Tensors = slices.Clone(s.Tensors)
 	s.Tensors[1].Dims = []int{1, s.Tensors[1].Dims[0]}
-	if err := n.SetState(s); !errors.Is(err, ErrStateMismatch) {
-		t.Errorf("wrong dims: got %v, want ErrStateMismatch", err)
+	if err := n.SetState(s); !errors.Is(err, densenet.ErrStateMismatch) {
+		t.Errorf("wrong dims: got %v, want densenet.ErrStateMismatch", err)
 	}
 	after, err := n.State()
 	if err != nil {

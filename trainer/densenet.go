@@ -1,7 +1,10 @@
 package trainer
 
+import "github.com/embtab/embtab/densenet"
+
 // DenseNet is the dense part of a CTR model: everything after the embedding
-// lookup (feature interaction, MLPs, the logit).
+// lookup (feature interaction, MLPs, the logit). densenet.Net implements
+// it natively, GoMLXNet as the GoMLX reference graph.
 //
 // dense holds batch*NumDense() already-transformed dense features
 // (log1p(max(x,0))), emb holds batch*Fields*Dim embedding values laid out as
@@ -14,3 +17,7 @@ type DenseNet interface {
 	// Predict writes batch click probabilities into out.
 	Predict(dense, emb []float32, batch int, out []float32) error
 }
+
+// ModelConfig is the dense model's configuration, as checkpoints and
+// artifacts store it; it is defined by package densenet.
+type ModelConfig = densenet.Config

@@ -1,6 +1,7 @@
 // Package trainer trains CTR models whose embedding tables live in Go memory
-// (package embedding) and whose dense part is a DenseNet: a GoMLX graph with
-// a hand-written backward pass (the reference implementation).
+// (package embedding) and whose dense part is a DenseNet: densenet.Net (the
+// native implementation, the default) or GoMLXNet, a GoMLX graph with a
+// hand-written backward pass (the reference the tests compare against).
 //
 // # Training loop
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/densenet"
 	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/hashing"
@@ -67,7 +68,7 @@ func exportArtifact(dir string, table embedding.Table, net DenseSaver, schema *d
 	if err := net.Save(&state); err != nil {
 		return fmt.Errorf("export artifact: dense net: %w", err)
 	}
-	st, err := readDenseState(bytes.NewReader(state.Bytes()))
+	st, err := densenet.ReadState(bytes.NewReader(state.Bytes()))
 	if err != nil {
 		return fmt.Errorf("export artifact: dense net: %w", err)
 	}
@@ -98,7 +99,7 @@ func exportArtifact(dir string, table embedding.Table, net DenseSaver, schema *d
 }
 
 // CheckpointNet is a dense net read back from a checkpoint: it predicts,
-// describes itself and saves its state (GoMLXNet and NativeNet).
+// describes itself and saves its state (GoMLXNet and densenet.Net).
 type CheckpointNet interface {
 	DenseNet
 	Config() ModelConfig
@@ -112,7 +113,7 @@ type Checkpoint struct {
 	Config Config
 	Table  embedding.Trainable
 	// Net is the dense net the run trained with (Config.Dense): the native
-	// one unless the run chose GoMLX or the model has no native version.
+	// one unless the run chose GoMLX.
 	Net CheckpointNet
 	// Epoch is the epoch in progress (Config.Epochs once the run is
 	// done) and Step the number of steps trained.
@@ -133,17 +134,18 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("%s: embedding table: %w", path, err)
 	}
 	var net CheckpointNet
-	if meta.Config.Dense != DenseGoMLX {
-		if nn, err := LoadNativeNet(bytes.NewReader(nb)); err == nil {
-			net = nn
-		}
-	}
-	if net == nil {
+	if meta.Config.Dense == DenseGoMLX {
 		gn, err := LoadDenseNet(bytes.NewReader(nb))
 		if err != nil {
 			return nil, fmt.Errorf("%s: dense net: %w", path, err)
 		}
 		net = gn
+	} else {
+		nn, err := densenet.Load(bytes.NewReader(nb))
+		if err != nil {
+			return nil, fmt.Errorf("%s: dense net: %w", path, err)
+		}
+		net = nn
 	}
 	return &Checkpoint{Config: meta.Config, Table: table, Net: net, Epoch: meta.Epoch, Step: meta.Step}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/embtab/embtab/densenet"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -17,7 +18,7 @@ import (
 // fuzzDenseState returns the saved dense state of a small native net.
 func fuzzDenseState(tb testing.TB) []byte {
 	tb.Helper()
-	n, err := NewNativeNet(smallConfig(ModelDCNv2, 3))
+	n, err := densenet.New(smallConfig(densenet.ModelDCNv2, 3))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -43,23 +44,23 @@ func addMutations(f *testing.F, s []byte) {
 }
 
 // FuzzReadDenseState feeds corrupt dense states to readDenseState: each
-// must read or fail with ErrCorruptState, without panicking or allocating
+// must read or fail with densenet.ErrCorruptState, without panicking or allocating
 // for lengths the input does not hold.
 func FuzzReadDenseState(f *testing.F) {
 	addMutations(f, fuzzDenseState(f))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := readDenseState(bytes.NewReader(data))
+		s, err := densenet.ReadState(bytes.NewReader(data))
 		if err != nil {
-			if !errors.Is(err, ErrCorruptState) {
-				t.Fatalf("error does not wrap ErrCorruptState: %v", err)
+			if !errors.Is(err, densenet.ErrCorruptState) {
+				t.Fatalf("error does not wrap densenet.ErrCorruptState: %v", err)
 			}
 			return
 		}
 		var b bytes.Buffer
-		if err := writeDenseState(&b, s); err != nil {
+		if err := densenet.WriteState(&b, s); err != nil {
 			t.Fatalf("write back a state read: %v", err)
 		}
-		if _, err := readDenseState(&b); err != nil {
+		if _, err := densenet.ReadState(&b); err != nil {
 			t.Fatalf("read back a state written: %v", err)
 		}
 	})
@@ -81,13 +82,13 @@ func fuzzCheckpoint(tb testing.TB, mux bool) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	net, err := NewNativeNet(smallConfig(ModelDCNv2, 3))
+	net, err := densenet.New(smallConfig(densenet.ModelDCNv2, 3))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer net.Close()
 	path := filepath.Join(tb.TempDir(), CheckpointFile)
-	meta := &ckptMeta{Config: Config{Model: ModelDCNv2, Dim: 3, Batch: 8, Epochs: 1}, Epoch: 1, Step: 4}
+	meta := &ckptMeta{Config: Config{Model: densenet.ModelDCNv2, Dim: 3, Batch: 8, Epochs: 1}, Epoch: 1, Step: 4}
 	if err := writeCheckpoint(path, meta, table, net); err != nil {
 		tb.Fatal(err)
 	}
@@ -137,18 +138,18 @@ func FuzzReadCheckpoint(f *testing.F) {
 			!errors.Is(err, embedding.ErrBadMagic) && !errors.Is(err, embedding.ErrVersion) && !errors.Is(err, ErrCheckpointCorrupt) {
 			t.Fatalf("table state: error wraps no corruption error: %v", err)
 		}
-		if _, err := readDenseState(bytes.NewReader(nb)); err != nil && !errors.Is(err, ErrCorruptState) {
-			t.Fatalf("dense state: error does not wrap ErrCorruptState: %v", err)
+		if _, err := densenet.ReadState(bytes.NewReader(nb)); err != nil && !errors.Is(err, densenet.ErrCorruptState) {
+			t.Fatalf("dense state: error does not wrap densenet.ErrCorruptState: %v", err)
 		}
 	})
 }
 
 // TestDenseStateHugeTensor checks that a state whose tensor claims 2^28
-// floats it does not hold fails with ErrCorruptState having allocated
+// floats it does not hold fails with densenet.ErrCorruptState having allocated
 // little (it used to allocate the claimed gigabyte before reading).
 func TestDenseStateHugeTensor(t *testing.T) {
-	b := []byte(denseStateMagic)
-	b = binary.LittleEndian.AppendUint32(b, denseStateVersion)
+	b := []byte("EMBTDNS\x00")
+	b = binary.LittleEndian.AppendUint32(b, 1) // version
 	b = binary.LittleEndian.AppendUint32(b, 2)
 	b = append(b, "{}"...)
 	b = binary.LittleEndian.AppendUint64(b, 0) // step
@@ -160,10 +161,10 @@ func TestDenseStateHugeTensor(t *testing.T) {
 	b = append(b, make([]byte, 1000)...)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := readDenseState(bytes.NewReader(b))
+	_, err := densenet.ReadState(bytes.NewReader(b))
 	runtime.ReadMemStats(&after)
-	if !errors.Is(err, ErrCorruptState) {
-		t.Fatalf("got %v, want ErrCorruptState", err)
+	if !errors.Is(err, densenet.ErrCorruptState) {
+		t.Fatalf("got %v, want densenet.ErrCorruptState", err)
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
 		t.Errorf("allocated %d bytes for a %d-byte state", n, len(b))

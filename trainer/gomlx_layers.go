@@ -12,58 +12,20 @@ package trainer
 // grads[i]. Batch-major layouts throughout: x is [batch, features].
 
 import (
-	"fmt"
-	"math"
-
+	"github.com/embtab/embtab/densenet"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
-// paramSpec describes one dense parameter tensor: its name (used in
-// DenseState), dimensions and initialisation U(-bound, bound).
-type paramSpec struct {
-	name  string
-	dims  []int
-	bound float64
-}
-
-func (p paramSpec) size() int {
-	n := 1
-	for _, d := range p.dims {
-		n *= d
-	}
-	return n
-}
-
-// paramSet collects the parameters of a model in a fixed order: the order of
-// initialisation, of the graph's variables and of DenseState.
-type paramSet struct {
-	specs []paramSpec
-}
-
-// add registers a parameter and returns its index.
-func (s *paramSet) add(name string, bound float64, dims ...int) int {
-	s.specs = append(s.specs, paramSpec{name: name, dims: dims, bound: bound})
-	return len(s.specs) - 1
-}
-
-// fcLayer is a fully connected layer y = x·W + b (optionally ReLU), with W
-// stored [in, out] and PyTorch nn.Linear's default initialisation
-// U(-1/sqrt(in), 1/sqrt(in)) for both W and b.
+// fcLayer is a fully connected layer y = x·W + b (optionally ReLU) of a
+// densenet.Layout, with W stored [in, out].
 type fcLayer struct {
 	w, b int // parameter indices
 	relu bool
 }
 
-func newFC(ps *paramSet, name string, in, out int, relu bool) fcLayer {
-	bound := 1 / math.Sqrt(float64(in))
-	return fcLayer{
-		w:    ps.add(name+"/w", bound, in, out),
-		b:    ps.add(name+"/b", bound, out),
-		relu: relu,
-	}
-}
+func newFC(l densenet.Layer) fcLayer { return fcLayer{w: l.W, b: l.B, relu: l.ReLU} }
 
 // forward returns the layer output [batch, out] for x [batch, in].
 func (l fcLayer) forward(p []*graph.Node, x *graph.Node) *graph.Node {
@@ -95,20 +57,13 @@ func (l fcLayer) backward(p, grads []*graph.Node, x, y, dy *graph.Node, needDx b
 // mlp is a stack of fully connected layers.
 type mlp []fcLayer
 
-// newMLP builds layers of the given widths over in inputs, ReLU after each
-// one; when logit is true a final linear layer to a single output (no ReLU)
-// is appended. It returns the MLP and its output width.
-func newMLP(ps *paramSet, name string, in int, widths []int, logit bool) (mlp, int) {
+// newMLP returns the graph layers of a densenet.Layout's stack.
+func newMLP(ls []densenet.Layer) mlp {
 	var m mlp
-	for i, w := range widths {
-		m = append(m, newFC(ps, fmt.Sprintf("%s/%d", name, i), in, w, true))
-		in = w
+	for _, l := range ls {
+		m = append(m, newFC(l))
 	}
-	if logit {
-		m = append(m, newFC(ps, fmt.Sprintf("%s/%d", name, len(widths)), in, 1, false))
-		in = 1
-	}
-	return m, in
+	return m
 }
 
 // forward returns the activations: acts[0] is x and acts[i+1] the output of
@@ -161,9 +116,6 @@ type dotInteraction struct {
 	// does not implement, while the VJP of a Gather is a Scatter.
 	viaGather bool
 }
-
-// pairs returns the number of interaction terms.
-func (d dotInteraction) pairs() int { return d.n * (d.n - 1) / 2 }
 
 // forward returns z [B, P] for t [B, n, D].
 func (d dotInteraction) forward(t *graph.Node) *graph.Node {

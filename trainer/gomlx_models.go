@@ -5,8 +5,7 @@ package trainer
 // model math is documented on the Model* constants in models.go.
 
 import (
-	"strconv"
-
+	"github.com/embtab/embtab/densenet"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -23,43 +22,30 @@ type denseModel interface {
 	forward(p []*graph.Node, dense, emb *graph.Node) (logit *graph.Node, back backwardFn)
 }
 
-// buildModel declares the parameters of cfg's model (cfg already resolved
-// with WithDefaults and validated) and returns its graph builder.
-func buildModel(cfg ModelConfig) (denseModel, []paramSpec) {
-	ps := &paramSet{}
-	x0Width := cfg.NumDense + cfg.Fields*cfg.Dim
+// buildModel returns the graph builder of cfg's model (cfg already
+// resolved with WithDefaults and validated) and its parameters, from the
+// densenet.Layout both implementations share.
+func buildModel(cfg ModelConfig) (denseModel, []densenet.ParamSpec, error) {
+	l, err := densenet.NewLayout(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	var m denseModel
 	switch cfg.Name {
-	case ModelLR:
-		m = &lrModel{cfg: cfg, lin: newFC(ps, "lr/linear", x0Width, 1, false)}
-	case ModelFM, ModelDeepFM:
-		fm := &fmModel{cfg: cfg, lin: newFC(ps, "fm/linear", x0Width, 1, false)}
-		if cfg.NumDense > 0 {
-			fm.proj = newFC(ps, "fm/dense_proj", cfg.NumDense, cfg.Dim, false)
+	case densenet.ModelLR:
+		m = &lrModel{cfg: cfg, lin: newFC(l.Linear)}
+	case densenet.ModelFM, densenet.ModelDeepFM:
+		m = &fmModel{cfg: cfg, lin: newFC(l.Linear), proj: newFC(l.Proj), deep: newMLP(l.Deep)}
+	case densenet.ModelDLRM:
+		m = &dlrmModel{cfg: cfg, inter: dotInteraction{n: 1 + cfg.Fields}, bottom: newMLP(l.Bottom), top: newMLP(l.Top)}
+	case densenet.ModelDCNv2:
+		d := &dcnModel{cfg: cfg, deep: newMLP(l.Deep), out: newFC(l.Out)}
+		for _, c := range l.Cross {
+			d.cross = append(d.cross, newFC(c))
 		}
-		if cfg.Name == ModelDeepFM {
-			fm.deep, _ = newMLP(ps, "deep", x0Width, cfg.DeepMLP, true)
-		}
-		m = fm
-	case ModelDLRM:
-		d := &dlrmModel{cfg: cfg, inter: dotInteraction{n: 1 + cfg.Fields}}
-		d.bottom, _ = newMLP(ps, "bottom", cfg.NumDense, cfg.BottomMLP, false)
-		d.top, _ = newMLP(ps, "top", cfg.Dim+d.inter.pairs(), cfg.TopMLP, true)
-		m = d
-	case ModelDCNv2:
-		d := &dcnModel{cfg: cfg}
-		for l := range max(cfg.CrossLayers, 0) {
-			d.cross = append(d.cross, newFC(ps, "cross/"+strconv.Itoa(l), x0Width, x0Width, false))
-		}
-		var deepOut int
-		d.deep, deepOut = newMLP(ps, "deep", x0Width, cfg.DeepMLP, false)
-		if len(d.deep) == 0 {
-			deepOut = 0
-		}
-		d.out = newFC(ps, "dcn/logit", x0Width+deepOut, 1, false)
 		m = d
 	}
-	return m, ps.specs
+	return m, l.Params, nil
 }
 
 // concatX0 returns x0 = [dense ; emb] [B, NumDense+Fields*Dim].

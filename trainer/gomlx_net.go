@@ -7,11 +7,11 @@ package trainer
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/embtab/embtab/densenet"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -58,7 +58,7 @@ type GoMLXNet struct {
 
 	cfg   ModelConfig
 	model denseModel
-	specs []paramSpec
+	specs []densenet.ParamSpec
 
 	backend backends.Backend
 	// params, adamM and adamV hold one variable per paramSpec.
@@ -100,7 +100,10 @@ func NewDenseNet(cfg ModelConfig) (net *GoMLXNet, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating the simplego backend: %w", ErrGraph, err)
 	}
-	model, specs := buildModel(cfg)
+	model, specs, err := buildModel(cfg)
+	if err != nil {
+		return nil, err
+	}
 	n := &GoMLXNet{
 		cfg:     cfg,
 		model:   model,
@@ -109,19 +112,15 @@ func NewDenseNet(cfg ModelConfig) (net *GoMLXNet, err error) {
 		inputs:  make(map[int]*batchInputs),
 	}
 	ctx := context.New()
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))
-	for _, s := range specs {
-		data := make([]float32, s.size())
-		for j := range data {
-			data[j] = float32((2*rng.Float64() - 1) * s.bound)
-		}
-		name := strings.ReplaceAll(s.name, "/", ".")
+	for i, data := range densenet.InitParams(specs, cfg.Seed) {
+		s := specs[i]
+		name := strings.ReplaceAll(s.Name, "/", ".")
 		n.params = append(n.params, ctx.In("param").VariableWithValue(name,
-			tensors.FromFlatDataAndDimensions(data, s.dims...)))
+			tensors.FromFlatDataAndDimensions(data, s.Dims...)))
 		n.adamM = append(n.adamM, ctx.In("adam_m").VariableWithValue(name,
-			tensors.FromFlatDataAndDimensions(make([]float32, s.size()), s.dims...)))
+			tensors.FromFlatDataAndDimensions(make([]float32, s.Size()), s.Dims...)))
 		n.adamV = append(n.adamV, ctx.In("adam_v").VariableWithValue(name,
-			tensors.FromFlatDataAndDimensions(make([]float32, s.size()), s.dims...)))
+			tensors.FromFlatDataAndDimensions(make([]float32, s.Size()), s.Dims...)))
 	}
 	if n.train, err = context.NewExec(backend, ctx.Reuse(), n.trainGraph); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrGraph, err)
@@ -167,7 +166,7 @@ func (n *GoMLXNet) ForwardBackward(dense, emb, labels []float32, batch int, dEmb
 	embLen := batch * n.cfg.Fields * n.cfg.Dim
 	if len(labels) < batch || len(dEmb) < embLen {
 		return 0, fmt.Errorf("%w: batch %d needs %d labels and room for %d gradients, got %d and %d",
-			ErrBatchShape, batch, batch, embLen, len(labels), len(dEmb))
+			densenet.ErrBatchShape, batch, batch, embLen, len(labels), len(dEmb))
 	}
 	in, err := n.batchInputs(batch)
 	if err != nil {
@@ -222,7 +221,7 @@ func (n *GoMLXNet) Predict(dense, emb []float32, batch int, out []float32) (err 
 		return err
 	}
 	if len(out) < batch {
-		return fmt.Errorf("%w: out has room for %d probabilities, batch is %d", ErrBatchShape, len(out), batch)
+		return fmt.Errorf("%w: out has room for %d probabilities, batch is %d", densenet.ErrBatchShape, len(out), batch)
 	}
 	in, err := n.batchInputs(batch)
 	if err != nil {
@@ -253,11 +252,11 @@ func (n *GoMLXNet) Predict(dense, emb []float32, batch int, out []float32) (err 
 func (n *GoMLXNet) checkBatch(dense, emb []float32, batch int) error {
 	c := n.cfg
 	if batch <= 0 {
-		return fmt.Errorf("%w: batch size %d", ErrBatchShape, batch)
+		return fmt.Errorf("%w: batch size %d", densenet.ErrBatchShape, batch)
 	}
 	if len(dense) < batch*c.NumDense || len(emb) < batch*c.Fields*c.Dim {
 		return fmt.Errorf("%w: batch %d needs %d dense and %d emb values (NumDense=%d, Fields=%d, Dim=%d), got %d and %d",
-			ErrBatchShape, batch, batch*c.NumDense, batch*c.Fields*c.Dim, c.NumDense, c.Fields, c.Dim,
+			densenet.ErrBatchShape, batch, batch*c.NumDense, batch*c.Fields*c.Dim, c.NumDense, c.Fields, c.Dim,
 			len(dense), len(emb))
 	}
 	return nil
@@ -348,7 +347,7 @@ func (n *GoMLXNet) adamUpdate(g *graph.Graph, p, grads []*graph.Node, hyper *gra
 	bc2Sqrt := graph.Reshape(graph.SliceAxis(hyper, 0, graph.AxisRange(1, 2)))
 	for i, grad := range grads {
 		if grad == nil {
-			panic(fmt.Sprintf("internal error: no gradient for dense parameter %q", n.specs[i].name))
+			panic(fmt.Sprintf("internal error: no gradient for dense parameter %q", n.specs[i].Name))
 		}
 		m := n.adamM[i].ValueGraph(g)
 		v := n.adamV[i].ValueGraph(g)

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"errors"
+	"github.com/embtab/embtab/densenet"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -14,7 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-var allModels = []string{ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2}
+var allModels = []string{densenet.ModelLR, densenet.ModelFM, densenet.ModelDeepFM, densenet.ModelDLRM, densenet.ModelDCNv2}
 
 // smallConfig is a tiny instance of a model for tests.
 func smallConfig(name string, numDense int) ModelConfig {
@@ -31,11 +32,11 @@ func testConfigs() map[string]ModelConfig {
 	cfgs := map[string]ModelConfig{}
 	for _, name := range allModels {
 		cfgs[name] = smallConfig(name, 3)
-		if name != ModelDLRM {
+		if name != densenet.ModelDLRM {
 			cfgs[name+"/no-dense"] = smallConfig(name, 0)
 		}
 	}
-	crossOnly := smallConfig(ModelDCNv2, 3)
+	crossOnly := smallConfig(densenet.ModelDCNv2, 3)
 	crossOnly.DeepMLP = []int{}
 	cfgs["dcnv2/cross-only"] = crossOnly
 	return cfgs
@@ -142,7 +143,7 @@ func TestBackwardMatchesAutodiff(t *testing.T) {
 			for i := range k {
 				what := "dEmb"
 				if i > 0 {
-					what = n.specs[i-1].name
+					what = n.specs[i-1].Name
 				}
 				hand, auto := flat(t, outs[i]), flat(t, outs[k+i])
 				if !outs[i].Shape().Equal(outs[k+i].Shape()) {
@@ -221,9 +222,9 @@ func TestForwardMatchesReference(t *testing.T) {
 
 // referenceProbs computes the click probabilities of the model in s with
 // plain loops in float64, following the definitions in models.go.
-func referenceProbs(s DenseState, dense, emb []float32, batch int) []float64 {
+func referenceProbs(s densenet.State, dense, emb []float32, batch int) []float64 {
 	c := s.Config
-	w := map[string]NamedTensor{}
+	w := map[string]densenet.NamedTensor{}
 	for _, t := range s.Tensors {
 		w[t.Name] = t
 	}
@@ -262,9 +263,9 @@ func referenceProbs(s DenseState, dense, emb []float32, batch int) []float64 {
 		fields := x0[N:]
 		var logit float64
 		switch c.Name {
-		case ModelLR:
+		case densenet.ModelLR:
 			logit = linear("lr/linear", x0, false)[0]
-		case ModelFM, ModelDeepFM:
+		case densenet.ModelFM, densenet.ModelDeepFM:
 			logit = linear("fm/linear", x0, false)[0]
 			var vecs [][]float64
 			if N > 0 {
@@ -280,10 +281,10 @@ func referenceProbs(s DenseState, dense, emb []float32, batch int) []float64 {
 					}
 				}
 			}
-			if c.Name == ModelDeepFM {
+			if c.Name == densenet.ModelDeepFM {
 				logit += mlp("deep", x0, len(c.DeepMLP)+1, true)[0]
 			}
-		case ModelDLRM:
+		case densenet.ModelDLRM:
 			d := mlp("bottom", x0[:N], len(c.BottomMLP), false)
 			vecs := [][]float64{d}
 			for f := range F {
@@ -300,7 +301,7 @@ func referenceProbs(s DenseState, dense, emb []float32, batch int) []float64 {
 				}
 			}
 			logit = mlp("top", top, len(c.TopMLP)+1, true)[0]
-		case ModelDCNv2:
+		case densenet.ModelDCNv2:
 			x := slices.Clone(x0)
 			for l := range c.CrossLayers {
 				u := linear("cross/"+strconv.Itoa(l), x, false)
@@ -463,7 +464,7 @@ func TestTrainingReducesLoss(t *testing.T) {
 // TestBatchSizeCache checks that each batch size is compiled once per graph
 // (training, prediction) and reused.
 func TestBatchSizeCache(t *testing.T) {
-	n := mustNet(t, smallConfig(ModelDLRM, 3))
+	n := mustNet(t, smallConfig(densenet.ModelDLRM, 3))
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, batch := range []int{8, 5, 8, 5, 8} {
 		dense, emb, labels := randomBatch(rng, n.cfg, batch)
@@ -485,7 +486,7 @@ func TestBatchSizeCache(t *testing.T) {
 // TestConcurrentUse runs training and prediction from several goroutines
 // (run with -race).
 func TestConcurrentUse(t *testing.T) {
-	n := mustNet(t, smallConfig(ModelDeepFM, 3))
+	n := mustNet(t, smallConfig(densenet.ModelDeepFM, 3))
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
@@ -513,7 +514,7 @@ func TestConcurrentUse(t *testing.T) {
 // used.
 func TestLongerBuffers(t *testing.T) {
 	const batch = 4
-	cfg := smallConfig(ModelDeepFM, 3)
+	cfg := smallConfig(densenet.ModelDeepFM, 3)
 	a, b := mustNet(t, cfg), mustNet(t, cfg)
 	dense, emb, labels := randomBatch(rand.New(rand.NewPCG(1, 1)), a.cfg, 2*batch)
 	nEmb := batch * a.cfg.Fields * a.cfg.Dim
@@ -532,22 +533,22 @@ func TestLongerBuffers(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	if _, err := NewDenseNet(ModelConfig{Name: "xgboost", Fields: 1, Dim: 1}); !errors.Is(err, ErrUnknownModel) {
-		t.Errorf("unknown model: got %v, want ErrUnknownModel", err)
+	if _, err := NewDenseNet(ModelConfig{Name: "xgboost", Fields: 1, Dim: 1}); !errors.Is(err, densenet.ErrUnknownModel) {
+		t.Errorf("unknown model: got %v, want densenet.ErrUnknownModel", err)
 	}
 	for _, cfg := range []ModelConfig{
-		{Name: ModelLR, Fields: 0, Dim: 4},
-		{Name: ModelLR, Fields: 2, Dim: 4, LR: -1},
-		{Name: ModelDLRM, NumDense: 0, Fields: 2, Dim: 4},
-		{Name: ModelDLRM, NumDense: 3, Fields: 2, Dim: 4, BottomMLP: []int{8, 5}},
-		{Name: ModelDeepFM, NumDense: 3, Fields: 2, Dim: 4, DeepMLP: []int{8, 0}},
+		{Name: densenet.ModelLR, Fields: 0, Dim: 4},
+		{Name: densenet.ModelLR, Fields: 2, Dim: 4, LR: -1},
+		{Name: densenet.ModelDLRM, NumDense: 0, Fields: 2, Dim: 4},
+		{Name: densenet.ModelDLRM, NumDense: 3, Fields: 2, Dim: 4, BottomMLP: []int{8, 5}},
+		{Name: densenet.ModelDeepFM, NumDense: 3, Fields: 2, Dim: 4, DeepMLP: []int{8, 0}},
 	} {
-		if _, err := NewDenseNet(cfg); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%+v: got %v, want ErrInvalidConfig", cfg, err)
+		if _, err := NewDenseNet(cfg); !errors.Is(err, densenet.ErrInvalidConfig) {
+			t.Errorf("%+v: got %v, want densenet.ErrInvalidConfig", cfg, err)
 		}
 	}
 
-	n := mustNet(t, smallConfig(ModelFM, 3))
+	n := mustNet(t, smallConfig(densenet.ModelFM, 3))
 	dense, emb, labels := randomBatch(rand.New(rand.NewPCG(1, 1)), n.cfg, 4)
 	dEmb := make([]float32, len(emb))
 	for _, tc := range []struct {
@@ -561,12 +562,12 @@ func TestErrors(t *testing.T) {
 		{"short labels", dense, emb, labels[1:], dEmb, 4},
 		{"short dEmb", dense, emb, labels, dEmb[1:], 4},
 	} {
-		if _, err := n.ForwardBackward(tc.dense, tc.emb, tc.labels, tc.batch, tc.dEmb); !errors.Is(err, ErrBatchShape) {
-			t.Errorf("ForwardBackward %s: got %v, want ErrBatchShape", tc.name, err)
+		if _, err := n.ForwardBackward(tc.dense, tc.emb, tc.labels, tc.batch, tc.dEmb); !errors.Is(err, densenet.ErrBatchShape) {
+			t.Errorf("ForwardBackward %s: got %v, want densenet.ErrBatchShape", tc.name, err)
 		}
 	}
-	if err := n.Predict(dense, emb, 4, make([]float32, 3)); !errors.Is(err, ErrBatchShape) {
-		t.Errorf("Predict short out: got %v, want ErrBatchShape", err)
+	if err := n.Predict(dense, emb, 4, make([]float32, 3)); !errors.Is(err, densenet.ErrBatchShape) {
+		t.Errorf("Predict short out: got %v, want densenet.ErrBatchShape", err)
 	}
 	if n.Step() != 0 {
 		t.Errorf("failed calls advanced the step to %d", n.Step())
@@ -599,23 +600,23 @@ func (panickingModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.N
 }
 
 func TestConfigDefaultsRoundTrip(t *testing.T) {
-	c := ModelConfig{Name: ModelDLRM, NumDense: 13, Fields: 26, Dim: 16}.WithDefaults()
+	c := ModelConfig{Name: densenet.ModelDLRM, NumDense: 13, Fields: 26, Dim: 16}.WithDefaults()
 	if !slices.Equal(c.BottomMLP, []int{64, 16}) || !slices.Equal(c.TopMLP, []int{256, 128}) ||
 		c.DeepMLP != nil || c.LR != 1e-3 || c.Beta2 != 0.999 || c.Eps != 1e-8 {
 		t.Errorf("dlrm defaults: %+v", c)
 	}
-	d := ModelConfig{Name: ModelDCNv2, NumDense: 13, Fields: 26, Dim: 16, DeepMLP: []int{}}.WithDefaults()
+	d := ModelConfig{Name: densenet.ModelDCNv2, NumDense: 13, Fields: 26, Dim: 16, DeepMLP: []int{}}.WithDefaults()
 	if d.CrossLayers != 3 || d.DeepMLP == nil || len(d.DeepMLP) != 0 {
 		t.Errorf("dcnv2 defaults: %+v", d)
 	}
 	if again := d.WithDefaults(); !slices.Equal(again.DeepMLP, d.DeepMLP) || again.DeepMLP == nil {
 		t.Errorf("WithDefaults is not idempotent: %+v", again)
 	}
-	n := mustNet(t, ModelConfig{Name: ModelDLRM, NumDense: 13, Fields: 26, Dim: 16})
+	n := mustNet(t, ModelConfig{Name: densenet.ModelDLRM, NumDense: 13, Fields: 26, Dim: 16})
 	// 13·64+64 + 64·16+16 + 367·256+256 + 256·128+128 + 128+1 parameters.
 	var total int
 	for _, s := range n.specs {
-		total += s.size()
+		total += s.Size()
 	}
 	if want := 13*64 + 64 + 64*16 + 16 + 367*256 + 256 + 256*128 + 128 + 128 + 1; total != want {
 		t.Errorf("dlrm-small has %d dense parameters, want %d", total, want)

@@ -11,7 +11,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -108,8 +107,6 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	prevProcs := runtime.GOMAXPROCS(cfg.Threads)
-	defer runtime.GOMAXPROCS(prevProcs)
 
 	// Pass 1: split and vocabulary.
 	bar.Label("scan")

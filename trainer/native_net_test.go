@@ -3,6 +3,7 @@ package trainer
 import (
 	"bytes"
 	"errors"
+	"github.com/embtab/embtab/densenet"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -14,11 +15,11 @@ import (
 	"github.com/embtab/embtab/kernels/gemm"
 )
 
-func mustNative(t testing.TB, cfg ModelConfig) *NativeNet {
+func mustNative(t testing.TB, cfg ModelConfig) *densenet.Net {
 	t.Helper()
-	n, err := NewNativeNet(cfg)
+	n, err := densenet.New(cfg)
 	if err != nil {
-		t.Fatalf("NewNativeNet(%+v): %v", cfg, err)
+		t.Fatalf("densenet.New(%+v): %v", cfg, err)
 	}
 	t.Cleanup(n.Close)
 	return n
@@ -29,11 +30,11 @@ func mustNative(t testing.TB, cfg ModelConfig) *NativeNet {
 // beyond one register tile).
 func nativeTestConfigs() map[string]ModelConfig {
 	cfgs := testConfigs()
-	cfgs["dlrm/criteo-like"] = ModelConfig{Name: ModelDLRM, NumDense: 13, Fields: 26, Dim: 16,
+	cfgs["dlrm/criteo-like"] = ModelConfig{Name: densenet.ModelDLRM, NumDense: 13, Fields: 26, Dim: 16,
 		TopMLP: []int{40, 17}, Seed: 3}
-	cfgs["dcnv2/wide"] = ModelConfig{Name: ModelDCNv2, NumDense: 5, Fields: 6, Dim: 8,
+	cfgs["dcnv2/wide"] = ModelConfig{Name: densenet.ModelDCNv2, NumDense: 5, Fields: 6, Dim: 8,
 		DeepMLP: []int{33}, CrossLayers: 2, Seed: 4}
-	cfgs["deepfm/wide"] = ModelConfig{Name: ModelDeepFM, NumDense: 13, Fields: 10, Dim: 16,
+	cfgs["deepfm/wide"] = ModelConfig{Name: densenet.ModelDeepFM, NumDense: 13, Fields: 10, Dim: 16,
 		DeepMLP: []int{45, 20}, Seed: 5}
 	return cfgs
 }
@@ -121,7 +122,9 @@ func compareWithGoMLX(t *testing.T, cfg ModelConfig) {
 	}
 }
 
-func mustState(t testing.TB, n interface{ State() (DenseState, error) }) DenseState {
+func mustState(t testing.TB, n interface {
+	State() (densenet.State, error)
+}) densenet.State {
 	t.Helper()
 	s, err := n.State()
 	if err != nil {
@@ -130,7 +133,7 @@ func mustState(t testing.TB, n interface{ State() (DenseState, error) }) DenseSt
 	return s
 }
 
-func statesEqual(a, b DenseState) bool {
+func statesEqual(a, b densenet.State) bool {
 	if a.Step != b.Step || len(a.Tensors) != len(b.Tensors) {
 		return false
 	}
@@ -148,7 +151,7 @@ func statesEqual(a, b DenseState) bool {
 // SetState(State()) must round-trip exactly.
 func TestNativeCheckpoints(t *testing.T) {
 	const batch = 16
-	cfg := smallConfig(ModelDLRM, 3)
+	cfg := smallConfig(densenet.ModelDLRM, 3)
 	nat := mustNative(t, cfg)
 	rng := rand.New(rand.NewPCG(13, 14))
 	c := nat.Config()
@@ -195,13 +198,13 @@ func TestNativeCheckpoints(t *testing.T) {
 
 	s := mustState(t, nat)
 	s.Tensors[0].Dims = []int{1}
-	if err := other.SetState(s); !errors.Is(err, ErrStateMismatch) {
-		t.Errorf("bad dims: got %v, want ErrStateMismatch", err)
+	if err := other.SetState(s); !errors.Is(err, densenet.ErrStateMismatch) {
+		t.Errorf("bad dims: got %v, want densenet.ErrStateMismatch", err)
 	}
 	s = mustState(t, nat)
 	s.Tensors = s.Tensors[1:]
-	if err := other.SetState(s); !errors.Is(err, ErrStateMismatch) {
-		t.Errorf("missing tensor: got %v, want ErrStateMismatch", err)
+	if err := other.SetState(s); !errors.Is(err, densenet.ErrStateMismatch) {
+		t.Errorf("missing tensor: got %v, want densenet.ErrStateMismatch", err)
 	}
 }
 
@@ -246,7 +249,7 @@ func TestNativeBatchSizes(t *testing.T) {
 // TestNativeConcurrentUse runs training and prediction from several
 // goroutines (run with -race).
 func TestNativeConcurrentUse(t *testing.T) {
-	n := mustNative(t, smallConfig(ModelDLRM, 3))
+	n := mustNative(t, smallConfig(densenet.ModelDLRM, 3))
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -272,7 +275,7 @@ func TestNativeConcurrentUse(t *testing.T) {
 // rounding of the bias gradients, and that LoadNativeNet restores a net.
 func TestNativeThreads(t *testing.T) {
 	const batch = 300
-	cfg := ModelConfig{Name: ModelDLRM, NumDense: 13, Fields: 26, Dim: 16, TopMLP: []int{64, 32}, Seed: 9}
+	cfg := ModelConfig{Name: densenet.ModelDLRM, NumDense: 13, Fields: 26, Dim: 16, TopMLP: []int{64, 32}, Seed: 9}
 	one, two := mustNative(t, cfg), mustNative(t, cfg)
 	one.SetThreads(1)
 	two.SetThreads(2)
@@ -294,7 +297,7 @@ func TestNativeThreads(t *testing.T) {
 	if err := two.Save(&buf); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadNativeNet(&buf)
+	back, err := densenet.Load(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +316,7 @@ func TestNativeThreads(t *testing.T) {
 func TestNativeGoroutinesStop(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 5 {
-		n, err := NewNativeNet(smallConfig(ModelDLRM, 3))
+		n, err := densenet.New(smallConfig(densenet.ModelDLRM, 3))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,13 +359,13 @@ func TestNativeNoAllocs(t *testing.T) {
 }
 
 func TestNativeErrors(t *testing.T) {
-	if _, err := NewNativeNet(ModelConfig{Name: "xgboost", Fields: 1, Dim: 1}); !errors.Is(err, ErrUnknownModel) {
-		t.Errorf("unknown model: got %v, want ErrUnknownModel", err)
+	if _, err := densenet.New(ModelConfig{Name: "xgboost", Fields: 1, Dim: 1}); !errors.Is(err, densenet.ErrUnknownModel) {
+		t.Errorf("unknown model: got %v, want densenet.ErrUnknownModel", err)
 	}
-	if _, err := NewNativeNet(ModelConfig{Name: ModelDLRM, NumDense: 0, Fields: 2, Dim: 4}); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("dlrm without dense: got %v, want ErrInvalidConfig", err)
+	if _, err := densenet.New(ModelConfig{Name: densenet.ModelDLRM, NumDense: 0, Fields: 2, Dim: 4}); !errors.Is(err, densenet.ErrInvalidConfig) {
+		t.Errorf("dlrm without dense: got %v, want densenet.ErrInvalidConfig", err)
 	}
-	n := mustNative(t, smallConfig(ModelDLRM, 3))
+	n := mustNative(t, smallConfig(densenet.ModelDLRM, 3))
 	dense, emb, labels := randomBatch(rand.New(rand.NewPCG(1, 1)), n.Config(), 4)
 	dEmb := make([]float32, len(emb))
 	for _, tc := range []struct {
@@ -376,12 +379,12 @@ func TestNativeErrors(t *testing.T) {
 		{"short labels", dense, emb, labels[1:], dEmb, 4},
 		{"short dEmb", dense, emb, labels, dEmb[1:], 4},
 	} {
-		if _, err := n.ForwardBackward(tc.dense, tc.emb, tc.labels, tc.batch, tc.dEmb); !errors.Is(err, ErrBatchShape) {
-			t.Errorf("ForwardBackward %s: got %v, want ErrBatchShape", tc.name, err)
+		if _, err := n.ForwardBackward(tc.dense, tc.emb, tc.labels, tc.batch, tc.dEmb); !errors.Is(err, densenet.ErrBatchShape) {
+			t.Errorf("ForwardBackward %s: got %v, want densenet.ErrBatchShape", tc.name, err)
 		}
 	}
-	if err := n.Predict(dense, emb, 4, make([]float32, 3)); !errors.Is(err, ErrBatchShape) {
-		t.Errorf("Predict short out: got %v, want ErrBatchShape", err)
+	if err := n.Predict(dense, emb, 4, make([]float32, 3)); !errors.Is(err, densenet.ErrBatchShape) {
+		t.Errorf("Predict short out: got %v, want densenet.ErrBatchShape", err)
 	}
 	if n.Step() != 0 {
 		t.Errorf("failed calls advanced the step to %d", n.Step())
@@ -395,7 +398,7 @@ func TestNativeErrors(t *testing.T) {
 //	go test ./trainer -run '^$' -bench NativeDLRM -benchtime=20x
 func BenchmarkNativeDLRM(b *testing.B) {
 	const batch = 2048
-	n := mustNative(b, ModelConfig{Name: ModelDLRM, NumDense: 13, Fields: 26, Dim: 16, Seed: 1})
+	n := mustNative(b, ModelConfig{Name: densenet.ModelDLRM, NumDense: 13, Fields: 26, Dim: 16, Seed: 1})
 	dense, emb, labels := randomBatch(rand.New(rand.NewPCG(1, 2)), n.Config(), batch)
 	dEmb := make([]float32, len(emb))
 	if _, err := n.ForwardBackward(dense, emb, labels, batch, dEmb); err != nil {

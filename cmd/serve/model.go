@@ -6,24 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/bits"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/densenet"
 	"github.com/embtab/embtab/hashing"
 	"github.com/embtab/embtab/lookup"
 	"github.com/embtab/embtab/retrieval"
-	"github.com/embtab/embtab/trainer"
 )
-
-// predictMu serialises predictions across models: a GoMLXNet serialises
-// its own calls, and during a reload the old and the new net must not run
-// graphs on the shared simplego backend at once (its worker pool can
-// deadlock when independent executions wait for each other's slots).
-var predictMu sync.Mutex
 
 // model is one loaded artifact with everything that serves it. It is
 // reference counted: the server holds one reference while it is current,
@@ -34,7 +26,7 @@ type model struct {
 	art    *artifact.Artifact
 	store  *instrumented
 	emb    *lookup.Embedder
-	net    trainer.DenseNet
+	net    *densenet.Net
 	hasher *hashing.Hasher
 	schema *schemaIndex
 	nf, nd int
@@ -69,18 +61,11 @@ func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, m
 	if retrieval.IsTwoTower(man) {
 		return loadTwoTower(ctx, dir, a, res, cfg, log, met, start)
 	}
-	// The native net is the fast path; the GoMLX net serves the models the
-	// native one does not implement. Both read the same state.
-	var net interface {
-		trainer.DenseNet
-		Config() trainer.ModelConfig
-	}
-	if nn, nerr := trainer.LoadNativeNet(bytes.NewReader(a.DenseState())); nerr == nil {
-		net = nn
-	} else if gn, gerr := trainer.LoadDenseNet(bytes.NewReader(a.DenseState())); gerr == nil {
-		net = gn
-	} else {
-		return nil, fmt.Errorf("%s: dense net: %w", dir, errors.Join(nerr, gerr))
+	// Every dense model has a native forward: the service links
+	// densenet, not the trainer or GoMLX.
+	net, err := densenet.Load(bytes.NewReader(a.DenseState()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: dense net: %w", dir, err)
 	}
 	mc := net.Config()
 	if mc.Fields != len(man.Fields) || mc.Dim != man.Table.Dim || mc.NumDense != len(man.Dense) {
@@ -158,21 +143,18 @@ func (m *model) ids(b *batch) []uint64 {
 // inputs, the dense net).
 func (m *model) score(ctx context.Context, b *batch) ([]float32, error) {
 	ids := m.ids(b)
-	// The net compiles one graph per batch size, so batches are padded
-	// to a power of two: at most log2(max batch)+1 graphs.
-	padded := 1 << bits.Len(uint(b.N-1))
-	emb := make([]float32, padded*m.nf*m.dim)
+	n := b.N
+	emb := make([]float32, n*m.nf*m.dim)
 	if err := m.emb.Lookup(ctx, ids, emb[:b.N*m.nf*m.dim]); err != nil {
 		return nil, err
 	}
-	dense := make([]float32, padded*m.nd)
+	dense := make([]float32, n*m.nd)
 	copy(dense, b.Dense)
 	datasets.TransformDense(dense[:b.N*m.nd])
-	out := make([]float32, padded)
-	predictMu.Lock()
-	err := m.net.Predict(dense, emb, padded, out)
-	predictMu.Unlock()
-	if err != nil {
+	out := make([]float32, n)
+	// Predict is safe for concurrent use: each call runs on a worker of
+	// its own.
+	if err := m.net.Predict(dense, emb, n, out); err != nil {
 		return nil, err
 	}
 	return out[:b.N], nil

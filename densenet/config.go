@@ -1,15 +1,16 @@
-package trainer
+package densenet
 
-// This file holds the serialisable description of the dense models
-// (ModelConfig) and its defaults and validation. The graph code lives in
-// gomlx_*.go.
+// The serialisable description of the dense models (Config), its
+// defaults and its validation.
 
 import (
 	"fmt"
 	"slices"
+
+	"github.com/embtab/embtab/densenet/optim"
 )
 
-// Model names accepted in ModelConfig.Name.
+// Model names accepted in Config.Name.
 const (
 	// ModelLR is logistic regression over [dense ; emb flattened]: one linear
 	// layer to the logit. With D-dim embeddings the weight of a categorical
@@ -44,13 +45,13 @@ const (
 	ModelDCNv2 = "dcnv2"
 )
 
-// Hyperparameter defaults used by ModelConfig.WithDefaults. They match
-// torch.optim.Adam and shared/peers/torch_dlrm.py.
+// Hyperparameter defaults used by Config.WithDefaults. They match
+// torch.optim.Adam (optim's defaults) and shared/peers/torch_dlrm.py.
 const (
-	DefaultLR          = 1e-3
-	DefaultBeta1       = 0.9
-	DefaultBeta2       = 0.999
-	DefaultEps         = 1e-8
+	DefaultLR          = optim.DefaultLR
+	DefaultBeta1       = optim.DefaultBeta1
+	DefaultBeta2       = optim.DefaultBeta2
+	DefaultEps         = optim.DefaultEps
 	DefaultCrossLayers = 3
 	DefaultBottomWidth = 64 // dlrm bottom MLP: NumDense→64→Dim
 )
@@ -62,13 +63,13 @@ var (
 	DefaultDeepMLP = []int{256, 128}
 )
 
-// ModelConfig describes a dense model. It is serialised (JSON) into
+// Config describes a dense model. It is serialised (JSON) into
 // checkpoints and artifacts, so a net can be rebuilt from it.
 //
 // Layer lists follow one rule: nil means "use the default", an empty
 // non-nil slice means "no hidden layers" (JSON null versus []).
-// WithDefaults resolves them, and NewDenseNet keeps the resolved config.
-type ModelConfig struct {
+// WithDefaults resolves them, and New keeps the resolved config.
+type Config struct {
 	// Name is one of ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2.
 	Name string `json:"name"`
 	// NumDense is the number of dense features per example (may be 0 except
@@ -102,23 +103,15 @@ type ModelConfig struct {
 // WithDefaults returns a copy of c with unset fields replaced by their
 // defaults for c.Name. Fields that do not apply to the model are cleared, so
 // the result describes the model exactly.
-func (c ModelConfig) WithDefaults() ModelConfig {
+func (c Config) WithDefaults() Config {
 	orInt := func(v []int, def []int) []int {
 		if v == nil {
 			return slices.Clone(def)
 		}
 		return slices.Clone(v)
 	}
-	orF := func(v, def float64) float64 {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
-	c.LR = orF(c.LR, DefaultLR)
-	c.Beta1 = orF(c.Beta1, DefaultBeta1)
-	c.Beta2 = orF(c.Beta2, DefaultBeta2)
-	c.Eps = orF(c.Eps, DefaultEps)
+	a := c.adam().WithDefaults()
+	c.LR, c.Beta1, c.Beta2, c.Eps = a.LR, a.Beta1, a.Beta2, a.Eps
 	var bottom, top, deep []int
 	cross := 0
 	switch c.Name {
@@ -144,7 +137,7 @@ func (c ModelConfig) WithDefaults() ModelConfig {
 
 // Validate reports whether c (after WithDefaults) describes a buildable
 // model. Errors wrap ErrInvalidConfig or ErrUnknownModel.
-func (c ModelConfig) Validate() error {
+func (c Config) Validate() error {
 	switch c.Name {
 	case ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2:
 	default:
@@ -156,8 +149,8 @@ func (c ModelConfig) Validate() error {
 	if c.NumDense < 0 || c.Fields <= 0 || c.Dim <= 0 {
 		return bad("need NumDense >= 0, Fields > 0, Dim > 0; got %d, %d, %d", c.NumDense, c.Fields, c.Dim)
 	}
-	if c.LR <= 0 || c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1 || c.Eps <= 0 {
-		return bad("invalid Adam hyperparameters lr=%g betas=(%g, %g) eps=%g", c.LR, c.Beta1, c.Beta2, c.Eps)
+	if err := c.adam().Validate(); err != nil {
+		return bad("%v", err)
 	}
 	for _, l := range [][]int{c.BottomMLP, c.TopMLP, c.DeepMLP} {
 		for _, w := range l {
@@ -175,4 +168,9 @@ func (c ModelConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// adam returns the Adam hyperparameters of c.
+func (c Config) adam() optim.AdamConfig {
+	return optim.AdamConfig{LR: c.LR, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps}
 }

@@ -1,13 +1,13 @@
-package trainer
+package densenet
 
 import "sync"
 
-// nativePool runs a function over index ranges on the caller's goroutine
-// and threads-1 workers, for the element-wise loops of NativeNet (the GEMMs
+// pool runs a function over index ranges on the caller's goroutine
+// and threads-1 workers, for the element-wise loops of Net (the GEMMs
 // and the interaction have their own threads in gemm.Context). Dispatching
 // does not allocate as long as the function is a long-lived value (a
 // method value stored once), not a closure built per call.
-type nativePool struct {
+type pool struct {
 	tasks []chan poolTask
 	wg    sync.WaitGroup
 }
@@ -17,8 +17,8 @@ type poolTask struct {
 	lo, hi int
 }
 
-func newNativePool(threads int) *nativePool {
-	p := &nativePool{}
+func newPool(threads int) *pool {
+	p := &pool{}
 	for range max(threads, 1) - 1 {
 		ch := make(chan poolTask)
 		p.tasks = append(p.tasks, ch)
@@ -27,7 +27,7 @@ func newNativePool(threads int) *nativePool {
 	return p
 }
 
-func (p *nativePool) worker(ch chan poolTask) {
+func (p *pool) worker(ch chan poolTask) {
 	for {
 		t, ok := <-ch
 		if !ok {
@@ -39,9 +39,9 @@ func (p *nativePool) worker(ch chan poolTask) {
 	}
 }
 
-// run calls fn on a split of [0, n) into at most 1+len(workers) ranges of
+// Run calls fn on a split of [0, n) into at most 1+len(workers) ranges of
 // at least minChunk indices, and waits for them.
-func (p *nativePool) run(n, minChunk int, fn func(lo, hi int)) {
+func (p *pool) Run(n, minChunk int, fn func(lo, hi int)) {
 	parts := min(1+len(p.tasks), max(1, n/max(minChunk, 1)))
 	chunk := (n + parts - 1) / parts
 	p.wg.Add(parts - 1)
@@ -53,7 +53,7 @@ func (p *nativePool) run(n, minChunk int, fn func(lo, hi int)) {
 }
 
 // close stops the workers; run must not be called afterwards.
-func (p *nativePool) close() {
+func (p *pool) close() {
 	for _, ch := range p.tasks {
 		close(ch)
 	}
