@@ -90,7 +90,10 @@ type split struct {
 	trainRows, testRows   int64
 }
 
-// Train runs cfg.
+// Train runs cfg: the data pre-pass (scan), the table and net construction
+// (build), the resume from a checkpoint (resume), the epochs with an
+// evaluation after each (trainEpochs), the optional quantized evaluation,
+// and the result and artifacts (finish).
 func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -111,203 +114,312 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	prevProcs := runtime.GOMAXPROCS(cfg.Threads)
 	defer runtime.GOMAXPROCS(prevProcs)
 
-	// Pass 1: split and vocabulary.
-	bar.Label("scan")
-	sp, err := makeSplit(&cfg, onErr)
-	if err != nil {
+	r := &run{ctx: ctx, cfg: cfg, opt: opt, log: log, bar: bar, onErr: onErr}
+	defer r.close()
+	if err := r.scan(); err != nil {
 		return nil, err
 	}
-	vocab, err := scanVocabulary(ctx, &cfg, sp, onErr, bar)
-	if err != nil {
+	if err := r.build(); err != nil {
 		return nil, err
 	}
-	log.Info("data scanned", "train_rows", sp.trainRows, "test_rows", sp.testRows, "distinct_values", vocab.distinct())
-	if sp.trainRows == 0 {
-		return nil, fmt.Errorf("%s: no training rows", cfg.Data)
+	if err := r.resume(); err != nil {
+		return nil, err
 	}
+	if err := r.trainEpochs(); err != nil {
+		return nil, err
+	}
+	if err := r.evalQuantized(); err != nil {
+		return nil, err
+	}
+	return r.finish()
+}
 
-	schema, err := sourceSchema(&cfg)
+// run is the state of one Train call, shared by its phases in the order
+// Train calls them; each phase fills the fields the next ones read.
+type run struct {
+	ctx   context.Context
+	cfg   Config
+	opt   Options
+	log   *slog.Logger
+	bar   *progress.Bar
+	onErr datasets.OnError
+
+	// set by scan
+	sp     *split
+	vocab  *vocabulary
+	schema *datasets.Schema
+	plan   *dimsearch.Plan
+	// set by build
+	table trainTable
+	net   trainNet
+	dense string
+	st    *stepper
+	// set by resume
+	meta     *ckptMeta
+	resumed  bool
+	ckptPath string
+	mlog     *jsonlWriter
+	res      *Result
+	// trainTime is the training time so far, this process's and the
+	// checkpoint's; stepsThisRun the steps this process trained.
+	trainTime    time.Duration
+	stepsThisRun int64
+}
+
+// close releases the dense net and the metrics file.
+func (r *run) close() {
+	if r.mlog != nil {
+		r.mlog.Close()
+	}
+	if r.net != nil {
+		r.net.Close()
+	}
+}
+
+// scan is the data pre-pass: the train/test split, the training split's
+// vocabulary, the schema, the embedding learning rate that depends on the
+// field count, and the dimension plan (searched or loaded).
+func (r *run) scan() error {
+	cfg := &r.cfg
+	r.bar.Label("scan")
+	sp, err := makeSplit(cfg, r.onErr)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	vocab, err := scanVocabulary(r.ctx, cfg, sp, r.onErr, r.bar)
+	if err != nil {
+		return err
+	}
+	r.log.Info("data scanned", "train_rows", sp.trainRows, "test_rows", sp.testRows, "distinct_values", vocab.distinct())
+	if sp.trainRows == 0 {
+		return fmt.Errorf("%s: no training rows", cfg.Data)
+	}
+	schema, err := sourceSchema(cfg)
+	if err != nil {
+		return err
 	}
 	if cfg.EmbLR == 0 {
 		cfg.EmbLR = DefaultEmbLRFor(cfg.Optimizer, cfg.Model, schema.NumCat())
 	}
-	plan, err := dimensionPlan(ctx, &cfg, opt.Resume, sp, onErr, vocab, schema, bar, log)
+	plan, err := dimensionPlan(r.ctx, cfg, r.opt.Resume, sp, r.onErr, vocab, schema, r.bar, r.log)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	table, err := newTable(&cfg, vocab, plan)
+	r.sp, r.vocab, r.schema, r.plan = sp, vocab, schema, plan
+	return nil
+}
+
+// build constructs the embedding table and the dense net.
+func (r *run) build() error {
+	cfg := &r.cfg
+	table, err := newTable(cfg, r.vocab, r.plan)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	net, dense, err := newNet(&cfg, ModelConfig{
-		Name: cfg.Model, NumDense: schema.NumDense(), Fields: schema.NumCat(), Dim: cfg.Dim,
+	net, dense, err := newNet(cfg, ModelConfig{
+		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumCat(), Dim: cfg.Dim,
 		LR: cfg.LR, Seed: cfg.Seed,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer net.Close()
-	log.Info("dense net", "impl", dense)
+	r.log.Info("dense net", "impl", dense)
+	r.table, r.net, r.dense = table, net, dense
+	r.st = newStepper(table, net, r.schema, cfg.Threads)
+	return nil
+}
 
-	meta := &ckptMeta{Config: cfg}
-	resumed := false
-	ckptPath := ""
+// resume creates the output directory, loads <Out>/checkpoint.bin into the
+// table and net when Options.Resume asks for it and it exists, opens the
+// metrics file and starts the Result.
+func (r *run) resume() error {
+	cfg := &r.cfg
+	r.meta = &ckptMeta{Config: *cfg}
 	if cfg.Out != "" {
 		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-			return nil, fmt.Errorf("output directory: %w", err)
+			return fmt.Errorf("output directory: %w", err)
 		}
-		ckptPath = filepath.Join(cfg.Out, CheckpointFile)
+		r.ckptPath = filepath.Join(cfg.Out, CheckpointFile)
 	}
-	if opt.Resume && ckptPath != "" {
-		if _, err := os.Stat(ckptPath); err == nil {
-			m, tb, nb, err := readCheckpoint(ckptPath)
+	if r.opt.Resume && r.ckptPath != "" {
+		if _, err := os.Stat(r.ckptPath); err == nil {
+			m, tb, nb, err := readCheckpoint(r.ckptPath)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if err := cfg.compatible(&m.Config); err != nil {
-				return nil, fmt.Errorf("resume from %s: %w", ckptPath, err)
+				return fmt.Errorf("resume from %s: %w", r.ckptPath, err)
 			}
-			if err := table.Load(bytes.NewReader(tb)); err != nil {
-				return nil, fmt.Errorf("resume from %s: embedding table: %w", ckptPath, err)
+			if err := r.table.Load(bytes.NewReader(tb)); err != nil {
+				return fmt.Errorf("resume from %s: embedding table: %w", r.ckptPath, err)
 			}
-			if err := net.Load(bytes.NewReader(nb)); err != nil {
-				return nil, fmt.Errorf("resume from %s: dense net: %w", ckptPath, err)
+			if err := r.net.Load(bytes.NewReader(nb)); err != nil {
+				return fmt.Errorf("resume from %s: dense net: %w", r.ckptPath, err)
 			}
-			m.Config = cfg // epochs, threads, out may differ
-			meta = m
-			resumed = true
-			log.Info("resumed", "checkpoint", ckptPath, "epoch", m.Epoch, "step", m.Step)
+			m.Config = *cfg // epochs, threads, out may differ
+			r.meta = m
+			r.resumed = true
+			r.log.Info("resumed", "checkpoint", r.ckptPath, "epoch", m.Epoch, "step", m.Step)
 		}
 	}
-	var mlog *jsonlWriter
 	if cfg.Out != "" {
-		mlog, err = openJSONL(filepath.Join(cfg.Out, "metrics.jsonl"), resumed)
+		mlog, err := openJSONL(filepath.Join(cfg.Out, "metrics.jsonl"), r.resumed)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		defer mlog.Close()
+		r.mlog = mlog
 	}
+	r.res = &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, Dense: r.dense, TrainRows: r.sp.trainRows, TestRows: r.sp.testRows,
+		Epochs: cfg.Epochs, Resumed: r.resumed, Seed: cfg.Seed, Threads: cfg.Threads,
+		FullTableBytes: embedding.FullTableBytes(r.vocab.cardinalities(), cfg.Dim), DistinctValues: r.vocab.distinct(), DimPlan: r.plan}
+	if r.plan != nil {
+		r.res.SearchSeconds = r.plan.SearchSeconds
+	}
+	r.trainTime = time.Duration(r.meta.TrainSeconds * float64(time.Second))
+	return nil
+}
 
-	res := &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, Dense: dense, TrainRows: sp.trainRows, TestRows: sp.testRows,
-		Epochs: cfg.Epochs, Resumed: resumed, Seed: cfg.Seed, Threads: cfg.Threads,
-		FullTableBytes: embedding.FullTableBytes(vocab.cardinalities(), cfg.Dim), DistinctValues: vocab.distinct(), DimPlan: plan}
-	if plan != nil {
-		res.SearchSeconds = plan.SearchSeconds
+// trainEpochs trains the epochs left (all of them, or those after the
+// checkpoint), evaluating and checkpointing after each.
+func (r *run) trainEpochs() error {
+	for r.meta.Epoch < r.cfg.Epochs {
+		if err := r.trainEpoch(); err != nil {
+			return err
+		}
+		if err := r.evalEpoch(); err != nil {
+			return err
+		}
+		r.meta.Epoch++
+		r.meta.Batches = 0
+		r.meta.LossSum, r.meta.LossN = 0, 0
+		r.meta.TrainSeconds = r.trainTime.Seconds()
+		if r.ckptPath != "" {
+			if err := writeCheckpoint(r.ckptPath, r.meta, r.table, r.net); err != nil {
+				return err
+			}
+		}
 	}
-	st := newStepper(table, net, schema, cfg.Threads)
-	var stepsThisRun int64
-	trainTime := time.Duration(meta.TrainSeconds * float64(time.Second))
-	for meta.Epoch < cfg.Epochs {
-		epoch := meta.Epoch
-		bar.Label(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs))
-		bar.SetTotal(sp.trainRows)
-		skipRows := meta.Batches * int64(cfg.Batch)
-		src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{
-			BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: onErr, Filter: sp.trainFilter,
-			Skip: sp.trainSkip + skipRows, Limit: sp.trainLimit - skipRows,
-		})
+	return nil
+}
+
+// trainEpoch trains the batches of epoch meta.Epoch from meta.Batches on,
+// logging metrics and writing checkpoints at their intervals.
+func (r *run) trainEpoch() error {
+	cfg, meta, bar := &r.cfg, r.meta, r.bar
+	epoch := meta.Epoch
+	bar.Label(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs))
+	bar.SetTotal(r.sp.trainRows)
+	skipRows := meta.Batches * int64(cfg.Batch)
+	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{
+		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: r.onErr, Filter: r.sp.trainFilter,
+		Skip: r.sp.trainSkip + skipRows, Limit: r.sp.trainLimit - skipRows,
+	})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	bar.Set(skipRows)
+	start := time.Now()
+	for {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		b, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		bar.Set(skipRows)
-		start := time.Now()
-		for {
-			if err := ctx.Err(); err != nil {
-				src.Close()
-				return nil, err
-			}
-			b, err := src.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				src.Close()
-				return nil, err
-			}
-			loss, err := st.step(b)
-			if err != nil {
-				src.Close()
-				return nil, fmt.Errorf("epoch %d step %d: %w", epoch+1, meta.Step+1, err)
-			}
-			if math.IsNaN(float64(loss)) {
-				src.Close()
-				return nil, fmt.Errorf("epoch %d step %d: loss is NaN (lower --lr or --emb-lr)", epoch+1, meta.Step+1)
-			}
-			meta.Step++
-			meta.Batches++
-			meta.Samples += int64(b.Rows)
-			meta.LossSum += float64(loss) * float64(b.Rows)
-			meta.LossN += int64(b.Rows)
-			stepsThisRun++
-			src.Release(b)
-			done := meta.Batches*int64(cfg.Batch) + 0
-			bar.Set(min(done, sp.trainRows))
-			if meta.Step%10 == 0 {
-				bar.Detail(fmt.Sprintf("loss %.4f", meta.LossSum/float64(meta.LossN)))
-			}
-			if mlog != nil && meta.Step%cfg.LogEvery == 0 {
-				el := trainTime + time.Since(start)
-				mlog.write(map[string]any{"kind": "train", "epoch": epoch + 1, "step": meta.Step, "samples": meta.Samples,
-					"loss": meta.LossSum / float64(meta.LossN), "samples_per_s": float64(meta.Samples) / el.Seconds(),
-					"time": time.Now().UTC().Format(time.RFC3339Nano)})
-			}
-			if ckptPath != "" && cfg.CheckpointEvery > 0 && meta.Step%cfg.CheckpointEvery == 0 {
-				meta.TrainSeconds = (trainTime + time.Since(start)).Seconds()
-				if err := writeCheckpoint(ckptPath, meta, table, net); err != nil {
-					src.Close()
-					return nil, err
-				}
-			}
-			if opt.StopAfterSteps > 0 && stepsThisRun >= opt.StopAfterSteps {
-				src.Close()
-				return nil, ErrStopped
-			}
-		}
-		src.Close()
-		trainTime += time.Since(start)
-		res.TrainLogLoss = meta.LossSum / math.Max(float64(meta.LossN), 1)
-		// Evaluate.
-		bar.Label(fmt.Sprintf("eval %d/%d", epoch+1, cfg.Epochs))
-		auc, ll, n, err := evaluate(ctx, &cfg, sp, onErr, st)
+		loss, err := r.st.step(b)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("epoch %d step %d: %w", epoch+1, meta.Step+1, err)
 		}
-		res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
-		log.Info("epoch done", "epoch", epoch+1, "train_logloss", res.TrainLogLoss, "test_auc", auc, "test_logloss", ll)
-		if mlog != nil {
-			mlog.write(map[string]any{"kind": "eval", "epoch": epoch + 1, "step": meta.Step, "train_logloss": res.TrainLogLoss,
-				"test_auc": auc, "test_logloss": ll, "time": time.Now().UTC().Format(time.RFC3339Nano)})
+		if math.IsNaN(float64(loss)) {
+			return fmt.Errorf("epoch %d step %d: loss is NaN (lower --lr or --emb-lr)", epoch+1, meta.Step+1)
 		}
-		meta.Epoch++
-		meta.Batches = 0
-		meta.LossSum, meta.LossN = 0, 0
-		meta.TrainSeconds = trainTime.Seconds()
-		if ckptPath != "" {
-			if err := writeCheckpoint(ckptPath, meta, table, net); err != nil {
-				return nil, err
+		meta.Step++
+		meta.Batches++
+		meta.Samples += int64(b.Rows)
+		meta.LossSum += float64(loss) * float64(b.Rows)
+		meta.LossN += int64(b.Rows)
+		r.stepsThisRun++
+		src.Release(b)
+		done := meta.Batches*int64(cfg.Batch) + 0
+		bar.Set(min(done, r.sp.trainRows))
+		if meta.Step%10 == 0 {
+			bar.Detail(fmt.Sprintf("loss %.4f", meta.LossSum/float64(meta.LossN)))
+		}
+		if r.mlog != nil && meta.Step%cfg.LogEvery == 0 {
+			el := r.trainTime + time.Since(start)
+			r.mlog.write(map[string]any{"kind": "train", "epoch": epoch + 1, "step": meta.Step, "samples": meta.Samples,
+				"loss": meta.LossSum / float64(meta.LossN), "samples_per_s": float64(meta.Samples) / el.Seconds(),
+				"time": time.Now().UTC().Format(time.RFC3339Nano)})
+		}
+		if r.ckptPath != "" && cfg.CheckpointEvery > 0 && meta.Step%cfg.CheckpointEvery == 0 {
+			meta.TrainSeconds = (r.trainTime + time.Since(start)).Seconds()
+			if err := writeCheckpoint(r.ckptPath, meta, r.table, r.net); err != nil {
+				return err
 			}
 		}
-	}
-	if len(cfg.EvalCodecs) > 0 {
-		bar.Label("quantized eval")
-		if res.Quantized, err = evalQuantized(ctx, &cfg, sp, onErr, st, table, res.TestAUC); err != nil {
-			return nil, err
+		if r.opt.StopAfterSteps > 0 && r.stepsThisRun >= r.opt.StopAfterSteps {
+			return ErrStopped
 		}
 	}
-	bar.Done()
-	res.Steps = meta.Step
-	res.TrainSeconds = trainTime.Seconds()
+	r.trainTime += time.Since(start)
+	r.res.TrainLogLoss = meta.LossSum / math.Max(float64(meta.LossN), 1)
+	return nil
+}
+
+// evalEpoch evaluates the test split after epoch meta.Epoch and logs it.
+func (r *run) evalEpoch() error {
+	epoch := r.meta.Epoch
+	r.bar.Label(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs))
+	auc, ll, n, err := evaluate(r.ctx, &r.cfg, r.sp, r.onErr, r.st)
+	if err != nil {
+		return err
+	}
+	res := r.res
+	res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
+	r.log.Info("epoch done", "epoch", epoch+1, "train_logloss", res.TrainLogLoss, "test_auc", auc, "test_logloss", ll)
+	if r.mlog != nil {
+		r.mlog.write(map[string]any{"kind": "eval", "epoch": epoch + 1, "step": r.meta.Step, "train_logloss": res.TrainLogLoss,
+			"test_auc": auc, "test_logloss": ll, "time": time.Now().UTC().Format(time.RFC3339Nano)})
+	}
+	return nil
+}
+
+// evalQuantized evaluates the test split with the rows quantized by each
+// of Config.EvalCodecs (none: nothing to do).
+func (r *run) evalQuantized() error {
+	if len(r.cfg.EvalCodecs) == 0 {
+		return nil
+	}
+	r.bar.Label("quantized eval")
+	q, err := evalQuantized(r.ctx, &r.cfg, r.sp, r.onErr, r.st, r.table, r.res.TestAUC)
+	if err != nil {
+		return err
+	}
+	r.res.Quantized = q
+	return nil
+}
+
+// finish completes the Result (steps, speed, bytes) and, with an output
+// directory, writes the serving artifact and result.json.
+func (r *run) finish() (*Result, error) {
+	cfg, res := &r.cfg, r.res
+	r.bar.Done()
+	res.Steps = r.meta.Step
+	res.TrainSeconds = r.trainTime.Seconds()
 	if res.TrainSeconds > 0 {
-		res.TrainSamplesPerS = float64(meta.Samples) / res.TrainSeconds
+		res.TrainSamplesPerS = float64(r.meta.Samples) / res.TrainSeconds
 	}
-	by := table.Bytes()
+	by := r.table.Bytes()
 	res.EmbeddingBytes, res.OptimizerBytes, res.IndexBytes = by.Params, by.Optimizer, by.Index
-	if rs, ok := table.(embedding.RowStore); ok {
+	if rs, ok := r.table.(embedding.RowStore); ok {
 		var floats int64
-		for _, r := range rs.RowSets() {
-			floats += int64(r.Len()) * int64(r.Dim())
+		for _, set := range rs.RowSets() {
+			floats += int64(set.Len()) * int64(set.Dim())
 		}
 		res.EmbeddingRows = floats / int64(cfg.Dim)
 	}
@@ -315,23 +427,28 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		res.CompressionRatio = float64(res.FullTableBytes) / float64(by.Params)
 	}
 	res.PeakRSSBytes = peakRSS()
-	if cfg.Out != "" {
-		if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), table, net, schema, cfg, plan); err != nil {
-			return nil, err
-		}
-		err := atomicfile.Write(filepath.Join(cfg.Out, "result.json"), func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(struct {
-				Result *Result `json:"result"`
-				Config Config  `json:"config"`
-			}{res, cfg})
-		})
-		if err != nil {
-			return nil, err
-		}
+	if cfg.Out == "" {
+		return res, nil
+	}
+	if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), r.table, r.net, r.schema, *cfg, r.plan); err != nil {
+		return nil, err
+	}
+	if err := writeResult(filepath.Join(cfg.Out, "result.json"), res, cfg); err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// writeResult writes res and cfg as the run's result.json, atomically.
+func writeResult(path string, res *Result, cfg *Config) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Result *Result `json:"result"`
+			Config Config  `json:"config"`
+		}{res, *cfg})
+	})
 }
 
 // evaluate predicts the test split and returns AUC, log loss and rows.
