@@ -491,7 +491,11 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
 	}
-	return auc, metrics.LogLoss(probs, labels), int64(len(probs)), nil
+	ll, err := metrics.LogLoss(probs, labels)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
+	}
+	return auc, ll, int64(len(probs)), nil
 }
 
 // stepper owns the per-step buffers: transformed dense features, gathered
