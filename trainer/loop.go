@@ -335,8 +335,11 @@ func (r *run) trainEpoch() error {
 		if err != nil {
 			return fmt.Errorf("epoch %d step %d: %w", epoch+1, meta.Step+1, err)
 		}
-		if math.IsNaN(float64(loss)) {
-			return fmt.Errorf("epoch %d step %d: loss is NaN (lower --lr or --emb-lr)", epoch+1, meta.Step+1)
+		if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
+			return fmt.Errorf("epoch %d step %d: %w: loss is %v (%s)", epoch+1, meta.Step+1, ErrDiverged, l, divergeHint)
+		}
+		if i := firstNonFinite(r.st.dEmb); i >= 0 {
+			return fmt.Errorf("epoch %d step %d: %w: embedding gradient is %v (%s)", epoch+1, meta.Step+1, ErrDiverged, r.st.dEmb[i], divergeHint)
 		}
 		meta.Step++
 		meta.Batches++
@@ -374,10 +377,13 @@ func (r *run) trainEpoch() error {
 // evalEpoch evaluates the test split after epoch meta.Epoch and logs it.
 func (r *run) evalEpoch() error {
 	epoch := r.meta.Epoch
+	if err := checkParams(r.table, r.net); err != nil {
+		return fmt.Errorf("after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
+	}
 	r.bar.Label(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs))
 	auc, ll, n, err := evaluate(r.ctx, &r.cfg, r.sp, r.onErr, r.st)
 	if err != nil {
-		return err
+		return fmt.Errorf("evaluation after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
 	}
 	res := r.res
 	res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
@@ -427,6 +433,9 @@ func (r *run) finish() (*Result, error) {
 		res.CompressionRatio = float64(res.FullTableBytes) / float64(by.Params)
 	}
 	res.PeakRSSBytes = peakRSS()
+	if err := checkParams(r.table, r.net); err != nil {
+		return nil, fmt.Errorf("final model (step %d): %w", r.meta.Step, err)
+	}
 	if cfg.Out == "" {
 		return res, nil
 	}
@@ -479,6 +488,9 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 		p, err := st.predict(b)
 		if err != nil {
 			return 0, 0, 0, err
+		}
+		if i := firstNonFinite(p); i >= 0 {
+			return 0, 0, 0, fmt.Errorf("%w: prediction for test row %d of %s is %v (%s)", ErrDiverged, len(probs)+i, path, p[i], divergeHint)
 		}
 		probs = append(probs, p...)
 		labels = append(labels, b.Labels...)

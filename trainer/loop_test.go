@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/embtab/embtab/datasets"
 )
@@ -188,5 +190,54 @@ func TestTableShapeOptions(t *testing.T) {
 		if err == nil && res.EmbeddingBytes > c.MemoryBudget {
 			t.Errorf("%s: %d bytes over the %d budget", tc.name, res.EmbeddingBytes, c.MemoryBudget)
 		}
+	}
+}
+
+// TestDivergedRunsFail: runs whose learning rates blow the model up used
+// to hang (a NaN score in metrics.AUC), or finish with AUC 0.5 and write a
+// servable model. They must fail with ErrDiverged naming the step and
+// write neither the artifact nor result.json.
+func TestDivergedRunsFail(t *testing.T) {
+	data := genData(t, 3000)
+	tests := []struct {
+		name      string
+		model     string
+		lr, embLR float64
+		batch     int
+		hint      string
+	}{
+		// one step, then an evaluation of NaN scores: the hang of issue 14
+		{"dense lr 1e30 fm one step", "fm", 1e30, 0, 4096, "--lr"},
+		{"dense lr 1e30 fm", "fm", 1e30, 0, 500, "--lr"},
+		{"emb lr 1e30 dlrm", "dlrm", 0, 1e30, 500, "--emb-lr"},
+		{"emb lr 1e38 fm", "fm", 0, 1e38, 500, "--emb-lr"},
+		// finishes with finite, saturated scores: AUC 0.5 and a servable model before
+		{"emb lr 1e30 lr", "lr", 0, 1e30, 500, "--emb-lr"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			cfg := Config{Data: data, Model: tc.model, LR: tc.lr, EmbLR: tc.embLR, Dim: 4, Batch: tc.batch, Threads: 2, Out: out}
+			done := make(chan error, 1)
+			go func() {
+				_, err := Train(context.Background(), cfg, Options{})
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatal("no answer after 60s (hang)")
+			}
+			if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "step") || !strings.Contains(err.Error(), tc.hint) {
+				t.Fatalf("err = %v; want ErrDiverged naming the step and %s", err, tc.hint)
+			}
+			t.Log(err)
+			for _, f := range []string{"result.json", ArtifactDir} {
+				if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+					t.Errorf("diverged run wrote %s", f)
+				}
+			}
+		})
 	}
 }
