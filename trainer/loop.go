@@ -642,10 +642,14 @@ func makeSplit(cfg *Config, onErr datasets.OnError) (*split, error) {
 		}
 		sp.trainFilter = func(r *datasets.Record) bool { return r.Timestamp < cut }
 		sp.testFilter = func(r *datasets.Record) bool { return r.Timestamp >= cut }
+		// The batch readers apply Filter before Skip/Limit, so a limit
+		// counts the rows that pass the filter, in file order: the first
+		// trainRows rows that pass the train filter are exactly the train
+		// rows among the first total rows (and likewise for test). With
+		// --max-rows the limits are what keeps the reads to those rows;
+		// both counts are >= 1 here (the cut row itself is a test row, and
+		// Train refuses zero training rows), so no limit means "to the end".
 		sp.trainLimit, sp.testLimit = sp.trainRows, sp.testRows
-		if cfg.MaxRows > 0 { // the limit counts rows before the filter; keep it simple
-			sp.trainLimit, sp.testLimit = 0, 0
-		}
 		return sp, nil
 	}
 	ntest := int64(math.Round(float64(total) * cfg.TestFraction))

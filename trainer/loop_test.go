@@ -3,8 +3,10 @@ package trainer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +241,57 @@ func TestDivergedRunsFail(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// writeAvazu writes rows Avazu lines whose hours are shuffled over ten
+// days, so that a time split differs from the file order; it returns the
+// path and the rows' Unix timestamps.
+func writeAvazu(t *testing.T, rows int) (string, []int64) {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString("id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,app_category,device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,C16,C17,C18,C19,C20,C21\n")
+	ts := make([]int64, rows)
+	for i := range rows {
+		k := (i * 37) % 240
+		day, hour := 21+k/24, k%24
+		ts[i] = time.Date(2014, 10, day, hour, 0, 0, 0, time.UTC).Unix()
+		fmt.Fprintf(&sb, "%d,%d,1410%02d%02d,1005,%d,site%d,dom%d,cat%d,app%d,adom,acat,dev%d,ip%d,model%d,1,0,%d,320,50,1722,0,35,100084,79\n",
+			i, (i*7)%3/2, day, hour, i%2, i%13, i%11, i%5, i%17, i%19, i%23, i%29, 15000+i%31)
+	}
+	p := filepath.Join(t.TempDir(), "a.csv")
+	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, ts
+}
+
+// TestMaxRowsTimeSplit: with --split time, --max-rows used to be dropped
+// for the reads (the whole file was trained and evaluated) while
+// train_rows/test_rows reported the capped split. The rows read must be
+// the split's: the first MaxRows rows, divided at the time cut.
+func TestMaxRowsTimeSplit(t *testing.T) {
+	data, ts := writeAvazu(t, 3000)
+	const maxRows, batch = 1000, 100
+	sorted := slices.Clone(ts[:maxRows])
+	slices.Sort(sorted)
+	cut := sorted[int(maxRows*0.9)]
+	var wantTrain, wantTest int64
+	for _, v := range ts[:maxRows] {
+		if v < cut {
+			wantTrain++
+		} else {
+			wantTest++
+		}
+	}
+	res, err := Train(context.Background(), Config{Data: data, Format: "avazu", Split: "time", MaxRows: maxRows,
+		Model: "lr", Dim: 4, Batch: batch, Threads: 1}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSteps := (wantTrain + batch - 1) / batch
+	if res.TrainRows != wantTrain || res.TestRows != wantTest || res.Steps != wantSteps {
+		t.Fatalf("train %d rows in %d steps, test %d rows; want %d rows in %d steps, %d rows",
+			res.TrainRows, res.Steps, res.TestRows, wantTrain, wantSteps, wantTest)
 	}
 }
