@@ -53,8 +53,11 @@ type Result struct {
 	DistinctValues   int64   `json:"distinct_values"`
 	EmbeddingRows    int64   `json:"embedding_rows"`
 	Resumed          bool    `json:"resumed,omitempty"`
-	Seed             uint64  `json:"seed"`
-	Threads          int     `json:"threads"`
+	// AlreadyComplete is set when a resume found the run finished: the
+	// result is the stored result.json, which was left as it is.
+	AlreadyComplete bool   `json:"already_complete,omitempty"`
+	Seed            uint64 `json:"seed"`
+	Threads         int    `json:"threads"`
 	// Quantized holds the test quality after post-training quantization
 	// with each of Config.EvalCodecs.
 	Quantized []QuantResult `json:"quantized,omitempty"`
@@ -124,6 +127,10 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	}
 	if err := r.resume(); err != nil {
 		return nil, err
+	}
+	if res, ok := r.complete(); ok {
+		log.Info("run already complete", "out", cfg.Out, "steps", res.Steps)
+		return res, nil
 	}
 	if err := r.trainEpochs(); err != nil {
 		return nil, err
@@ -240,20 +247,25 @@ func (r *run) resume() error {
 			return fmt.Errorf("output directory: %w", err)
 		}
 		r.ckptPath = filepath.Join(cfg.Out, CheckpointFile)
+		if err := removeStaleTemps(cfg.Out); err != nil {
+			return fmt.Errorf("output directory %s: %w", cfg.Out, err)
+		}
 	}
 	if r.opt.Resume && r.ckptPath != "" {
 		if _, err := os.Stat(r.ckptPath); err == nil {
-			m, tb, nb, err := readCheckpoint(r.ckptPath)
+			ck, err := openCheckpoint(r.ckptPath)
 			if err != nil {
 				return err
 			}
+			defer ck.Close()
+			m := ck.meta
 			if err := cfg.compatible(&m.Config); err != nil {
 				return fmt.Errorf("resume from %s: %w", r.ckptPath, err)
 			}
-			if err := r.table.Load(bytes.NewReader(tb)); err != nil {
+			if err := r.table.Load(ck.table); err != nil {
 				return fmt.Errorf("resume from %s: embedding table: %w", r.ckptPath, err)
 			}
-			if err := r.net.Load(bytes.NewReader(nb)); err != nil {
+			if err := r.net.Load(ck.net); err != nil {
 				return fmt.Errorf("resume from %s: dense net: %w", r.ckptPath, err)
 			}
 			m.Config = *cfg // epochs, threads, out may differ
@@ -263,7 +275,11 @@ func (r *run) resume() error {
 		}
 	}
 	if cfg.Out != "" {
-		mlog, err := openJSONL(filepath.Join(cfg.Out, "metrics.jsonl"), r.resumed)
+		var at *int64
+		if r.resumed {
+			at = r.meta.MetricsBytes
+		}
+		mlog, err := openJSONL(filepath.Join(cfg.Out, MetricsFile), r.resumed, at)
 		if err != nil {
 			return err
 		}
@@ -275,13 +291,67 @@ func (r *run) resume() error {
 	if r.plan != nil {
 		r.res.SearchSeconds = r.plan.SearchSeconds
 	}
+	if e := r.meta.Eval; e != nil { // the last evaluation, until the next epoch's replaces it
+		r.res.TrainLogLoss, r.res.TestAUC, r.res.TestLogLoss, r.res.TestRows = e.TrainLogLoss, e.TestAUC, e.TestLogLoss, e.TestRows
+	}
 	r.trainTime = time.Duration(r.meta.TrainSeconds * float64(time.Second))
 	return nil
 }
 
+// complete reports whether a resumed run had already finished: its
+// checkpoint is past the last epoch and result.json holds the result of
+// that many steps. It then returns that result, marked AlreadyComplete,
+// and Train leaves the run directory as it is. A run killed after its
+// last checkpoint but before result.json was written is not complete: it
+// goes on to write the artifact and result.json from the checkpoint and
+// the evaluation it keeps.
+func (r *run) complete() (*Result, bool) {
+	if !r.resumed || r.meta.Epoch < r.cfg.Epochs || r.meta.Eval == nil {
+		return nil, false
+	}
+	data, err := os.ReadFile(filepath.Join(r.cfg.Out, ResultFile))
+	if err != nil {
+		return nil, false
+	}
+	var stored struct {
+		Result *Result `json:"result"`
+	}
+	if err := json.Unmarshal(data, &stored); err != nil || stored.Result == nil || stored.Result.Steps != r.meta.Step ||
+		stored.Result.Epochs != r.cfg.Epochs {
+		return nil, false
+	}
+	if _, err := os.Stat(filepath.Join(r.cfg.Out, ArtifactDir)); err != nil {
+		return nil, false
+	}
+	stored.Result.AlreadyComplete = true
+	return stored.Result, true
+}
+
+// checkpoint writes the checkpoint with the metrics file's current length
+// (synced first, so the length never exceeds what is on disk).
+func (r *run) checkpoint() error {
+	if r.mlog != nil {
+		n, err := r.mlog.sync()
+		if err != nil {
+			return err
+		}
+		r.meta.MetricsBytes = &n
+	}
+	return writeCheckpoint(r.ckptPath, r.meta, r.table, r.net)
+}
+
 // trainEpochs trains the epochs left (all of them, or those after the
-// checkpoint), evaluating and checkpointing after each.
+// checkpoint), evaluating and checkpointing after each. A resumed run
+// with no epoch left whose checkpoint keeps no evaluation (one written
+// before checkpoints kept it) is evaluated once, so it never reports
+// zeros.
 func (r *run) trainEpochs() error {
+	if r.resumed && r.meta.Epoch >= r.cfg.Epochs && r.meta.Eval == nil {
+		r.meta.Epoch--
+		err := r.evalEpoch()
+		r.meta.Epoch++
+		return err
+	}
 	for r.meta.Epoch < r.cfg.Epochs {
 		if err := r.trainEpoch(); err != nil {
 			return err
@@ -294,7 +364,7 @@ func (r *run) trainEpochs() error {
 		r.meta.LossSum, r.meta.LossN = 0, 0
 		r.meta.TrainSeconds = r.trainTime.Seconds()
 		if r.ckptPath != "" {
-			if err := writeCheckpoint(r.ckptPath, r.meta, r.table, r.net); err != nil {
+			if err := r.checkpoint(); err != nil {
 				return err
 			}
 		}
@@ -361,7 +431,7 @@ func (r *run) trainEpoch() error {
 		}
 		if r.ckptPath != "" && cfg.CheckpointEvery > 0 && meta.Step%cfg.CheckpointEvery == 0 {
 			meta.TrainSeconds = (r.trainTime + time.Since(start)).Seconds()
-			if err := writeCheckpoint(r.ckptPath, meta, r.table, r.net); err != nil {
+			if err := r.checkpoint(); err != nil {
 				return err
 			}
 		}
@@ -387,6 +457,7 @@ func (r *run) evalEpoch() error {
 	}
 	res := r.res
 	res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
+	r.meta.Eval = &evalRecord{TrainLogLoss: res.TrainLogLoss, TestAUC: auc, TestLogLoss: ll, TestRows: n}
 	r.log.Info("epoch done", "epoch", epoch+1, "train_logloss", res.TrainLogLoss, "test_auc", auc, "test_logloss", ll)
 	if r.mlog != nil {
 		r.mlog.write(map[string]any{"kind": "eval", "epoch": epoch + 1, "step": r.meta.Step, "train_logloss": res.TrainLogLoss,
@@ -442,7 +513,7 @@ func (r *run) finish() (*Result, error) {
 	if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), r.table, r.net, r.schema, *cfg, r.plan); err != nil {
 		return nil, err
 	}
-	if err := writeResult(filepath.Join(cfg.Out, "result.json"), res, cfg); err != nil {
+	if err := writeResult(filepath.Join(cfg.Out, ResultFile), res, cfg); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -762,25 +833,67 @@ func scanVocabulary(ctx context.Context, cfg *Config, sp *split, onErr datasets.
 	return v, nil
 }
 
-// jsonlWriter appends JSON lines to a metrics file.
+// jsonlWriter appends JSON lines to a metrics file and counts its bytes.
 type jsonlWriter struct {
 	f   *os.File
+	n   int64 // the file's length
 	enc *json.Encoder
 }
 
-func openJSONL(path string, appendTo bool) (*jsonlWriter, error) {
+// openJSONL opens the metrics file at path: truncated for a new run; for
+// a resumed one, cut to the length at (the checkpoint's MetricsBytes, so
+// that the steps replayed after it are not logged twice) or, with at nil
+// (an older checkpoint), appended to.
+func openJSONL(path string, resumed bool, at *int64) (*jsonlWriter, error) {
 	flag := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if appendTo {
-		flag = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if resumed {
+		flag = os.O_CREATE | os.O_WRONLY
 	}
 	f, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("metrics file: %w", err)
 	}
-	return &jsonlWriter{f: f, enc: json.NewEncoder(f)}, nil
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("metrics file: %w", err)
+	}
+	n := fi.Size()
+	if at != nil && *at >= 0 && *at < n {
+		if err := f.Truncate(*at); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("metrics file %s: drop the lines after the checkpoint: %w", path, err)
+		}
+		n = *at
+	}
+	if _, err := f.Seek(n, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("metrics file %s: %w", path, err)
+	}
+	j := &jsonlWriter{f: f, n: n}
+	j.enc = json.NewEncoder(j)
+	return j, nil
 }
 
+// Write writes p to the file, counting it.
+func (j *jsonlWriter) Write(p []byte) (int, error) {
+	n, err := j.f.Write(p)
+	j.n += int64(n)
+	return n, err
+}
+
+// write logs v as one line. The log is best effort: a failed write does
+// not stop training (the checkpoint records the length that reached the
+// file).
 func (j *jsonlWriter) write(v any) { j.enc.Encode(v) }
+
+// sync flushes the file to disk and returns its length.
+func (j *jsonlWriter) sync() (int64, error) {
+	if err := j.f.Sync(); err != nil {
+		return 0, fmt.Errorf("metrics file: %w", err)
+	}
+	return j.n, nil
+}
 
 func (j *jsonlWriter) Close() error { return j.f.Close() }
 
