@@ -3,23 +3,39 @@
 //
 // Functions are pure and safe for concurrent use. AUC sorts a copy of the
 // scores: O(n log n) time, O(n) memory.
+//
+// NaN has no place in an order, so a NaN score or probability is an error
+// (ErrNaN, naming its index) rather than a silent rank; ±Inf scores are
+// ordered as usual.
 package metrics
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 )
 
-// ErrOneClass is returned by AUC when the labels hold only one class.
-var ErrOneClass = errors.New("auc: labels hold only one class")
+// Errors of AUC and LogLoss, matched with errors.Is.
+var (
+	// ErrOneClass is returned by AUC when the labels hold only one class.
+	ErrOneClass = errors.New("auc: labels hold only one class")
+	// ErrNaN is returned when a score or probability is NaN (a diverged
+	// model, typically).
+	ErrNaN = errors.New("score is NaN")
+	// ErrLength is returned when scores and labels differ in length.
+	ErrLength = errors.New("scores and labels differ in length")
+)
 
 // AUC returns the area under the ROC curve of scores against 0/1 labels,
 // computed exactly with the rank-sum (Mann-Whitney U) statistic; tied scores
-// share their average rank.
+// share their average rank. A NaN score is an error (ErrNaN).
 func AUC(scores, labels []float32) (float64, error) {
 	if len(scores) != len(labels) {
-		return 0, errors.New("auc: scores and labels differ in length")
+		return 0, fmt.Errorf("auc: %w: %d scores, %d labels", ErrLength, len(scores), len(labels))
+	}
+	if i := firstNaN(scores); i >= 0 {
+		return 0, fmt.Errorf("auc: %w at index %d", ErrNaN, i)
 	}
 	n := len(scores)
 	idx := make([]int32, n)
@@ -53,9 +69,17 @@ func AUC(scores, labels []float32) (float64, error) {
 
 // LogLoss returns the mean binary cross-entropy of probabilities against
 // 0/1 labels; probabilities are clipped to [eps, 1-eps] with eps = 1e-7.
-func LogLoss(probs, labels []float32) float64 {
+// It is 0 for no probabilities; a length mismatch (ErrLength) or a NaN
+// probability (ErrNaN) is an error.
+func LogLoss(probs, labels []float32) (float64, error) {
+	if len(probs) != len(labels) {
+		return 0, fmt.Errorf("logloss: %w: %d probabilities, %d labels", ErrLength, len(probs), len(labels))
+	}
+	if i := firstNaN(probs); i >= 0 {
+		return 0, fmt.Errorf("logloss: %w at index %d", ErrNaN, i)
+	}
 	if len(probs) == 0 {
-		return 0
+		return 0, nil
 	}
 	const eps = 1e-7
 	var s float64
@@ -67,5 +91,15 @@ func LogLoss(probs, labels []float32) float64 {
 			s -= math.Log(1 - q)
 		}
 	}
-	return s / float64(len(probs))
+	return s / float64(len(probs)), nil
+}
+
+// firstNaN returns the index of the first NaN in x, or -1.
+func firstNaN(x []float32) int {
+	for i, v := range x {
+		if v != v {
+			return i
+		}
+	}
+	return -1
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // bruteAUC counts correctly ordered (positive, negative) pairs, ties 1/2.
@@ -65,13 +66,53 @@ func TestAUC(t *testing.T) {
 }
 
 func TestLogLoss(t *testing.T) {
-	got := LogLoss([]float32{0.9, 0.2}, []float32{1, 0})
+	got, err := LogLoss([]float32{0.9, 0.2}, []float32{1, 0})
 	want := -(math.Log(0.9) + math.Log(0.8)) / 2
-	if math.Abs(got-want) > 1e-6 {
-		t.Fatalf("LogLoss = %v want %v", got, want)
+	if err != nil || math.Abs(got-want) > 1e-6 {
+		t.Fatalf("LogLoss = %v, %v want %v", got, err, want)
 	}
-	if l := LogLoss([]float32{0, 1}, []float32{1, 0}); math.IsInf(l, 0) || l < 10 {
-		t.Fatalf("clipping failed: %v", l)
+	if l, err := LogLoss([]float32{0, 1}, []float32{1, 0}); err != nil || math.IsInf(l, 0) || l < 10 {
+		t.Fatalf("clipping failed: %v, %v", l, err)
+	}
+}
+
+// TestBadInputs: a NaN score used to hang AUC (its tie loop never
+// advanced, NaN != NaN) and LogLoss indexed labels out of range or
+// returned NaN; both now fail with a named error.
+func TestBadInputs(t *testing.T) {
+	nan := float32(math.NaN())
+	tests := []struct {
+		name   string
+		fn     func([]float32, []float32) (float64, error)
+		s, y   []float32
+		target error
+	}{
+		{"auc NaN score", AUC, []float32{0.1, nan, 0.3}, []float32{0, 1, 1}, ErrNaN},
+		{"auc all NaN", AUC, []float32{nan, nan}, []float32{0, 1}, ErrNaN},
+		{"auc length", AUC, []float32{0.1}, []float32{0, 1}, ErrLength},
+		{"logloss NaN", LogLoss, []float32{0.5, nan}, []float32{0, 1}, ErrNaN},
+		{"logloss short labels", LogLoss, []float32{0.5, 0.5}, []float32{0}, ErrLength},
+		{"logloss short probs", LogLoss, []float32{0.5}, []float32{0, 1}, ErrLength},
+	}
+	for _, tc := range tests {
+		done := make(chan error, 1)
+		go func() {
+			_, err := tc.fn(tc.s, tc.y)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, tc.target) {
+				t.Errorf("%s: err = %v, want %v", tc.name, err, tc.target)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no answer after 5s (hang)", tc.name)
+		}
+	}
+	// ±Inf scores are ordered, not errors.
+	inf := float32(math.Inf(1))
+	if auc, err := AUC([]float32{-inf, 0, inf}, []float32{0, 1, 1}); err != nil || auc != 1 {
+		t.Errorf("AUC with ±Inf = %v, %v; want 1", auc, err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/embtab/embtab/atomicfile"
 )
@@ -33,6 +33,10 @@ const (
 	ckptVersion = 1
 	// CheckpointFile is the checkpoint's name inside the output directory.
 	CheckpointFile = "checkpoint.bin"
+	// ResultFile is the run's result (Result and Config as JSON) inside the
+	// output directory, and MetricsFile its JSON-lines training log.
+	ResultFile  = "result.json"
+	MetricsFile = "metrics.jsonl"
 )
 
 // Errors reported when loading a checkpoint, matched with errors.Is.
@@ -58,6 +62,21 @@ type ckptMeta struct {
 	LossN   int64   `json:"loss_n"`
 	// TrainSeconds is the training time spent before this checkpoint.
 	TrainSeconds float64 `json:"train_seconds"`
+	// MetricsBytes is the length of metrics.jsonl when the checkpoint was
+	// written: a resume truncates the file to it, so the steps it replays
+	// are not logged twice (nil in older checkpoints: append).
+	MetricsBytes *int64 `json:"metrics_bytes,omitempty"`
+	// Eval is the last evaluation (after epoch Epoch, 1-based), so that a
+	// resume of a finished run reports it instead of zeros.
+	Eval *evalRecord `json:"eval,omitempty"`
+}
+
+// evalRecord is one epoch's evaluation as a checkpoint keeps it.
+type evalRecord struct {
+	TrainLogLoss float64 `json:"train_logloss"`
+	TestAUC      float64 `json:"test_auc"`
+	TestLogLoss  float64 `json:"test_logloss"`
+	TestRows     int64   `json:"test_rows"`
 }
 
 // stateSaver is implemented by tables and dense nets that can be
@@ -67,80 +86,187 @@ type stateSaver interface {
 	Load(r io.Reader) error
 }
 
-// writeCheckpoint writes meta and the states of table and net to path.
+// countWriter counts the bytes written through it to w (nil: discarded).
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	if c.w == nil {
+		c.n += int64(len(p))
+		return len(p), nil
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeCheckpoint writes meta and the states of table and net to path,
+// streaming: each state is saved once to count its length (the layout puts
+// the length first) and once into the file, through the CRC, so memory
+// stays at the writer's buffers whatever the table's size. The file is
+// written atomically (atomicfile: temporary file, fsync, rename, directory
+// fsync).
 func writeCheckpoint(path string, meta *ckptMeta, table, net stateSaver) error {
-	var buf bytes.Buffer
-	buf.WriteString(ckptMagic)
-	binary.Write(&buf, binary.LittleEndian, uint32(ckptVersion))
 	mj, err := json.Marshal(meta)
 	if err != nil {
 		return fmt.Errorf("checkpoint metadata: %w", err)
 	}
-	binary.Write(&buf, binary.LittleEndian, uint32(len(mj)))
-	buf.Write(mj)
-	for _, part := range []struct {
+	parts := []struct {
 		name string
 		s    stateSaver
-	}{{"embedding table", table}, {"dense net", net}} {
-		var pb bytes.Buffer
-		if err := part.s.Save(&pb); err != nil {
-			return fmt.Errorf("checkpoint %s: %w", part.name, err)
+		n    int64
+	}{{name: "embedding table", s: table}, {name: "dense net", s: net}}
+	for i := range parts {
+		var c countWriter
+		if err := parts[i].s.Save(&c); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", parts[i].name, err)
 		}
-		binary.Write(&buf, binary.LittleEndian, uint64(pb.Len()))
-		buf.Write(pb.Bytes())
+		parts[i].n = c.n
 	}
-	binary.Write(&buf, binary.LittleEndian, crc32.Checksum(buf.Bytes(), castagnoli))
 	return atomicfile.Write(path, func(w io.Writer) error {
-		_, err := w.Write(buf.Bytes())
-		return err
+		h := crc32.New(castagnoli)
+		mw := io.MultiWriter(w, h)
+		hdr := append([]byte(ckptMagic), 0, 0, 0, 0, 0, 0, 0, 0)
+		binary.LittleEndian.PutUint32(hdr[8:], ckptVersion)
+		binary.LittleEndian.PutUint32(hdr[12:], uint32(len(mj)))
+		if _, err := mw.Write(append(hdr, mj...)); err != nil {
+			return fmt.Errorf("write checkpoint %s: %w", path, err)
+		}
+		for _, part := range parts {
+			if _, err := mw.Write(binary.LittleEndian.AppendUint64(nil, uint64(part.n))); err != nil {
+				return fmt.Errorf("write checkpoint %s: %w", path, err)
+			}
+			c := countWriter{w: mw}
+			if err := part.s.Save(&c); err != nil {
+				return fmt.Errorf("checkpoint %s: %w", part.name, err)
+			}
+			if c.n != part.n {
+				return fmt.Errorf("checkpoint %s: saved %d bytes, then %d: the state changed while it was written", part.name, part.n, c.n)
+			}
+		}
+		if _, err := w.Write(binary.LittleEndian.AppendUint32(nil, h.Sum32())); err != nil {
+			return fmt.Errorf("write checkpoint %s: %w", path, err)
+		}
+		return nil
 	})
 }
 
-// readCheckpoint validates the checkpoint at path and returns its metadata
-// and the raw table and net states.
-func readCheckpoint(path string) (meta *ckptMeta, table, net []byte, err error) {
-	data, err := os.ReadFile(path)
+// ckptFile is an open checkpoint whose magic, version and checksum have
+// been checked: its metadata and readers of its two state sections, read
+// from the file as they are consumed. Close it when done.
+type ckptFile struct {
+	f    *os.File
+	meta *ckptMeta
+	// table and net read the embedding table's and the dense net's states;
+	// both are io.Seekers, so loaders know the bytes left.
+	table, net *io.SectionReader
+}
+
+// Close closes the checkpoint file.
+func (c *ckptFile) Close() error { return c.f.Close() }
+
+// openCheckpoint opens and validates the checkpoint at path: the magic,
+// then the version, then the CRC-32C of the whole body (one streaming pass
+// over the file), and then the metadata and the section lengths. Nothing
+// is held in memory but the metadata; the states are read from the file
+// by whoever loads them.
+func openCheckpoint(path string) (_ *ckptFile, err error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read checkpoint: %w", err)
+		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	size := fi.Size()
 	corrupt := func(what string) error {
 		return fmt.Errorf("%s: %w: %s", path, ErrCheckpointCorrupt, what)
 	}
-	if len(data) < 8+4+4+4 || string(data[:8]) != ckptMagic {
-		return nil, nil, nil, corrupt("bad magic (not an embtab checkpoint)")
+	var hdr [16]byte
+	if size < 8+4+4+4 {
+		return nil, corrupt("bad magic (not an embtab checkpoint)")
 	}
-	if v := binary.LittleEndian.Uint32(data[8:]); v != ckptVersion {
-		return nil, nil, nil, fmt.Errorf("%s: %w: version %d, this build reads %d", path, ErrCheckpointVersion, v, ckptVersion)
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
 	}
-	body := data[:len(data)-4]
-	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(data)-4:]); got != want {
-		return nil, nil, nil, corrupt(fmt.Sprintf("checksum %08x, stored %08x", got, want))
+	if string(hdr[:8]) != ckptMagic {
+		return nil, corrupt("bad magic (not an embtab checkpoint)")
 	}
-	rest := body[12:]
-	n := int(binary.LittleEndian.Uint32(rest))
-	rest = rest[4:]
-	if n > len(rest) {
-		return nil, nil, nil, corrupt("metadata length out of range")
+	if v := binary.LittleEndian.Uint32(hdr[8:]); v != ckptVersion {
+		return nil, fmt.Errorf("%s: %w: version %d, this build reads %d", path, ErrCheckpointVersion, v, ckptVersion)
 	}
-	meta = new(ckptMeta)
-	if err := json.Unmarshal(rest[:n], meta); err != nil {
-		return nil, nil, nil, corrupt("metadata: " + err.Error())
+	body := size - 4
+	h := crc32.New(castagnoli)
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, body), make([]byte, 1<<20)); err != nil {
+		return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
 	}
-	rest = rest[n:]
-	var parts [2][]byte
+	var sum [4]byte
+	if _, err := f.ReadAt(sum[:], body); err != nil {
+		return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
+	}
+	if got, want := h.Sum32(), binary.LittleEndian.Uint32(sum[:]); got != want {
+		return nil, corrupt(fmt.Sprintf("checksum %08x, stored %08x", got, want))
+	}
+	n := int64(binary.LittleEndian.Uint32(hdr[12:]))
+	off := int64(16)
+	if n > body-off {
+		return nil, corrupt("metadata length out of range")
+	}
+	mj := make([]byte, n)
+	if _, err := f.ReadAt(mj, off); err != nil {
+		return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
+	}
+	meta := new(ckptMeta)
+	if err := json.Unmarshal(mj, meta); err != nil {
+		return nil, corrupt("metadata: " + err.Error())
+	}
+	off += n
+	var parts [2]*io.SectionReader
 	for i := range parts {
-		if len(rest) < 8 {
-			return nil, nil, nil, corrupt("truncated section")
+		var l [8]byte
+		if body-off < 8 {
+			return nil, corrupt("truncated section")
 		}
-		l := binary.LittleEndian.Uint64(rest)
-		rest = rest[8:]
-		if l > uint64(len(rest)) {
-			return nil, nil, nil, corrupt("section length out of range")
+		if _, err := f.ReadAt(l[:], off); err != nil {
+			return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
 		}
-		parts[i], rest = rest[:l], rest[l:]
+		off += 8
+		ln := binary.LittleEndian.Uint64(l[:])
+		if ln > uint64(body-off) {
+			return nil, corrupt("section length out of range")
+		}
+		parts[i] = io.NewSectionReader(f, off, int64(ln))
+		off += int64(ln)
 	}
-	if len(rest) != 0 {
-		return nil, nil, nil, corrupt("trailing bytes")
+	if off != body {
+		return nil, corrupt("trailing bytes")
 	}
-	return meta, parts[0], parts[1], nil
+	return &ckptFile{f: f, meta: meta, table: parts[0], net: parts[1]}, nil
+}
+
+// removeStaleTemps removes the temporary files a crash (kill -9) can leave
+// in dir while checkpoint.bin or result.json are written
+// (".<name>.tmp-*", atomicfile's names). Train calls it on start, before
+// it writes anything; a run directory has one writer at a time.
+func removeStaleTemps(dir string) error {
+	for _, name := range []string{CheckpointFile, ResultFile} {
+		matches, err := filepath.Glob(filepath.Join(dir, "."+name+".tmp-*"))
+		if err != nil {
+			return err
+		}
+		for _, m := range matches {
+			if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove stale temporary file: %w", err)
+			}
+		}
+	}
+	return nil
 }

@@ -125,23 +125,25 @@ type Checkpoint struct {
 // checkpoint.go for its layout). The table is rebuilt from the config in
 // its own stream, whatever its method.
 func ReadCheckpoint(path string) (*Checkpoint, error) {
-	meta, tb, nb, err := readCheckpoint(path)
+	ck, err := openCheckpoint(path)
 	if err != nil {
 		return nil, err
 	}
-	table, err := loadAnyTable(tb)
+	defer ck.Close()
+	meta := ck.meta
+	table, err := loadAnyTable(ck.table)
 	if err != nil {
 		return nil, fmt.Errorf("%s: embedding table: %w", path, err)
 	}
 	var net CheckpointNet
 	if meta.Config.Dense == DenseGoMLX {
-		gn, err := LoadDenseNet(bytes.NewReader(nb))
+		gn, err := LoadDenseNet(io.NewSectionReader(ck.net, 0, ck.net.Size()))
 		if err != nil {
 			return nil, fmt.Errorf("%s: dense net: %w", path, err)
 		}
 		net = gn
 	} else {
-		nn, err := densenet.Load(bytes.NewReader(nb))
+		nn, err := densenet.Load(io.NewSectionReader(ck.net, 0, ck.net.Size()))
 		if err != nil {
 			return nil, fmt.Errorf("%s: dense net: %w", path, err)
 		}
@@ -151,13 +153,14 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 }
 
 // loadAnyTable loads a table saved by any of the table packages, told
-// apart by the stream's magic.
-func loadAnyTable(b []byte) (embedding.Trainable, error) {
-	if len(b) < 8 {
-		return nil, fmt.Errorf("%d bytes: %w", len(b), ErrCheckpointCorrupt)
+// apart by the stream's magic, from the section r (read from its start).
+func loadAnyTable(r *io.SectionReader) (embedding.Trainable, error) {
+	var magic [8]byte
+	if _, err := r.ReadAt(magic[:], 0); err != nil {
+		return nil, fmt.Errorf("%d bytes: %w", r.Size(), ErrCheckpointCorrupt)
 	}
-	r := bytes.NewReader(b)
-	switch string(b[:8]) {
+	r = io.NewSectionReader(r, 0, r.Size())
+	switch string(magic[:]) {
 	case "EMBHYBRD":
 		return embedding.LoadHybrid(r)
 	case "EMBTMPLX":

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"github.com/embtab/embtab/densenet"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -99,7 +100,7 @@ func fuzzCheckpoint(tb testing.TB, mux bool) []byte {
 	return b
 }
 
-// FuzzReadCheckpoint feeds corrupt checkpoint files to readCheckpoint
+// FuzzReadCheckpoint feeds corrupt checkpoint files to openCheckpoint
 // and, when they pass it, the table state to loadAnyTable and the dense
 // state to readDenseState. If fixCRC, the input's last 4 bytes are first
 // replaced by its checksum, so that the fuzzer reaches the parsing behind
@@ -127,18 +128,19 @@ func FuzzReadCheckpoint(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, tb, nb, err := readCheckpoint(path)
+		ck, err := openCheckpoint(path)
 		if err != nil {
 			if !errors.Is(err, ErrCheckpointCorrupt) && !errors.Is(err, ErrCheckpointVersion) {
 				t.Fatalf("error wraps neither ErrCheckpointCorrupt nor ErrCheckpointVersion: %v", err)
 			}
 			return
 		}
-		if _, err := loadAnyTable(tb); err != nil && !errors.Is(err, embedding.ErrCorrupt) &&
+		defer ck.Close()
+		if _, err := loadAnyTable(ck.table); err != nil && !errors.Is(err, embedding.ErrCorrupt) &&
 			!errors.Is(err, embedding.ErrBadMagic) && !errors.Is(err, embedding.ErrVersion) && !errors.Is(err, ErrCheckpointCorrupt) {
 			t.Fatalf("table state: error wraps no corruption error: %v", err)
 		}
-		if _, err := densenet.ReadState(bytes.NewReader(nb)); err != nil && !errors.Is(err, densenet.ErrCorruptState) {
+		if _, err := densenet.ReadState(io.NewSectionReader(ck.net, 0, ck.net.Size())); err != nil && !errors.Is(err, densenet.ErrCorruptState) {
 			t.Fatalf("dense state: error does not wrap densenet.ErrCorruptState: %v", err)
 		}
 	})

@@ -52,8 +52,11 @@ type Result struct {
 	DistinctValues   int64   `json:"distinct_values"`
 	EmbeddingRows    int64   `json:"embedding_rows"`
 	Resumed          bool    `json:"resumed,omitempty"`
-	Seed             uint64  `json:"seed"`
-	Threads          int     `json:"threads"`
+	// AlreadyComplete is set when a resume found the run finished: the
+	// result is the stored result.json, which was left as it is.
+	AlreadyComplete bool   `json:"already_complete,omitempty"`
+	Seed            uint64 `json:"seed"`
+	Threads         int    `json:"threads"`
 	// Quantized holds the test quality after post-training quantization
 	// with each of Config.EvalCodecs.
 	Quantized []QuantResult `json:"quantized,omitempty"`
@@ -89,7 +92,10 @@ type split struct {
 	trainRows, testRows   int64
 }
 
-// Train runs cfg.
+// Train runs cfg: the data pre-pass (scan), the table and net construction
+// (build), the resume from a checkpoint (resume), the epochs with an
+// evaluation after each (trainEpochs), the optional quantized evaluation,
+// and the result and artifacts (finish).
 func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -108,203 +114,386 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		return nil, err
 	}
 
-	// Pass 1: split and vocabulary.
-	bar.Label("scan")
-	sp, err := makeSplit(&cfg, onErr)
-	if err != nil {
+	r := &run{ctx: ctx, cfg: cfg, opt: opt, log: log, bar: bar, onErr: onErr}
+	defer r.close()
+	if err := r.scan(); err != nil {
 		return nil, err
 	}
-	vocab, err := scanVocabulary(ctx, &cfg, sp, onErr, bar)
-	if err != nil {
+	if err := r.build(); err != nil {
 		return nil, err
 	}
-	log.Info("data scanned", "train_rows", sp.trainRows, "test_rows", sp.testRows, "distinct_values", vocab.distinct())
-	if sp.trainRows == 0 {
-		return nil, fmt.Errorf("%s: no training rows", cfg.Data)
+	if err := r.resume(); err != nil {
+		return nil, err
 	}
+	if res, ok := r.complete(); ok {
+		log.Info("run already complete", "out", cfg.Out, "steps", res.Steps)
+		return res, nil
+	}
+	if err := r.trainEpochs(); err != nil {
+		return nil, err
+	}
+	if err := r.evalQuantized(); err != nil {
+		return nil, err
+	}
+	return r.finish()
+}
 
-	schema, err := sourceSchema(&cfg)
+// run is the state of one Train call, shared by its phases in the order
+// Train calls them; each phase fills the fields the next ones read.
+type run struct {
+	ctx   context.Context
+	cfg   Config
+	opt   Options
+	log   *slog.Logger
+	bar   *progress.Bar
+	onErr datasets.OnError
+
+	// set by scan
+	sp     *split
+	vocab  *vocabulary
+	schema *datasets.Schema
+	plan   *dimsearch.Plan
+	// set by build
+	table trainTable
+	net   trainNet
+	dense string
+	st    *stepper
+	// set by resume
+	meta     *ckptMeta
+	resumed  bool
+	ckptPath string
+	mlog     *jsonlWriter
+	res      *Result
+	// trainTime is the training time so far, this process's and the
+	// checkpoint's; stepsThisRun the steps this process trained.
+	trainTime    time.Duration
+	stepsThisRun int64
+}
+
+// close releases the dense net and the metrics file.
+func (r *run) close() {
+	if r.mlog != nil {
+		r.mlog.Close()
+	}
+	if r.net != nil {
+		r.net.Close()
+	}
+}
+
+// scan is the data pre-pass: the train/test split, the training split's
+// vocabulary, the schema, the embedding learning rate that depends on the
+// field count, and the dimension plan (searched or loaded).
+func (r *run) scan() error {
+	cfg := &r.cfg
+	r.bar.Label("scan")
+	sp, err := makeSplit(cfg, r.onErr)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	vocab, err := scanVocabulary(r.ctx, cfg, sp, r.onErr, r.bar)
+	if err != nil {
+		return err
+	}
+	r.log.Info("data scanned", "train_rows", sp.trainRows, "test_rows", sp.testRows, "distinct_values", vocab.distinct())
+	if sp.trainRows == 0 {
+		return fmt.Errorf("%s: no training rows", cfg.Data)
+	}
+	schema, err := sourceSchema(cfg)
+	if err != nil {
+		return err
 	}
 	if cfg.EmbLR == 0 {
 		cfg.EmbLR = DefaultEmbLRFor(cfg.Optimizer, cfg.Model, schema.NumCat())
 	}
-	plan, err := dimensionPlan(ctx, &cfg, opt.Resume, sp, onErr, vocab, schema, bar, log)
+	plan, err := dimensionPlan(r.ctx, cfg, r.opt.Resume, sp, r.onErr, vocab, schema, r.bar, r.log)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	table, err := newTable(&cfg, vocab, plan)
+	r.sp, r.vocab, r.schema, r.plan = sp, vocab, schema, plan
+	return nil
+}
+
+// build constructs the embedding table and the dense net.
+func (r *run) build() error {
+	cfg := &r.cfg
+	table, err := newTable(cfg, r.vocab, r.plan)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	net, dense, err := newNet(&cfg, ModelConfig{
-		Name: cfg.Model, NumDense: schema.NumDense(), Fields: schema.NumCat(), Dim: cfg.Dim,
+	net, dense, err := newNet(cfg, ModelConfig{
+		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumCat(), Dim: cfg.Dim,
 		LR: cfg.LR, Seed: cfg.Seed,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer net.Close()
-	log.Info("dense net", "impl", dense)
+	r.log.Info("dense net", "impl", dense)
+	r.table, r.net, r.dense = table, net, dense
+	r.st = newStepper(table, net, r.schema, cfg.Threads)
+	return nil
+}
 
-	meta := &ckptMeta{Config: cfg}
-	resumed := false
-	ckptPath := ""
+// resume creates the output directory, loads <Out>/checkpoint.bin into the
+// table and net when Options.Resume asks for it and it exists, opens the
+// metrics file and starts the Result.
+func (r *run) resume() error {
+	cfg := &r.cfg
+	r.meta = &ckptMeta{Config: *cfg}
 	if cfg.Out != "" {
 		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-			return nil, fmt.Errorf("output directory: %w", err)
+			return fmt.Errorf("output directory: %w", err)
 		}
-		ckptPath = filepath.Join(cfg.Out, CheckpointFile)
+		r.ckptPath = filepath.Join(cfg.Out, CheckpointFile)
+		if err := removeStaleTemps(cfg.Out); err != nil {
+			return fmt.Errorf("output directory %s: %w", cfg.Out, err)
+		}
 	}
-	if opt.Resume && ckptPath != "" {
-		if _, err := os.Stat(ckptPath); err == nil {
-			m, tb, nb, err := readCheckpoint(ckptPath)
+	if r.opt.Resume && r.ckptPath != "" {
+		if _, err := os.Stat(r.ckptPath); err == nil {
+			ck, err := openCheckpoint(r.ckptPath)
 			if err != nil {
-				return nil, err
+				return err
 			}
+			defer ck.Close()
+			m := ck.meta
 			if err := cfg.compatible(&m.Config); err != nil {
-				return nil, fmt.Errorf("resume from %s: %w", ckptPath, err)
+				return fmt.Errorf("resume from %s: %w", r.ckptPath, err)
 			}
-			if err := table.Load(bytes.NewReader(tb)); err != nil {
-				return nil, fmt.Errorf("resume from %s: embedding table: %w", ckptPath, err)
+			if err := r.table.Load(ck.table); err != nil {
+				return fmt.Errorf("resume from %s: embedding table: %w", r.ckptPath, err)
 			}
-			if err := net.Load(bytes.NewReader(nb)); err != nil {
-				return nil, fmt.Errorf("resume from %s: dense net: %w", ckptPath, err)
+			if err := r.net.Load(ck.net); err != nil {
+				return fmt.Errorf("resume from %s: dense net: %w", r.ckptPath, err)
 			}
-			m.Config = cfg // epochs, threads, out may differ
-			meta = m
-			resumed = true
-			log.Info("resumed", "checkpoint", ckptPath, "epoch", m.Epoch, "step", m.Step)
+			m.Config = *cfg // epochs, threads, out may differ
+			r.meta = m
+			r.resumed = true
+			r.log.Info("resumed", "checkpoint", r.ckptPath, "epoch", m.Epoch, "step", m.Step)
 		}
 	}
-	var mlog *jsonlWriter
 	if cfg.Out != "" {
-		mlog, err = openJSONL(filepath.Join(cfg.Out, "metrics.jsonl"), resumed)
-		if err != nil {
-			return nil, err
+		var at *int64
+		if r.resumed {
+			at = r.meta.MetricsBytes
 		}
-		defer mlog.Close()
+		mlog, err := openJSONL(filepath.Join(cfg.Out, MetricsFile), r.resumed, at)
+		if err != nil {
+			return err
+		}
+		r.mlog = mlog
 	}
+	r.res = &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, Dense: r.dense, TrainRows: r.sp.trainRows, TestRows: r.sp.testRows,
+		Epochs: cfg.Epochs, Resumed: r.resumed, Seed: cfg.Seed, Threads: cfg.Threads,
+		FullTableBytes: embedding.FullTableBytes(r.vocab.cardinalities(), cfg.Dim), DistinctValues: r.vocab.distinct(), DimPlan: r.plan}
+	if r.plan != nil {
+		r.res.SearchSeconds = r.plan.SearchSeconds
+	}
+	if e := r.meta.Eval; e != nil { // the last evaluation, until the next epoch's replaces it
+		r.res.TrainLogLoss, r.res.TestAUC, r.res.TestLogLoss, r.res.TestRows = e.TrainLogLoss, e.TestAUC, e.TestLogLoss, e.TestRows
+	}
+	r.trainTime = time.Duration(r.meta.TrainSeconds * float64(time.Second))
+	return nil
+}
 
-	res := &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, Dense: dense, TrainRows: sp.trainRows, TestRows: sp.testRows,
-		Epochs: cfg.Epochs, Resumed: resumed, Seed: cfg.Seed, Threads: cfg.Threads,
-		FullTableBytes: embedding.FullTableBytes(vocab.cardinalities(), cfg.Dim), DistinctValues: vocab.distinct(), DimPlan: plan}
-	if plan != nil {
-		res.SearchSeconds = plan.SearchSeconds
+// complete reports whether a resumed run had already finished: its
+// checkpoint is past the last epoch and result.json holds the result of
+// that many steps. It then returns that result, marked AlreadyComplete,
+// and Train leaves the run directory as it is. A run killed after its
+// last checkpoint but before result.json was written is not complete: it
+// goes on to write the artifact and result.json from the checkpoint and
+// the evaluation it keeps.
+func (r *run) complete() (*Result, bool) {
+	if !r.resumed || r.meta.Epoch < r.cfg.Epochs || r.meta.Eval == nil {
+		return nil, false
 	}
-	st := newStepper(table, net, schema, cfg.Threads)
-	var stepsThisRun int64
-	trainTime := time.Duration(meta.TrainSeconds * float64(time.Second))
-	for meta.Epoch < cfg.Epochs {
-		epoch := meta.Epoch
-		bar.Label(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs))
-		bar.SetTotal(sp.trainRows)
-		skipRows := meta.Batches * int64(cfg.Batch)
-		src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{
-			BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: onErr, Filter: sp.trainFilter,
-			Skip: sp.trainSkip + skipRows, Limit: sp.trainLimit - skipRows,
-		})
+	data, err := os.ReadFile(filepath.Join(r.cfg.Out, ResultFile))
+	if err != nil {
+		return nil, false
+	}
+	var stored struct {
+		Result *Result `json:"result"`
+	}
+	if err := json.Unmarshal(data, &stored); err != nil || stored.Result == nil || stored.Result.Steps != r.meta.Step ||
+		stored.Result.Epochs != r.cfg.Epochs {
+		return nil, false
+	}
+	if _, err := os.Stat(filepath.Join(r.cfg.Out, ArtifactDir)); err != nil {
+		return nil, false
+	}
+	stored.Result.AlreadyComplete = true
+	return stored.Result, true
+}
+
+// checkpoint writes the checkpoint with the metrics file's current length
+// (synced first, so the length never exceeds what is on disk).
+func (r *run) checkpoint() error {
+	if r.mlog != nil {
+		n, err := r.mlog.sync()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		bar.Set(skipRows)
-		start := time.Now()
-		for {
-			if err := ctx.Err(); err != nil {
-				src.Close()
-				return nil, err
-			}
-			b, err := src.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				src.Close()
-				return nil, err
-			}
-			loss, err := st.step(b)
-			if err != nil {
-				src.Close()
-				return nil, fmt.Errorf("epoch %d step %d: %w", epoch+1, meta.Step+1, err)
-			}
-			if math.IsNaN(float64(loss)) {
-				src.Close()
-				return nil, fmt.Errorf("epoch %d step %d: loss is NaN (lower --lr or --emb-lr)", epoch+1, meta.Step+1)
-			}
-			meta.Step++
-			meta.Batches++
-			meta.Samples += int64(b.Rows)
-			meta.LossSum += float64(loss) * float64(b.Rows)
-			meta.LossN += int64(b.Rows)
-			stepsThisRun++
-			src.Release(b)
-			done := meta.Batches*int64(cfg.Batch) + 0
-			bar.Set(min(done, sp.trainRows))
-			if meta.Step%10 == 0 {
-				bar.Detail(fmt.Sprintf("loss %.4f", meta.LossSum/float64(meta.LossN)))
-			}
-			if mlog != nil && meta.Step%cfg.LogEvery == 0 {
-				el := trainTime + time.Since(start)
-				mlog.write(map[string]any{"kind": "train", "epoch": epoch + 1, "step": meta.Step, "samples": meta.Samples,
-					"loss": meta.LossSum / float64(meta.LossN), "samples_per_s": float64(meta.Samples) / el.Seconds(),
-					"time": time.Now().UTC().Format(time.RFC3339Nano)})
-			}
-			if ckptPath != "" && cfg.CheckpointEvery > 0 && meta.Step%cfg.CheckpointEvery == 0 {
-				meta.TrainSeconds = (trainTime + time.Since(start)).Seconds()
-				if err := writeCheckpoint(ckptPath, meta, table, net); err != nil {
-					src.Close()
-					return nil, err
-				}
-			}
-			if opt.StopAfterSteps > 0 && stepsThisRun >= opt.StopAfterSteps {
-				src.Close()
-				return nil, ErrStopped
+		r.meta.MetricsBytes = &n
+	}
+	return writeCheckpoint(r.ckptPath, r.meta, r.table, r.net)
+}
+
+// trainEpochs trains the epochs left (all of them, or those after the
+// checkpoint), evaluating and checkpointing after each. A resumed run
+// with no epoch left whose checkpoint keeps no evaluation (one written
+// before checkpoints kept it) is evaluated once, so it never reports
+// zeros.
+func (r *run) trainEpochs() error {
+	if r.resumed && r.meta.Epoch >= r.cfg.Epochs && r.meta.Eval == nil {
+		r.meta.Epoch--
+		err := r.evalEpoch()
+		r.meta.Epoch++
+		return err
+	}
+	for r.meta.Epoch < r.cfg.Epochs {
+		if err := r.trainEpoch(); err != nil {
+			return err
+		}
+		if err := r.evalEpoch(); err != nil {
+			return err
+		}
+		r.meta.Epoch++
+		r.meta.Batches = 0
+		r.meta.LossSum, r.meta.LossN = 0, 0
+		r.meta.TrainSeconds = r.trainTime.Seconds()
+		if r.ckptPath != "" {
+			if err := r.checkpoint(); err != nil {
+				return err
 			}
 		}
-		src.Close()
-		trainTime += time.Since(start)
-		res.TrainLogLoss = meta.LossSum / math.Max(float64(meta.LossN), 1)
-		// Evaluate.
-		bar.Label(fmt.Sprintf("eval %d/%d", epoch+1, cfg.Epochs))
-		auc, ll, n, err := evaluate(ctx, &cfg, sp, onErr, st)
+	}
+	return nil
+}
+
+// trainEpoch trains the batches of epoch meta.Epoch from meta.Batches on,
+// logging metrics and writing checkpoints at their intervals.
+func (r *run) trainEpoch() error {
+	cfg, meta, bar := &r.cfg, r.meta, r.bar
+	epoch := meta.Epoch
+	bar.Label(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs))
+	bar.SetTotal(r.sp.trainRows)
+	skipRows := meta.Batches * int64(cfg.Batch)
+	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{
+		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: r.onErr, Filter: r.sp.trainFilter,
+		Skip: r.sp.trainSkip + skipRows, Limit: r.sp.trainLimit - skipRows,
+	})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	bar.Set(skipRows)
+	start := time.Now()
+	for {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		b, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
-		log.Info("epoch done", "epoch", epoch+1, "train_logloss", res.TrainLogLoss, "test_auc", auc, "test_logloss", ll)
-		if mlog != nil {
-			mlog.write(map[string]any{"kind": "eval", "epoch": epoch + 1, "step": meta.Step, "train_logloss": res.TrainLogLoss,
-				"test_auc": auc, "test_logloss": ll, "time": time.Now().UTC().Format(time.RFC3339Nano)})
+		loss, err := r.st.step(b)
+		if err != nil {
+			return fmt.Errorf("epoch %d step %d: %w", epoch+1, meta.Step+1, err)
 		}
-		meta.Epoch++
-		meta.Batches = 0
-		meta.LossSum, meta.LossN = 0, 0
-		meta.TrainSeconds = trainTime.Seconds()
-		if ckptPath != "" {
-			if err := writeCheckpoint(ckptPath, meta, table, net); err != nil {
-				return nil, err
+		if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
+			return fmt.Errorf("epoch %d step %d: %w: loss is %v (%s)", epoch+1, meta.Step+1, ErrDiverged, l, divergeHint)
+		}
+		if i := firstNonFinite(r.st.dEmb); i >= 0 {
+			return fmt.Errorf("epoch %d step %d: %w: embedding gradient is %v (%s)", epoch+1, meta.Step+1, ErrDiverged, r.st.dEmb[i], divergeHint)
+		}
+		meta.Step++
+		meta.Batches++
+		meta.Samples += int64(b.Rows)
+		meta.LossSum += float64(loss) * float64(b.Rows)
+		meta.LossN += int64(b.Rows)
+		r.stepsThisRun++
+		src.Release(b)
+		done := meta.Batches*int64(cfg.Batch) + 0
+		bar.Set(min(done, r.sp.trainRows))
+		if meta.Step%10 == 0 {
+			bar.Detail(fmt.Sprintf("loss %.4f", meta.LossSum/float64(meta.LossN)))
+		}
+		if r.mlog != nil && meta.Step%cfg.LogEvery == 0 {
+			el := r.trainTime + time.Since(start)
+			r.mlog.write(map[string]any{"kind": "train", "epoch": epoch + 1, "step": meta.Step, "samples": meta.Samples,
+				"loss": meta.LossSum / float64(meta.LossN), "samples_per_s": float64(meta.Samples) / el.Seconds(),
+				"time": time.Now().UTC().Format(time.RFC3339Nano)})
+		}
+		if r.ckptPath != "" && cfg.CheckpointEvery > 0 && meta.Step%cfg.CheckpointEvery == 0 {
+			meta.TrainSeconds = (r.trainTime + time.Since(start)).Seconds()
+			if err := r.checkpoint(); err != nil {
+				return err
 			}
 		}
-	}
-	if len(cfg.EvalCodecs) > 0 {
-		bar.Label("quantized eval")
-		if res.Quantized, err = evalQuantized(ctx, &cfg, sp, onErr, st, table, res.TestAUC); err != nil {
-			return nil, err
+		if r.opt.StopAfterSteps > 0 && r.stepsThisRun >= r.opt.StopAfterSteps {
+			return ErrStopped
 		}
 	}
-	bar.Done()
-	res.Steps = meta.Step
-	res.TrainSeconds = trainTime.Seconds()
+	r.trainTime += time.Since(start)
+	r.res.TrainLogLoss = meta.LossSum / math.Max(float64(meta.LossN), 1)
+	return nil
+}
+
+// evalEpoch evaluates the test split after epoch meta.Epoch and logs it.
+func (r *run) evalEpoch() error {
+	epoch := r.meta.Epoch
+	if err := checkParams(r.table, r.net); err != nil {
+		return fmt.Errorf("after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
+	}
+	r.bar.Label(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs))
+	auc, ll, n, err := evaluate(r.ctx, &r.cfg, r.sp, r.onErr, r.st)
+	if err != nil {
+		return fmt.Errorf("evaluation after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
+	}
+	res := r.res
+	res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
+	r.meta.Eval = &evalRecord{TrainLogLoss: res.TrainLogLoss, TestAUC: auc, TestLogLoss: ll, TestRows: n}
+	r.log.Info("epoch done", "epoch", epoch+1, "train_logloss", res.TrainLogLoss, "test_auc", auc, "test_logloss", ll)
+	if r.mlog != nil {
+		r.mlog.write(map[string]any{"kind": "eval", "epoch": epoch + 1, "step": r.meta.Step, "train_logloss": res.TrainLogLoss,
+			"test_auc": auc, "test_logloss": ll, "time": time.Now().UTC().Format(time.RFC3339Nano)})
+	}
+	return nil
+}
+
+// evalQuantized evaluates the test split with the rows quantized by each
+// of Config.EvalCodecs (none: nothing to do).
+func (r *run) evalQuantized() error {
+	if len(r.cfg.EvalCodecs) == 0 {
+		return nil
+	}
+	r.bar.Label("quantized eval")
+	q, err := evalQuantized(r.ctx, &r.cfg, r.sp, r.onErr, r.st, r.table, r.res.TestAUC)
+	if err != nil {
+		return err
+	}
+	r.res.Quantized = q
+	return nil
+}
+
+// finish completes the Result (steps, speed, bytes) and, with an output
+// directory, writes the serving artifact and result.json.
+func (r *run) finish() (*Result, error) {
+	cfg, res := &r.cfg, r.res
+	r.bar.Done()
+	res.Steps = r.meta.Step
+	res.TrainSeconds = r.trainTime.Seconds()
 	if res.TrainSeconds > 0 {
-		res.TrainSamplesPerS = float64(meta.Samples) / res.TrainSeconds
+		res.TrainSamplesPerS = float64(r.meta.Samples) / res.TrainSeconds
 	}
-	by := table.Bytes()
+	by := r.table.Bytes()
 	res.EmbeddingBytes, res.OptimizerBytes, res.IndexBytes = by.Params, by.Optimizer, by.Index
-	if rs, ok := table.(embedding.RowStore); ok {
+	if rs, ok := r.table.(embedding.RowStore); ok {
 		var floats int64
-		for _, r := range rs.RowSets() {
-			floats += int64(r.Len()) * int64(r.Dim())
+		for _, set := range rs.RowSets() {
+			floats += int64(set.Len()) * int64(set.Dim())
 		}
 		res.EmbeddingRows = floats / int64(cfg.Dim)
 	}
@@ -312,23 +501,31 @@ func Train(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		res.CompressionRatio = float64(res.FullTableBytes) / float64(by.Params)
 	}
 	res.PeakRSSBytes = peakRSS()
-	if cfg.Out != "" {
-		if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), table, net, schema, cfg, plan); err != nil {
-			return nil, err
-		}
-		err := atomicfile.Write(filepath.Join(cfg.Out, "result.json"), func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(struct {
-				Result *Result `json:"result"`
-				Config Config  `json:"config"`
-			}{res, cfg})
-		})
-		if err != nil {
-			return nil, err
-		}
+	if err := checkParams(r.table, r.net); err != nil {
+		return nil, fmt.Errorf("final model (step %d): %w", r.meta.Step, err)
+	}
+	if cfg.Out == "" {
+		return res, nil
+	}
+	if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), r.table, r.net, r.schema, *cfg, r.plan); err != nil {
+		return nil, err
+	}
+	if err := writeResult(filepath.Join(cfg.Out, ResultFile), res, cfg); err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// writeResult writes res and cfg as the run's result.json, atomically.
+func writeResult(path string, res *Result, cfg *Config) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Result *Result `json:"result"`
+			Config Config  `json:"config"`
+		}{res, *cfg})
+	})
 }
 
 // evaluate predicts the test split and returns AUC, log loss and rows.
@@ -360,6 +557,9 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 		if err != nil {
 			return 0, 0, 0, err
 		}
+		if i := firstNonFinite(p); i >= 0 {
+			return 0, 0, 0, fmt.Errorf("%w: prediction for test row %d of %s is %v (%s)", ErrDiverged, len(probs)+i, path, p[i], divergeHint)
+		}
 		probs = append(probs, p...)
 		labels = append(labels, b.Labels...)
 		src.Release(b)
@@ -371,7 +571,11 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
 	}
-	return auc, metrics.LogLoss(probs, labels), int64(len(probs)), nil
+	ll, err := metrics.LogLoss(probs, labels)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
+	}
+	return auc, ll, int64(len(probs)), nil
 }
 
 // stepper owns the per-step buffers: transformed dense features, gathered
@@ -506,10 +710,14 @@ func makeSplit(cfg *Config, onErr datasets.OnError) (*split, error) {
 		}
 		sp.trainFilter = func(r *datasets.Record) bool { return r.Timestamp < cut }
 		sp.testFilter = func(r *datasets.Record) bool { return r.Timestamp >= cut }
+		// The batch readers apply Filter before Skip/Limit, so a limit
+		// counts the rows that pass the filter, in file order: the first
+		// trainRows rows that pass the train filter are exactly the train
+		// rows among the first total rows (and likewise for test). With
+		// --max-rows the limits are what keeps the reads to those rows;
+		// both counts are >= 1 here (the cut row itself is a test row, and
+		// Train refuses zero training rows), so no limit means "to the end".
 		sp.trainLimit, sp.testLimit = sp.trainRows, sp.testRows
-		if cfg.MaxRows > 0 { // the limit counts rows before the filter; keep it simple
-			sp.trainLimit, sp.testLimit = 0, 0
-		}
 		return sp, nil
 	}
 	ntest := int64(math.Round(float64(total) * cfg.TestFraction))
@@ -622,25 +830,67 @@ func scanVocabulary(ctx context.Context, cfg *Config, sp *split, onErr datasets.
 	return v, nil
 }
 
-// jsonlWriter appends JSON lines to a metrics file.
+// jsonlWriter appends JSON lines to a metrics file and counts its bytes.
 type jsonlWriter struct {
 	f   *os.File
+	n   int64 // the file's length
 	enc *json.Encoder
 }
 
-func openJSONL(path string, appendTo bool) (*jsonlWriter, error) {
+// openJSONL opens the metrics file at path: truncated for a new run; for
+// a resumed one, cut to the length at (the checkpoint's MetricsBytes, so
+// that the steps replayed after it are not logged twice) or, with at nil
+// (an older checkpoint), appended to.
+func openJSONL(path string, resumed bool, at *int64) (*jsonlWriter, error) {
 	flag := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if appendTo {
-		flag = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if resumed {
+		flag = os.O_CREATE | os.O_WRONLY
 	}
 	f, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("metrics file: %w", err)
 	}
-	return &jsonlWriter{f: f, enc: json.NewEncoder(f)}, nil
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("metrics file: %w", err)
+	}
+	n := fi.Size()
+	if at != nil && *at >= 0 && *at < n {
+		if err := f.Truncate(*at); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("metrics file %s: drop the lines after the checkpoint: %w", path, err)
+		}
+		n = *at
+	}
+	if _, err := f.Seek(n, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("metrics file %s: %w", path, err)
+	}
+	j := &jsonlWriter{f: f, n: n}
+	j.enc = json.NewEncoder(j)
+	return j, nil
 }
 
+// Write writes p to the file, counting it.
+func (j *jsonlWriter) Write(p []byte) (int, error) {
+	n, err := j.f.Write(p)
+	j.n += int64(n)
+	return n, err
+}
+
+// write logs v as one line. The log is best effort: a failed write does
+// not stop training (the checkpoint records the length that reached the
+// file).
 func (j *jsonlWriter) write(v any) { j.enc.Encode(v) }
+
+// sync flushes the file to disk and returns its length.
+func (j *jsonlWriter) sync() (int64, error) {
+	if err := j.f.Sync(); err != nil {
+		return 0, fmt.Errorf("metrics file: %w", err)
+	}
+	return j.n, nil
+}
 
 func (j *jsonlWriter) Close() error { return j.f.Close() }
 

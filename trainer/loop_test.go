@@ -1,13 +1,22 @@
 package trainer
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"github.com/embtab/embtab/densenet"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/embedding"
 )
 
 // genData writes a small generated Criteo-like Parquet file.
@@ -66,12 +75,13 @@ func TestTrainModelsLearn(t *testing.T) {
 // from its checkpoint: the result must equal an uninterrupted run's.
 func TestResumeSameResult(t *testing.T) {
 	data := genData(t, 6000)
-	cfg := Config{Data: data, Model: "dlrm", Dim: 8, Batch: 500, Epochs: 2, Threads: 2, CheckpointEvery: 3}
+	cfg := Config{Data: data, Model: "dlrm", Dim: 8, Batch: 500, Epochs: 2, Threads: 2, CheckpointEvery: 3, LogEvery: 1}
 	cfg.Out = t.TempDir()
 	want, err := Train(context.Background(), cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	wantLog := metricSteps(t, cfg.Out)
 	cfg.Out = t.TempDir()
 	// steps per epoch: 5400/500 -> 11; stop mid second epoch, after a checkpoint at 12 and before 15
 	_, err = Train(context.Background(), cfg, Options{StopAfterSteps: 14})
@@ -92,6 +102,122 @@ func TestResumeSameResult(t *testing.T) {
 	for _, f := range []string{"metrics.jsonl", "result.json", CheckpointFile} {
 		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
 			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	// The resume replays steps 13 and 14 (after the checkpoint at 12):
+	// metrics.jsonl used to log them twice.
+	if got := metricSteps(t, cfg.Out); !slices.Equal(got, wantLog) {
+		t.Errorf("resumed metrics.jsonl logs %v; uninterrupted %v", got, wantLog)
+	}
+}
+
+// metricSteps returns "kind:step" of every line of dir's metrics.jsonl.
+func metricSteps(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var m struct {
+			Kind string `json:"kind"`
+			Step int64  `json:"step"`
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out = append(out, fmt.Sprintf("%s:%d", m.Kind, m.Step))
+	}
+	return out
+}
+
+// sameResult compares the deterministic fields of two results (not the
+// timings, the peak RSS or whether the run resumed).
+func sameResult(a, b *Result) bool {
+	return a.TestAUC == b.TestAUC && a.TestLogLoss == b.TestLogLoss && a.TrainLogLoss == b.TrainLogLoss &&
+		a.Steps == b.Steps && a.TrainRows == b.TrainRows && a.TestRows == b.TestRows && a.Epochs == b.Epochs &&
+		a.EmbeddingBytes == b.EmbeddingBytes && a.OptimizerBytes == b.OptimizerBytes && a.FullTableBytes == b.FullTableBytes
+}
+
+// readResult reads dir's result.json.
+func readResult(t *testing.T, dir string) ([]byte, *Result) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, ResultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Result *Result `json:"result"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil || v.Result == nil {
+		t.Fatalf("%s: %v", ResultFile, err)
+	}
+	return data, v.Result
+}
+
+// TestResumeFinishedRun: --resume on a finished run used to report AUC 0,
+// exit 0 and overwrite result.json with zeros. It must leave result.json
+// as it is and return the stored result; and a run killed after its last
+// checkpoint but before result.json (removed here) must write the
+// uninterrupted run's result from the checkpoint.
+func TestResumeFinishedRun(t *testing.T) {
+	data := genData(t, 3000)
+	cfg := Config{Data: data, Model: "lr", Dim: 4, Batch: 500, Epochs: 2, Threads: 2, Out: t.TempDir()}
+	want, err := Train(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSON, _ := readResult(t, cfg.Out)
+	got, err := Train(context.Background(), cfg, Options{Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.AlreadyComplete || !sameResult(got, want) {
+		t.Errorf("resume of a finished run: %+v; want the stored %+v, marked complete", got, want)
+	}
+	if gotJSON, _ := readResult(t, cfg.Out); !bytes.Equal(gotJSON, wantJSON) {
+		t.Errorf("result.json rewritten:\n%s\nwant\n%s", gotJSON, wantJSON)
+	}
+	if err := os.Remove(filepath.Join(cfg.Out, ResultFile)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = Train(context.Background(), cfg, Options{Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stored := readResult(t, cfg.Out); got.AlreadyComplete || !sameResult(got, want) || !sameResult(stored, want) {
+		t.Errorf("resume after the last checkpoint: returned %+v, stored %+v; want %+v", got, stored, want)
+	}
+}
+
+// TestStaleTempsRemoved: a kill -9 while a checkpoint is written leaves a
+// full-size .checkpoint.bin.tmp-NNN that nothing removed; a run (resumed
+// or not) must remove such files on start.
+func TestStaleTempsRemoved(t *testing.T) {
+	data := genData(t, 2000)
+	for _, resume := range []bool{false, true} {
+		out := t.TempDir()
+		stale := []string{".checkpoint.bin.tmp-123", ".result.json.tmp-9"}
+		for _, f := range stale {
+			if err := os.WriteFile(filepath.Join(out, f), []byte("torn"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keep := filepath.Join(out, "notes.tmp-1")
+		if err := os.WriteFile(keep, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Train(context.Background(), Config{Data: data, Model: "lr", Dim: 4, Batch: 500, Out: out}, Options{Resume: resume}); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range stale {
+			if _, err := os.Stat(filepath.Join(out, f)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("resume=%v: stale %s still there (%v)", resume, f, err)
+			}
+		}
+		if _, err := os.Stat(keep); err != nil {
+			t.Errorf("resume=%v: removed a file that is not ours: %v", resume, err)
 		}
 	}
 }
@@ -188,5 +314,158 @@ func TestTableShapeOptions(t *testing.T) {
 		if err == nil && res.EmbeddingBytes > c.MemoryBudget {
 			t.Errorf("%s: %d bytes over the %d budget", tc.name, res.EmbeddingBytes, c.MemoryBudget)
 		}
+	}
+}
+
+// TestDivergedRunsFail: runs whose learning rates blow the model up used
+// to hang (a NaN score in metrics.AUC), or finish with AUC 0.5 and write a
+// servable model. They must fail with ErrDiverged naming the step and
+// write neither the artifact nor result.json.
+func TestDivergedRunsFail(t *testing.T) {
+	data := genData(t, 3000)
+	tests := []struct {
+		name      string
+		model     string
+		lr, embLR float64
+		batch     int
+		hint      string
+	}{
+		// one step, then an evaluation of NaN scores: the hang of issue 14
+		{"dense lr 1e30 fm one step", "fm", 1e30, 0, 4096, "--lr"},
+		{"dense lr 1e30 fm", "fm", 1e30, 0, 500, "--lr"},
+		{"emb lr 1e30 dlrm", "dlrm", 0, 1e30, 500, "--emb-lr"},
+		{"emb lr 1e38 fm", "fm", 0, 1e38, 500, "--emb-lr"},
+		// finishes with finite, saturated scores: AUC 0.5 and a servable model before
+		{"emb lr 1e30 lr", "lr", 0, 1e30, 500, "--emb-lr"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			cfg := Config{Data: data, Model: tc.model, LR: tc.lr, EmbLR: tc.embLR, Dim: 4, Batch: tc.batch, Threads: 2, Out: out}
+			done := make(chan error, 1)
+			go func() {
+				_, err := Train(context.Background(), cfg, Options{})
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatal("no answer after 60s (hang)")
+			}
+			if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "step") || !strings.Contains(err.Error(), tc.hint) {
+				t.Fatalf("err = %v; want ErrDiverged naming the step and %s", err, tc.hint)
+			}
+			t.Log(err)
+			for _, f := range []string{"result.json", ArtifactDir} {
+				if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+					t.Errorf("diverged run wrote %s", f)
+				}
+			}
+		})
+	}
+}
+
+// writeAvazu writes rows Avazu lines whose hours are shuffled over ten
+// days, so that a time split differs from the file order; it returns the
+// path and the rows' Unix timestamps.
+func writeAvazu(t *testing.T, rows int) (string, []int64) {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString("id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,app_category,device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,C16,C17,C18,C19,C20,C21\n")
+	ts := make([]int64, rows)
+	for i := range rows {
+		k := (i * 37) % 240
+		day, hour := 21+k/24, k%24
+		ts[i] = time.Date(2014, 10, day, hour, 0, 0, 0, time.UTC).Unix()
+		fmt.Fprintf(&sb, "%d,%d,1410%02d%02d,1005,%d,site%d,dom%d,cat%d,app%d,adom,acat,dev%d,ip%d,model%d,1,0,%d,320,50,1722,0,35,100084,79\n",
+			i, (i*7)%3/2, day, hour, i%2, i%13, i%11, i%5, i%17, i%19, i%23, i%29, 15000+i%31)
+	}
+	p := filepath.Join(t.TempDir(), "a.csv")
+	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, ts
+}
+
+// TestMaxRowsTimeSplit: with --split time, --max-rows used to be dropped
+// for the reads (the whole file was trained and evaluated) while
+// train_rows/test_rows reported the capped split. The rows read must be
+// the split's: the first MaxRows rows, divided at the time cut.
+func TestMaxRowsTimeSplit(t *testing.T) {
+	data, ts := writeAvazu(t, 3000)
+	const maxRows, batch = 1000, 100
+	sorted := slices.Clone(ts[:maxRows])
+	slices.Sort(sorted)
+	cut := sorted[int(maxRows*0.9)]
+	var wantTrain, wantTest int64
+	for _, v := range ts[:maxRows] {
+		if v < cut {
+			wantTrain++
+		} else {
+			wantTest++
+		}
+	}
+	res, err := Train(context.Background(), Config{Data: data, Format: "avazu", Split: "time", MaxRows: maxRows,
+		Model: "lr", Dim: 4, Batch: batch, Threads: 1}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSteps := (wantTrain + batch - 1) / batch
+	if res.TrainRows != wantTrain || res.TestRows != wantTest || res.Steps != wantSteps {
+		t.Fatalf("train %d rows in %d steps, test %d rows; want %d rows in %d steps, %d rows",
+			res.TrainRows, res.Steps, res.TestRows, wantTrain, wantSteps, wantTest)
+	}
+}
+
+// TestCheckpointStreams: writing a checkpoint used to hold its whole
+// state about three times (each part's buffer, the file's buffer, the
+// copy), reading it twice. Both must now allocate far less than the state.
+func TestCheckpointStreams(t *testing.T) {
+	table, err := embedding.NewHashed(embedding.Config{Dim: 16, Rows: []int{1 << 18},
+		Optimizer: embedding.Optimizer{Name: embedding.RowwiseAdagrad, LR: 0.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := densenet.New(smallConfig(densenet.ModelDCNv2, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	path := filepath.Join(t.TempDir(), CheckpointFile)
+	meta := &ckptMeta{Config: Config{Model: densenet.ModelDCNv2, Dim: 16, Batch: 8, Epochs: 1}, Epoch: 1, Step: 4}
+	allocs := func(fn func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		fn()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	w := allocs(func() {
+		if err := writeCheckpoint(path, meta, table, net); err != nil {
+			t.Fatal(err)
+		}
+	})
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := allocs(func() {
+		ck, err := openCheckpoint(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ck.Close()
+		if err := table.Load(ck.table); err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Load(ck.net); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("checkpoint %d bytes: write allocated %d, read %d", fi.Size(), w, r)
+	if limit := uint64(fi.Size()) / 4; w > limit || r > limit {
+		t.Errorf("checkpoint of %d bytes: write allocated %d bytes, read %d; want < %d", fi.Size(), w, r, limit)
 	}
 }
