@@ -149,7 +149,13 @@ func (c *Config) Defaults() {
 		c.Model = "dlrm"
 	}
 	if c.Table == "" {
-		c.Table = "hashed"
+		// Without a budget there is nothing to compress to: the full
+		// table (one row per training value) is the honest default; a
+		// budget alone asks for the hashing trick.
+		c.Table = "full"
+		if c.MemoryBudget > 0 {
+			c.Table = "hashed"
+		}
 	}
 	if c.Dim == 0 {
 		c.Dim = 16

@@ -59,6 +59,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -68,6 +69,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
 
+	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/bytesize"
 	"github.com/embtab/embtab/lookup"
 	_ "github.com/embtab/embtab/lookup/badgerstore"
@@ -122,7 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	fs.StringVar(&c.Model, "model", "", "artifact directory to serve (train --out DIR writes DIR/model; required)")
+	fs.StringVar(&c.Model, "model", "", "artifact directory to serve, or a training run's directory (train --out DIR writes DIR/model; required)")
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a non-loopback --addr")
 	fs.StringVar(&c.Store, "store", "mmap", "row store: "+strings.Join(lookup.Stores(), ", "))
@@ -187,7 +189,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.Model = modelDir(c.Model)
 	return serve(ctx, &c, log, reg, stdout)
+}
+
+// modelDir returns dir, or dir/model when dir is a training run's
+// directory (train --out DIR writes the artifact to DIR/model) rather
+// than an artifact.
+func modelDir(dir string) string {
+	if dir == "" {
+		return dir
+	}
+	if _, err := os.Stat(filepath.Join(dir, artifact.ManifestFile)); err == nil {
+		return dir
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model", artifact.ManifestFile)); err == nil {
+		return filepath.Join(dir, "model")
+	}
+	return dir
 }
 
 func (c *config) validate() error {
