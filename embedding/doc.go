@@ -19,6 +19,20 @@
 // keep their rows in a [Rows] store, which other packages can reuse: it owns
 // the parameters, the optimizer state and the sparse update engine.
 //
+// # Methods, plans and the engine
+//
+// A table method's mapping from ids to rows is its key plan ([Plan]): per
+// field a key function (id -> row keys in row sets), and a combine —
+// [CopyRow], [SumRows] (optionally weighted: multi-probe hashing, bag
+// pooling), [ConcatRows] (multiplexing's and Unified Embedding's chunks) or
+// [ComputeVector] (a [Computer]: QR's product, or a vector computed from
+// the id alone). Each method builds its plan in its own file, and every
+// table runs on one engine, [Planned]: Lookup resolves keys and reads the
+// rows with the fused gather-dequantize kernel through a [Gatherer] (the
+// same code serving can run over an artifact's rows); Apply runs the
+// combines' backward and each row store's sparse update. Methods register
+// by name ([RegisterMethod], [Method]) so that a manifest can name them.
+//
 // # Per-field dims
 //
 // Full, hashed and hybrid tables take per-field dims (Config.FieldDims,
