@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/embtab/embtab/embedding"
 )
 
 func testPlan() *Plan {
@@ -26,7 +28,7 @@ func TestPlanRoundTrip(t *testing.T) {
 	if err := WritePlan(path, p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Bytes != (3+1)*2*4+(5+1)*8*4 {
+	if p.Bytes != (3+1)*2*4+(5+1)*8*4+(3+5)*embedding.IndexBytesPerID {
 		t.Fatalf("bytes %d", p.Bytes)
 	}
 	got, err := ReadPlan(path)
@@ -280,8 +282,8 @@ func TestPruneByWeight(t *testing.T) {
 		want   []int
 	}{
 		{"fits already", []float64{1, 1, 1, 1}, []int64{1, 1}, 1 << 20, []int{2, 2}},
-		{"drop the weakest", []float64{0.1, 0.2, 5, 6}, []int64{9, 9}, (9 + 1) * 3 * 4, []int{1, 2}},
-		{"never below one", []float64{0.1, 0.2, 5, 6}, []int64{9, 9}, (9 + 1) * 2 * 4, []int{1, 1}},
+		{"drop the weakest", []float64{0.1, 0.2, 5, 6}, []int64{9, 9}, (9+1)*3*4 + 18*embedding.IndexBytesPerID, []int{1, 2}},
+		{"never below one", []float64{0.1, 0.2, 5, 6}, []int64{9, 9}, (9+1)*2*4 + 18*embedding.IndexBytesPerID, []int{1, 1}},
 	}
 	for _, c := range cases {
 		got, err := PruneByWeight(c.imp, c.rows, 2, c.budget)

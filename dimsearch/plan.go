@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/embtab/embtab/atomicfile"
+	"github.com/embtab/embtab/embedding"
 )
 
 // Search methods, the values of Plan.Method.
@@ -22,8 +23,11 @@ const (
 	MethodUniform  = "uniform"
 )
 
-// PlanVersion is the version of the plan file format.
-const PlanVersion = 1
+// PlanVersion is the version of the plan file format. Version 2 counts a
+// field's bytes in serving bytes (rows and the vocabulary of its kept
+// ids, [FieldCost]); version 1 plans counted the rows only and are
+// refused: search again with this version.
+const PlanVersion = 2
 
 // ErrPlan marks an unreadable or inconsistent plan file.
 var ErrPlan = errors.New("invalid dimension plan")
@@ -97,14 +101,22 @@ func (p *Plan) Chunks(chunkDim int) []int {
 	return c
 }
 
-// Cost returns the fp32 bytes of a full table whose field f holds
-// rows[f] rows plus one OOV row at dims[f] floats.
+// Cost returns the serving bytes of a full table whose field f holds
+// rows[f] rows plus one OOV row at dims[f] floats ([FieldCost] summed).
 func Cost(rows []int64, dims []int) int64 {
 	var b int64
 	for f, n := range rows {
-		b += (n + 1) * int64(dims[f]) * 4
+		b += FieldCost(n, dims[f])
 	}
 	return b
+}
+
+// FieldCost returns the serving bytes of one field of a full table with
+// rows kept ids at dim floats: its fp32 rows (the kept ids' and the OOV
+// row) and its vocabulary ([embedding.IndexBytesPerID] an id), which is
+// what the budget of a full table counts.
+func FieldCost(rows int64, dim int) int64 {
+	return (rows+1)*int64(dim)*4 + rows*embedding.IndexBytesPerID
 }
 
 // finish fills the derived fields: per-field bytes and the total.
@@ -113,7 +125,7 @@ func (p *Plan) finish() {
 	p.Bytes = 0
 	for f := range p.Fields {
 		fp := &p.Fields[f]
-		fp.Bytes = (fp.KeptRows + 1) * int64(fp.Dim) * 4
+		fp.Bytes = FieldCost(fp.KeptRows, fp.Dim)
 		p.Bytes += fp.Bytes
 	}
 }
@@ -162,8 +174,8 @@ func (p *Plan) Validate() error {
 		if !pruned && fp.KeptRows != fp.Cardinality {
 			return bad("field %d (%s): %d kept rows of %d but no kept ids", f, fp.Name, fp.KeptRows, fp.Cardinality)
 		}
-		if fp.Bytes != (fp.KeptRows+1)*int64(fp.Dim)*4 {
-			return bad("field %d (%s): bytes %d, want %d", f, fp.Name, fp.Bytes, (fp.KeptRows+1)*int64(fp.Dim)*4)
+		if want := FieldCost(fp.KeptRows, fp.Dim); fp.Bytes != want {
+			return bad("field %d (%s): bytes %d, want %d", f, fp.Name, fp.Bytes, want)
 		}
 		total += fp.Bytes
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -29,6 +30,9 @@ type Method interface {
 	// methods without one). It checks the config and the index's sizes:
 	// the errors wrap [ErrCorrupt].
 	Plan(config json.RawMessage, index Index) (*Plan, error)
+	// Load restores a table of the method from what its Save wrote (a
+	// checkpoint's table section), config and index included.
+	Load(r io.Reader) (Trainable, error)
 }
 
 // Index is a method's id index as serving holds it: for each field, the
@@ -45,11 +49,15 @@ type Index interface {
 type Spec struct {
 	// Dim is the floats per field vector.
 	Dim int
-	// Budget is the byte budget of the table's parameters (fp32); 0 means
-	// the full table's bytes ([FullTableBytes] of the fields'
-	// cardinalities), so a compressed table at budget 0 keeps only its
-	// collisions.
+	// Budget is the table's byte budget in serving bytes: its fp32
+	// parameters plus its index ([IndexBytesPerID] an indexed id). 0 means
+	// no budget: a full table is built at its size, and a compressed
+	// method sizes itself to PlanBytes when set, else to the full table's
+	// serving bytes ([FullServingBytes]), so it keeps only its collisions.
 	Budget int64
+	// PlanBytes are the bytes of the dimension plan that set FieldDims
+	// (0: none), the budget of compressed methods when Budget is 0.
+	PlanBytes int64
 	// Fields are the fields' distinct training ids (sorted ascending)
 	// with their counts, from the vocabulary pre-pass.
 	Fields []Frequencies
@@ -85,12 +93,24 @@ func (s *Spec) Cardinalities() []int64 {
 	return c
 }
 
-// BudgetOrFull returns Budget, or the full table's bytes when it is 0.
+// BudgetOrFull returns Budget, or the full table's serving bytes when it
+// is 0.
 func (s *Spec) BudgetOrFull() int64 {
 	if s.Budget > 0 {
 		return s.Budget
 	}
-	return FullTableBytes(s.Cardinalities(), s.Dim)
+	return FullServingBytes(s.Cardinalities(), s.Dim)
+}
+
+// FullServingBytes returns the serving bytes of a full table over fields
+// of the given cardinalities at dim: its fp32 parameters
+// ([FullTableBytes]) and its vocabulary ([IndexBytesPerID] an id).
+func FullServingBytes(cardinalities []int64, dim int) int64 {
+	b := FullTableBytes(cardinalities, dim)
+	for _, n := range cardinalities {
+		b += n * IndexBytesPerID
+	}
+	return b
 }
 
 // CheckParams returns an error naming the first of s.Params not in known.
@@ -216,4 +236,30 @@ func DecodeConfig(raw json.RawMessage, v any) error {
 		return fmt.Errorf("decode table config: trailing data: %w", ErrCorrupt)
 	}
 	return nil
+}
+
+// TrainTable is a table as a training loop uses it: it learns, saves and
+// restores itself (checkpoints) and updates with several goroutines.
+type TrainTable interface {
+	Trainable
+	Persister
+	SetThreads(n int)
+}
+
+// NewTable builds a fresh table of the method registered as name for
+// spec; the table must be a [TrainTable]. The errors name the method.
+func NewTable(name string, spec Spec) (TrainTable, error) {
+	m, err := MethodByName(name)
+	if err != nil {
+		return nil, err
+	}
+	t, err := m.New(spec)
+	if err != nil {
+		return nil, err
+	}
+	tt, ok := t.(TrainTable)
+	if !ok {
+		return nil, fmt.Errorf("%s table: %T cannot be checkpointed or threaded (Persister, SetThreads): %w", name, t, ErrConfig)
+	}
+	return tt, nil
 }

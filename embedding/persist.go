@@ -424,3 +424,12 @@ func bodyBytes(rows, dims []int, dim int, opt Optimizer, storage string, ids int
 func checkBody(r io.Reader, need int64) (io.Reader, error) {
 	return streamsize.AtLeast(r, need, ErrCorrupt)
 }
+
+// Save writes the rows (parameters, optimizer state, and for int8 storage
+// the rounding state) as the rows section of the stream format above:
+// what a table method outside this package saves of its row stores.
+func (r *Rows) Save(w io.Writer) error { return r.save(w) }
+
+// Load restores rows that Save wrote from a store of the same shape,
+// optimizer and storage, in place.
+func (r *Rows) Load(rd io.Reader) error { return r.load(rd) }

@@ -2,6 +2,7 @@ package embedding
 
 import (
 	"fmt"
+	"strconv"
 )
 
 // Key names one stored row: row Row of row set Set. A table's row sets are
@@ -10,6 +11,11 @@ import (
 type Key struct {
 	Set uint32
 	Row uint32
+}
+
+// String returns "set/row".
+func (k Key) String() string {
+	return strconv.FormatUint(uint64(k.Set), 10) + "/" + strconv.FormatUint(uint64(k.Row), 10)
 }
 
 // Combine says how the rows of one id's keys make the field vector.

@@ -2,34 +2,60 @@ package lookup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
+
+	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/kernels"
+	"github.com/embtab/embtab/quant"
 )
 
-// Embedder looks up field vectors for ids: it resolves each id to its
-// rows, reads the distinct rows of a batch from a Store in one Get, and
-// combines them. It is safe for concurrent use (its scratch buffers are
-// pooled).
+// Embedder looks up field vectors for ids through the table's plan and the
+// fused gather-dequantize kernels ([embedding.Gatherer]): it resolves each
+// id to its keys with the method's key functions, then
+//
+//   - from a [Mapped] store (mmap), gathers the rows in place from the
+//     mapped row files in the artifact's codec, pooling in the kernel where
+//     the plan's combine is a plain sum: no per-row decode, no copy;
+//   - from any other store (badger, Redis Cluster), fetches the batch's
+//     distinct rows in one Get, then gathers and combines them with the
+//     same kernels.
+//
+// Either way the float32 operations are the training table's, in the same
+// order. It is safe for concurrent use (its scratch is pooled).
 type Embedder struct {
-	res   *Resolver
-	store Store
-	pool  sync.Pool // *scratch
+	res     *Resolver
+	store   Store
+	mapped  Mapped
+	threads int
+	pool    sync.Pool // *scratch
 }
 
 // scratch holds one lookup's buffers.
 type scratch struct {
-	keys  []Key         // every id's keys, in order
-	uniq  []Key         // distinct keys, in first-use order
-	slot  []int32       // keys[i] is uniq[slot[i]]
-	index map[Key]int32 // key -> position in uniq
-	rows  []float32     // the rows of uniq
-	gath  []float32     // one id's rows, in key order
+	g     *embedding.Gatherer
+	index map[Key]int32 // distinct key -> its row in its set's fetched rows
+	first []Key         // distinct keys, in first-use order
+	count []int32       // distinct keys per row set
+	off   []int32       // first fetched row of each set
+	fetch []Key         // distinct keys grouped by set: what Get reads
+	rowOf []int32       // each key's row in its set's fetched rows
+	rows  []float32     // the fetched rows, Width floats each
+	tabs  []kernels.Table
 }
 
-// NewEmbedder returns an embedder reading rows through r from s.
+// NewEmbedder returns an embedder reading rows through r's plan from s.
 func NewEmbedder(r *Resolver, s Store) *Embedder {
-	return &Embedder{res: r, store: s}
+	e := &Embedder{res: r, store: s, threads: 1}
+	e.mapped, _ = s.(Mapped)
+	return e
 }
+
+// SetThreads sets the goroutines one lookup's kernels may use (default 1:
+// a server runs many lookups at once).
+func (e *Embedder) SetThreads(n int) { e.threads = max(n, 1) }
 
 // Resolver returns the embedder's resolver.
 func (e *Embedder) Resolver() *Resolver { return e.res }
@@ -42,11 +68,7 @@ func (e *Embedder) Store() Store { return e.store }
 // in the same order, as embedding.Table.Lookup writes them. Errors wrap
 // ErrShape or the store's error.
 func (e *Embedder) Lookup(ctx context.Context, ids []uint64, out []float32) error {
-	nf := e.res.Fields()
-	if len(ids)%nf != 0 {
-		return fmt.Errorf("lookup: %d ids are not whole examples of %d fields: %w", len(ids), nf, ErrShape)
-	}
-	return e.lookup(ctx, func(i int) int { return i % nf }, ids, out)
+	return e.lookup(ctx, ids, nil, out)
 }
 
 // LookupFields writes the vector of ids[i] in field fields[i] to
@@ -56,68 +78,121 @@ func (e *Embedder) LookupFields(ctx context.Context, fields []int, ids []uint64,
 	if len(fields) != len(ids) {
 		return fmt.Errorf("lookup: %d fields for %d ids: %w", len(fields), len(ids), ErrShape)
 	}
-	nf := e.res.Fields()
-	for i, f := range fields {
-		if f < 0 || f >= nf {
-			return fmt.Errorf("lookup: id %d: field %d out of [0, %d): %w", i, f, nf, ErrShape)
-		}
+	if fields == nil {
+		fields = []int{}
 	}
-	return e.lookup(ctx, func(i int) int { return fields[i] }, ids, out)
+	return e.lookup(ctx, ids, fields, out)
 }
 
-func (e *Embedder) lookup(ctx context.Context, fieldOf func(int) int, ids []uint64, out []float32) error {
-	r := e.res
-	d, w := r.dim, r.width
+func (e *Embedder) lookup(ctx context.Context, ids []uint64, fields []int, out []float32) error {
+	d := e.res.Dim()
 	if len(out) != len(ids)*d {
 		return fmt.Errorf("lookup: %d floats for %d ids of dim %d: %w", len(out), len(ids), d, ErrShape)
+	}
+	if fields == nil && len(ids)%e.res.Fields() != 0 {
+		return fmt.Errorf("lookup: %d ids are not whole examples of %d fields: %w", len(ids), e.res.Fields(), ErrShape)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if len(ids) == 0 {
 		return nil
 	}
 	s, _ := e.pool.Get().(*scratch)
 	if s == nil {
-		s = &scratch{index: make(map[Key]int32)}
+		s = &scratch{g: embedding.NewGatherer(e.res.plan), index: make(map[Key]int32)}
 	}
-	defer func() {
-		clear(s.index)
-		e.pool.Put(s)
-	}()
-	s.keys, s.uniq, s.slot = s.keys[:0], s.uniq[:0], s.slot[:0]
-	for i, id := range ids {
-		s.keys = r.Keys(fieldOf(i), id, s.keys)
+	defer e.pool.Put(s)
+	keys, err := s.g.Resolve(ids, fields)
+	if err != nil {
+		return fmt.Errorf("lookup: %w: %w", ErrShape, err)
 	}
-	for _, k := range s.keys {
-		j, ok := s.index[k]
-		if !ok {
-			j = int32(len(s.uniq))
-			s.index[k] = j
-			s.uniq = append(s.uniq, k)
+	if e.mapped != nil {
+		tabs, err := e.mapped.RowTables(len(keys))
+		if err != nil {
+			return err
 		}
-		s.slot = append(s.slot, j)
+		return e.gather(s, tabs, nil, out)
 	}
-	s.rows = grow(s.rows, len(s.uniq)*w)
-	if err := e.store.Get(ctx, s.uniq, s.rows); err != nil {
+	if err := e.fetch(ctx, s, keys); err != nil {
 		return err
 	}
-	s.gath = grow(s.gath, r.maxKeys*w)
-	k := 0
-	for i := range ids {
-		f := fieldOf(i)
-		n := r.keysPerID(f)
-		g := s.gath[:n*w]
-		for j := range n {
-			u := int(s.slot[k+j])
-			copy(g[j*w:(j+1)*w], s.rows[u*w:(u+1)*w])
+	return e.gather(s, s.tabs, s.rowOf, out)
+}
+
+// gather runs the kernels over the resolved batch.
+func (e *Embedder) gather(s *scratch, tabs []kernels.Table, rowOf []int32, out []float32) error {
+	if err := s.g.Gather(tabs, rowOf, out, e.threads); err != nil {
+		if errors.Is(err, kernels.ErrIndex) {
+			return fmt.Errorf("lookup: %w: %w", ErrNotFound, err)
 		}
-		k += n
-		r.Combine(f, g, out[i*d:(i+1)*d])
+		return fmt.Errorf("lookup: %w", err)
 	}
 	return nil
 }
 
-func grow(s []float32, n int) []float32 {
+// fetch reads the batch's distinct rows from the store in one Get, grouped
+// by row set, and describes each set's fetched rows as an fp32 kernel
+// table (set width floats of each Width-float row), with rowOf mapping
+// every key to its row there.
+func (e *Embedder) fetch(ctx context.Context, s *scratch, keys []Key) error {
+	r := e.res
+	nsets := len(r.plan.Sets)
+	clear(s.index)
+	s.first = s.first[:0]
+	s.count = resize(s.count, nsets)
+	clear(s.count)
+	s.rowOf = resize(s.rowOf, len(keys))
+	for i, k := range keys {
+		if int(k.Set) >= nsets {
+			return fmt.Errorf("lookup: key %v: row set out of [0, %d): %w", k, nsets, ErrNotFound)
+		}
+		j, ok := s.index[k]
+		if !ok {
+			j = s.count[k.Set]
+			s.count[k.Set]++
+			s.index[k] = j
+			s.first = append(s.first, k)
+		}
+		s.rowOf[i] = j
+	}
+	s.off = resize(s.off, nsets)
+	var n int32
+	for set, c := range s.count {
+		s.off[set] = n
+		n += c
+	}
+	s.fetch = resize(s.fetch, int(n))
+	for _, k := range s.first {
+		s.fetch[s.off[k.Set]+s.index[k]] = k
+	}
+	w := r.width
+	s.rows = resize(s.rows, int(n)*w)
+	if err := e.store.Get(ctx, s.fetch, s.rows); err != nil {
+		return err
+	}
+	s.tabs = resize(s.tabs, nsets)
+	for set := range nsets {
+		lo, c := int(s.off[set]), int(s.count[set])
+		t := kernels.Table{Codec: quant.FP32, Rows: c, Dim: r.widths[set], Stride: w * 4}
+		if c > 0 {
+			t.Data = floatBytes(s.rows[lo*w : (lo+c)*w])
+		}
+		s.tabs[set] = t
+	}
+	return nil
+}
+
+// floatBytes views fp32 values as the fp32 codec's row bytes (the codec's
+// layout is little-endian float32, the machine's on the platforms the
+// kernels serve).
+func floatBytes(v []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v)*4)
+}
+
+func resize[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]float32, n)
+		return make([]T, n)
 	}
 	return s[:n]
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -140,13 +141,37 @@ func TestEmbedderMatchesTable(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("LookupFields differs from the table's vectors")
 			}
+			// The rows copied into huge-page memory serve the same.
+			if runtime.GOOS == "linux" {
+				hs, err := mmapstore.Open(a, mmapstore.Options{HugePages: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				clear(got)
+				if err := lookup.NewEmbedder(r, hs).Lookup(context.Background(), ids, got); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("huge-page store differs from the table's vectors")
+				}
+				if err := hs.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if err := lookup.NewEmbedder(r, hs).Lookup(context.Background(), ids, got); !errors.Is(err, lookup.ErrClosed) {
+					t.Fatalf("lookup on a closed store: %v, want ErrClosed", err)
+				}
+			}
 		})
 	}
 }
 
-// TestEmbedderQuantized checks int8 and int4 artifacts against the trained
-// table with its rows replaced by their decoded codes: the serving path
-// computes exactly what post-training quantization evaluates.
+// TestEmbedderQuantized checks fp16, int8 and int4 artifacts against the
+// trained table with its rows replaced by their decoded codes: the serving
+// path computes what post-training quantization evaluates, exactly where a
+// field's vector is its rows as they are, and to float32 rounding where
+// the kernel pools a sum of quantized rows (it dequantizes into the
+// accumulator, fusing the scale and the add, so the rounding differs from
+// decoding each row first).
 func TestEmbedderQuantized(t *testing.T) {
 	for _, codec := range []string{"fp16", "int8", "int4"} {
 		for name, tbl := range tables(t) {
@@ -176,8 +201,10 @@ func TestEmbedderQuantized(t *testing.T) {
 				if err := lookup.NewEmbedder(r, mmapstore.New(a)).Lookup(context.Background(), ids, got); err != nil {
 					t.Fatal(err)
 				}
-				if !slices.Equal(got, want) {
-					t.Fatalf("served vectors differ from the dequantized table's")
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+						t.Fatalf("float %d: served %v, the dequantized table's %v", i, got[i], want[i])
+					}
 				}
 				if q := a.Manifest().Table.RowSets[0].QuantError; q == nil || !(q.RMSE > 0) {
 					t.Errorf("quantization error not recorded: %+v", q)

@@ -5,22 +5,26 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/embtab/embtab/artifact"
+	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/kernels"
 )
 
 // Key names one stored row: row Row of the artifact table's row set Set
-// (artifact.Manifest.Table.RowSets[Set]).
-type Key struct {
-	Set uint32
-	Row uint32
-}
+// (artifact.Manifest.Table.RowSets[Set]), the key of the table method's
+// plan ([embedding.Key]).
+type Key = embedding.Key
 
-// String returns "set/row".
-func (k Key) String() string {
-	return strconv.FormatUint(uint64(k.Set), 10) + "/" + strconv.FormatUint(uint64(k.Row), 10)
+// Mapped is implemented by stores whose rows the gather kernels read in
+// place, in the artifact's codec (the mmap store): RowTables returns one
+// kernel table per row set (Manifest.Table.RowSets order), valid while the
+// store is open; after Close it returns ErrClosed. The embedder gathers
+// from them directly instead of calling Get, and tells the store how many
+// rows (keys, repeats included) the lookup reads, for its accounting.
+type Mapped interface {
+	RowTables(rows int) ([]kernels.Table, error)
 }
 
 // Store reads the rows of one artifact's table by key, in batches.
@@ -61,6 +65,9 @@ type Config struct {
 	// Prefix namespaces the keys of shared stores (Redis); empty means
 	// "embtab".
 	Prefix string
+	// HugePages backs the rows of the mmap store with transparent huge
+	// pages (package mmapstore's doc says how and why).
+	HugePages bool
 	// Logger receives the store's log lines; nil discards them.
 	Logger *slog.Logger
 }

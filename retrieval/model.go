@@ -4,19 +4,21 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/hashing"
 	"github.com/embtab/embtab/kernels/gemm"
-	"github.com/embtab/embtab/trainer"
+	_ "github.com/embtab/embtab/multiplex" // registers multiplex, unified and multiprobe
 )
 
 // Config is a two-tower model and its training run.
 type Config struct {
-	// Table is the embedding method (full, hashed, qr, multiplex, unified,
-	// multiprobe, hybrid: trainer.NewTable's), MemoryBudget the bytes of
-	// its fp32 parameters (0: the full table's), Storage "fp32" or
-	// "int8", HeadFraction the hybrid head's share of the budget.
+	// Table is the embedding method (a name registered with package
+	// embedding: full, hashed, qr, multiplex, unified, multiprobe,
+	// hybrid), MemoryBudget its budget in serving bytes (fp32 parameters
+	// plus index; 0: the full table's), Storage "fp32" or "int8",
+	// HeadFraction the hybrid head's share of the budget.
 	Table        string  `json:"table"`
 	MemoryBudget int64   `json:"memory_budget"`
 	Storage      string  `json:"storage,omitempty"`
@@ -57,7 +59,7 @@ func (c *Config) Defaults() {
 		c.Optimizer = "rowwise_adagrad"
 	}
 	if c.EmbLR == 0 {
-		c.EmbLR = trainer.DefaultEmbLR(c.Optimizer, ModelName)
+		c.EmbLR = embedding.DefaultLR(c.Optimizer)
 	}
 	if c.Dim == 0 {
 		c.Dim = 16
@@ -133,7 +135,7 @@ func (c *Config) nested() []int {
 // towers, and the ids of the users and items it was built for.
 type Model struct {
 	Config Config
-	Table  trainer.TrainableTable
+	Table  embedding.TrainTable
 	Towers *Towers
 	Hasher *hashing.Hasher
 	// in are the interactions the model was built for, sp their split
@@ -148,8 +150,8 @@ type Model struct {
 	blank []uint64
 }
 
-// NewModel builds an untrained model for in: the table (through
-// trainer.NewTable, sized from the training interactions' vocabulary)
+// NewModel builds an untrained model for in: the table (through its
+// registered method, sized from the training interactions' vocabulary)
 // and randomly initialised towers.
 func NewModel(cfg Config, in *Interactions, sp *Split) (*Model, error) {
 	cfg.Defaults()
@@ -194,15 +196,19 @@ func NewModel(cfg Config, in *Interactions, sp *Split) (*Model, error) {
 			ids[f], cnts[f] = []uint64{m.blank[f]}, []uint32{1}
 		}
 	}
-	tc := trainer.Config{
-		Table: cfg.Table, Dim: cfg.Dim, MemoryBudget: cfg.MemoryBudget, Storage: cfg.Storage,
-		HeadFraction: cfg.HeadFraction, Optimizer: cfg.Optimizer, EmbLR: cfg.EmbLR, Seed: cfg.Seed,
-		Threads: cfg.Threads, Model: ModelName,
+	spec := embedding.Spec{Dim: cfg.Dim, Budget: cfg.MemoryBudget, Fields: make([]embedding.Frequencies, nf),
+		Optimizer: embedding.Optimizer{Name: cfg.Optimizer, LR: float32(cfg.EmbLR)}, Seed: cfg.Seed, Storage: cfg.Storage}
+	for f := range spec.Fields {
+		spec.Fields[f] = embedding.Frequencies{IDs: ids[f], Counts: cnts[f], Distinct: int64(len(ids[f]))}
 	}
-	t, err := trainer.NewTable(tc, ids, cnts)
+	if cfg.HeadFraction > 0 {
+		spec.Params = map[string]string{"head_fraction": strconv.FormatFloat(cfg.HeadFraction, 'g', -1, 64)}
+	}
+	t, err := embedding.NewTable(cfg.Table, spec)
 	if err != nil {
 		return nil, fmt.Errorf("two-tower table: %w", err)
 	}
+	t.SetThreads(max(cfg.Threads, 1))
 	m.Table = t
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x70776f746f776572))
 	tcfg := TowersConfig{

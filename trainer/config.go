@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"fmt"
+	"github.com/embtab/embtab/embedding"
 	"math"
 	"runtime"
 )
@@ -279,18 +280,8 @@ func DefaultEmbLRFor(optimizer, model string, fields int) float64 {
 // Element-wise Adagrad's 0.05 is the PyTorch peer's; the lazy Adam and SGD
 // rates are conventional starting points.
 func DefaultEmbLR(optimizer, model string) float64 {
-	switch optimizer {
-	case "rowwise_adagrad":
-		if model == "fm" || model == "deepfm" {
-			return 0.05
-		}
-		return 0.2
-	case "adagrad":
+	if optimizer == embedding.RowwiseAdagrad && (model == "fm" || model == "deepfm") {
 		return 0.05
-	case "lazy_adam":
-		return 0.005
-	case "sgd":
-		return 1
 	}
-	return 0.05
+	return embedding.DefaultLR(optimizer)
 }

@@ -24,7 +24,7 @@ func TestDimSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	budget := stats.FullTableBytes / 2
+	budget := stats.FullServingBytes / 2
 	// Mixed dimensions reach every model zero-padded: one model per case.
 	cases := []struct {
 		method, table, model string
@@ -52,11 +52,11 @@ func TestDimSearch(t *testing.T) {
 			if p.Bytes > budget {
 				t.Errorf("plan costs %d bytes, budget %d", p.Bytes, budget)
 			}
-			if res.EmbeddingBytes > budget {
-				t.Errorf("table holds %d bytes, budget %d", res.EmbeddingBytes, budget)
+			if res.ServingBytes > budget {
+				t.Errorf("table serves %d bytes, budget %d", res.ServingBytes, budget)
 			}
-			if c.table == "full" && res.EmbeddingBytes != p.Bytes {
-				t.Errorf("full table holds %d bytes, its plan says %d", res.EmbeddingBytes, p.Bytes)
+			if c.table == "full" && res.ServingBytes != p.Bytes {
+				t.Errorf("full table serves %d bytes, its plan says %d", res.ServingBytes, p.Bytes)
 			}
 			if res.TestAUC < 0.56 {
 				t.Errorf("test AUC %.4f: the searched model did not learn", res.TestAUC)
@@ -148,7 +148,7 @@ func TestDimSearchResume(t *testing.T) {
 	ctx := context.Background()
 	out := t.TempDir()
 	cfg := Config{Data: data, Model: "lr", Table: "full", Dim: 4, Batch: 256, Threads: 1, Out: out,
-		DimSearch: dimsearch.MethodOptEmbed, MemoryBudget: 40 << 10}
+		DimSearch: dimsearch.MethodOptEmbed, MemoryBudget: 120 << 10}
 	cfg.Search.Generations, cfg.Search.Population = 2, 4
 	if _, err := Train(ctx, cfg, Options{StopAfterSteps: 2}); !errors.Is(err, ErrStopped) {
 		t.Fatalf("stopped run: %v", err)

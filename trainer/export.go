@@ -16,7 +16,6 @@ import (
 	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/hashing"
-	"github.com/embtab/embtab/multiplex"
 )
 
 // ArtifactDir is the name of the serving artifact Train writes inside
@@ -131,7 +130,7 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	defer ck.Close()
 	meta := ck.meta
-	table, err := loadAnyTable(ck.table)
+	table, err := loadTable(meta.Config.Table, ck.table)
 	if err != nil {
 		return nil, fmt.Errorf("%s: embedding table: %w", path, err)
 	}
@@ -152,22 +151,14 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	return &Checkpoint{Config: meta.Config, Table: table, Net: net, Epoch: meta.Epoch, Step: meta.Step}, nil
 }
 
-// loadAnyTable loads a table saved by any of the table packages, told
-// apart by the stream's magic, from the section r (read from its start).
-func loadAnyTable(r *io.SectionReader) (embedding.Trainable, error) {
-	var magic [8]byte
-	if _, err := r.ReadAt(magic[:], 0); err != nil {
-		return nil, fmt.Errorf("%d bytes: %w", r.Size(), ErrCheckpointCorrupt)
+// loadTable restores the table of method (the run's --table) from its
+// saved stream, the section r, through the method's registered Load.
+func loadTable(method string, r *io.SectionReader) (embedding.Trainable, error) {
+	m, err := embedding.MethodByName(method)
+	if err != nil {
+		return nil, err
 	}
-	r = io.NewSectionReader(r, 0, r.Size())
-	switch string(magic[:]) {
-	case "EMBHYBRD":
-		return embedding.LoadHybrid(r)
-	case "EMBTMPLX":
-		return multiplex.Load(r)
-	default:
-		return embedding.Load(r)
-	}
+	return m.Load(io.NewSectionReader(r, 0, r.Size()))
 }
 
 // ExportCheckpoint exports the model in run directory out's checkpoint

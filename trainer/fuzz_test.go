@@ -136,8 +136,9 @@ func FuzzReadCheckpoint(f *testing.F) {
 			return
 		}
 		defer ck.Close()
-		if _, err := loadAnyTable(ck.table); err != nil && !errors.Is(err, embedding.ErrCorrupt) &&
-			!errors.Is(err, embedding.ErrBadMagic) && !errors.Is(err, embedding.ErrVersion) && !errors.Is(err, ErrCheckpointCorrupt) {
+		if _, err := loadTable(ck.meta.Config.Table, ck.table); err != nil && !errors.Is(err, embedding.ErrCorrupt) &&
+			!errors.Is(err, embedding.ErrBadMagic) && !errors.Is(err, embedding.ErrVersion) && !errors.Is(err, ErrCheckpointCorrupt) &&
+			!errors.Is(err, embedding.ErrConfigMismatch) && !errors.Is(err, embedding.ErrUnknownMethod) {
 			t.Fatalf("table state: error wraps no corruption error: %v", err)
 		}
 		if _, err := densenet.ReadState(io.NewSectionReader(ck.net, 0, ck.net.Size())); err != nil && !errors.Is(err, densenet.ErrCorruptState) {

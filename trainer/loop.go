@@ -39,15 +39,24 @@ type Result struct {
 	TestRows         int64   `json:"test_rows"`
 	Epochs           int     `json:"epochs"`
 	Steps            int64   `json:"steps"`
-	// EmbeddingBytes is the memory of the embedding parameters as stored;
-	// OptimizerBytes their optimizer state; IndexBytes lookup structures.
-	EmbeddingBytes int64 `json:"embedding_bytes"`
-	OptimizerBytes int64 `json:"optimizer_bytes"`
-	IndexBytes     int64 `json:"index_bytes"`
+	// EmbeddingBytes is the memory of the embedding parameters as stored
+	// in training; OptimizerBytes their optimizer state; TrainIndexBytes
+	// the training table's id maps (a full table's or a hybrid head's).
+	EmbeddingBytes  int64 `json:"embedding_bytes"`
+	OptimizerBytes  int64 `json:"optimizer_bytes"`
+	TrainIndexBytes int64 `json:"train_index_bytes"`
+	// IndexBytes is what the served artifact's index holds (the method's
+	// indexed ids, embedding.IndexBytesPerID each), ServingBytes what the
+	// served fp32 artifact holds in memory: its rows as stored plus the
+	// index. Budgets (--memory-budget) are in these bytes.
+	IndexBytes   int64 `json:"index_bytes"`
+	ServingBytes int64 `json:"serving_bytes"`
 	// FullTableBytes is the fp32 table with one row per distinct training
-	// value (plus one OOV row per field) at the same dim; CompressionRatio
-	// is FullTableBytes / EmbeddingBytes.
+	// value (plus one OOV row per field) at the same dim, FullServingBytes
+	// the same with its vocabulary: a full table's serving bytes;
+	// CompressionRatio is FullServingBytes / ServingBytes.
 	FullTableBytes   int64   `json:"full_table_bytes"`
+	FullServingBytes int64   `json:"full_serving_bytes"`
 	CompressionRatio float64 `json:"compression_ratio"`
 	DistinctValues   int64   `json:"distinct_values"`
 	EmbeddingRows    int64   `json:"embedding_rows"`
@@ -284,7 +293,8 @@ func (r *run) resume() error {
 	}
 	r.res = &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, Dense: r.dense, TrainRows: r.sp.trainRows, TestRows: r.sp.testRows,
 		Epochs: cfg.Epochs, Resumed: r.resumed, Seed: cfg.Seed, Threads: cfg.Threads,
-		FullTableBytes: embedding.FullTableBytes(r.vocab.cardinalities(), cfg.Dim), DistinctValues: r.vocab.distinct(), DimPlan: r.plan}
+		FullTableBytes:   embedding.FullTableBytes(r.vocab.cardinalities(), cfg.Dim),
+		FullServingBytes: embedding.FullServingBytes(r.vocab.cardinalities(), cfg.Dim), DistinctValues: r.vocab.distinct(), DimPlan: r.plan}
 	if r.plan != nil {
 		r.res.SearchSeconds = r.plan.SearchSeconds
 	}
@@ -489,7 +499,18 @@ func (r *run) finish() (*Result, error) {
 		res.TrainSamplesPerS = float64(r.meta.Samples) / res.TrainSeconds
 	}
 	by := r.table.Bytes()
-	res.EmbeddingBytes, res.OptimizerBytes, res.IndexBytes = by.Params, by.Optimizer, by.Index
+	res.EmbeddingBytes, res.OptimizerBytes, res.TrainIndexBytes = by.Params, by.Optimizer, by.Index
+	if d, ok := r.table.(embedding.Describer); ok {
+		desc, err := d.Describe()
+		if err != nil {
+			return nil, fmt.Errorf("describe the table: %w", err)
+		}
+		res.IndexBytes = embedding.IndexServingBytes(desc.Index)
+		res.ServingBytes = res.IndexBytes
+		for _, set := range desc.Sets {
+			res.ServingBytes += int64(set.Len()) * int64(set.Dim()) * 4 // fp32 rows
+		}
+	}
 	if rs, ok := r.table.(embedding.RowStore); ok {
 		var floats int64
 		for _, set := range rs.RowSets() {
@@ -497,8 +518,8 @@ func (r *run) finish() (*Result, error) {
 		}
 		res.EmbeddingRows = floats / int64(cfg.Dim)
 	}
-	if by.Params > 0 {
-		res.CompressionRatio = float64(res.FullTableBytes) / float64(by.Params)
+	if res.ServingBytes > 0 {
+		res.CompressionRatio = float64(res.FullServingBytes) / float64(res.ServingBytes)
 	}
 	res.PeakRSSBytes = peakRSS()
 	if err := checkParams(r.table, r.net); err != nil {
@@ -926,8 +947,9 @@ type DataStats struct {
 	// Cardinalities are the distinct training values per field.
 	Cardinalities []int64
 	// FullTableBytes is the fp32 full table (one row per distinct value plus
-	// one OOV row per field) at cfg.Dim.
-	FullTableBytes int64
+	// one OOV row per field) at cfg.Dim, FullServingBytes the same with its
+	// vocabulary: the serving bytes that budgets and ratios are against.
+	FullTableBytes, FullServingBytes int64
 }
 
 // Scan reads the training split of cfg once and returns its statistics.
@@ -950,5 +972,5 @@ func Scan(ctx context.Context, cfg Config) (*DataStats, error) {
 	}
 	card := v.cardinalities()
 	return &DataStats{TrainRows: sp.trainRows, TestRows: sp.testRows, Cardinalities: card,
-		FullTableBytes: embedding.FullTableBytes(card, cfg.Dim)}, nil
+		FullTableBytes: embedding.FullTableBytes(card, cfg.Dim), FullServingBytes: embedding.FullServingBytes(card, cfg.Dim)}, nil
 }

@@ -61,8 +61,11 @@ func TestTrainModelsLearn(t *testing.T) {
 			if res.TrainRows != 10800 || res.TestRows != 1200 {
 				t.Errorf("split %d/%d, want 10800/1200", res.TrainRows, res.TestRows)
 			}
-			if tc.budget > 0 && res.EmbeddingBytes > tc.budget {
-				t.Errorf("embedding bytes %d exceed the budget %d", res.EmbeddingBytes, tc.budget)
+			if tc.budget > 0 && res.ServingBytes > tc.budget {
+				t.Errorf("serving bytes %d exceed the budget %d", res.ServingBytes, tc.budget)
+			}
+			if res.ServingBytes != res.IndexBytes+res.EmbeddingBytes || (tc.table == "full") != (res.IndexBytes > 0) {
+				t.Errorf("serving bytes %d, want the fp32 rows %d + index %d", res.ServingBytes, res.EmbeddingBytes, res.IndexBytes)
 			}
 			if res.FullTableBytes <= 0 || res.DistinctValues <= 0 {
 				t.Errorf("full table bytes %d, distinct %d", res.FullTableBytes, res.DistinctValues)

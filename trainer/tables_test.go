@@ -55,7 +55,7 @@ func batchFromVocab(rng *rand.Rand, v *vocabulary, examples int) []uint64 {
 
 func TestNewTableMethods(t *testing.T) {
 	v := testVocab(500, 40, 1200, 7)
-	full := embedding.FullTableBytes(v.cardinalities(), 8)
+	full := embedding.FullServingBytes(v.cardinalities(), 8)
 	methods := []string{"full", "hashed", "qr", "multiplex", "unified", "multiprobe", "hybrid"}
 	for _, method := range methods {
 		for _, budget := range []int64{0, full / 3} {
@@ -77,10 +77,16 @@ func TestNewTableMethods(t *testing.T) {
 				if want == 0 {
 					want = full
 				}
+				// The budget is in serving bytes: parameters plus index.
 				// QR needs only about 2*sqrt(n) rows per field to cover it;
 				// the others use most of their budget.
-				if p := tbl.Bytes().Params; p > want || method != "qr" && p < want/2 {
-					t.Fatalf("params %d bytes for a budget of %d", p, want)
+				d, err := tbl.(embedding.Describer).Describe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, ix := tbl.Bytes().Params, embedding.IndexServingBytes(d.Index)
+				if p+ix > want || method != "qr" && p+ix < want/2 {
+					t.Fatalf("params %d + index %d bytes for a budget of %d", p, ix, want)
 				}
 				if tbl.Fields() != 4 || tbl.Dim() != 8 {
 					t.Fatalf("table of %d fields, dim %d", tbl.Fields(), tbl.Dim())

@@ -75,6 +75,7 @@ import (
 	_ "github.com/embtab/embtab/lookup/badgerstore"
 	_ "github.com/embtab/embtab/lookup/mmapstore"
 	_ "github.com/embtab/embtab/lookup/redisstore"
+	_ "github.com/embtab/embtab/multiplex" // registers the multiplex, unified and multiprobe table methods
 )
 
 func main() {
@@ -95,6 +96,7 @@ type config struct {
 	AllowRemote     bool
 	Store           string
 	StorePath       string
+	HugePages       bool
 	StorePrefix     string
 	RedisAddrs      []string
 	MaxBodyBytes    int64
@@ -129,6 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a non-loopback --addr")
 	fs.StringVar(&c.Store, "store", "mmap", "row store: "+strings.Join(lookup.Stores(), ", "))
 	fs.StringVar(&c.StorePath, "store-path", "", "badger: parent directory of the per-artifact databases")
+	fs.BoolVar(&c.HugePages, "huge-pages", false, "mmap: copy the rows at load into memory advised for transparent huge pages (fewer TLB misses on large tables; costs the rows' bytes of private memory, see package mmapstore)")
 	fs.StringVar(&c.StorePrefix, "store-prefix", "", "redis: key prefix (default embtab)")
 	fs.StringSliceVar(&c.RedisAddrs, "redis-addrs", nil, "redis: cluster seed addresses, host:port,...")
 	maxBody := fs.String("max-body", "4MiB", "largest request body")

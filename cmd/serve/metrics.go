@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/embtab/embtab/kernels"
 	"github.com/embtab/embtab/lookup"
 )
 
@@ -101,4 +102,32 @@ func (s *instrumented) Get(ctx context.Context, keys []lookup.Key, out []float32
 func (s *instrumented) writer() (lookup.Writer, bool) {
 	w, ok := s.Store.(lookup.Writer)
 	return w, ok
+}
+
+// mappedInstrumented is an instrumented store whose rows the kernels read
+// in place (lookup.Mapped, the mmap store): lookups gather from its row
+// tables without a Get; the rows they read count as hits (the latency
+// metric is for Gets).
+type mappedInstrumented struct {
+	*instrumented
+	m lookup.Mapped
+}
+
+func (s mappedInstrumented) RowTables(rows int) ([]kernels.Table, error) {
+	t, err := s.m.RowTables(rows)
+	result := "hit"
+	if err != nil {
+		result = "error"
+	}
+	s.instrumented.m.storeRows.WithLabelValues(s.name, result).Add(float64(rows))
+	return t, err
+}
+
+// forEmbedder returns the store as the embedder should see it: with the
+// wrapped store's row tables when it has them.
+func (s *instrumented) forEmbedder() lookup.Store {
+	if m, ok := s.Store.(lookup.Mapped); ok {
+		return mappedInstrumented{instrumented: s, m: m}
+	}
+	return s
 }

@@ -73,14 +73,15 @@ func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, m
 			dir, mc.Fields, mc.Dim, mc.NumDense, len(man.Fields), man.Table.Dim, len(man.Dense), artifact.ErrCorrupt)
 	}
 	st, err := lookup.Open(ctx, cfg.Store, a, lookup.Config{
-		Path: cfg.StorePath, Addrs: cfg.RedisAddrs, Prefix: cfg.StorePrefix, Logger: log.With("store", cfg.Store),
+		Path: cfg.StorePath, Addrs: cfg.RedisAddrs, Prefix: cfg.StorePrefix, HugePages: cfg.HugePages,
+		Logger: log.With("store", cfg.Store),
 	})
 	if err != nil {
 		return nil, err
 	}
 	ist := &instrumented{Store: st, name: cfg.Store, m: met}
 	m := &model{
-		dir: dir, art: a, store: ist, emb: lookup.NewEmbedder(res, ist), net: net,
+		dir: dir, art: a, store: ist, emb: lookup.NewEmbedder(res, ist.forEmbedder()), net: net,
 		hasher: hashing.New(uint64(man.Hash.Seed), len(man.Fields)),
 		schema: newSchemaIndex(man.Fields, man.Dense),
 		nf:     len(man.Fields), nd: len(man.Dense), dim: man.Table.Dim, log: log,

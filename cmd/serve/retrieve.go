@@ -75,7 +75,8 @@ func loadTwoTower(ctx context.Context, dir string, a *artifact.Artifact, res *lo
 		tt.userAt[man.Fields[f]] = k
 	}
 	st, err := lookup.Open(ctx, cfg.Store, a, lookup.Config{
-		Path: cfg.StorePath, Addrs: cfg.RedisAddrs, Prefix: cfg.StorePrefix, Logger: log.With("store", cfg.Store),
+		Path: cfg.StorePath, Addrs: cfg.RedisAddrs, Prefix: cfg.StorePrefix, HugePages: cfg.HugePages,
+		Logger: log.With("store", cfg.Store),
 	})
 	if err != nil {
 		r.Close()
@@ -83,7 +84,7 @@ func loadTwoTower(ctx context.Context, dir string, a *artifact.Artifact, res *lo
 	}
 	ist := &instrumented{Store: st, name: cfg.Store, m: met}
 	m := &model{
-		dir: dir, art: a, store: ist, emb: lookup.NewEmbedder(res, ist), ret: tt,
+		dir: dir, art: a, store: ist, emb: lookup.NewEmbedder(res, ist.forEmbedder()), ret: tt,
 		hasher: hashing.New(uint64(man.Hash.Seed), len(man.Fields)),
 		schema: newSchemaIndex(man.Fields, man.Dense),
 		nf:     len(man.Fields), nd: len(man.Dense), dim: man.Table.Dim, log: log,

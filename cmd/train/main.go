@@ -153,8 +153,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return json.NewEncoder(stdout).Encode(res)
 	}
 	fmt.Fprintf(stdout, "model %s, table %s (dim %d): test AUC %.4f, test logloss %.4f\n", res.Model, res.Table, res.Dim, res.TestAUC, res.TestLogLoss)
-	fmt.Fprintf(stdout, "trained %d rows x %d epochs in %.1fs (%.0f samples/s); embedding %s (full fp32 table %s: compression %.1fx)\n",
+	fmt.Fprintf(stdout, "trained %d rows x %d epochs in %.1fs (%.0f samples/s); serving %s (rows %s + index %s; full table %s: compression %.1fx)\n",
 		res.TrainRows, res.Epochs, res.TrainSeconds, res.TrainSamplesPerS,
-		bytesize.Format(res.EmbeddingBytes), bytesize.Format(res.FullTableBytes), res.CompressionRatio)
+		bytesize.Format(res.ServingBytes), bytesize.Format(res.ServingBytes-res.IndexBytes), bytesize.Format(res.IndexBytes),
+		bytesize.Format(res.FullServingBytes), res.CompressionRatio)
 	return nil
 }

@@ -21,7 +21,7 @@ func TestQuickStartJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
 		t.Fatalf("last stdout line is not JSON: %v", err)
 	}
-	for _, k := range []string{"test_auc", "test_logloss", "train_samples_per_s", "embedding_bytes", "full_table_bytes", "model", "table"} {
+	for _, k := range []string{"test_auc", "test_logloss", "train_samples_per_s", "embedding_bytes", "index_bytes", "serving_bytes", "full_table_bytes", "full_serving_bytes", "compression_ratio", "model", "table"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON result lacks %q", k)
 		}
@@ -54,7 +54,7 @@ func TestFlagErrors(t *testing.T) {
 func TestDimSearchFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"--gen-rows", "4000", "--batch", "500", "--dim", "4", "--model", "lr",
-		"--table", "full", "--dim-search", "optembed", "--memory-budget", "80KiB", "--search-generations", "2",
+		"--table", "full", "--dim-search", "optembed", "--memory-budget", "240KiB", "--search-generations", "2",
 		"--search-population", "6", "--json", "--quiet"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, errb.String())
@@ -62,6 +62,7 @@ func TestDimSearchFlags(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	var m struct {
 		EmbeddingBytes int64 `json:"embedding_bytes"`
+		ServingBytes   int64 `json:"serving_bytes"`
 		DimPlan        struct {
 			Method string `json:"method"`
 			Bytes  int64  `json:"bytes"`
@@ -73,7 +74,7 @@ func TestDimSearchFlags(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.DimPlan.Method != "optembed" || len(m.DimPlan.Fields) != 26 || m.DimPlan.Bytes > 80<<10 || m.EmbeddingBytes != m.DimPlan.Bytes {
+	if m.DimPlan.Method != "optembed" || len(m.DimPlan.Fields) != 26 || m.DimPlan.Bytes > 240<<10 || m.ServingBytes != m.DimPlan.Bytes {
 		t.Fatalf("result %+v", m)
 	}
 	if err := run(context.Background(), []string{"--gen-rows", "100", "--dim-search", "optembed", "--table", "qr", "--memory-budget", "1KiB"},
