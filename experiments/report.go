@@ -78,6 +78,16 @@ func Summarize(results []*Result) []*Summary {
 	return out
 }
 
+// spread formats a mean over seeds: "m ± sd" (sample standard deviation)
+// with at least two seeds, and the mean alone with one, where there is no
+// spread to show. No interval is ever computed from the test set itself.
+func spread(mean, sd float64, n int) string {
+	if n < 2 {
+		return fmt.Sprintf("%.4f", mean)
+	}
+	return fmt.Sprintf("%.4f ± %.4f", mean, sd)
+}
+
 func meanSD(x []float64) (float64, float64) {
 	var m float64
 	for _, v := range x {
@@ -170,8 +180,10 @@ func baseline(sum []*Summary, d string) (float64, string) {
 func Report(sum []*Summary, datasets []string) string {
 	var b strings.Builder
 	b.WriteString("# Embedding compression sweep\n\n")
-	b.WriteString("AUC and log loss are means over seeds (± sample standard deviation); bytes are the embedding " +
-		"parameters actually used; ratio = full fp32 table bytes / bytes used. ΔAUC is against the full table.\n")
+	b.WriteString("AUC and log loss are means over seeds; ± is the sample standard deviation over seeds, shown only " +
+		"for cells with at least 2 seeds (a cell of one seed shows its value alone: there is no spread to show, and no " +
+		"interval is computed from the test set). Bytes are the embedding parameters actually used; ratio = full fp32 " +
+		"table bytes / bytes used. ΔAUC is against the full table.\n")
 	for _, d := range datasets {
 		base, baseName := baseline(sum, d)
 		fmt.Fprintf(&b, "\n## %s\n\nBaseline: %s, AUC %.4f. Plot: `pareto_%s.png`.\n\n", d, baseName, base, d)
@@ -181,9 +193,9 @@ func Report(sum []*Summary, datasets []string) string {
 			if s.Dataset != d {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %gx | %s | %.1fx | %.4f ± %.4f | %+.4f | %.4f ± %.4f | %d | %.1f |\n",
-				s.Method, s.TargetRatio, bytesize.Format(int64(s.BytesUsed)), s.Ratio, s.AUC, s.AUCSD, s.AUC-base,
-				s.LogLoss, s.LLSD, s.N, s.TrainSeconds)
+			fmt.Fprintf(&b, "| %s | %gx | %s | %.1fx | %s | %+.4f | %s | %d | %.1f |\n",
+				s.Method, s.TargetRatio, bytesize.Format(int64(s.BytesUsed)), s.Ratio, spread(s.AUC, s.AUCSD, s.N), s.AUC-base,
+				spread(s.LogLoss, s.LLSD, s.N), s.N, s.TrainSeconds)
 		}
 		b.WriteString("\n**Best method per ratio**\n\n| target ratio | best method | AUC | ΔAUC vs full |\n|---|---|---|---|\n")
 		ratios := map[float64]*Summary{}
@@ -211,10 +223,11 @@ func Report(sum []*Summary, datasets []string) string {
 }
 
 // plotPareto draws AUC against bytes used (log x) for one dataset, one line
-// per method, with error bars of one standard deviation.
+// per method, with error bars of one standard deviation over seeds on the
+// points of at least two seeds (none on a point of one seed).
 func plotPareto(path, dataset string, sum []*Summary) error {
 	p := plot.New()
-	p.Title.Text = "AUC vs embedding bytes: " + dataset
+	p.Title.Text = "AUC vs embedding bytes: " + dataset + " (bars: ±1 sd over seeds, where ≥2 seeds)"
 	p.X.Label.Text = "embedding parameter bytes (log scale)"
 	p.Y.Label.Text = "test AUC"
 	p.X.Scale = plot.LogScale{}
@@ -236,10 +249,16 @@ func plotPareto(path, dataset string, sum []*Summary) error {
 		pts := byMethod[m]
 		sort.Slice(pts, func(a, b int) bool { return pts[a].BytesUsed < pts[b].BytesUsed })
 		xys := make(plotter.XYs, len(pts))
-		errs := make(plotter.YErrors, len(pts))
+		var (
+			bars plotter.XYs
+			errs plotter.YErrors
+		)
 		for j, s := range pts {
 			xys[j] = plotter.XY{X: s.BytesUsed, Y: s.AUC}
-			errs[j].Low, errs[j].High = s.AUCSD, s.AUCSD
+			if s.N >= 2 {
+				bars = append(bars, xys[j])
+				errs = append(errs, struct{ Low, High float64 }{s.AUCSD, s.AUCSD})
+			}
 		}
 		line, points, err := plotter.NewLinePoints(xys)
 		if err != nil {
@@ -250,15 +269,18 @@ func plotPareto(path, dataset string, sum []*Summary) error {
 		line.Dashes = plotutil.Dashes(i / len(palette))
 		points.Color = c
 		points.Shape = plotutil.Shape(i)
-		eb, err := plotter.NewYErrorBars(struct {
-			plotter.XYer
-			plotter.YErrorer
-		}{xys, errs})
-		if err != nil {
-			return err
+		p.Add(line, points)
+		if len(bars) > 0 {
+			eb, err := plotter.NewYErrorBars(struct {
+				plotter.XYer
+				plotter.YErrorer
+			}{bars, errs})
+			if err != nil {
+				return err
+			}
+			eb.Color = c
+			p.Add(eb)
 		}
-		eb.Color = c
-		p.Add(line, points, eb)
 		p.Legend.Add(m, line, points)
 	}
 	p.Legend.Top = false
