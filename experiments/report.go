@@ -11,6 +11,7 @@ import (
 
 	"github.com/embtab/embtab/atomicfile"
 	"github.com/embtab/embtab/bytesize"
+	"github.com/embtab/embtab/embedding"
 	"github.com/parquet-go/parquet-go"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -159,21 +160,23 @@ func WriteOutputs(dir string, results []*Result, infeasible []string) error {
 	})
 }
 
-// baseline returns the reference AUC of a dataset: the full table, or the
-// best method at ratio 1 when no full table ran.
-func baseline(sum []*Summary, d string) (float64, string) {
-	best, name := math.Inf(-1), ""
+// baseline returns the reference AUC of a dataset: its full table's
+// (Sweep.Run always trains one), or false when the results have none.
+func baseline(sum []*Summary, d string) (float64, bool) {
 	for _, s := range sum {
-		if s.Dataset == d && s.Method == "full" {
-			return s.AUC, "full"
+		if s.Dataset == d && s.Method == embedding.MethodFull {
+			return s.AUC, true
 		}
 	}
-	for _, s := range sum {
-		if s.Dataset == d && s.TargetRatio == 1 && s.AUC > best {
-			best, name = s.AUC, s.Method+" at 1x"
-		}
+	return math.NaN(), false
+}
+
+// delta formats an AUC against the baseline, "—" when there is none.
+func delta(auc, base float64) string {
+	if math.IsNaN(base) {
+		return "—"
 	}
-	return best, name
+	return fmt.Sprintf("%+.4f", auc-base)
 }
 
 // Report renders the markdown report.
@@ -185,16 +188,20 @@ func Report(sum []*Summary, datasets []string) string {
 		"interval is computed from the test set). Bytes are the embedding parameters actually used; ratio = full fp32 " +
 		"table bytes / bytes used. ΔAUC is against the full table.\n")
 	for _, d := range datasets {
-		base, baseName := baseline(sum, d)
-		fmt.Fprintf(&b, "\n## %s\n\nBaseline: %s, AUC %.4f. Plot: `pareto_%s.png`.\n\n", d, baseName, base, d)
+		base, ok := baseline(sum, d)
+		if ok {
+			fmt.Fprintf(&b, "\n## %s\n\nBaseline: the full fp32 table at 1x, AUC %.4f. Plot: `pareto_%s.png`.\n\n", d, base, d)
+		} else {
+			fmt.Fprintf(&b, "\n## %s\n\nBaseline: none (these results have no full-table cell, so no ΔAUC). Plot: `pareto_%s.png`.\n\n", d, d)
+		}
 		b.WriteString("| method | target ratio | bytes used | achieved ratio | AUC | ΔAUC | logloss | seeds | train s |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range sum {
 			if s.Dataset != d {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %gx | %s | %.1fx | %s | %+.4f | %s | %d | %.1f |\n",
-				s.Method, s.TargetRatio, bytesize.Format(int64(s.BytesUsed)), s.Ratio, spread(s.AUC, s.AUCSD, s.N), s.AUC-base,
+			fmt.Fprintf(&b, "| %s | %gx | %s | %.1fx | %s | %s | %s | %d | %.1f |\n",
+				s.Method, s.TargetRatio, bytesize.Format(int64(s.BytesUsed)), s.Ratio, spread(s.AUC, s.AUCSD, s.N), delta(s.AUC, base),
 				spread(s.LogLoss, s.LLSD, s.N), s.N, s.TrainSeconds)
 		}
 		b.WriteString("\n**Best method per ratio**\n\n| target ratio | best method | AUC | ΔAUC vs full |\n|---|---|---|---|\n")
@@ -216,7 +223,7 @@ func Report(sum []*Summary, datasets []string) string {
 		sort.Float64s(rs)
 		for _, r := range rs {
 			s := ratios[r]
-			fmt.Fprintf(&b, "| %gx | %s | %.4f | %+.4f |\n", r, s.Method, s.AUC, s.AUC-base)
+			fmt.Fprintf(&b, "| %gx | %s | %.4f | %s |\n", r, s.Method, s.AUC, delta(s.AUC, base))
 		}
 	}
 	return b.String()

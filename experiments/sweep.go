@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -115,10 +116,13 @@ func parseRecord(rec []string) (*Result, error) {
 type Sweep struct {
 	Datasets []Dataset
 	// Methods are trainer table names, or dimension searches (see
-	// SearchMethod). "full" runs only at ratio 1 (it cannot be
-	// compressed); it is the baseline of the report.
+	// SearchMethod). The full table (MethodFull) is the baseline of every
+	// ratio and of the report: Run always trains it, at ratio 1 only (it
+	// cannot be compressed), first for each dataset and seed, whether or
+	// not Methods lists it (see WithBaseline).
 	Methods []string
-	// Ratios are compression ratios against the full fp32 table.
+	// Ratios are compression ratios against the full fp32 table; every
+	// method but full runs at each of them.
 	Ratios  []float64
 	Seeds   []uint64
 	Out     string
@@ -131,6 +135,19 @@ type Sweep struct {
 	OnCell func(done, total int, r *Result, skipped bool)
 }
 
+// WithBaseline returns methods with the full table first (the baseline
+// every ratio is measured against), and whether it had to be added
+// because methods did not list it.
+func WithBaseline(methods []string) (out []string, added bool) {
+	out = []string{embedding.MethodFull}
+	for _, m := range methods {
+		if m != embedding.MethodFull {
+			out = append(out, m)
+		}
+	}
+	return out, !slices.Contains(methods, embedding.MethodFull)
+}
+
 type cellKey struct {
 	dataset, method string
 	ratio           float64
@@ -138,11 +155,17 @@ type cellKey struct {
 }
 
 // Run runs every cell not yet in <Out>/results.csv, then writes the
-// Parquet table, the plots and the report from all results.
+// Parquet table, the plots and the report from all results. For each
+// dataset and seed the full table runs first, at ratio 1: the budget of a
+// cell at ratio r is the full table's bytes / r.
 func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 	log := s.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	methods, added := WithBaseline(s.Methods)
+	if added {
+		log.Warn("methods do not list full: the full table runs at 1x anyway, as the baseline of the ratios")
 	}
 	if err := os.MkdirAll(s.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("sweep output: %w", err)
@@ -152,9 +175,9 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	done := map[cellKey]bool{}
+	done := map[cellKey]*Result{}
 	for _, r := range results {
-		done[cellKey{r.Dataset, r.Method, r.TargetRatio, r.Seed}] = true
+		done[cellKey{r.Dataset, r.Method, r.TargetRatio, r.Seed}] = r
 	}
 	f, err := os.OpenFile(csvPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -168,85 +191,81 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 			w.Flush()
 		}
 	}
-	total := 0
-	for range s.Datasets {
-		for _, m := range s.Methods {
-			for _, ratio := range s.Ratios {
-				if m == "full" && ratio != 1 {
-					continue
-				}
-				total += len(s.Seeds)
-			}
-		}
-	}
+	total := len(s.Datasets) * len(s.Seeds) * (1 + (len(methods)-1)*len(s.Ratios))
 	n := 0
 	for _, d := range s.Datasets {
-		stats, err := trainer.Scan(ctx, d.config("hashed", 0, 1, s.Threads))
-		if err != nil {
-			return nil, fmt.Errorf("dataset %s: %w", d.Name, err)
-		}
-		log.Info("dataset", "name", d.Name, "train_rows", stats.TrainRows, "full_table_bytes", stats.FullTableBytes)
 		// seeds outermost: an interrupted sweep has complete curves for the
 		// first seeds rather than some methods only
 		for _, seed := range s.Seeds {
+			var base *Result // the full table of this dataset and seed
+			cells := []cellKey{{d.Name, embedding.MethodFull, 1, int64(seed)}}
 			for _, ratio := range s.Ratios {
-				for _, m := range s.Methods {
-					if m == "full" && ratio != 1 {
-						continue
+				for _, m := range methods[1:] {
+					cells = append(cells, cellKey{d.Name, m, ratio, int64(seed)})
+				}
+			}
+			for _, key := range cells {
+				n++
+				m, ratio := key.method, key.ratio
+				if r := done[key]; r != nil {
+					if m == embedding.MethodFull {
+						base = r
 					}
-					n++
-					key := cellKey{d.Name, m, ratio, int64(seed)}
-					if done[key] {
-						if s.OnCell != nil {
-							s.OnCell(n, total, nil, true)
-						}
-						continue
-					}
-					budget := int64(math.Floor(float64(stats.FullTableBytes) / ratio))
-					if m == "full" {
-						budget = 0
-					}
-					start := time.Now()
-					res, err := trainer.Train(ctx, d.config(m, budget, seed, s.Threads), trainer.Options{Logger: log})
-					if errors.Is(err, embedding.ErrBudgetTooSmall) {
-						// the method cannot be built this small: a gap on the curve, not a failure
-						s.Infeasible = append(s.Infeasible, fmt.Sprintf("%s/%s at %gx (%d bytes): %v", d.Name, m, ratio, budget, err))
-						log.Warn("infeasible cell", "dataset", d.Name, "method", m, "ratio", ratio, "err", err)
-						if s.OnCell != nil {
-							s.OnCell(n, total, nil, true)
-						}
-						continue
-					}
-					if err != nil {
-						if ctx.Err() != nil {
-							return results, ctx.Err()
-						}
-						return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: %w", d.Name, m, ratio, seed, err)
-					}
-					r := &Result{Dataset: d.Name, Method: m, Model: d.Model, TargetRatio: ratio, BudgetBytes: budget,
-						BytesUsed: res.EmbeddingBytes, FullTableBytes: stats.FullTableBytes,
-						AUC: res.TestAUC, LogLoss: res.TestLogLoss, TrainSeconds: res.TrainSeconds,
-						Seed: int64(seed), Dim: int64(d.Dim)}
-					if r.BytesUsed > 0 {
-						r.Ratio = float64(r.FullTableBytes) / float64(r.BytesUsed)
-					}
-					w.Write(r.record())
-					w.Flush()
-					if err := w.Error(); err != nil {
-						return results, fmt.Errorf("append %s: %w", csvPath, err)
-					}
-					f.Sync()
-					results = append(results, r)
-					if res.DimPlan != nil {
-						if err := appendSearch(s.Out, newSearchRecord(r, res.DimPlan)); err != nil {
-							return results, err
-						}
-					}
-					log.Info("cell", "dataset", d.Name, "method", m, "ratio", ratio, "seed", seed, "auc", r.AUC,
-						"bytes", r.BytesUsed, "seconds", time.Since(start).Seconds())
 					if s.OnCell != nil {
-						s.OnCell(n, total, r, false)
+						s.OnCell(n, total, nil, true)
 					}
+					continue
+				}
+				var budget int64 // the full table takes no budget
+				if m != embedding.MethodFull {
+					budget = int64(math.Floor(float64(base.FullTableBytes) / ratio))
+				}
+				start := time.Now()
+				res, err := trainer.Train(ctx, d.config(m, budget, seed, s.Threads), trainer.Options{Logger: log})
+				if m != embedding.MethodFull && errors.Is(err, embedding.ErrBudgetTooSmall) {
+					// the method cannot be built this small: a gap on the curve, not a failure
+					s.Infeasible = append(s.Infeasible, fmt.Sprintf("%s/%s at %gx (%d bytes): %v", d.Name, m, ratio, budget, err))
+					log.Warn("infeasible cell", "dataset", d.Name, "method", m, "ratio", ratio, "err", err)
+					if s.OnCell != nil {
+						s.OnCell(n, total, nil, true)
+					}
+					continue
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return results, ctx.Err()
+					}
+					return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: %w", d.Name, m, ratio, seed, err)
+				}
+				r := &Result{Dataset: d.Name, Method: m, Model: d.Model, TargetRatio: ratio, BudgetBytes: budget,
+					BytesUsed: res.EmbeddingBytes, FullTableBytes: res.FullTableBytes,
+					AUC: res.TestAUC, LogLoss: res.TestLogLoss, TrainSeconds: res.TrainSeconds,
+					Seed: int64(seed), Dim: int64(d.Dim)}
+				if r.BytesUsed > 0 {
+					r.Ratio = float64(r.FullTableBytes) / float64(r.BytesUsed)
+				}
+				if m == embedding.MethodFull {
+					base = r
+					log.Info("baseline", "dataset", d.Name, "seed", seed, "full_table_bytes", r.FullTableBytes)
+				}
+				w.Write(r.record())
+				w.Flush()
+				if err := w.Error(); err != nil {
+					return results, fmt.Errorf("append %s: %w", csvPath, err)
+				}
+				if err := f.Sync(); err != nil {
+					return results, fmt.Errorf("sync %s: %w", csvPath, err)
+				}
+				results = append(results, r)
+				if res.DimPlan != nil {
+					if err := appendSearch(s.Out, newSearchRecord(r, res.DimPlan)); err != nil {
+						return results, err
+					}
+				}
+				log.Info("cell", "dataset", d.Name, "method", m, "ratio", ratio, "seed", seed, "auc", r.AUC,
+					"bytes", r.BytesUsed, "seconds", time.Since(start).Seconds())
+				if s.OnCell != nil {
+					s.OnCell(n, total, r, false)
 				}
 			}
 		}

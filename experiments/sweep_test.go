@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,14 +15,7 @@ import (
 // dimension searches and checks the files and the report.
 func TestSweepWithSearches(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "g.parquet")
-	g, err := datasets.NewGenerator(datasets.GenConfig{Rows: 6000, Scale: 0.001, Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := datasets.Convert(context.Background(), g, data, datasets.ConvertOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	data := tinyData(t, dir)
 	out := filepath.Join(dir, "out")
 	sw := &Sweep{
 		Datasets: []Dataset{{Name: "tiny", Data: data, TestFraction: 0.1, Model: "lr", Dim: 4, Batch: 512, Epochs: 1}},
@@ -70,6 +64,59 @@ func TestSweepWithSearches(t *testing.T) {
 	again, _ := ReadSearchRecords(filepath.Join(out, SearchFile))
 	if len(again) != len(recs) {
 		t.Fatalf("rerun wrote %d records, had %d", len(again), len(recs))
+	}
+}
+
+// tinyData writes a small generated data set into dir.
+func tinyData(t *testing.T, dir string) string {
+	t.Helper()
+	data := filepath.Join(dir, "g.parquet")
+	g, err := datasets.NewGenerator(datasets.GenConfig{Rows: 6000, Scale: 0.001, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := datasets.Convert(context.Background(), g, data, datasets.ConvertOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestSweepAddsFullBaseline: without full in Methods, and without ratio 1
+// in Ratios, the sweep still trains the full table at 1x first and
+// measures the ratios and ΔAUC against it, rather than taking another
+// method as the baseline.
+func TestSweepAddsFullBaseline(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	sw := &Sweep{
+		Datasets: []Dataset{{Name: "tiny", Data: tinyData(t, dir), TestFraction: 0.1, Model: "lr", Dim: 4, Batch: 512, Epochs: 1}},
+		Methods:  []string{"hashed"},
+		Ratios:   []float64{2},
+		Seeds:    []uint64{1},
+		Out:      out, Threads: 1,
+	}
+	res, err := sw.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Method != "full" || res[0].TargetRatio != 1 || res[1].Method != "hashed" {
+		for _, r := range res {
+			t.Logf("%s %g", r.Method, r.TargetRatio)
+		}
+		t.Fatalf("want full at 1x, then hashed at 2x")
+	}
+	if want := res[0].FullTableBytes / 2; res[1].BudgetBytes != want {
+		t.Errorf("hashed budget %d, want half the full table's %d", res[1].BudgetBytes, res[0].FullTableBytes)
+	}
+	rep, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rep), "Baseline: the full fp32 table at 1x") {
+		t.Errorf("report does not name the full baseline:\n%s", rep)
+	}
+	if m, added := WithBaseline([]string{"qr", "full"}); added || !slices.Equal(m, []string{"full", "qr"}) {
+		t.Errorf("WithBaseline(qr, full) = %v, %v", m, added)
 	}
 }
 
