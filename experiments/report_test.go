@@ -26,9 +26,9 @@ func bestRow(t *testing.T, rep, ratio string) string {
 // others: when it has the best AUC it is the best method.
 func TestReportRanksFullBaseline(t *testing.T) {
 	res := []*Result{
-		{Dataset: "d", Method: "full", TargetRatio: 1, BytesUsed: 1000, FullTableBytes: 1000, Ratio: 1, AUC: 0.80, Seed: 1},
-		{Dataset: "d", Method: "hashed", TargetRatio: 1, BytesUsed: 1000, FullTableBytes: 1000, Ratio: 1, AUC: 0.78, Seed: 1},
-		{Dataset: "d", Method: "hashed", TargetRatio: 10, BytesUsed: 100, FullTableBytes: 1000, Ratio: 10, AUC: 0.70, Seed: 1},
+		cell("full", 1, 1000, 600, 0.80),
+		cell("hashed", 1, 1600, 0, 0.78),
+		cell("hashed", 10, 160, 0, 0.70),
 	}
 	rep := Report(Summarize(res), []string{"d"})
 	if row := bestRow(t, rep, "1x"); !strings.Contains(row, "| full |") {
@@ -43,10 +43,7 @@ func TestReportRanksFullBaseline(t *testing.T) {
 // "± 0.0000"; a cell of two seeds shows the sample standard deviation.
 // The dimension-search section follows the same rule.
 func TestReportIntervals(t *testing.T) {
-	one := []*Result{
-		{Dataset: "d", Method: "full", TargetRatio: 1, BytesUsed: 1000, FullTableBytes: 1000, Ratio: 1, AUC: 0.80, LogLoss: 0.5, Seed: 1},
-		{Dataset: "d", Method: "hashed", TargetRatio: 2, BytesUsed: 500, FullTableBytes: 1000, Ratio: 2, AUC: 0.78, LogLoss: 0.5, Seed: 1},
-	}
+	one := []*Result{cell("full", 1, 1000, 600, 0.80), cell("hashed", 2, 800, 0, 0.78)}
 	rep := Report(Summarize(one), []string{"d"})
 	rep += SearchReport([]*SearchRecord{{Dataset: "d", Method: "uniform", TargetRatio: 2, Seed: 1, Budget: 500, Bytes: 500,
 		AUC: 0.77, Fields: "a=4/10/10"}, {Dataset: "d", Method: "optembed", TargetRatio: 2, Seed: 1, Budget: 500, Bytes: 400,
@@ -56,13 +53,64 @@ func TestReportIntervals(t *testing.T) {
 			t.Errorf("one seed, yet an interval: %q", line)
 		}
 	}
-	two := append(one, &Result{Dataset: "d", Method: "hashed", TargetRatio: 2, BytesUsed: 500, FullTableBytes: 1000,
-		Ratio: 2, AUC: 0.76, LogLoss: 0.5, Seed: 2})
+	second := cell("hashed", 2, 800, 0, 0.76)
+	second.Seed = 2
+	two := append(one, second)
 	rep = Report(Summarize(two), []string{"d"})
 	if !strings.Contains(rep, "| 0.7700 ± 0.0141 |") {
 		t.Errorf("two seeds: no sample sd:\n%s", rep)
 	}
 	if !strings.Contains(rep, "| full | 1x |") || strings.Contains(rep, "0.8000 ±") {
 		t.Errorf("the one-seed full cell shows an interval:\n%s", rep)
+	}
+}
+
+// cell is a result of dataset "d", seed 1, whose full table has 1000
+// parameter bytes and 600 index bytes.
+func cell(method string, ratio float64, params, index int64, auc float64) *Result {
+	r := &Result{Dataset: "d", Method: method, TargetRatio: ratio, BytesUsed: params, IndexBytes: index,
+		ServingBytes: params + index, FullTableBytes: 1000, FullServingBytes: 1600, AUC: auc, LogLoss: 0.5, Seed: 1}
+	if method != "full" {
+		r.BudgetBytes = int64(float64(r.FullServingBytes) / ratio)
+	}
+	r.Ratio = float64(r.FullServingBytes) / float64(r.ServingBytes)
+	return r
+}
+
+// TestReportServingBytes: the memory axis is embedding + index bytes. A
+// table whose parameters fit the ratio's budget but whose index takes it
+// over is not ranked there (ranked by parameters alone it would win), and
+// the achieved ratios are against the full table's serving bytes.
+func TestReportServingBytes(t *testing.T) {
+	res := []*Result{
+		cell("full", 1, 1000, 600, 0.80),
+		cell("hashed", 2, 800, 0, 0.75),
+		cell("hybrid", 2, 700, 300, 0.77), // 1000 serving bytes > 800
+	}
+	rep := Report(Summarize(res), []string{"d"})
+	row := bestRow(t, rep, "2x")
+	if !strings.Contains(row, "| hashed |") || !strings.Contains(row, "hybrid (1000B, 1.25x the budget)") {
+		t.Errorf("best at 2x by serving bytes: %q", row)
+	}
+	if !strings.Contains(bestRow(t, rep, "1x"), "| full | 1.56KiB |") {
+		t.Errorf("best at 1x: %q", bestRow(t, rep, "1x"))
+	}
+	for _, want := range []string{
+		"| full | 1x | 1.56KiB | 1000B + 600B | 1.0x |",
+		"| hybrid | 2x | 1000B | 700B + 300B | 1.6x |",
+		"| hashed | 2x | 800B | 800B + 0B | 2.0x |",
+		"serving bytes",
+	} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	if strings.Contains(rep, "†") {
+		t.Errorf("rows with serving bytes marked legacy:\n%s", rep)
+	}
+	// legacy rows (no serving bytes) fall back to parameters, marked so
+	legacy := []*Result{{Dataset: "d", Method: "full", TargetRatio: 1, BytesUsed: 1000, FullTableBytes: 1000, Ratio: 1, AUC: 0.8, Seed: 1}}
+	if rep := Report(Summarize(legacy), []string{"d"}); !strings.Contains(rep, "| full † | 1x | 1000B |") {
+		t.Errorf("legacy report:\n%s", rep)
 	}
 }

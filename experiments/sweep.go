@@ -59,34 +59,74 @@ func SearchMethod(method string) bool {
 }
 
 // Result is one finished cell: a row of results.csv and results.parquet.
+//
+// The memory axis of a sweep is serving bytes: what the served fp32
+// artifact of the cell holds in memory, its embedding rows plus its index
+// (vocabularies, hash maps; see servingBytes). Ratio and the budgets are
+// against the full table's serving bytes, so a table that pays for a
+// vocabulary and one that hashes compare at equal memory.
 type Result struct {
-	Dataset        string  `parquet:"dataset" json:"dataset"`
-	Method         string  `parquet:"method" json:"method"`
-	Model          string  `parquet:"model" json:"model"`
-	TargetRatio    float64 `parquet:"target_ratio" json:"target_ratio"`
-	BudgetBytes    int64   `parquet:"budget_bytes" json:"budget_bytes"`
-	BytesUsed      int64   `parquet:"bytes_used" json:"bytes_used"`
-	FullTableBytes int64   `parquet:"full_table_bytes" json:"full_table_bytes"`
-	Ratio          float64 `parquet:"ratio" json:"ratio"`
-	AUC            float64 `parquet:"auc" json:"auc"`
-	LogLoss        float64 `parquet:"logloss" json:"logloss"`
-	TrainSeconds   float64 `parquet:"train_seconds" json:"train_seconds"`
-	Seed           int64   `parquet:"seed" json:"seed"`
-	Dim            int64   `parquet:"dim" json:"dim"`
+	Dataset     string  `parquet:"dataset" json:"dataset"`
+	Method      string  `parquet:"method" json:"method"`
+	Model       string  `parquet:"model" json:"model"`
+	TargetRatio float64 `parquet:"target_ratio" json:"target_ratio"`
+	// BudgetBytes is the cell's --memory-budget: FullServingBytes /
+	// TargetRatio (0 for the full table, which takes none).
+	BudgetBytes int64 `parquet:"budget_bytes" json:"budget_bytes"`
+	// BytesUsed is the embedding parameters as stored (the trainer's
+	// embedding_bytes), IndexBytes the index (index_bytes).
+	BytesUsed int64 `parquet:"bytes_used" json:"bytes_used"`
+	// FullTableBytes is the fp32 parameters of the full table (the
+	// trainer's full_table_bytes).
+	FullTableBytes int64 `parquet:"full_table_bytes" json:"full_table_bytes"`
+	// Ratio is FullServingBytes / ServingBytes (FullTableBytes /
+	// BytesUsed in a legacy row).
+	Ratio        float64 `parquet:"ratio" json:"ratio"`
+	AUC          float64 `parquet:"auc" json:"auc"`
+	LogLoss      float64 `parquet:"logloss" json:"logloss"`
+	TrainSeconds float64 `parquet:"train_seconds" json:"train_seconds"`
+	Seed         int64   `parquet:"seed" json:"seed"`
+	Dim          int64   `parquet:"dim" json:"dim"`
+	IndexBytes   int64   `parquet:"index_bytes" json:"index_bytes"`
+	// ServingBytes is BytesUsed + IndexBytes; FullServingBytes the full
+	// table's of the same dataset and seed. Both are 0 in a legacy row (a
+	// results.csv written before they were recorded).
+	ServingBytes     int64 `parquet:"serving_bytes" json:"serving_bytes"`
+	FullServingBytes int64 `parquet:"full_serving_bytes" json:"full_serving_bytes"`
 }
 
+// servingBytes is what the served fp32 artifact of a run holds in memory:
+// rows plus index. trainer.Result has no serving-bytes field yet (issue
+// 13 plans one, for the rows as the artifact's codec stores them); when it
+// gains one, return it here when it is nonzero.
+func servingBytes(res *trainer.Result) int64 {
+	return res.EmbeddingBytes + res.IndexBytes
+}
+
+// Legacy reports whether r comes from a results.csv written before
+// serving bytes were recorded: its memory is the embedding parameters
+// alone.
+func (r *Result) Legacy() bool { return r.ServingBytes == 0 }
+
+// legacyColumns is the width of a results.csv row from before serving
+// bytes (the first 13 columns of csvHeader).
+const legacyColumns = 13
+
 var csvHeader = []string{"dataset", "method", "model", "target_ratio", "budget_bytes", "bytes_used", "full_table_bytes",
-	"ratio", "auc", "logloss", "train_seconds", "seed", "dim"}
+	"ratio", "auc", "logloss", "train_seconds", "seed", "dim", "index_bytes", "serving_bytes", "full_serving_bytes"}
 
 func (r *Result) record() []string {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
 	i := func(x int64) string { return strconv.FormatInt(x, 10) }
 	return []string{r.Dataset, r.Method, r.Model, f(r.TargetRatio), i(r.BudgetBytes), i(r.BytesUsed), i(r.FullTableBytes),
-		f(r.Ratio), f(r.AUC), f(r.LogLoss), f(r.TrainSeconds), i(r.Seed), i(r.Dim)}
+		f(r.Ratio), f(r.AUC), f(r.LogLoss), f(r.TrainSeconds), i(r.Seed), i(r.Dim),
+		i(r.IndexBytes), i(r.ServingBytes), i(r.FullServingBytes)}
 }
 
+// parseRecord parses a results.csv row, of the current width or of the
+// legacy one (no index or serving bytes).
 func parseRecord(rec []string) (*Result, error) {
-	if len(rec) != len(csvHeader) {
+	if len(rec) != len(csvHeader) && len(rec) != legacyColumns {
 		return nil, fmt.Errorf("want %d columns, got %d", len(csvHeader), len(rec))
 	}
 	var r Result
@@ -109,6 +149,12 @@ func parseRecord(rec []string) (*Result, error) {
 	r.TargetRatio, r.BudgetBytes, r.BytesUsed, r.FullTableBytes = pf(rec[3]), pi(rec[4]), pi(rec[5]), pi(rec[6])
 	r.Ratio, r.AUC, r.LogLoss, r.TrainSeconds = pf(rec[7]), pf(rec[8]), pf(rec[9]), pf(rec[10])
 	r.Seed, r.Dim = pi(rec[11]), pi(rec[12])
+	if len(rec) > legacyColumns {
+		r.IndexBytes, r.ServingBytes, r.FullServingBytes = pi(rec[13]), pi(rec[14]), pi(rec[15])
+		if err == nil && r.ServingBytes <= 0 {
+			err = fmt.Errorf("serving_bytes %d", r.ServingBytes)
+		}
+	}
 	return &r, err
 }
 
@@ -157,7 +203,12 @@ type cellKey struct {
 // Run runs every cell not yet in <Out>/results.csv, then writes the
 // Parquet table, the plots and the report from all results. For each
 // dataset and seed the full table runs first, at ratio 1: the budget of a
-// cell at ratio r is the full table's bytes / r.
+// cell at ratio r is the full table's serving bytes / r. The trainer's
+// --memory-budget sizes parameters only today, so a method that also
+// keeps an index can exceed its budget in serving bytes; the report then
+// leaves it out of that ratio's ranking. A results.csv of legacy rows (no
+// serving bytes) is refused rather than resumed: its cells were sized and
+// measured by parameters alone.
 func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 	log := s.Logger
 	if log == nil {
@@ -177,6 +228,11 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 	}
 	done := map[cellKey]*Result{}
 	for _, r := range results {
+		if r.Legacy() {
+			return nil, fmt.Errorf("%s was written before serving bytes were recorded (cell %s/%s at %gx has none): "+
+				"its cells cannot be resumed or mixed with new ones; run the sweep into a fresh output directory",
+				csvPath, r.Dataset, r.Method, r.TargetRatio)
+		}
 		done[cellKey{r.Dataset, r.Method, r.TargetRatio, r.Seed}] = r
 	}
 	f, err := os.OpenFile(csvPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -218,7 +274,7 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 				}
 				var budget int64 // the full table takes no budget
 				if m != embedding.MethodFull {
-					budget = int64(math.Floor(float64(base.FullTableBytes) / ratio))
+					budget = int64(math.Floor(float64(base.FullServingBytes) / ratio))
 				}
 				start := time.Now()
 				res, err := trainer.Train(ctx, d.config(m, budget, seed, s.Threads), trainer.Options{Logger: log})
@@ -238,16 +294,20 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 					return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: %w", d.Name, m, ratio, seed, err)
 				}
 				r := &Result{Dataset: d.Name, Method: m, Model: d.Model, TargetRatio: ratio, BudgetBytes: budget,
-					BytesUsed: res.EmbeddingBytes, FullTableBytes: res.FullTableBytes,
-					AUC: res.TestAUC, LogLoss: res.TestLogLoss, TrainSeconds: res.TrainSeconds,
-					Seed: int64(seed), Dim: int64(d.Dim)}
-				if r.BytesUsed > 0 {
-					r.Ratio = float64(r.FullTableBytes) / float64(r.BytesUsed)
+					BytesUsed: res.EmbeddingBytes, IndexBytes: res.IndexBytes, ServingBytes: servingBytes(res),
+					FullTableBytes: res.FullTableBytes, AUC: res.TestAUC, LogLoss: res.TestLogLoss,
+					TrainSeconds: res.TrainSeconds, Seed: int64(seed), Dim: int64(d.Dim)}
+				if r.ServingBytes <= 0 {
+					return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: the trainer reports %d serving bytes",
+						d.Name, m, ratio, seed, r.ServingBytes)
 				}
 				if m == embedding.MethodFull {
 					base = r
-					log.Info("baseline", "dataset", d.Name, "seed", seed, "full_table_bytes", r.FullTableBytes)
+					log.Info("baseline", "dataset", d.Name, "seed", seed, "full_serving_bytes", r.ServingBytes,
+						"full_table_bytes", r.FullTableBytes)
 				}
+				r.FullServingBytes = base.ServingBytes
+				r.Ratio = float64(r.FullServingBytes) / float64(r.ServingBytes)
 				w.Write(r.record())
 				w.Flush()
 				if err := w.Error(); err != nil {
@@ -263,7 +323,7 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 					}
 				}
 				log.Info("cell", "dataset", d.Name, "method", m, "ratio", ratio, "seed", seed, "auc", r.AUC,
-					"bytes", r.BytesUsed, "seconds", time.Since(start).Seconds())
+					"serving_bytes", r.ServingBytes, "seconds", time.Since(start).Seconds())
 				if s.OnCell != nil {
 					s.OnCell(n, total, r, false)
 				}
@@ -276,7 +336,10 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 	return results, nil
 }
 
-// ReadResults reads a results.csv; a missing file gives no results.
+// ReadResults reads a results.csv; a missing file gives no results. Rows
+// of a legacy file (13 columns, no serving bytes) are returned with
+// ServingBytes 0 (see Result.Legacy); a row narrower than the file's
+// header is a torn last line and is skipped.
 func ReadResults(path string) ([]*Result, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -289,7 +352,7 @@ func ReadResults(path string) ([]*Result, error) {
 	cr := csv.NewReader(f)
 	cr.FieldsPerRecord = -1
 	var out []*Result
-	line := 0
+	line, width := 0, 0 // width: the header's, when there is one
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -300,10 +363,11 @@ func ReadResults(path string) ([]*Result, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		if line == 1 && len(rec) > 0 && rec[0] == "dataset" {
+			width = len(rec)
 			continue
 		}
 		r, err := parseRecord(rec)
-		if err != nil {
+		if err != nil || width > 0 && len(rec) != width {
 			// a torn last line from a crash mid-append: ignore it, the cell reruns
 			continue
 		}

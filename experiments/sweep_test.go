@@ -105,8 +105,26 @@ func TestSweepAddsFullBaseline(t *testing.T) {
 		}
 		t.Fatalf("want full at 1x, then hashed at 2x")
 	}
-	if want := res[0].FullTableBytes / 2; res[1].BudgetBytes != want {
-		t.Errorf("hashed budget %d, want half the full table's %d", res[1].BudgetBytes, res[0].FullTableBytes)
+	full, hashed := res[0], res[1]
+	if full.IndexBytes <= 0 || full.ServingBytes != full.BytesUsed+full.IndexBytes || full.FullServingBytes != full.ServingBytes {
+		t.Errorf("full table bytes %+v: want serving = embedding + index (> 0)", full)
+	}
+	if want := full.ServingBytes / 2; hashed.BudgetBytes != want || hashed.FullServingBytes != full.ServingBytes {
+		t.Errorf("hashed budget %d, want half the full table's serving bytes %d", hashed.BudgetBytes, full.ServingBytes)
+	}
+	if want := float64(full.ServingBytes) / float64(hashed.ServingBytes); hashed.Ratio != want || hashed.ServingBytes > hashed.BudgetBytes {
+		t.Errorf("hashed %+v: ratio want %g, within its budget", hashed, want)
+	}
+	again, err := ReadResults(filepath.Join(out, "results.csv"))
+	if err != nil || len(again) != 2 {
+		t.Fatalf("results.csv: %d rows, %v", len(again), err)
+	}
+	for i, r := range []*Result{full, hashed} {
+		a := again[i]
+		if a.BytesUsed != r.BytesUsed || a.IndexBytes != r.IndexBytes || a.ServingBytes != r.ServingBytes ||
+			a.FullServingBytes != r.FullServingBytes || a.BudgetBytes != r.BudgetBytes {
+			t.Errorf("results.csv row %d: %+v, ran %+v", i, a, r)
+		}
 	}
 	rep, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {
@@ -117,6 +135,39 @@ func TestSweepAddsFullBaseline(t *testing.T) {
 	}
 	if m, added := WithBaseline([]string{"qr", "full"}); added || !slices.Equal(m, []string{"full", "qr"}) {
 		t.Errorf("WithBaseline(qr, full) = %v, %v", m, added)
+	}
+}
+
+// TestLegacyResults: a results.csv from before serving bytes reads as
+// legacy rows, a torn row of a current file is skipped, and Run refuses
+// to resume a legacy file rather than mix parameter-only cells with new
+// ones.
+func TestLegacyResults(t *testing.T) {
+	dir := t.TempDir()
+	legacy := "dataset,method,model,target_ratio,budget_bytes,bytes_used,full_table_bytes,ratio,auc,logloss,train_seconds,seed,dim\n" +
+		"tiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4\n"
+	path := filepath.Join(dir, "results.csv")
+	if err := os.WriteFile(path, []byte(legacy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ReadResults(path)
+	if err != nil || len(res) != 1 || !res[0].Legacy() || res[0].BytesUsed != 1000 {
+		t.Fatalf("legacy rows %+v, %v", res, err)
+	}
+	sw := &Sweep{Datasets: []Dataset{{Name: "tiny", Data: filepath.Join(dir, "none.parquet"), Model: "lr", Dim: 4}},
+		Methods: []string{"hashed"}, Ratios: []float64{2}, Seeds: []uint64{1}, Out: dir, Threads: 1}
+	if _, err := sw.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "before serving bytes") {
+		t.Errorf("resuming a legacy results.csv: %v", err)
+	}
+	current := strings.Join(csvHeader, ",") + "\n" +
+		"tiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600\n" +
+		"tiny,hashed,lr,2,800,800,1000,2,0.7,0.5,1,1,4\n" // torn after dim
+	if err := os.WriteFile(path, []byte(current), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err = ReadResults(path)
+	if err != nil || len(res) != 1 || res[0].Legacy() || res[0].ServingBytes != 1600 {
+		t.Fatalf("rows %+v, %v: want the full row only", res, err)
 	}
 }
 
