@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/embtab/embtab/dimsearch"
@@ -179,6 +180,48 @@ type Sweep struct {
 	Infeasible []string
 	// OnCell, when set, is told about every finished or skipped cell.
 	OnCell func(done, total int, r *Result, skipped bool)
+	// Resume continues the sweep already in Out, skipping the cells its
+	// results.csv holds. Without it Run refuses an Out that holds a
+	// sweep's results or report (ErrOutputExists), so that a rerun never
+	// appends to or rewrites one, such as a checked-in report, by accident.
+	Resume bool
+}
+
+// ErrOutputExists is returned by Run when Out already holds a sweep and
+// Resume is not set.
+var ErrOutputExists = errors.New("the output directory already holds a sweep")
+
+// OutputFiles are the files a sweep writes into its output directory
+// (patterns for filepath.Glob); Clear removes them.
+var OutputFiles = []string{"results.csv", SearchFile, "results.parquet", "report.md", "pareto_*.png"}
+
+// existing returns the sweep files already in dir.
+func existing(dir string) ([]string, error) {
+	var out []string
+	for _, pat := range OutputFiles {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, fmt.Errorf("sweep output %s: %w", dir, err)
+		}
+		out = append(out, m...)
+	}
+	return out, nil
+}
+
+// Clear removes the sweep files of dir (OutputFiles), so that a sweep
+// into it starts over; other files (such as the cached data sets in
+// dir/data) stay.
+func Clear(dir string) error {
+	files, err := existing(dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("clear sweep output: %w", err)
+		}
+	}
+	return nil
 }
 
 // WithBaseline returns methods with the full table first (the baseline
@@ -220,6 +263,19 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 	}
 	if err := os.MkdirAll(s.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("sweep output: %w", err)
+	}
+	if !s.Resume {
+		files, err := existing(s.Out)
+		if err != nil {
+			return nil, err
+		}
+		if len(files) > 0 {
+			names := make([]string, len(files))
+			for i, f := range files {
+				names[i] = filepath.Base(f)
+			}
+			return nil, fmt.Errorf("%s (%s): %w", s.Out, strings.Join(names, ", "), ErrOutputExists)
+		}
 	}
 	csvPath := filepath.Join(s.Out, "results.csv")
 	results, err := ReadResults(csvPath)

@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,9 +58,23 @@ func TestSweepWithSearches(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, rep)
 		}
 	}
-	// A rerun resumes: nothing new runs, the records stay.
+	// A rerun into the same directory is refused unless it resumes.
+	if _, err := sw.Run(context.Background()); !errors.Is(err, ErrOutputExists) {
+		t.Fatalf("rerun without Resume: %v, want ErrOutputExists", err)
+	}
+	// A rerun that resumes: nothing new runs, the records stay.
+	sw.Resume = true
+	ran := 0
+	sw.OnCell = func(_, _ int, r *Result, _ bool) {
+		if r != nil {
+			ran++
+		}
+	}
 	if _, err := sw.Run(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if ran != 0 {
+		t.Errorf("the resumed sweep ran %d cells again", ran)
 	}
 	again, _ := ReadSearchRecords(filepath.Join(out, SearchFile))
 	if len(again) != len(recs) {
@@ -155,7 +170,7 @@ func TestLegacyResults(t *testing.T) {
 		t.Fatalf("legacy rows %+v, %v", res, err)
 	}
 	sw := &Sweep{Datasets: []Dataset{{Name: "tiny", Data: filepath.Join(dir, "none.parquet"), Model: "lr", Dim: 4}},
-		Methods: []string{"hashed"}, Ratios: []float64{2}, Seeds: []uint64{1}, Out: dir, Threads: 1}
+		Methods: []string{"hashed"}, Ratios: []float64{2}, Seeds: []uint64{1}, Out: dir, Threads: 1, Resume: true}
 	if _, err := sw.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "before serving bytes") {
 		t.Errorf("resuming a legacy results.csv: %v", err)
 	}

@@ -3,7 +3,12 @@
 // seeds, resumable, and writes results (CSV, Parquet), Pareto plots and a
 // markdown report.
 //
-//	sweep --datasets ml1m,synth --methods full,hashed,qr,multiplex,unified,hybrid --out experiments/results
+//	sweep --datasets ml1m,synth --methods full,hashed,qr,multiplex,unified,hybrid --out runs/sweep
+//
+// A sweep into a directory that already holds one is refused: --resume
+// continues it (the cells in its results.csv are skipped), --force starts
+// it over. The checked-in report in experiments/results is regenerated
+// only with --out experiments/results and one of them.
 //
 // Run `sweep --help` for every flag.
 package main
@@ -45,7 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"The full table is the baseline: it always runs, at ratio 1 only, first for each dataset and seed, and is added (with a note) when not listed here; every ratio and ΔAUC is against it")
 	ratios := fs.String("ratios", "1,2,10,100,1000", "compression ratios against the full fp32 table")
 	seeds := fs.String("seeds", "1,2,3", "seeds")
-	out := fs.String("out", "experiments/results", "output directory (results.csv is appended to: rerun to resume)")
+	out := fs.String("out", "runs/sweep", "output directory; one that already holds a sweep needs --resume or --force")
+	resume := fs.Bool("resume", false, "continue the sweep in --out: skip the cells its results.csv holds, run the rest")
+	force := fs.Bool("force", false, "start the sweep in --out over: remove its results, report and plots first")
 	shared := fs.String("shared", "../shared/data", "directory of the real datasets")
 	synthRows := fs.Int64("synth-rows", 300000, "rows of the generated set")
 	synthScale := fs.Float64("synth-scale", 0.3, "vocabulary scale of the generated set")
@@ -69,6 +76,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *resume && *force {
+		return errors.New("--resume and --force: choose one")
+	}
 	rs, err := parseFloats(*ratios)
 	if err != nil {
 		return fmt.Errorf("--ratios: %w", err)
@@ -78,7 +88,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--seeds: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(*out, "data"), 0o755); err != nil {
-		return err
+		return fmt.Errorf("--out: %w", err)
+	}
+	if *force {
+		if err := experiments.Clear(*out); err != nil {
+			return fmt.Errorf("--force: %w", err)
+		}
 	}
 	var ds []experiments.Dataset
 	for _, name := range split(*dsNames) {
@@ -128,7 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "sweep: note: --methods has no full: the full table runs at 1x anyway, as the baseline every ratio and ΔAUC is against")
 	}
 	sw := &experiments.Sweep{Datasets: ds, Methods: ms, Ratios: rs, Seeds: ss, Out: *out,
-		Threads: *threads, Logger: log,
+		Threads: *threads, Logger: log, Resume: *resume,
 		OnCell: func(done, total int, r *experiments.Result, skipped bool) {
 			bar.SetTotal(int64(total))
 			bar.Set(int64(done))
@@ -138,6 +153,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}}
 	res, err := sw.Run(ctx)
 	bar.Done()
+	if errors.Is(err, experiments.ErrOutputExists) {
+		return fmt.Errorf("%w: pass --resume to continue it, --force to start it over, or choose another --out", err)
+	}
 	if err != nil {
 		return err
 	}
