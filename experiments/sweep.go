@@ -187,6 +187,13 @@ type Sweep struct {
 	Resume bool
 }
 
+// BudgetWarning is logged (at Warn) once per dataset and ratio whose
+// budget is at or above the full table's parameter bytes: the methods
+// that cap at the full table's rows (hashed, hybrid, the dimension
+// searches) cannot use all of it, so their cells at that ratio are the
+// same tables as at any larger budget.
+const BudgetWarning = "budget at or above the full table's parameter bytes: tables that cap at the full table's rows cannot use all of it"
+
 // ErrOutputExists is returned by Run when Out already holds a sweep and
 // Resume is not set.
 var ErrOutputExists = errors.New("the output directory already holds a sweep")
@@ -304,6 +311,11 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 		}
 	}
 	total := len(s.Datasets) * len(s.Seeds) * (1 + (len(methods)-1)*len(s.Ratios))
+	type ratioKey struct {
+		dataset string
+		ratio   float64
+	}
+	warned := map[ratioKey]bool{}
 	n := 0
 	for _, d := range s.Datasets {
 		// seeds outermost: an interrupted sweep has complete curves for the
@@ -331,6 +343,11 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 				var budget int64 // the full table takes no budget
 				if m != embedding.MethodFull {
 					budget = int64(math.Floor(float64(base.FullServingBytes) / ratio))
+					if rk := (ratioKey{d.Name, ratio}); budget >= base.FullTableBytes && !warned[rk] {
+						warned[rk] = true
+						log.Warn(BudgetWarning, "dataset", d.Name, "ratio", ratio, "budget_bytes", budget,
+							"full_table_bytes", base.FullTableBytes)
+					}
 				}
 				start := time.Now()
 				res, err := trainer.Train(ctx, d.config(m, budget, seed, s.Threads), trainer.Options{Logger: log})

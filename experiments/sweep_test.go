@@ -1,8 +1,10 @@
 package experiments
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -103,24 +105,40 @@ func tinyData(t *testing.T, dir string) string {
 func TestSweepAddsFullBaseline(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
+	var logs bytes.Buffer
 	sw := &Sweep{
 		Datasets: []Dataset{{Name: "tiny", Data: tinyData(t, dir), TestFraction: 0.1, Model: "lr", Dim: 4, Batch: 512, Epochs: 1}},
 		Methods:  []string{"hashed"},
-		Ratios:   []float64{2},
+		Ratios:   []float64{1, 2},
 		Seeds:    []uint64{1},
 		Out:      out, Threads: 1,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	res, err := sw.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 2 || res[0].Method != "full" || res[0].TargetRatio != 1 || res[1].Method != "hashed" {
+	if len(res) != 3 || res[0].Method != "full" || res[0].TargetRatio != 1 || res[1].Method != "hashed" ||
+		res[1].TargetRatio != 1 || res[2].Method != "hashed" || res[2].TargetRatio != 2 {
 		for _, r := range res {
 			t.Logf("%s %g", r.Method, r.TargetRatio)
 		}
-		t.Fatalf("want full at 1x, then hashed at 2x")
+		t.Fatalf("want full at 1x, then hashed at 1x and 2x")
 	}
-	full, hashed := res[0], res[1]
+	full, hashed := res[0], res[2]
+	// The budget warning: at 1x (the full table's serving bytes are at
+	// least its parameter bytes), and at 2x when half of them still are.
+	want := 1
+	if hashed.BudgetBytes >= full.FullTableBytes {
+		want++
+	}
+	if got := strings.Count(logs.String(), BudgetWarning); got != want {
+		t.Errorf("budget at 2x %d, full table %d parameter bytes: %d warnings, want %d:\n%s",
+			hashed.BudgetBytes, full.FullTableBytes, got, want, logs.String())
+	}
+	if !strings.Contains(logs.String(), "methods do not list full") {
+		t.Errorf("no warning that the full baseline was added:\n%s", logs.String())
+	}
 	if full.IndexBytes <= 0 || full.ServingBytes != full.BytesUsed+full.IndexBytes || full.FullServingBytes != full.ServingBytes {
 		t.Errorf("full table bytes %+v: want serving = embedding + index (> 0)", full)
 	}
@@ -131,10 +149,10 @@ func TestSweepAddsFullBaseline(t *testing.T) {
 		t.Errorf("hashed %+v: ratio want %g, within its budget", hashed, want)
 	}
 	again, err := ReadResults(filepath.Join(out, "results.csv"))
-	if err != nil || len(again) != 2 {
+	if err != nil || len(again) != 3 {
 		t.Fatalf("results.csv: %d rows, %v", len(again), err)
 	}
-	for i, r := range []*Result{full, hashed} {
+	for i, r := range res {
 		a := again[i]
 		if a.BytesUsed != r.BytesUsed || a.IndexBytes != r.IndexBytes || a.ServingBytes != r.ServingBytes ||
 			a.FullServingBytes != r.FullServingBytes || a.BudgetBytes != r.BudgetBytes {
