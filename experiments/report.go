@@ -286,8 +286,44 @@ func Report(sum []*Summary, datasets []string) string {
 			fmt.Fprintf(&b, "| %gx | %s | %s | %s | %.4f | %s | %s |\n", r, bytesize.Format(int64(rk.budget)), s.Method,
 				bytesize.Format(int64(s.ServingBytes)), s.AUC, delta(s.AUC, base), over)
 		}
+		if same := sameTables(sum, d); len(same) > 0 {
+			b.WriteString("\n**Cells that did not grow with their budget** (one method, the same serving bytes at several " +
+				"ratios: the method stops short of the larger budgets, whose cells are then the same table)\n\n")
+			for _, line := range same {
+				b.WriteString("- " + line + "\n")
+			}
+		}
 	}
 	return b.String()
+}
+
+// sameTables lists, for dataset d, each method whose cells at two or more
+// target ratios have the same serving bytes.
+func sameTables(sum []*Summary, d string) []string {
+	type key struct {
+		method string
+		bytes  float64
+	}
+	ratios := map[key][]string{}
+	var keys []key
+	for _, s := range sum {
+		if s.Dataset != d {
+			continue
+		}
+		k := key{s.Method, s.ServingBytes}
+		if _, ok := ratios[k]; !ok {
+			keys = append(keys, k)
+		}
+		ratios[k] = append(ratios[k], fmt.Sprintf("%gx", s.TargetRatio))
+	}
+	var out []string
+	for _, k := range keys {
+		if rs := ratios[k]; len(rs) > 1 {
+			out = append(out, fmt.Sprintf("%s: %s are one table of %s", k.method, strings.Join(rs, ", "),
+				bytesize.Format(int64(k.bytes))))
+		}
+	}
+	return out
 }
 
 // plotPareto draws AUC against serving bytes (log x) for one dataset, one line

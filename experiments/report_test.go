@@ -114,3 +114,20 @@ func TestReportServingBytes(t *testing.T) {
 		t.Errorf("legacy report:\n%s", rep)
 	}
 }
+
+// TestReportSameTables: a method whose table stops growing (QR before the
+// fix in qr-budget.patch: the same table at 1x and 10x) is named.
+func TestReportSameTables(t *testing.T) {
+	res := []*Result{
+		cell("full", 1, 1000, 600, 0.80),
+		cell("qr", 1, 72, 0, 0.70),
+		cell("qr", 10, 72, 0, 0.70),
+		cell("qr", 100, 16, 0, 0.60),
+		cell("hashed", 1, 1000, 0, 0.78),
+		cell("hashed", 10, 160, 0, 0.72),
+	}
+	rep := Report(Summarize(res), []string{"d"})
+	if !strings.Contains(rep, "- qr: 1x, 10x are one table of 72B") || strings.Contains(rep, "- hashed") {
+		t.Errorf("report:\n%s", rep)
+	}
+}
