@@ -1,7 +1,8 @@
 // Command sweep runs the embedding-compression sweep: methods x memory
-// budgets (compression ratios against the full fp32 table) x datasets x
-// seeds, resumable, and writes results (CSV, Parquet), Pareto plots and a
-// markdown report.
+// budgets (compression ratios against the full fp32 table's serving
+// bytes: rows plus index) x datasets x seeds, resumable, and writes
+// results (CSV, Parquet), Pareto plots and a markdown report. The full
+// table always runs at 1x as the baseline.
 //
 //	sweep --datasets ml1m,synth --methods full,hashed,qr,multiplex,unified,hybrid --out runs/sweep
 //
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dsNames := fs.String("datasets", "ml1m,synth", "datasets: ml1m (MovieLens 1M, time split, fm), criteo (the real Criteo slice, train/dev, dlrm), synth (generated Criteo-like, dlrm)")
 	methods := fs.String("methods", "full,hashed,qr", "table methods (trainer --table names) and dimension searches (optembed, dnis, uniform: trainer --dim-search over a full table). "+
 		"The full table is the baseline: it always runs, at ratio 1 only, first for each dataset and seed, and is added (with a note) when not listed here; every ratio and ΔAUC is against it")
-	ratios := fs.String("ratios", "1,2,10,100,1000", "compression ratios against the full fp32 table")
+	ratios := fs.String("ratios", "1,2,10,100,1000", "compression ratios against the full fp32 table's serving bytes (embedding rows + index): a cell's budget is those bytes / ratio")
 	seeds := fs.String("seeds", "1,2,3", "seeds")
 	out := fs.String("out", "runs/sweep", "output directory; one that already holds a sweep needs --resume or --force")
 	resume := fs.Bool("resume", false, "continue the sweep in --out: skip the cells its results.csv holds, run the rest")
