@@ -168,8 +168,8 @@ type Sweep struct {
 	// cannot be compressed), first for each dataset and seed, whether or
 	// not Methods lists it (see WithBaseline).
 	Methods []string
-	// Ratios are compression ratios against the full fp32 table; every
-	// method but full runs at each of them.
+	// Ratios are compression ratios against the full fp32 table's serving
+	// bytes; every method but full runs at each of them.
 	Ratios  []float64
 	Seeds   []uint64
 	Out     string
