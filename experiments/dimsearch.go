@@ -147,7 +147,7 @@ func SearchReport(recs []*SearchRecord) string {
 	methods := []string{dimsearch.MethodUniform, dimsearch.MethodOptEmbed, dimsearch.MethodDNIS}
 	var b strings.Builder
 	b.WriteString("\n## Dimension search (uniform vs OptEmbed vs DNIS at the same bytes)\n\n")
-	b.WriteString("Test AUC mean ± sd over seeds; Δ against uniform dimensions at the same budget; plan bytes are the searched\n")
+	b.WriteString("Test AUC mean over seeds (± sample sd where a cell has at least 2 seeds; one seed shows its value alone); Δ against uniform dimensions at the same budget; plan bytes are the searched\n")
 	b.WriteString("full table's (kept rows + OOV row) × dim × 4; search seconds are the search phase alone (the final training is\n")
 	b.WriteString("as long as any full-table run). Per-field entries are name=dim/kept rows/distinct values (first seed).\n")
 	for _, d := range datasets {
@@ -169,21 +169,21 @@ func SearchReport(recs []*SearchRecord) string {
 				mean, sd = meanSD(x)
 				return mean, sd, bytes / float64(len(g)), secs / float64(len(g)), len(g)
 			}
-			um, us, ub, _, _ := stat(methods[0])
-			om, os_, ob, osec, _ := stat(methods[1])
-			dm, ds, db, dsec, _ := stat(methods[2])
+			um, us, ub, _, un := stat(methods[0])
+			om, os_, ob, osec, on := stat(methods[1])
+			dm, ds, db, dsec, dn := stat(methods[2])
 			budget := group[key{d, "", r}][0].Budget
-			cell := func(m, s float64, base float64) string {
+			cell := func(m, s float64, n int, base float64) string {
 				if math.IsNaN(m) {
 					return "—"
 				}
 				if math.IsNaN(base) {
-					return fmt.Sprintf("%.4f ± %.4f", m, s)
+					return spread(m, s, n)
 				}
-				return fmt.Sprintf("%.4f ± %.4f (%+.4f)", m, s, m-base)
+				return fmt.Sprintf("%s (%+.4f)", spread(m, s, n), m-base)
 			}
 			fmt.Fprintf(&b, "| %gx | %d | %s | %s | %s | %.0f / %.0f / %.0f | %.1f / %.1f |\n", r, budget,
-				cell(um, us, math.NaN()), cell(om, os_, um), cell(dm, ds, um), ub, ob, db, osec, dsec)
+				cell(um, us, un, math.NaN()), cell(om, os_, on, um), cell(dm, ds, dn, um), ub, ob, db, osec, dsec)
 		}
 		b.WriteString("\nPer-field dimensions found (first seed):\n\n")
 		for _, r := range rs {

@@ -6,11 +6,13 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/embtab/embtab/atomicfile"
 	"github.com/embtab/embtab/bytesize"
+	"github.com/embtab/embtab/embedding"
 	"github.com/parquet-go/parquet-go"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -19,16 +21,27 @@ import (
 )
 
 // Summary aggregates the seeds of one (dataset, method, ratio) cell.
+// Bytes and ratios are means over the seeds.
 type Summary struct {
 	Dataset, Method string
 	TargetRatio     float64
 	N               int
-	BytesUsed       float64 // mean
-	Ratio           float64 // mean achieved ratio
-	AUC, AUCSD      float64
-	LogLoss, LLSD   float64
-	TrainSeconds    float64
+	// BytesUsed is the embedding parameters, IndexBytes the index and
+	// ServingBytes their sum: the memory axis of the report. Budget is
+	// the full table's serving bytes / TargetRatio: a cell above it is
+	// not ranked at its ratio.
+	BytesUsed, IndexBytes, ServingBytes, Budget float64
+	Ratio                                       float64 // achieved: full table serving bytes / ServingBytes
+	AUC, AUCSD                                  float64
+	LogLoss, LLSD                               float64
+	TrainSeconds                                float64
+	// Legacy is set when a seed's row has no serving bytes (Result.Legacy):
+	// ServingBytes and Budget are then parameter bytes alone.
+	Legacy bool
 }
+
+// fits reports whether the cell's serving bytes are within its budget.
+func (s *Summary) fits() bool { return s.ServingBytes <= s.Budget*(1+1e-9) }
 
 // Summarize groups results by (dataset, method, target ratio).
 func Summarize(results []*Result) []*Summary {
@@ -62,6 +75,15 @@ func Summarize(results []*Result) []*Summary {
 		var auc, ll []float64
 		for _, r := range g {
 			s.BytesUsed += float64(r.BytesUsed)
+			s.IndexBytes += float64(r.IndexBytes)
+			if r.Legacy() {
+				s.Legacy = true
+				s.ServingBytes += float64(r.BytesUsed)
+				s.Budget += math.Floor(float64(r.FullTableBytes) / r.TargetRatio)
+			} else {
+				s.ServingBytes += float64(r.ServingBytes)
+				s.Budget += math.Floor(float64(r.FullServingBytes) / r.TargetRatio)
+			}
 			s.Ratio += r.Ratio
 			s.TrainSeconds += r.TrainSeconds
 			auc = append(auc, r.AUC)
@@ -69,6 +91,9 @@ func Summarize(results []*Result) []*Summary {
 		}
 		n := float64(len(g))
 		s.BytesUsed /= n
+		s.IndexBytes /= n
+		s.ServingBytes /= n
+		s.Budget /= n
 		s.Ratio /= n
 		s.TrainSeconds /= n
 		s.AUC, s.AUCSD = meanSD(auc)
@@ -76,6 +101,16 @@ func Summarize(results []*Result) []*Summary {
 		out = append(out, s)
 	}
 	return out
+}
+
+// spread formats a mean over seeds: "m ± sd" (sample standard deviation)
+// with at least two seeds, and the mean alone with one, where there is no
+// spread to show. No interval is ever computed from the test set itself.
+func spread(mean, sd float64, n int) string {
+	if n < 2 {
+		return fmt.Sprintf("%.4f", mean)
+	}
+	return fmt.Sprintf("%.4f ± %.4f", mean, sd)
 }
 
 func meanSD(x []float64) (float64, float64) {
@@ -149,71 +184,155 @@ func WriteOutputs(dir string, results []*Result, infeasible []string) error {
 	})
 }
 
-// baseline returns the reference AUC of a dataset: the full table, or the
-// best method at ratio 1 when no full table ran.
-func baseline(sum []*Summary, d string) (float64, string) {
-	best, name := math.Inf(-1), ""
+// baseline returns the reference AUC of a dataset: its full table's
+// (Sweep.Run always trains one), or false when the results have none.
+func baseline(sum []*Summary, d string) (float64, bool) {
 	for _, s := range sum {
-		if s.Dataset == d && s.Method == "full" {
-			return s.AUC, "full"
+		if s.Dataset == d && s.Method == embedding.MethodFull {
+			return s.AUC, true
 		}
 	}
-	for _, s := range sum {
-		if s.Dataset == d && s.TargetRatio == 1 && s.AUC > best {
-			best, name = s.AUC, s.Method+" at 1x"
-		}
+	return math.NaN(), false
+}
+
+// delta formats an AUC against the baseline, "—" when there is none.
+func delta(auc, base float64) string {
+	if math.IsNaN(base) {
+		return "—"
 	}
-	return best, name
+	return fmt.Sprintf("%+.4f", auc-base)
 }
 
 // Report renders the markdown report.
 func Report(sum []*Summary, datasets []string) string {
 	var b strings.Builder
 	b.WriteString("# Embedding compression sweep\n\n")
-	b.WriteString("AUC and log loss are means over seeds (± sample standard deviation); bytes are the embedding " +
-		"parameters actually used; ratio = full fp32 table bytes / bytes used. ΔAUC is against the full table.\n")
+	b.WriteString("Memory is **serving bytes**: what the served fp32 artifact holds in memory, the embedding rows plus " +
+		"the index (vocabularies, hash maps) as the trainer reports them (embedding_bytes + index_bytes; optimizer " +
+		"state is not counted). Achieved ratio = the full table's serving bytes / the cell's. A cell's budget is the " +
+		"full table's serving bytes / target ratio; the trainer's --memory-budget sizes parameters only, so a method " +
+		"that also keeps an index can exceed it: such a cell is listed but not ranked at its ratio.\n\n")
+	b.WriteString("AUC and log loss are means over seeds; ± is the sample standard deviation over seeds, shown only " +
+		"for cells with at least 2 seeds (a cell of one seed shows its value alone: there is no spread to show, and no " +
+		"interval is computed from the test set). ΔAUC is against the full table.\n")
+	if slices.ContainsFunc(sum, func(s *Summary) bool { return s.Legacy }) {
+		b.WriteString("\n† rows from a results.csv written before index bytes were recorded: their serving bytes are " +
+			"the embedding parameters alone, their budget and ratio against the full table's parameters.\n")
+	}
 	for _, d := range datasets {
-		base, baseName := baseline(sum, d)
-		fmt.Fprintf(&b, "\n## %s\n\nBaseline: %s, AUC %.4f. Plot: `pareto_%s.png`.\n\n", d, baseName, base, d)
-		b.WriteString("| method | target ratio | bytes used | achieved ratio | AUC | ΔAUC | logloss | seeds | train s |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+		base, ok := baseline(sum, d)
+		if ok {
+			fmt.Fprintf(&b, "\n## %s\n\nBaseline: the full fp32 table at 1x, AUC %.4f. Plot: `pareto_%s.png`.\n\n", d, base, d)
+		} else {
+			fmt.Fprintf(&b, "\n## %s\n\nBaseline: none (these results have no full-table cell, so no ΔAUC). Plot: `pareto_%s.png`.\n\n", d, d)
+		}
+		b.WriteString("| method | target ratio | serving bytes | embedding + index | achieved ratio | AUC | ΔAUC | logloss | seeds | train s |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range sum {
 			if s.Dataset != d {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %gx | %s | %.1fx | %.4f ± %.4f | %+.4f | %.4f ± %.4f | %d | %.1f |\n",
-				s.Method, s.TargetRatio, bytesize.Format(int64(s.BytesUsed)), s.Ratio, s.AUC, s.AUCSD, s.AUC-base,
-				s.LogLoss, s.LLSD, s.N, s.TrainSeconds)
+			mark := ""
+			if s.Legacy {
+				mark = " †"
+			}
+			fmt.Fprintf(&b, "| %s%s | %gx | %s | %s + %s | %.1fx | %s | %s | %s | %d | %.1f |\n",
+				s.Method, mark, s.TargetRatio, bytesize.Format(int64(s.ServingBytes)), bytesize.Format(int64(s.BytesUsed)),
+				bytesize.Format(int64(s.IndexBytes)), s.Ratio, spread(s.AUC, s.AUCSD, s.N), delta(s.AUC, base),
+				spread(s.LogLoss, s.LLSD, s.N), s.N, s.TrainSeconds)
 		}
-		b.WriteString("\n**Best method per ratio**\n\n| target ratio | best method | AUC | ΔAUC vs full |\n|---|---|---|---|\n")
-		ratios := map[float64]*Summary{}
+		b.WriteString("\n**Best method per ratio** (highest AUC among the cells within the ratio's budget in serving bytes; " +
+			"the full table is ranked like any other method)\n\n")
+		b.WriteString("| target ratio | budget | best method | serving bytes | AUC | ΔAUC vs full | over budget, not ranked |\n" +
+			"|---|---|---|---|---|---|---|\n")
+		type rank struct {
+			budget float64
+			best   *Summary
+			over   []string
+		}
+		ranks := map[float64]*rank{}
 		var rs []float64
 		for _, s := range sum {
-			if s.Dataset != d || s.Method == "full" {
+			if s.Dataset != d {
 				continue
 			}
-			if cur, ok := ratios[s.TargetRatio]; !ok || s.AUC > cur.AUC {
-				if !ok {
-					rs = append(rs, s.TargetRatio)
-				}
-				ratios[s.TargetRatio] = s
+			rk := ranks[s.TargetRatio]
+			if rk == nil {
+				rk = &rank{budget: s.Budget}
+				ranks[s.TargetRatio] = rk
+				rs = append(rs, s.TargetRatio)
+			}
+			switch {
+			case !s.fits():
+				rk.over = append(rk.over, fmt.Sprintf("%s (%s, %.2fx the budget)", s.Method,
+					bytesize.Format(int64(s.ServingBytes)), s.ServingBytes/s.Budget))
+			case rk.best == nil || s.AUC > rk.best.AUC:
+				rk.best = s
 			}
 		}
 		sort.Float64s(rs)
 		for _, r := range rs {
-			s := ratios[r]
-			fmt.Fprintf(&b, "| %gx | %s | %.4f | %+.4f |\n", r, s.Method, s.AUC, s.AUC-base)
+			rk := ranks[r]
+			over := "—"
+			if len(rk.over) > 0 {
+				over = strings.Join(rk.over, ", ")
+			}
+			if rk.best == nil {
+				fmt.Fprintf(&b, "| %gx | %s | — (no cell within the budget) | — | — | — | %s |\n",
+					r, bytesize.Format(int64(rk.budget)), over)
+				continue
+			}
+			s := rk.best
+			fmt.Fprintf(&b, "| %gx | %s | %s | %s | %.4f | %s | %s |\n", r, bytesize.Format(int64(rk.budget)), s.Method,
+				bytesize.Format(int64(s.ServingBytes)), s.AUC, delta(s.AUC, base), over)
+		}
+		if same := sameTables(sum, d); len(same) > 0 {
+			b.WriteString("\n**Cells that did not grow with their budget** (one method, the same serving bytes at several " +
+				"ratios: the method stops short of the larger budgets, whose cells are then the same table)\n\n")
+			for _, line := range same {
+				b.WriteString("- " + line + "\n")
+			}
 		}
 	}
 	return b.String()
 }
 
-// plotPareto draws AUC against bytes used (log x) for one dataset, one line
-// per method, with error bars of one standard deviation.
+// sameTables lists, for dataset d, each method whose cells at two or more
+// target ratios have the same serving bytes.
+func sameTables(sum []*Summary, d string) []string {
+	type key struct {
+		method string
+		bytes  float64
+	}
+	ratios := map[key][]string{}
+	var keys []key
+	for _, s := range sum {
+		if s.Dataset != d {
+			continue
+		}
+		k := key{s.Method, s.ServingBytes}
+		if _, ok := ratios[k]; !ok {
+			keys = append(keys, k)
+		}
+		ratios[k] = append(ratios[k], fmt.Sprintf("%gx", s.TargetRatio))
+	}
+	var out []string
+	for _, k := range keys {
+		if rs := ratios[k]; len(rs) > 1 {
+			out = append(out, fmt.Sprintf("%s: %s are one table of %s", k.method, strings.Join(rs, ", "),
+				bytesize.Format(int64(k.bytes))))
+		}
+	}
+	return out
+}
+
+// plotPareto draws AUC against serving bytes (log x) for one dataset, one line
+// per method, with error bars of one standard deviation over seeds on the
+// points of at least two seeds (none on a point of one seed).
 func plotPareto(path, dataset string, sum []*Summary) error {
 	p := plot.New()
-	p.Title.Text = "AUC vs embedding bytes: " + dataset
-	p.X.Label.Text = "embedding parameter bytes (log scale)"
+	p.Title.Text = "AUC vs serving bytes: " + dataset + " (bars: ±1 sd over seeds, where ≥2 seeds)"
+	p.X.Label.Text = "serving bytes: embedding rows + index (log scale)"
 	p.Y.Label.Text = "test AUC"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -221,7 +340,7 @@ func plotPareto(path, dataset string, sum []*Summary) error {
 	byMethod := map[string][]*Summary{}
 	var methods []string
 	for _, s := range sum {
-		if s.Dataset != dataset || s.BytesUsed <= 0 {
+		if s.Dataset != dataset || s.ServingBytes <= 0 {
 			continue
 		}
 		if _, ok := byMethod[s.Method]; !ok {
@@ -232,12 +351,18 @@ func plotPareto(path, dataset string, sum []*Summary) error {
 	sort.Strings(methods)
 	for i, m := range methods {
 		pts := byMethod[m]
-		sort.Slice(pts, func(a, b int) bool { return pts[a].BytesUsed < pts[b].BytesUsed })
+		sort.Slice(pts, func(a, b int) bool { return pts[a].ServingBytes < pts[b].ServingBytes })
 		xys := make(plotter.XYs, len(pts))
-		errs := make(plotter.YErrors, len(pts))
+		var (
+			bars plotter.XYs
+			errs plotter.YErrors
+		)
 		for j, s := range pts {
-			xys[j] = plotter.XY{X: s.BytesUsed, Y: s.AUC}
-			errs[j].Low, errs[j].High = s.AUCSD, s.AUCSD
+			xys[j] = plotter.XY{X: s.ServingBytes, Y: s.AUC}
+			if s.N >= 2 {
+				bars = append(bars, xys[j])
+				errs = append(errs, struct{ Low, High float64 }{s.AUCSD, s.AUCSD})
+			}
 		}
 		line, points, err := plotter.NewLinePoints(xys)
 		if err != nil {
@@ -248,15 +373,18 @@ func plotPareto(path, dataset string, sum []*Summary) error {
 		line.Dashes = plotutil.Dashes(i / len(palette))
 		points.Color = c
 		points.Shape = plotutil.Shape(i)
-		eb, err := plotter.NewYErrorBars(struct {
-			plotter.XYer
-			plotter.YErrorer
-		}{xys, errs})
-		if err != nil {
-			return err
+		p.Add(line, points)
+		if len(bars) > 0 {
+			eb, err := plotter.NewYErrorBars(struct {
+				plotter.XYer
+				plotter.YErrorer
+			}{bars, errs})
+			if err != nil {
+				return err
+			}
+			eb.Color = c
+			p.Add(eb)
 		}
-		eb.Color = c
-		p.Add(line, points, eb)
 		p.Legend.Add(m, line, points)
 	}
 	p.Legend.Top = false

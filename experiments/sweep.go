@@ -10,7 +10,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/embtab/embtab/dimsearch"
@@ -58,34 +60,74 @@ func SearchMethod(method string) bool {
 }
 
 // Result is one finished cell: a row of results.csv and results.parquet.
+//
+// The memory axis of a sweep is serving bytes: what the served fp32
+// artifact of the cell holds in memory, its embedding rows plus its index
+// (vocabularies, hash maps; see servingBytes). Ratio and the budgets are
+// against the full table's serving bytes, so a table that pays for a
+// vocabulary and one that hashes compare at equal memory.
 type Result struct {
-	Dataset        string  `parquet:"dataset" json:"dataset"`
-	Method         string  `parquet:"method" json:"method"`
-	Model          string  `parquet:"model" json:"model"`
-	TargetRatio    float64 `parquet:"target_ratio" json:"target_ratio"`
-	BudgetBytes    int64   `parquet:"budget_bytes" json:"budget_bytes"`
-	BytesUsed      int64   `parquet:"bytes_used" json:"bytes_used"`
-	FullTableBytes int64   `parquet:"full_table_bytes" json:"full_table_bytes"`
-	Ratio          float64 `parquet:"ratio" json:"ratio"`
-	AUC            float64 `parquet:"auc" json:"auc"`
-	LogLoss        float64 `parquet:"logloss" json:"logloss"`
-	TrainSeconds   float64 `parquet:"train_seconds" json:"train_seconds"`
-	Seed           int64   `parquet:"seed" json:"seed"`
-	Dim            int64   `parquet:"dim" json:"dim"`
+	Dataset     string  `parquet:"dataset" json:"dataset"`
+	Method      string  `parquet:"method" json:"method"`
+	Model       string  `parquet:"model" json:"model"`
+	TargetRatio float64 `parquet:"target_ratio" json:"target_ratio"`
+	// BudgetBytes is the cell's --memory-budget: FullServingBytes /
+	// TargetRatio (0 for the full table, which takes none).
+	BudgetBytes int64 `parquet:"budget_bytes" json:"budget_bytes"`
+	// BytesUsed is the embedding parameters as stored (the trainer's
+	// embedding_bytes), IndexBytes the index (index_bytes).
+	BytesUsed int64 `parquet:"bytes_used" json:"bytes_used"`
+	// FullTableBytes is the fp32 parameters of the full table (the
+	// trainer's full_table_bytes).
+	FullTableBytes int64 `parquet:"full_table_bytes" json:"full_table_bytes"`
+	// Ratio is FullServingBytes / ServingBytes (FullTableBytes /
+	// BytesUsed in a legacy row).
+	Ratio        float64 `parquet:"ratio" json:"ratio"`
+	AUC          float64 `parquet:"auc" json:"auc"`
+	LogLoss      float64 `parquet:"logloss" json:"logloss"`
+	TrainSeconds float64 `parquet:"train_seconds" json:"train_seconds"`
+	Seed         int64   `parquet:"seed" json:"seed"`
+	Dim          int64   `parquet:"dim" json:"dim"`
+	IndexBytes   int64   `parquet:"index_bytes" json:"index_bytes"`
+	// ServingBytes is BytesUsed + IndexBytes; FullServingBytes the full
+	// table's of the same dataset and seed. Both are 0 in a legacy row (a
+	// results.csv written before they were recorded).
+	ServingBytes     int64 `parquet:"serving_bytes" json:"serving_bytes"`
+	FullServingBytes int64 `parquet:"full_serving_bytes" json:"full_serving_bytes"`
 }
 
+// servingBytes is what the served fp32 artifact of a run holds in memory:
+// rows plus index. trainer.Result has no serving-bytes field yet (issue
+// 13 plans one, for the rows as the artifact's codec stores them); when it
+// gains one, return it here when it is nonzero.
+func servingBytes(res *trainer.Result) int64 {
+	return res.EmbeddingBytes + res.IndexBytes
+}
+
+// Legacy reports whether r comes from a results.csv written before
+// serving bytes were recorded: its memory is the embedding parameters
+// alone.
+func (r *Result) Legacy() bool { return r.ServingBytes == 0 }
+
+// legacyColumns is the width of a results.csv row from before serving
+// bytes (the first 13 columns of csvHeader).
+const legacyColumns = 13
+
 var csvHeader = []string{"dataset", "method", "model", "target_ratio", "budget_bytes", "bytes_used", "full_table_bytes",
-	"ratio", "auc", "logloss", "train_seconds", "seed", "dim"}
+	"ratio", "auc", "logloss", "train_seconds", "seed", "dim", "index_bytes", "serving_bytes", "full_serving_bytes"}
 
 func (r *Result) record() []string {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
 	i := func(x int64) string { return strconv.FormatInt(x, 10) }
 	return []string{r.Dataset, r.Method, r.Model, f(r.TargetRatio), i(r.BudgetBytes), i(r.BytesUsed), i(r.FullTableBytes),
-		f(r.Ratio), f(r.AUC), f(r.LogLoss), f(r.TrainSeconds), i(r.Seed), i(r.Dim)}
+		f(r.Ratio), f(r.AUC), f(r.LogLoss), f(r.TrainSeconds), i(r.Seed), i(r.Dim),
+		i(r.IndexBytes), i(r.ServingBytes), i(r.FullServingBytes)}
 }
 
+// parseRecord parses a results.csv row, of the current width or of the
+// legacy one (no index or serving bytes).
 func parseRecord(rec []string) (*Result, error) {
-	if len(rec) != len(csvHeader) {
+	if len(rec) != len(csvHeader) && len(rec) != legacyColumns {
 		return nil, fmt.Errorf("want %d columns, got %d", len(csvHeader), len(rec))
 	}
 	var r Result
@@ -108,6 +150,12 @@ func parseRecord(rec []string) (*Result, error) {
 	r.TargetRatio, r.BudgetBytes, r.BytesUsed, r.FullTableBytes = pf(rec[3]), pi(rec[4]), pi(rec[5]), pi(rec[6])
 	r.Ratio, r.AUC, r.LogLoss, r.TrainSeconds = pf(rec[7]), pf(rec[8]), pf(rec[9]), pf(rec[10])
 	r.Seed, r.Dim = pi(rec[11]), pi(rec[12])
+	if len(rec) > legacyColumns {
+		r.IndexBytes, r.ServingBytes, r.FullServingBytes = pi(rec[13]), pi(rec[14]), pi(rec[15])
+		if err == nil && r.ServingBytes <= 0 {
+			err = fmt.Errorf("serving_bytes %d", r.ServingBytes)
+		}
+	}
 	return &r, err
 }
 
@@ -115,10 +163,13 @@ func parseRecord(rec []string) (*Result, error) {
 type Sweep struct {
 	Datasets []Dataset
 	// Methods are trainer table names, or dimension searches (see
-	// SearchMethod). "full" runs only at ratio 1 (it cannot be
-	// compressed); it is the baseline of the report.
+	// SearchMethod). The full table (MethodFull) is the baseline of every
+	// ratio and of the report: Run always trains it, at ratio 1 only (it
+	// cannot be compressed), first for each dataset and seed, whether or
+	// not Methods lists it (see WithBaseline).
 	Methods []string
-	// Ratios are compression ratios against the full fp32 table.
+	// Ratios are compression ratios against the full fp32 table's serving
+	// bytes; every method but full runs at each of them.
 	Ratios  []float64
 	Seeds   []uint64
 	Out     string
@@ -129,6 +180,68 @@ type Sweep struct {
 	Infeasible []string
 	// OnCell, when set, is told about every finished or skipped cell.
 	OnCell func(done, total int, r *Result, skipped bool)
+	// Resume continues the sweep already in Out, skipping the cells its
+	// results.csv holds. Without it Run refuses an Out that holds a
+	// sweep's results or report (ErrOutputExists), so that a rerun never
+	// appends to or rewrites one, such as a checked-in report, by accident.
+	Resume bool
+}
+
+// BudgetWarning is logged (at Warn) once per dataset and ratio whose
+// budget is at or above the full table's parameter bytes: the methods
+// that cap at the full table's rows (hashed, hybrid, the dimension
+// searches) cannot use all of it, so their cells at that ratio are the
+// same tables as at any larger budget.
+const BudgetWarning = "budget at or above the full table's parameter bytes: tables that cap at the full table's rows cannot use all of it"
+
+// ErrOutputExists is returned by Run when Out already holds a sweep and
+// Resume is not set.
+var ErrOutputExists = errors.New("the output directory already holds a sweep")
+
+// OutputFiles are the files a sweep writes into its output directory
+// (patterns for filepath.Glob); Clear removes them.
+var OutputFiles = []string{"results.csv", SearchFile, "results.parquet", "report.md", "pareto_*.png"}
+
+// existing returns the sweep files already in dir.
+func existing(dir string) ([]string, error) {
+	var out []string
+	for _, pat := range OutputFiles {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, fmt.Errorf("sweep output %s: %w", dir, err)
+		}
+		out = append(out, m...)
+	}
+	return out, nil
+}
+
+// Clear removes the sweep files of dir (OutputFiles), so that a sweep
+// into it starts over; other files (such as the cached data sets in
+// dir/data) stay.
+func Clear(dir string) error {
+	files, err := existing(dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("clear sweep output: %w", err)
+		}
+	}
+	return nil
+}
+
+// WithBaseline returns methods with the full table first (the baseline
+// every ratio is measured against), and whether it had to be added
+// because methods did not list it.
+func WithBaseline(methods []string) (out []string, added bool) {
+	out = []string{embedding.MethodFull}
+	for _, m := range methods {
+		if m != embedding.MethodFull {
+			out = append(out, m)
+		}
+	}
+	return out, !slices.Contains(methods, embedding.MethodFull)
 }
 
 type cellKey struct {
@@ -138,23 +251,52 @@ type cellKey struct {
 }
 
 // Run runs every cell not yet in <Out>/results.csv, then writes the
-// Parquet table, the plots and the report from all results.
+// Parquet table, the plots and the report from all results. For each
+// dataset and seed the full table runs first, at ratio 1: the budget of a
+// cell at ratio r is the full table's serving bytes / r. The trainer's
+// --memory-budget sizes parameters only today, so a method that also
+// keeps an index can exceed its budget in serving bytes; the report then
+// leaves it out of that ratio's ranking. A results.csv of legacy rows (no
+// serving bytes) is refused rather than resumed: its cells were sized and
+// measured by parameters alone.
 func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 	log := s.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	methods, added := WithBaseline(s.Methods)
+	if added {
+		log.Warn("methods do not list full: the full table runs at 1x anyway, as the baseline of the ratios")
+	}
 	if err := os.MkdirAll(s.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("sweep output: %w", err)
+	}
+	if !s.Resume {
+		files, err := existing(s.Out)
+		if err != nil {
+			return nil, err
+		}
+		if len(files) > 0 {
+			names := make([]string, len(files))
+			for i, f := range files {
+				names[i] = filepath.Base(f)
+			}
+			return nil, fmt.Errorf("%s (%s): %w", s.Out, strings.Join(names, ", "), ErrOutputExists)
+		}
 	}
 	csvPath := filepath.Join(s.Out, "results.csv")
 	results, err := ReadResults(csvPath)
 	if err != nil {
 		return nil, err
 	}
-	done := map[cellKey]bool{}
+	done := map[cellKey]*Result{}
 	for _, r := range results {
-		done[cellKey{r.Dataset, r.Method, r.TargetRatio, r.Seed}] = true
+		if r.Legacy() {
+			return nil, fmt.Errorf("%s was written before serving bytes were recorded (cell %s/%s at %gx has none): "+
+				"its cells cannot be resumed or mixed with new ones; run the sweep into a fresh output directory",
+				csvPath, r.Dataset, r.Method, r.TargetRatio)
+		}
+		done[cellKey{r.Dataset, r.Method, r.TargetRatio, r.Seed}] = r
 	}
 	f, err := os.OpenFile(csvPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -168,85 +310,95 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 			w.Flush()
 		}
 	}
-	total := 0
-	for range s.Datasets {
-		for _, m := range s.Methods {
-			for _, ratio := range s.Ratios {
-				if m == "full" && ratio != 1 {
-					continue
-				}
-				total += len(s.Seeds)
-			}
-		}
+	total := len(s.Datasets) * len(s.Seeds) * (1 + (len(methods)-1)*len(s.Ratios))
+	type ratioKey struct {
+		dataset string
+		ratio   float64
 	}
+	warned := map[ratioKey]bool{}
 	n := 0
 	for _, d := range s.Datasets {
-		stats, err := trainer.Scan(ctx, d.config("hashed", 0, 1, s.Threads))
-		if err != nil {
-			return nil, fmt.Errorf("dataset %s: %w", d.Name, err)
-		}
-		log.Info("dataset", "name", d.Name, "train_rows", stats.TrainRows, "full_table_bytes", stats.FullTableBytes)
 		// seeds outermost: an interrupted sweep has complete curves for the
 		// first seeds rather than some methods only
 		for _, seed := range s.Seeds {
+			var base *Result // the full table of this dataset and seed
+			cells := []cellKey{{d.Name, embedding.MethodFull, 1, int64(seed)}}
 			for _, ratio := range s.Ratios {
-				for _, m := range s.Methods {
-					if m == "full" && ratio != 1 {
-						continue
+				for _, m := range methods[1:] {
+					cells = append(cells, cellKey{d.Name, m, ratio, int64(seed)})
+				}
+			}
+			for _, key := range cells {
+				n++
+				m, ratio := key.method, key.ratio
+				if r := done[key]; r != nil {
+					if m == embedding.MethodFull {
+						base = r
 					}
-					n++
-					key := cellKey{d.Name, m, ratio, int64(seed)}
-					if done[key] {
-						if s.OnCell != nil {
-							s.OnCell(n, total, nil, true)
-						}
-						continue
-					}
-					budget := int64(math.Floor(float64(stats.FullTableBytes) / ratio))
-					if m == "full" {
-						budget = 0
-					}
-					start := time.Now()
-					res, err := trainer.Train(ctx, d.config(m, budget, seed, s.Threads), trainer.Options{Logger: log})
-					if errors.Is(err, embedding.ErrBudgetTooSmall) {
-						// the method cannot be built this small: a gap on the curve, not a failure
-						s.Infeasible = append(s.Infeasible, fmt.Sprintf("%s/%s at %gx (%d bytes): %v", d.Name, m, ratio, budget, err))
-						log.Warn("infeasible cell", "dataset", d.Name, "method", m, "ratio", ratio, "err", err)
-						if s.OnCell != nil {
-							s.OnCell(n, total, nil, true)
-						}
-						continue
-					}
-					if err != nil {
-						if ctx.Err() != nil {
-							return results, ctx.Err()
-						}
-						return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: %w", d.Name, m, ratio, seed, err)
-					}
-					r := &Result{Dataset: d.Name, Method: m, Model: d.Model, TargetRatio: ratio, BudgetBytes: budget,
-						BytesUsed: res.EmbeddingBytes, FullTableBytes: stats.FullTableBytes,
-						AUC: res.TestAUC, LogLoss: res.TestLogLoss, TrainSeconds: res.TrainSeconds,
-						Seed: int64(seed), Dim: int64(d.Dim)}
-					if r.BytesUsed > 0 {
-						r.Ratio = float64(r.FullTableBytes) / float64(r.BytesUsed)
-					}
-					w.Write(r.record())
-					w.Flush()
-					if err := w.Error(); err != nil {
-						return results, fmt.Errorf("append %s: %w", csvPath, err)
-					}
-					f.Sync()
-					results = append(results, r)
-					if res.DimPlan != nil {
-						if err := appendSearch(s.Out, newSearchRecord(r, res.DimPlan)); err != nil {
-							return results, err
-						}
-					}
-					log.Info("cell", "dataset", d.Name, "method", m, "ratio", ratio, "seed", seed, "auc", r.AUC,
-						"bytes", r.BytesUsed, "seconds", time.Since(start).Seconds())
 					if s.OnCell != nil {
-						s.OnCell(n, total, r, false)
+						s.OnCell(n, total, nil, true)
 					}
+					continue
+				}
+				var budget int64 // the full table takes no budget
+				if m != embedding.MethodFull {
+					budget = int64(math.Floor(float64(base.FullServingBytes) / ratio))
+					if rk := (ratioKey{d.Name, ratio}); budget >= base.FullTableBytes && !warned[rk] {
+						warned[rk] = true
+						log.Warn(BudgetWarning, "dataset", d.Name, "ratio", ratio, "budget_bytes", budget,
+							"full_table_bytes", base.FullTableBytes)
+					}
+				}
+				start := time.Now()
+				res, err := trainer.Train(ctx, d.config(m, budget, seed, s.Threads), trainer.Options{Logger: log})
+				if m != embedding.MethodFull && errors.Is(err, embedding.ErrBudgetTooSmall) {
+					// the method cannot be built this small: a gap on the curve, not a failure
+					s.Infeasible = append(s.Infeasible, fmt.Sprintf("%s/%s at %gx (%d bytes): %v", d.Name, m, ratio, budget, err))
+					log.Warn("infeasible cell", "dataset", d.Name, "method", m, "ratio", ratio, "err", err)
+					if s.OnCell != nil {
+						s.OnCell(n, total, nil, true)
+					}
+					continue
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return results, ctx.Err()
+					}
+					return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: %w", d.Name, m, ratio, seed, err)
+				}
+				r := &Result{Dataset: d.Name, Method: m, Model: d.Model, TargetRatio: ratio, BudgetBytes: budget,
+					BytesUsed: res.EmbeddingBytes, IndexBytes: res.IndexBytes, ServingBytes: servingBytes(res),
+					FullTableBytes: res.FullTableBytes, AUC: res.TestAUC, LogLoss: res.TestLogLoss,
+					TrainSeconds: res.TrainSeconds, Seed: int64(seed), Dim: int64(d.Dim)}
+				if r.ServingBytes <= 0 {
+					return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: the trainer reports %d serving bytes",
+						d.Name, m, ratio, seed, r.ServingBytes)
+				}
+				if m == embedding.MethodFull {
+					base = r
+					log.Info("baseline", "dataset", d.Name, "seed", seed, "full_serving_bytes", r.ServingBytes,
+						"full_table_bytes", r.FullTableBytes)
+				}
+				r.FullServingBytes = base.ServingBytes
+				r.Ratio = float64(r.FullServingBytes) / float64(r.ServingBytes)
+				w.Write(r.record())
+				w.Flush()
+				if err := w.Error(); err != nil {
+					return results, fmt.Errorf("append %s: %w", csvPath, err)
+				}
+				if err := f.Sync(); err != nil {
+					return results, fmt.Errorf("sync %s: %w", csvPath, err)
+				}
+				results = append(results, r)
+				if res.DimPlan != nil {
+					if err := appendSearch(s.Out, newSearchRecord(r, res.DimPlan)); err != nil {
+						return results, err
+					}
+				}
+				log.Info("cell", "dataset", d.Name, "method", m, "ratio", ratio, "seed", seed, "auc", r.AUC,
+					"serving_bytes", r.ServingBytes, "seconds", time.Since(start).Seconds())
+				if s.OnCell != nil {
+					s.OnCell(n, total, r, false)
 				}
 			}
 		}
@@ -257,7 +409,10 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 	return results, nil
 }
 
-// ReadResults reads a results.csv; a missing file gives no results.
+// ReadResults reads a results.csv; a missing file gives no results. Rows
+// of a legacy file (13 columns, no serving bytes) are returned with
+// ServingBytes 0 (see Result.Legacy); a row narrower than the file's
+// header is a torn last line and is skipped.
 func ReadResults(path string) ([]*Result, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -270,7 +425,7 @@ func ReadResults(path string) ([]*Result, error) {
 	cr := csv.NewReader(f)
 	cr.FieldsPerRecord = -1
 	var out []*Result
-	line := 0
+	line, width := 0, 0 // width: the header's, when there is one
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -281,10 +436,11 @@ func ReadResults(path string) ([]*Result, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		if line == 1 && len(rec) > 0 && rec[0] == "dataset" {
+			width = len(rec)
 			continue
 		}
 		r, err := parseRecord(rec)
-		if err != nil {
+		if err != nil || width > 0 && len(rec) != width {
 			// a torn last line from a crash mid-append: ignore it, the cell reruns
 			continue
 		}

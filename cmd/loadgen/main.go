@@ -11,7 +11,10 @@
 // the server's capacity at that concurrency). With --rate R requests are
 // scheduled at R per second and each latency is measured from its
 // scheduled start, so a stalled server shows as latency rather than as
-// fewer requests (no coordinated omission).
+// fewer requests (no coordinated omission). The report then says whether
+// the rate was met: a run that achieves less than 95% of --rate prints
+// "target rate missed" (on stderr too with --json, whose rate_missed and
+// rate_achieved say the same).
 //
 // Request bodies are --body-file, or generated: --bodies distinct bodies
 // of --batch instances whose feature names come from the artifact in
@@ -106,19 +109,42 @@ type Report struct {
 	P99Ms  float64 `json:"p99_ms"`
 	P999Ms float64 `json:"p999_ms"`
 	MaxMs  float64 `json:"max_ms"`
-	// RateMissed is true when a --rate was given and the run achieved
-	// less than rateTolerance of it (the server, or this client, could
-	// not keep up: the latencies are then those of a saturated server).
-	RateMissed bool `json:"rate_missed,omitempty"`
+	// RateAchieved is QPS / TargetRate (with a --rate only); RateMissed is
+	// true when it is below rateTolerance (the server, or this client,
+	// could not keep up: the latencies are then those of a saturated
+	// server). rate_missed is always in the JSON, false without a --rate.
+	RateAchieved float64 `json:"rate_achieved,omitempty"`
+	RateMissed   bool    `json:"rate_missed"`
 }
 
 // rateTolerance is the share of --rate a run must achieve not to have
 // missed it.
 const rateTolerance = 0.95
 
-// markRate sets rep.RateMissed.
+// markRate sets rep.RateAchieved and rep.RateMissed.
 func markRate(rep *Report) {
-	rep.RateMissed = rep.TargetRate > 0 && rep.QPS < rateTolerance*rep.TargetRate
+	if rep.TargetRate <= 0 {
+		rep.RateAchieved, rep.RateMissed = 0, false
+		return
+	}
+	rep.RateAchieved = rep.QPS / rep.TargetRate
+	rep.RateMissed = rep.QPS < rateTolerance*rep.TargetRate
+}
+
+// rateLine is the report's line about --rate: missed or met ("" without
+// a --rate).
+func rateLine(rep *Report) string {
+	switch {
+	case rep.TargetRate <= 0:
+		return ""
+	case rep.RateMissed:
+		return fmt.Sprintf("target rate missed: %.0f requests/s achieved of --rate %g (%.0f%%, below %.0f%%): "+
+			"the server or this client could not keep up, so the latencies are those of an overloaded server",
+			rep.QPS, rep.TargetRate, 100*rep.RateAchieved, 100*rateTolerance)
+	default:
+		return fmt.Sprintf("target rate met: %.0f requests/s achieved of --rate %g (%.0f%%)",
+			rep.QPS, rep.TargetRate, 100*rep.RateAchieved)
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -164,6 +190,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.JSON {
+		if rep.RateMissed {
+			fmt.Fprintln(stderr, "loadgen:", rateLine(rep)) // the JSON has rate_missed; say it where a person looks too
+		}
 		return json.NewEncoder(stdout).Encode(rep)
 	}
 	fmt.Fprintf(stdout, "%s: %d requests (%d ok, %d errors) in %.2fs, concurrency %d, batch %d\n",
@@ -174,9 +203,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(rep.ErrorKinds) > 0 {
 		fmt.Fprintf(stdout, "errors: %v\n", rep.ErrorKinds)
 	}
-	if rep.RateMissed {
-		fmt.Fprintf(stdout, "target rate missed: %.0f requests/s achieved of --rate %g (%.0f%%)\n",
-			rep.QPS, rep.TargetRate, 100*rep.QPS/rep.TargetRate)
+	if line := rateLine(rep); line != "" {
+		fmt.Fprintln(stdout, line)
 	}
 	return nil
 }

@@ -140,8 +140,11 @@ func TestRateMissed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || !rep.RateMissed {
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || !rep.RateMissed || !(rep.RateAchieved < 0.95) {
 		t.Errorf("json report %s (%v): want rate_missed", out.Bytes(), err)
+	}
+	if !strings.Contains(errb.String(), "target rate missed") {
+		t.Errorf("--json run does not say on stderr that the rate was missed: %q", errb.String())
 	}
 	out.Reset()
 	if err := run(context.Background(), args, &out, &errb); err != nil {
@@ -149,6 +152,27 @@ func TestRateMissed(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "target rate missed") {
 		t.Errorf("text report does not say the rate was missed:\n%s", out.String())
+	}
+	// A rate that is met says so, and --json says rate_missed false.
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte(`{"scores":[0.5]}`))
+	}))
+	defer fast.Close()
+	args = []string{"--url", fast.URL, "--concurrency", "2", "--requests", "20", "--rate", "200", "--duration", "10s"}
+	out.Reset()
+	if err := run(context.Background(), args, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "target rate met") || strings.Contains(out.String(), "missed") {
+		t.Errorf("text report of a met rate:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), append(args, "--json"), &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"rate_missed":false`) || !strings.Contains(out.String(), `"rate_achieved":`) {
+		t.Errorf("json report of a met rate lacks rate_missed false and rate_achieved: %s", out.String())
 	}
 	for _, tc := range []struct {
 		rep  Report

@@ -1,9 +1,15 @@
 // Command sweep runs the embedding-compression sweep: methods x memory
-// budgets (compression ratios against the full fp32 table) x datasets x
-// seeds, resumable, and writes results (CSV, Parquet), Pareto plots and a
-// markdown report.
+// budgets (compression ratios against the full fp32 table's serving
+// bytes: rows plus index) x datasets x seeds, resumable, and writes
+// results (CSV, Parquet), Pareto plots and a markdown report. The full
+// table always runs at 1x as the baseline.
 //
-//	sweep --datasets ml1m,synth --methods full,hashed,qr,multiplex,unified,hybrid --out experiments/results
+//	sweep --datasets ml1m,synth --methods full,hashed,qr,multiplex,unified,hybrid --out runs/sweep
+//
+// A sweep into a directory that already holds one is refused: --resume
+// continues it (the cells in its results.csv are skipped), --force starts
+// it over. The checked-in report in experiments/results is regenerated
+// only with --out experiments/results and one of them.
 //
 // Run `sweep --help` for every flag.
 package main
@@ -41,10 +47,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("sweep", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dsNames := fs.String("datasets", "ml1m,synth", "datasets: ml1m (MovieLens 1M, time split, fm), criteo (the real Criteo slice, train/dev, dlrm), synth (generated Criteo-like, dlrm)")
-	methods := fs.String("methods", "full,hashed,qr", "table methods (trainer --table names) and dimension searches (optembed, dnis, uniform: trainer --dim-search over a full table); full runs only at ratio 1 and is the baseline")
-	ratios := fs.String("ratios", "1,2,10,100,1000", "compression ratios against the full fp32 table")
+	methods := fs.String("methods", "full,hashed,qr", "table methods (trainer --table names) and dimension searches (optembed, dnis, uniform: trainer --dim-search over a full table). "+
+		"The full table is the baseline: it always runs, at ratio 1 only, first for each dataset and seed, and is added (with a note) when not listed here; every ratio and ΔAUC is against it")
+	ratios := fs.String("ratios", "1,2,10,100,1000", "compression ratios against the full fp32 table's serving bytes (embedding rows + index): a cell's budget is those bytes / ratio")
 	seeds := fs.String("seeds", "1,2,3", "seeds")
-	out := fs.String("out", "experiments/results", "output directory (results.csv is appended to: rerun to resume)")
+	out := fs.String("out", "runs/sweep", "output directory; one that already holds a sweep needs --resume or --force")
+	resume := fs.Bool("resume", false, "continue the sweep in --out: skip the cells its results.csv holds, run the rest")
+	force := fs.Bool("force", false, "start the sweep in --out over: remove its results, report and plots first")
 	shared := fs.String("shared", "../shared/data", "directory of the real datasets")
 	synthRows := fs.Int64("synth-rows", 300000, "rows of the generated set")
 	synthScale := fs.Float64("synth-scale", 0.3, "vocabulary scale of the generated set")
@@ -68,6 +77,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *resume && *force {
+		return errors.New("--resume and --force: choose one")
+	}
 	rs, err := parseFloats(*ratios)
 	if err != nil {
 		return fmt.Errorf("--ratios: %w", err)
@@ -77,7 +89,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--seeds: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(*out, "data"), 0o755); err != nil {
-		return err
+		return fmt.Errorf("--out: %w", err)
+	}
+	if *force {
+		if err := experiments.Clear(*out); err != nil {
+			return fmt.Errorf("--force: %w", err)
+		}
 	}
 	var ds []experiments.Dataset
 	for _, name := range split(*dsNames) {
@@ -122,8 +139,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *quiet {
 		bar = progress.Disabled()
 	}
-	sw := &experiments.Sweep{Datasets: ds, Methods: split(*methods), Ratios: rs, Seeds: ss, Out: *out,
-		Threads: *threads, Logger: log,
+	ms, added := experiments.WithBaseline(split(*methods))
+	if added {
+		fmt.Fprintln(stderr, "sweep: note: --methods has no full: the full table runs at 1x anyway, as the baseline every ratio and ΔAUC is against")
+	}
+	sw := &experiments.Sweep{Datasets: ds, Methods: ms, Ratios: rs, Seeds: ss, Out: *out,
+		Threads: *threads, Logger: log, Resume: *resume,
 		OnCell: func(done, total int, r *experiments.Result, skipped bool) {
 			bar.SetTotal(int64(total))
 			bar.Set(int64(done))
@@ -133,6 +154,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}}
 	res, err := sw.Run(ctx)
 	bar.Done()
+	if errors.Is(err, experiments.ErrOutputExists) {
+		return fmt.Errorf("%w: pass --resume to continue it, --force to start it over, or choose another --out", err)
+	}
 	if err != nil {
 		return err
 	}
