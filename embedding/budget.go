@@ -3,7 +3,6 @@ package embedding
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"math/bits"
 	"slices"
 )
@@ -18,9 +17,9 @@ import (
 //     remainder row); if R cannot pay for that, the error wraps
 //     [ErrBudgetTooSmall].
 //  3. The remaining rows go to the fields in proportion to their
-//     cardinalities, each field capped at the rows that can still help it
-//     (hashed: cardinality+1, the size of a full table with its OOV row;
-//     QR: the q+r of the smallest q×r ≥ cardinality). Rows a capped field
+//     cardinalities, each field capped at the rows that can still help it:
+//     cardinality+1, the size of a full table with its OOV row (QR: at
+//     least 2). Rows a capped field
 //     cannot take are shared again among the others, in proportion, until
 //     no field exceeds its cap (water-filling); the rounding remainder goes
 //     one row each to the fields with the largest fractional shares.
@@ -90,13 +89,15 @@ func HashedForBudgetDims(budgetBytes int64, cardinalities []int64, dims []int) (
 
 // QRForBudget returns the quotient and remainder rows per field of a QR
 // table whose fp32 parameters fit in budgetBytes. Each field's row count m
-// comes from the rule above (minimum 2, cap r*+q* where r* = ceil(sqrt(n))
-// and q* = ceil(n/r*) for cardinality n, so q*·r* ≥ n: every value can
-// have its own (q, r) pair). A field at its cap gets (q*, r*); a field
-// below it gets the balanced split q = ceil(m/2), r = floor(m/2), whose
-// virtual space q·r is then smaller than n, so values also share pairs:
-// the remainder space is hashed. Use the results as Config.Rows and
-// Config.RemRows.
+// comes from the rule above (minimum 2, cap max(2, n+1) for cardinality
+// n: the full table's rows, as for a hashed table) and is split evenly, q
+// = ceil(m/2), r = floor(m/2), the split with the largest virtual space
+// q·r for its rows. The cap is not the smallest q+r with q·r ≥ n: ids are
+// hashed into the virtual space [0, q·r) (hashing.QR), so a space of
+// about n slots still puts most values on a pair another value shares;
+// every further row widens the space and thins the sharing of each row,
+// so the table keeps growing with its budget up to the full table's
+// rows. Use the results as Config.Rows and Config.RemRows.
 func QRForBudget(budgetBytes int64, cardinalities []int64, dim int) (quo, rem []int, err error) {
 	if err := checkSizing(budgetBytes, cardinalities, dim); err != nil {
 		return nil, nil, fmt.Errorf("size qr table: %w", err)
@@ -104,8 +105,7 @@ func QRForBudget(budgetBytes int64, cardinalities []int64, dim int) (quo, rem []
 	lo := make([]int64, len(cardinalities))
 	hi := make([]int64, len(cardinalities))
 	for f, n := range cardinalities {
-		q, r := qrCover(n)
-		lo[f], hi[f] = 2, q+r
+		lo[f], hi[f] = 2, max(2, n+1)
 	}
 	rows, err := allocateRows(budgetBytes/(int64(dim)*4), cardinalities, lo, hi)
 	if err != nil {
@@ -114,28 +114,9 @@ func QRForBudget(budgetBytes int64, cardinalities []int64, dim int) (quo, rem []
 	quo = make([]int, len(rows))
 	rem = make([]int, len(rows))
 	for f, m := range rows {
-		if m == hi[f] {
-			q, r := qrCover(cardinalities[f])
-			quo[f], rem[f] = int(q), int(r)
-		} else {
-			quo[f], rem[f] = int(m-m/2), int(m/2)
-		}
+		quo[f], rem[f] = int(m-m/2), int(m/2)
 	}
 	return quo, rem, nil
-}
-
-// qrCover returns q, r with r = ceil(sqrt(n)), q = ceil(n/r) (at least 1
-// each): q·r ≥ n with q+r = ceil(2·sqrt(n)), the least possible sum.
-func qrCover(n int64) (q, r int64) {
-	n = max(n, 1)
-	r = int64(math.Sqrt(float64(n)))
-	for r*r < n {
-		r++
-	}
-	for r > 1 && (r-1)*(r-1) >= n {
-		r--
-	}
-	return (n + r - 1) / r, r
 }
 
 // FullTableBytes returns the fp32 parameter bytes of a full table: one row

@@ -96,55 +96,50 @@ func TestHashedForBudget(t *testing.T) {
 
 func TestQRForBudget(t *testing.T) {
 	full := embedding.FullTableBytes(criteoLike, 16)
-	for _, budget := range []int64{52 * 64, 1e5, 1e6, full / 1000, full / 100, full / 10, full} {
+	prev := int64(0)
+	for _, budget := range []int64{52 * 64, 1e5, 1e6, full / 1000, full / 100, full / 10, full / 2, full, 2 * full} {
 		quo, rem, err := embedding.QRForBudget(budget, criteoLike, 16)
 		if err != nil {
 			t.Fatalf("budget %d: %v", budget, err)
 		}
 		cfg := embedding.Config{Method: "qr", Dim: 16, Rows: quo, RemRows: rem}
-		if got := cfg.ParamBytes(); got > budget {
+		got := cfg.ParamBytes()
+		if got > budget {
 			t.Fatalf("budget %d: %d bytes", budget, got)
 		}
 		for f := range quo {
 			q, r, n := int64(quo[f]), int64(rem[f]), criteoLike[f]
-			if q < 1 || r < 1 {
-				t.Fatalf("budget %d field %d: q %d r %d", budget, f, q, r)
+			if q < 1 || r < 1 || q-r < 0 || q-r > 1 {
+				t.Fatalf("budget %d field %d: split q %d r %d is not balanced", budget, f, q, r)
 			}
-			// q*r covers the cardinality with the least rows, or the field
-			// is below that and split evenly.
-			covered := q*r >= n
-			if covered && float64(q+r) > math.Ceil(2*math.Sqrt(float64(n)))+1e-9 && q+r > 2 {
-				t.Fatalf("budget %d field %d: q %d r %d for n %d is not minimal", budget, f, q, r, n)
-			}
-			if !covered && (q-r < 0 || q-r > 1) {
-				t.Fatalf("budget %d field %d: uncovered split q %d r %d is not balanced", budget, f, q, r)
+			if q+r > max(2, n+1) {
+				t.Fatalf("budget %d field %d: q+r %d above the full table's %d rows", budget, f, q+r, n+1)
 			}
 		}
-		if budget == full {
-			// Every field covered: the table stops growing.
-			for f := range quo {
-				if int64(quo[f])*int64(rem[f]) < criteoLike[f] {
-					t.Fatalf("full budget: field %d not covered", f)
-				}
-			}
-			if cfg.ParamBytes() >= full/100 {
-				t.Fatalf("covered QR uses %d bytes, want far below full %d", cfg.ParamBytes(), full)
-			}
+		// The table grows with its budget until it has the full table's
+		// rows: it uses all of a budget below the full table (but for less
+		// than a row per field of rounding), and 1x is not 10x.
+		if budget <= full && got < budget-int64(len(criteoLike))*16*4 {
+			t.Fatalf("budget %d: only %d bytes used", budget, got)
 		}
+		if budget >= full && got != full {
+			t.Fatalf("budget %d at or above the full table: %d bytes, want the full table's %d", budget, got, full)
+		}
+		if got < prev {
+			t.Fatalf("budget %d: %d bytes, less than %d at a smaller budget", budget, got, prev)
+		}
+		prev = got
 	}
-	// The cover is the least q+r with q*r >= n.
-	for n := int64(1); n < 3000; n++ {
+	// Any cardinality: at an unbounded budget q+r is the full table's rows
+	// (at least 2), split evenly; q·r then covers n.
+	for n := int64(0); n < 3000; n++ {
 		quo, rem, err := embedding.QRForBudget(1<<40, []int64{n}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		q, r := int64(quo[0]), int64(rem[0])
-		best := int64(math.MaxInt64)
-		for a := int64(1); a <= n; a++ {
-			best = min(best, a+(n+a-1)/a)
-		}
-		if q*r < n || q+r != best {
-			t.Fatalf("n %d: q %d r %d (sum %d), least sum %d", n, q, r, q+r, best)
+		if q+r != max(2, n+1) || q-r < 0 || q-r > 1 || q*r < n {
+			t.Fatalf("n %d: q %d r %d", n, q, r)
 		}
 	}
 }

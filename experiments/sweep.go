@@ -101,6 +101,9 @@ type Result struct {
 // 13 plans one, for the rows as the artifact's codec stores them); when it
 // gains one, return it here when it is nonzero.
 func servingBytes(res *trainer.Result) int64 {
+	if res.ServingBytes > 0 {
+		return res.ServingBytes
+	}
 	return res.EmbeddingBytes + res.IndexBytes
 }
 

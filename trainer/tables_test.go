@@ -77,15 +77,14 @@ func TestNewTableMethods(t *testing.T) {
 				if want == 0 {
 					want = full
 				}
-				// The budget is in serving bytes: parameters plus index.
-				// QR needs only about 2*sqrt(n) rows per field to cover it;
-				// the others use most of their budget.
+				// The budget is in serving bytes: parameters plus index,
+				// and every method uses most of it.
 				d, err := tbl.(embedding.Describer).Describe()
 				if err != nil {
 					t.Fatal(err)
 				}
 				p, ix := tbl.Bytes().Params, embedding.IndexServingBytes(d.Index)
-				if p+ix > want || method != "qr" && p+ix < want/2 {
+				if p+ix > want || p+ix < want/2 {
 					t.Fatalf("params %d + index %d bytes for a budget of %d", p, ix, want)
 				}
 				if tbl.Fields() != 4 || tbl.Dim() != 8 {
