@@ -10,7 +10,7 @@
 //	                codec, dense model config, and every file's name,
 //	                size and CRC-32C
 //	rows-NNN.emb    one file per row set of the table (embedding.RowStore),
-//	                rows quantized with the manifest's codec, each row at a
+//	                rows quantized with the manifest's codec, packed from a
 //	                64-byte-aligned offset, for mmap; sets of tables with
 //	                per-field dims have their field's width (Table.SetWidth)
 //	vocab.bin       full and hybrid tables: the id→row mapping, sorted for

@@ -54,10 +54,11 @@ type WriteOptions struct {
 	// leaves no directory at the destination (the old one survives with
 	// the ".tmp-for-deletion" suffix).
 	Replace bool
-	// RowAlign aligns the rows of the table files to a multiple of this
-	// many bytes (a power of two up to MaxRowAlign; 64 gives every row its
-	// own cache lines). 0 selects RowStride's default, which keeps rows
-	// within cache lines without padding small rows to a whole line.
+	// RowAlign pads the rows of the table files to a multiple of this many
+	// bytes (a power of two up to MaxRowAlign; 64 starts every row on a
+	// cache line, at the cost of up to 63 bytes of padding per row). 0 (or
+	// 1), the default, packs them: stride = the codec's row bytes, the row
+	// section still starting on a 64-byte boundary of the file.
 	RowAlign int
 }
 
