@@ -226,8 +226,11 @@ func TestCorruption(t *testing.T) {
 			m["files"].([]any)[0].(map[string]any)["name"] = "../x"
 		}), false, artifact.ErrCorrupt, "../x"},
 		{"manifest crc", editManifest(func(m map[string]any) {
+			m["files"].([]any)[0].(map[string]any)["xxh3"] = "0x1"
+		}), false, artifact.ErrCorrupt, "manifest_xxh3"},
+		{"manifest crc32c in version 2", editManifest(func(m map[string]any) {
 			m["files"].([]any)[0].(map[string]any)["crc32c"] = 1
-		}), false, artifact.ErrCorrupt, "CRC-32C"},
+		}), false, artifact.ErrCorrupt, "crc32c"},
 		{"manifest fields", editManifest(func(m map[string]any) { m["fields"] = []string{"b", "a"} }), false, artifact.ErrCorrupt, "fields"},
 	}
 	for _, tc := range tests {

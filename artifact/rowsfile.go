@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash"
+	"io"
 	"math"
 	"os"
 
@@ -147,10 +149,11 @@ func (s *quantStats) result() *QuantError {
 }
 
 // writeRowsFile writes a table file of rows rows of dim values read from
-// src and encoded with c, fsyncs it and returns its file entry and row set
-// description; rows are rowAlign-aligned (0: packed, see RowStride). For a
-// codec other than fp32 it also measures the quantization error.
-func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, src rowSource) (FileSpec, RowSetSpec, error) {
+// src and encoded with c, fsyncs it and returns its file entry (its
+// checksum by h64, a new Manifest.fileHash) and row set description; rows
+// are rowAlign-aligned (0: packed, see RowStride). For a codec other than
+// fp32 it also measures the quantization error.
+func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, h64 hash.Hash64, src rowSource) (FileSpec, RowSetSpec, error) {
 	fail := func(err error) (FileSpec, RowSetSpec, error) {
 		return FileSpec{}, RowSetSpec{}, fmt.Errorf("write %s: %w", path, err)
 	}
@@ -164,10 +167,8 @@ func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, sr
 		return fail(err)
 	}
 	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	hdr := h.encode()
-	fileCRC := checksum(hdr)
-	w.Write(hdr)
+	w := bufio.NewWriterSize(io.MultiWriter(f, h64), 1<<20)
+	w.Write(h.encode())
 	var bodyCRC uint32
 	var stats *quantStats
 	if c.Name() != quant.FP32.Name() {
@@ -197,14 +198,11 @@ func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, sr
 			}
 		}
 		bodyCRC = updateChecksum(bodyCRC, b)
-		fileCRC = updateChecksum(fileCRC, b)
 		if _, err := w.Write(b); err != nil {
 			return fail(err)
 		}
 	}
-	foot := appendFooter(nil, h.bodyLen(), bodyCRC)
-	fileCRC = updateChecksum(fileCRC, foot)
-	w.Write(foot)
+	w.Write(appendFooter(nil, h.bodyLen(), bodyCRC))
 	if err := w.Flush(); err != nil {
 		return fail(err)
 	}
@@ -218,5 +216,5 @@ func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, sr
 	if stats != nil {
 		set.QuantError = stats.result()
 	}
-	return FileSpec{Name: name, Bytes: int64(headerSize) + h.bodyLen() + footerSize, CRC32C: fileCRC}, set, nil
+	return FileSpec{Name: name, Bytes: int64(headerSize) + h.bodyLen() + footerSize, XXH3: Hex64(h64.Sum64())}, set, nil
 }

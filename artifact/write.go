@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -235,7 +235,7 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 	m = b.m
 	for i, s := range b.sets {
 		name := RowsFile(i)
-		f, spec, err := writeRowsFile(filepath.Join(tmp, name), name, b.codec, s.rows, s.width, opt.RowAlign, s.src)
+		f, spec, err := writeRowsFile(filepath.Join(tmp, name), name, b.codec, s.rows, s.width, opt.RowAlign, m.fileHash(), s.src)
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +246,7 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 		m.Table.RowSets = append(m.Table.RowSets, spec)
 	}
 	if b.vocab != nil {
-		f, err := writeVocabFile(filepath.Join(tmp, VocabFile), VocabFile, b.vocab)
+		f, err := writeVocabFile(filepath.Join(tmp, VocabFile), VocabFile, b.vocab, m.fileHash())
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +256,7 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 	if err := b.writeExtras(tmp, m); err != nil {
 		return nil, err
 	}
-	f, err := writeSynced(filepath.Join(tmp, DenseFile), b.dense)
+	f, err := writeSynced(filepath.Join(tmp, DenseFile), m.fileHash(), b.dense)
 	if err != nil {
 		return nil, err
 	}
@@ -265,12 +265,11 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("internal error: the manifest being written is invalid: %w", err)
 	}
-	js, err := json.MarshalIndent(m, "", "  ")
+	js, err := m.seal()
 	if err != nil {
-		return nil, fmt.Errorf("encode manifest: %w", err)
+		return nil, err
 	}
-	js = append(js, '\n')
-	if _, err := writeSynced(filepath.Join(tmp, manifestTmp), func(w io.Writer) error {
+	if _, err := writeSynced(filepath.Join(tmp, manifestTmp), m.fileHash(), func(w io.Writer) error {
 		_, err := w.Write(js)
 		return err
 	}); err != nil {
@@ -301,15 +300,15 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 }
 
 // writeSynced creates path (which must not exist), writes it through
-// write, fsyncs and closes it, and returns its size and CRC-32C.
-func writeSynced(path string, write func(io.Writer) error) (FileSpec, error) {
+// write, fsyncs and closes it, and returns its size and its checksum by h
+// (a new Manifest.fileHash).
+func writeSynced(path string, h hash.Hash64, write func(io.Writer) error) (FileSpec, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return FileSpec{}, err
 	}
 	defer f.Close()
-	crc := crc32.New(castagnoli)
-	cw := &countWriter{w: io.MultiWriter(f, crc)}
+	cw := &countWriter{w: io.MultiWriter(f, h)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	if err := write(bw); err != nil {
 		return FileSpec{}, fmt.Errorf("write %s: %w", path, err)
@@ -323,7 +322,7 @@ func writeSynced(path string, write func(io.Writer) error) (FileSpec, error) {
 	if err := f.Close(); err != nil {
 		return FileSpec{}, fmt.Errorf("close %s: %w", path, err)
 	}
-	return FileSpec{Name: filepath.Base(path), Bytes: cw.n, CRC32C: crc.Sum32()}, nil
+	return FileSpec{Name: filepath.Base(path), Bytes: cw.n, XXH3: Hex64(h.Sum64())}, nil
 }
 
 type countWriter struct {
@@ -379,6 +378,9 @@ func readManifest(dir string) (*Manifest, error) {
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if err := m.checkSeal(path); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
