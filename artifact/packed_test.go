@@ -3,6 +3,7 @@ package artifact_test
 import (
 	"bytes"
 	"context"
+	"math"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/kernels"
 	"github.com/embtab/embtab/lookup"
 	"github.com/embtab/embtab/lookup/mmapstore"
 	"github.com/embtab/embtab/quant"
@@ -57,10 +59,47 @@ func served(t *testing.T, a *artifact.Artifact) []float32 {
 	return out
 }
 
+// gathered returns every row of every set of a as the fused kernel
+// (kernels.GatherDequant, no pooling) decodes it from the mapped rows.
+func gathered(t *testing.T, a *artifact.Artifact) []float32 {
+	t.Helper()
+	var out []float32
+	for _, s := range a.RowSets() {
+		idx := make([]int32, s.Len())
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		o := make([]float32, s.Len()*s.Dim())
+		if err := kernels.GatherDequant(o, kernels.TableOf(s), kernels.Bags[int32]{Indices: idx}, kernels.None, 1); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, o...)
+	}
+	return out
+}
+
+// checkClose checks that the kernel's rows (gathered) equal the decoded
+// ones (served) up to float32 rounding, where every set is as wide as the
+// table (served rows are zero-padded to the table's width).
+func checkClose(t *testing.T, a *artifact.Artifact, gathered, served []float32) {
+	t.Helper()
+	for _, s := range a.RowSets() {
+		if s.Dim() != a.Manifest().Table.Width {
+			return
+		}
+	}
+	for i, g := range gathered {
+		if d := math.Abs(float64(g - served[i])); d > 1e-6*max(1, math.Abs(float64(served[i]))) {
+			t.Fatalf("value %d: kernel %g, decoded %g", i, g, served[i])
+		}
+	}
+}
+
 // TestPackedAndPaddedRows writes one table packed (the default), padded to
 // the stride of artifacts written before packing, and padded to cache
 // lines, and checks that the three read back to the same rows, through the
-// artifact's quant tables and the mmap store, with the stride and file
+// artifact's quant tables, the mmap store and the fused gather kernel
+// (whose loads then start at any byte offset), with the stride and file
 // size each asked for.
 func TestPackedAndPaddedRows(t *testing.T) {
 	hashed64 := func(t *testing.T) embedding.Table {
@@ -105,7 +144,7 @@ func TestPackedAndPaddedRows(t *testing.T) {
 					{"lines", 64, func(rb int) int { return (rb + 63) &^ 63 }},
 				}
 				var wantRows [][]byte
-				var wantServed []float32
+				var wantServed, wantGathered []float32
 				for _, pc := range cases {
 					if pc.name == "legacy" && len(sets) > 1 && legacy(c.RowBytes(sets[1].Dim())) != pc.align {
 						continue // one alignment per artifact: sets of different widths had different ones
@@ -131,10 +170,14 @@ func TestPackedAndPaddedRows(t *testing.T) {
 							t.Errorf("%s: %s has %d bytes, want %d", pc.name, artifact.RowsFile(i), fi.Size(), want)
 						}
 					}
-					gotRows, gotServed := rowBytesOf(a), served(t, a)
+					gotRows, gotServed, gotGathered := rowBytesOf(a), served(t, a), gathered(t, a)
 					if wantRows == nil {
-						wantRows, wantServed = gotRows, gotServed
+						wantRows, wantServed, wantGathered = gotRows, gotServed, gotGathered
+						checkClose(t, a, gotGathered, gotServed)
 						continue
+					}
+					if !slices.Equal(gotGathered, wantGathered) {
+						t.Errorf("%s: gathered rows differ from packed", pc.name)
 					}
 					if !slices.EqualFunc(gotRows, wantRows, bytes.Equal) {
 						t.Errorf("%s: encoded rows differ from packed", pc.name)
