@@ -38,6 +38,9 @@
 // numbers and versions, and names the file at fault. Bad artifacts give
 // errors wrapping [ErrCorrupt] or [ErrVersion].
 //
+// Turning ids into rows (the table method's mapping) is package lookup's
+// job: this package only stores the method's config and vocabulary.
+//
 // # Checksums
 //
 // The manifest records each file's XXH3-64 keyed by the artifact's id,
@@ -45,13 +48,12 @@
 // without that field, keyed by the id): a file copied in from another
 // artifact (another run's dense.bin of the same size) is refused naming
 // that file, and an edited manifest (a changed hash seed, dim or file
-// size) is refused naming manifest.json. The table and vocabulary files
-// also carry CRC-32C checksums of their header, body and footer, so they
-// can be validated alone. See checksum.go for why the manifest does not
-// record plain CRC-32Cs.
-//
-// Turning ids into rows (the table method's mapping) is package lookup's
-// job: this package only stores the method's config and vocabulary.
+// size) is refused naming manifest.json. The manifest's and dense.bin's
+// checksums are always checked, the mapped files' unless
+// OpenOptions.SkipChecksums. The table and vocabulary files also carry
+// CRC-32C checksums of their header, body and footer, so they can be
+// validated alone. See checksum.go for why the manifest does not record
+// plain CRC-32Cs.
 //
 // # Compatibility
 //
