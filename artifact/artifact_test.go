@@ -85,7 +85,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("table config %s: %v", m.Table.Config, err)
 	}
 	sets := a.RowSets()
-	if len(sets) != 1 || sets[0].Len() != 100 || sets[0].Stride() != 32 {
+	if len(sets) != 1 || sets[0].Len() != 100 || sets[0].Stride() != 20 { // packed: 5 fp32
 		t.Fatalf("row sets %v", sets)
 	}
 	got := make([]float32, 5)
@@ -111,8 +111,8 @@ func TestRoundTrip(t *testing.T) {
 
 func TestRowStride(t *testing.T) {
 	for _, tc := range []struct{ rb, align, want int }{
-		{1, 0, 1}, {12, 0, 16}, {16, 0, 16}, {24, 0, 32}, {33, 0, 64}, {64, 0, 64}, {65, 0, 128}, {200, 0, 256},
-		{24, 64, 64}, {24, 8, 24}, {12, 1, 12}, {100, 128, 128},
+		{1, 0, 1}, {12, 0, 12}, {16, 0, 16}, {24, 0, 24}, {33, 0, 33}, {64, 0, 64}, {72, 0, 72}, {200, 0, 200},
+		{24, 64, 64}, {24, 8, 24}, {12, 1, 12}, {100, 128, 128}, {72, 64, 128}, {13, 16, 16},
 	} {
 		if got := artifact.RowStride(tc.rb, tc.align); got != tc.want {
 			t.Errorf("RowStride(%d, %d) = %d, want %d", tc.rb, tc.align, got, tc.want)
@@ -226,8 +226,11 @@ func TestCorruption(t *testing.T) {
 			m["files"].([]any)[0].(map[string]any)["name"] = "../x"
 		}), false, artifact.ErrCorrupt, "../x"},
 		{"manifest crc", editManifest(func(m map[string]any) {
+			m["files"].([]any)[0].(map[string]any)["xxh3"] = "0x1"
+		}), false, artifact.ErrCorrupt, "manifest_xxh3"},
+		{"manifest crc32c in version 2", editManifest(func(m map[string]any) {
 			m["files"].([]any)[0].(map[string]any)["crc32c"] = 1
-		}), false, artifact.ErrCorrupt, "CRC-32C"},
+		}), false, artifact.ErrCorrupt, "crc32c"},
 		{"manifest fields", editManifest(func(m map[string]any) { m["fields"] = []string{"b", "a"} }), false, artifact.ErrCorrupt, "fields"},
 	}
 	for _, tc := range tests {

@@ -3,14 +3,13 @@ package artifact
 // Extra files: model-specific files an artifact carries beside its table
 // and dense state (the two-tower retrieval model's item index, item list
 // and user vectors). They are listed by name in Manifest.Extra and, like
-// every file, with their size and CRC-32C in Manifest.Files; this package
+// every file, with their size and checksum in Manifest.Files; this package
 // writes, checks and copies them but does not interpret their bytes.
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -81,7 +80,7 @@ func (b *build) writeExtras(tmp string, m *Manifest) error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		f, err := writeSynced(filepath.Join(tmp, name), b.extra[name])
+		f, err := writeSynced(filepath.Join(tmp, name), m.fileHash(), b.extra[name])
 		if err != nil {
 			return fmt.Errorf("extra file %s: %w", name, err)
 		}
@@ -93,7 +92,7 @@ func (b *build) writeExtras(tmp string, m *Manifest) error {
 }
 
 // checkExtras verifies the size of every extra file against the manifest
-// and, if check, its CRC-32C (streamed: extra files are not kept in
+// and, if check, its checksum (streamed: extra files are not kept in
 // memory).
 func (a *Artifact) checkExtras(check bool) error {
 	for _, name := range a.m.Extra {
@@ -116,15 +115,14 @@ func (a *Artifact) checkExtras(check bool) error {
 			return fmt.Errorf("%s: %d bytes, manifest says %d: %w", path, fi.Size(), spec.Bytes, ErrCorrupt)
 		}
 		if check {
-			h := crc32.New(castagnoli)
-			_, err := io.Copy(h, bufio.NewReaderSize(f, 1<<20))
-			if err != nil {
+			h := a.m.fileHash()
+			if _, err := io.Copy(h, bufio.NewReaderSize(f, 1<<20)); err != nil {
 				f.Close()
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			if got := h.Sum32(); got != spec.CRC32C {
+			if err := a.m.checkFileSum(path, spec, h.Sum64()); err != nil {
 				f.Close()
-				return fmt.Errorf("%s: CRC-32C %08x, manifest says %08x: %w", path, got, spec.CRC32C, ErrCorrupt)
+				return err
 			}
 		}
 		if err := f.Close(); err != nil {

@@ -159,6 +159,7 @@ func TestSetWidthCorrupt(t *testing.T) {
 		if err := os.WriteFile(path, raw, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		artifact.ResealManifest(t, dir) // past the manifest's checksum, to the width checks
 		if _, err := artifact.Open(dir, artifact.OpenOptions{}); !errors.Is(err, artifact.ErrCorrupt) {
 			t.Errorf("%s: Open error %v, want ErrCorrupt", c.name, err)
 		}

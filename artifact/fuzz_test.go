@@ -58,24 +58,33 @@ func checkKind(t *testing.T, err error) {
 
 // FuzzOpenManifest replaces the manifest of a valid artifact by the input
 // and opens it: readManifest and Open must succeed or fail with ErrCorrupt
-// or ErrVersion whatever the manifest says about the (valid) files.
+// or ErrVersion whatever the manifest says about the (valid) files. With
+// reseal, an input that decodes gets its checksum recomputed (resealed),
+// so that the fuzzer reaches the checks behind it.
 func FuzzOpenManifest(f *testing.F) {
 	dir := fuzzArtifact(f)
 	m := readFixture(f, dir, ManifestFile)
-	f.Add(m)
-	f.Add(m[:len(m)/2])
-	f.Add(append(bytes.Clone(m), "{}"...))
-	for _, r := range [][2]string{
-		{`"format_version": 1`, `"format_version": 2`},
-		{`"rows": 5`, `"rows": 4`},
-		{`"width": 2`, `"width": 9`},
-		{`"bytes": `, `"bytes": -`},
-		{`"notes.txt"`, `"../notes.txt"`},
-	} {
-		f.Add(bytes.Replace(m, []byte(r[0]), []byte(r[1]), 1))
+	for _, reseal := range []bool{false, true} {
+		f.Add(m, reseal)
+		f.Add(m[:len(m)/2], reseal)
+		f.Add(append(bytes.Clone(m), "{}"...), reseal)
+		for _, r := range [][2]string{
+			{`"format_version": 2`, `"format_version": 3`},
+			{`"format_version": 2`, `"format_version": 1`},
+			{`"rows": 5`, `"rows": 4`},
+			{`"width": 2`, `"width": 9`},
+			{`"bytes": `, `"bytes": -`},
+			{`"notes.txt"`, `"../notes.txt"`},
+			{`"seed": "0x7"`, `"seed": "0x8"`},
+		} {
+			f.Add(bytes.Replace(m, []byte(r[0]), []byte(r[1]), 1), reseal)
+		}
 	}
 	path := filepath.Join(dir, ManifestFile)
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(func(t *testing.T, data []byte, reseal bool) {
+		if reseal {
+			data = resealedManifest(data)
+		}
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -90,6 +99,20 @@ func FuzzOpenManifest(f *testing.F) {
 		}
 		a.Close()
 	})
+}
+
+// resealedManifest returns data re-encoded with its checksum recomputed if
+// it decodes as a manifest, else data.
+func resealedManifest(data []byte) []byte {
+	var m Manifest
+	if json.Unmarshal(data, &m) != nil {
+		return data
+	}
+	js, err := m.seal()
+	if err != nil {
+		return data
+	}
+	return js
 }
 
 // resealed returns data with its header checksum (if it has a header)

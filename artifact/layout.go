@@ -7,10 +7,11 @@ import (
 
 // File framing shared by the table and vocabulary files (see
 // docs/format/artifact.md). Both start with a 64-byte header whose last 4
-// bytes are the CRC-32C of its first 60, keep every section at a multiple
-// of 64 bytes from the start of the file (so an mmap'ed file, which starts
-// on a page boundary, has its rows on cache lines), and end with a 24-byte
-// footer:
+// bytes are the CRC-32C of its first 60, start every section at a multiple
+// of 64 bytes from the start of the file (so in an mmap'ed file, which
+// starts on a page boundary, every section starts on a cache line; the
+// rows within the row section are packed unless the writer pads them, see
+// RowStride), and end with a 24-byte footer:
 //
 //	offset  size  field
 //	0       8     magic "EMBTEND\x00"
@@ -21,7 +22,7 @@ const (
 	headerSize = 64
 	footerSize = 24
 	// Align is the alignment in bytes of the sections of a file (a cache
-	// line); see RowStride for the rows.
+	// line); rows within a section are packed by default (RowStride).
 	Align     = 64
 	endMagic  = "EMBTEND\x00"
 	headerCRC = headerSize - 4

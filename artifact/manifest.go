@@ -14,9 +14,20 @@ import (
 )
 
 // FormatVersion is the version of the artifact format this package writes
-// and reads (manifest and files). Open rejects other versions with
-// ErrVersion.
-const FormatVersion = 1
+// (manifest and files). Open also reads LegacyFormatVersion and rejects
+// other versions with ErrVersion.
+//
+// Version 2 records each file's XXH3-64 keyed by the artifact's id
+// (FileSpec.XXH3) and a checksum of the manifest itself
+// (Manifest.ManifestXXH3); version 1 recorded each file's plain CRC-32C and
+// no checksum of the manifest.
+const FormatVersion = 2
+
+// LegacyFormatVersion is the oldest format version Open reads: artifacts
+// written before checksums were bound to the artifact id. Their files are
+// checked against their CRC-32C as before, and their manifest is not
+// checked at all (see the package doc, # Compatibility).
+const LegacyFormatVersion = 1
 
 // HashFunction names the categorical hash in manifests: XXH3-64 of the raw
 // value's bytes, seeded with hashing.FieldSalt(seed, field).
@@ -58,6 +69,10 @@ type Manifest struct {
 	// Extra names the model-specific extra files (extra.go), sorted; each
 	// is also in Files.
 	Extra []string `json:"extra,omitempty"`
+	// ManifestXXH3 is the checksum of the manifest itself (format version
+	// 2): the XXH3-64, keyed by ID (checksum.go), of the manifest's
+	// canonical encoding without this field. Absent in version 1.
+	ManifestXXH3 Hex64 `json:"manifest_xxh3,omitempty"`
 }
 
 // Hash describes the categorical hash.
@@ -119,11 +134,20 @@ type QuantError struct {
 }
 
 // FileSpec is one file of the artifact: its name in the directory, its
-// size in bytes and its CRC-32C.
+// size in bytes and its checksum: XXH3 in format version 2, CRC32C in
+// version 1 (each absent in the other).
 type FileSpec struct {
-	Name   string `json:"name"`
-	Bytes  int64  `json:"bytes"`
-	CRC32C uint32 `json:"crc32c"`
+	Name  string `json:"name"`
+	Bytes int64  `json:"bytes"`
+	// XXH3 is the XXH3-64 of the file's bytes keyed by the artifact id
+	// (checksum.go): unlike a plain CRC-32C of a file that ends with the
+	// CRC-32C of its own contents (dense.bin, items.ann), which is the
+	// same constant for every such file, it differs between files and
+	// between artifacts.
+	XXH3 Hex64 `json:"xxh3,omitempty"`
+	// CRC32C is the CRC-32C of the whole file, as format version 1
+	// recorded it.
+	CRC32C uint32 `json:"crc32c,omitempty"`
 }
 
 // Hex64 is a uint64 written in JSON as a hex string ("0x9e3779b97f4a7c15"),
@@ -168,15 +192,19 @@ func (m *Manifest) File(name string) (FileSpec, bool) {
 	return FileSpec{}, false
 }
 
-// Validate checks the manifest's consistency (not the files): version,
-// then names, fields, dims, codec and file list. The errors wrap
-// ErrVersion or ErrCorrupt.
+// Validate checks the manifest's consistency (not the files, nor its own
+// checksum: Open checks that): version, then names, fields, dims, codec
+// and file list. The errors wrap ErrVersion or ErrCorrupt.
 func (m *Manifest) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%s: %s: %w", ManifestFile, fmt.Sprintf(format, args...), ErrCorrupt)
 	}
-	if m.FormatVersion != FormatVersion {
-		return fmt.Errorf("%s: format version %d, this build reads %d: %w", ManifestFile, m.FormatVersion, FormatVersion, ErrVersion)
+	if m.FormatVersion < LegacyFormatVersion || m.FormatVersion > FormatVersion {
+		return fmt.Errorf("%s: format version %d, this build reads %d to %d: %w", ManifestFile, m.FormatVersion, LegacyFormatVersion, FormatVersion, ErrVersion)
+	}
+	legacy := m.FormatVersion == LegacyFormatVersion
+	if legacy && m.ManifestXXH3 != 0 {
+		return bad("format version %d has no manifest checksum, this one has manifest_xxh3", m.FormatVersion)
 	}
 	if m.ID == "" {
 		return bad("no id")
@@ -216,6 +244,12 @@ func (m *Manifest) Validate() error {
 		}
 		if f.Bytes < 0 {
 			return bad("file %s has %d bytes", f.Name, f.Bytes)
+		}
+		if legacy && f.XXH3 != 0 {
+			return bad("file %s: format version %d records crc32c checksums, not xxh3", f.Name, m.FormatVersion)
+		}
+		if !legacy && f.CRC32C != 0 {
+			return bad("file %s: format version %d records xxh3 checksums, not crc32c", f.Name, m.FormatVersion)
 		}
 		seen[f.Name] = true
 	}

@@ -29,17 +29,21 @@ type Artifact struct {
 
 // OpenOptions tune Open.
 type OpenOptions struct {
-	// SkipChecksums skips the CRC-32C of the files' contents, which reads
-	// every byte, for a fast start of a big artifact from trusted storage.
-	// Sizes, headers and footers are still checked.
+	// SkipChecksums skips the checksums of the table, vocabulary and extra
+	// files' contents, which read every byte, for a fast start of a big
+	// artifact from trusted storage. Sizes, headers and footers are still
+	// checked, and so are the manifest's own checksum and dense.bin's
+	// (read whole anyway).
 	SkipChecksums bool
 }
 
-// Open opens the artifact in dir: it reads and validates the manifest,
-// maps every table file, checks each file's size, CRC-32C (unless
-// opt.SkipChecksums), header and footer against the manifest, and reads
-// the vocabulary and dense state. The errors name the file at fault and
-// wrap ErrCorrupt or ErrVersion for a bad artifact.
+// Open opens the artifact in dir: it reads and validates the manifest and
+// checks its checksum, maps every table file, checks each file's size,
+// checksum (unless opt.SkipChecksums), header and footer against the
+// manifest, and reads the vocabulary and dense state. The errors name the
+// file at fault and wrap ErrCorrupt or ErrVersion for a bad artifact.
+// Artifacts of LegacyFormatVersion open with the checks of that version
+// (see the package doc, # Compatibility).
 func Open(dir string, opt OpenOptions) (_ *Artifact, err error) {
 	m, err := readManifest(dir)
 	if err != nil {
@@ -87,7 +91,9 @@ func Open(dir string, opt OpenOptions) (_ *Artifact, err error) {
 			return nil, fmt.Errorf("%s: %d fields, manifest %d: %w", filepath.Join(dir, m.Table.Vocab), a.vocab.Fields(), len(m.Fields), ErrCorrupt)
 		}
 	}
-	if a.dense, err = a.readFile(m.DenseFile, check); err != nil {
+	// dense.bin is read whole anyway: its checksum costs little, and it is
+	// the file another run's copy of the same size could replace.
+	if a.dense, err = a.readFile(m.DenseFile, true); err != nil {
 		return nil, err
 	}
 	if err := a.checkExtras(check); err != nil {
@@ -121,8 +127,8 @@ func (a *Artifact) fileData(name string, check bool, read func(*os.File, int64) 
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if check {
-		if got := checksum(data); got != spec.CRC32C {
-			return nil, fmt.Errorf("%s: CRC-32C %08x, manifest says %08x: %w", path, got, spec.CRC32C, ErrCorrupt)
+		if err := a.m.checkFileSum(path, spec, a.m.fileSum(data)); err != nil {
+			return nil, err
 		}
 	}
 	return data, nil

@@ -5,8 +5,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash"
+	"io"
 	"math"
-	"math/bits"
 	"os"
 
 	"github.com/embtab/embtab/quant"
@@ -22,16 +23,23 @@ import (
 //	32      8           rows
 //	40      4           dim: values per row
 //	44      4           row bytes: the codec's RowBytes(dim)
-//	48      4           stride: bytes from one row to the next (RowStride)
+//	48      4           stride: bytes from one row to the next
 //	52      8           reserved, zero
 //	60      4           CRC-32C of bytes [0, 60)
 //	64      rows*stride row i at 64 + i*stride; padding bytes are zero
 //	        24          footer (layout.go), body = the rows
 //
-// The rows start on a cache line (offset 64), and the default stride keeps
-// every row within one 64-byte line (a power of two up to 64 bytes) or
-// starting on one (a multiple of 64 beyond), so one row read touches the
-// fewest lines without spending a whole line on a small quantized row.
+// The row section starts at offset 64, the end of the header, so in a
+// mapped file (page-aligned) it starts on a cache line: the alignment is
+// the file's, not each row's. By default rows are
+// packed, stride = row bytes: an int8 row of dim 64 takes its 72 bytes,
+// not 128, and the file is as small as the codec allows. A writer may pad
+// rows to a power of two (WriteOptions.RowAlign; 64 starts every row on a
+// cache line). Readers take the stride from the header and accept any
+// value from the row bytes to the row bytes + MaxRowAlign, whatever it is
+// a multiple of: artifacts written before rows were packed (stride the
+// next power of two up to 64 bytes, else the next multiple of 64) read
+// as they always did.
 const (
 	rowsMagic   = "EMBTROWS"
 	rowsVersion = 1
@@ -100,17 +108,12 @@ func parseRowsFile(name string, data []byte, checkBody bool) (rowsHeader, []byte
 // MaxRowAlign is the largest row alignment WriteOptions.RowAlign takes.
 const MaxRowAlign = 4096
 
-// RowStride returns the stride of rows of rowBytes bytes: rowBytes rounded
-// up to a multiple of align (a power of two), or with align 0 the default:
-// the next power of two for rows of up to 64 bytes (so that a cache line
-// holds whole rows and no row straddles two lines), else the next multiple
-// of 64 (every row starts on a line).
+// RowStride returns the stride of rows of rowBytes bytes aligned to align
+// bytes (0 or a power of two up to MaxRowAlign): rowBytes itself (packed
+// rows) for align 0 or 1, else rowBytes rounded up to a multiple of align.
 func RowStride(rowBytes, align int) int {
-	if align <= 0 {
-		if rowBytes <= Align {
-			return 1 << bits.Len(uint(rowBytes-1))
-		}
-		align = Align
+	if align <= 1 {
+		return rowBytes
 	}
 	return (rowBytes + align - 1) &^ (align - 1)
 }
@@ -146,11 +149,11 @@ func (s *quantStats) result() *QuantError {
 }
 
 // writeRowsFile writes a table file of rows rows of dim values read from
-// src and encoded with c, fsyncs it and returns its file entry and row set
-// description; rows are rowAlign-aligned (0: the default of RowStride).
-// For a codec other than fp32 it also measures the
-// quantization error.
-func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, src rowSource) (FileSpec, RowSetSpec, error) {
+// src and encoded with c, fsyncs it and returns its file entry (its
+// checksum by h64, a new Manifest.fileHash) and row set description; rows
+// are rowAlign-aligned (0: packed, see RowStride). For a codec other than
+// fp32 it also measures the quantization error.
+func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, h64 hash.Hash64, src rowSource) (FileSpec, RowSetSpec, error) {
 	fail := func(err error) (FileSpec, RowSetSpec, error) {
 		return FileSpec{}, RowSetSpec{}, fmt.Errorf("write %s: %w", path, err)
 	}
@@ -164,10 +167,8 @@ func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, sr
 		return fail(err)
 	}
 	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	hdr := h.encode()
-	fileCRC := checksum(hdr)
-	w.Write(hdr)
+	w := bufio.NewWriterSize(io.MultiWriter(f, h64), 1<<20)
+	w.Write(h.encode())
 	var bodyCRC uint32
 	var stats *quantStats
 	if c.Name() != quant.FP32.Name() {
@@ -197,14 +198,11 @@ func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, sr
 			}
 		}
 		bodyCRC = updateChecksum(bodyCRC, b)
-		fileCRC = updateChecksum(fileCRC, b)
 		if _, err := w.Write(b); err != nil {
 			return fail(err)
 		}
 	}
-	foot := appendFooter(nil, h.bodyLen(), bodyCRC)
-	fileCRC = updateChecksum(fileCRC, foot)
-	w.Write(foot)
+	w.Write(appendFooter(nil, h.bodyLen(), bodyCRC))
 	if err := w.Flush(); err != nil {
 		return fail(err)
 	}
@@ -218,5 +216,5 @@ func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, sr
 	if stats != nil {
 		set.QuantError = stats.result()
 	}
-	return FileSpec{Name: name, Bytes: int64(headerSize) + h.bodyLen() + footerSize, CRC32C: fileCRC}, set, nil
+	return FileSpec{Name: name, Bytes: int64(headerSize) + h.bodyLen() + footerSize, XXH3: Hex64(h64.Sum64())}, set, nil
 }

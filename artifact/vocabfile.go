@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"hash"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -103,8 +105,9 @@ func (v *Vocab) IDs(f int) []uint64 {
 }
 
 // writeVocabFile writes the vocabulary vocab (per field, the ids in row
-// order) and fsyncs it.
-func writeVocabFile(path, name string, vocab [][]uint64) (FileSpec, error) {
+// order), fsyncs it and returns its entry with its checksum by h64 (a new
+// Manifest.fileHash).
+func writeVocabFile(path, name string, vocab [][]uint64, h64 hash.Hash64) (FileSpec, error) {
 	fail := func(err error) (FileSpec, error) { return FileSpec{}, fmt.Errorf("write %s: %w", path, err) }
 	var n int64
 	for _, v := range vocab {
@@ -144,7 +147,7 @@ func writeVocabFile(path, name string, vocab [][]uint64) (FileSpec, error) {
 		return fail(err)
 	}
 	defer f.Close()
-	w := bufio.NewWriter(f)
+	w := bufio.NewWriter(io.MultiWriter(f, h64))
 	w.Write(h)
 	w.Write(body)
 	w.Write(foot)
@@ -157,8 +160,7 @@ func writeVocabFile(path, name string, vocab [][]uint64) (FileSpec, error) {
 	if err := f.Close(); err != nil {
 		return fail(err)
 	}
-	crc := updateChecksum(updateChecksum(checksum(h), body), foot)
-	return FileSpec{Name: name, Bytes: int64(len(h) + len(body) + len(foot)), CRC32C: crc}, nil
+	return FileSpec{Name: name, Bytes: int64(len(h) + len(body) + len(foot)), XXH3: Hex64(h64.Sum64())}, nil
 }
 
 // parseVocabFile validates a vocabulary file held in data and returns the

@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -54,10 +54,11 @@ type WriteOptions struct {
 	// leaves no directory at the destination (the old one survives with
 	// the ".tmp-for-deletion" suffix).
 	Replace bool
-	// RowAlign aligns the rows of the table files to a multiple of this
-	// many bytes (a power of two up to MaxRowAlign; 64 gives every row its
-	// own cache lines). 0 selects RowStride's default, which keeps rows
-	// within cache lines without padding small rows to a whole line.
+	// RowAlign pads the rows of the table files to a multiple of this many
+	// bytes (a power of two up to MaxRowAlign; 64 starts every row on a
+	// cache line, at the cost of up to 63 bytes of padding per row). 0 (or
+	// 1), the default, packs them: stride = the codec's row bytes, the row
+	// section still starting on a 64-byte boundary of the file.
 	RowAlign int
 }
 
@@ -234,7 +235,7 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 	m = b.m
 	for i, s := range b.sets {
 		name := RowsFile(i)
-		f, spec, err := writeRowsFile(filepath.Join(tmp, name), name, b.codec, s.rows, s.width, opt.RowAlign, s.src)
+		f, spec, err := writeRowsFile(filepath.Join(tmp, name), name, b.codec, s.rows, s.width, opt.RowAlign, m.fileHash(), s.src)
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +246,7 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 		m.Table.RowSets = append(m.Table.RowSets, spec)
 	}
 	if b.vocab != nil {
-		f, err := writeVocabFile(filepath.Join(tmp, VocabFile), VocabFile, b.vocab)
+		f, err := writeVocabFile(filepath.Join(tmp, VocabFile), VocabFile, b.vocab, m.fileHash())
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +256,7 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 	if err := b.writeExtras(tmp, m); err != nil {
 		return nil, err
 	}
-	f, err := writeSynced(filepath.Join(tmp, DenseFile), b.dense)
+	f, err := writeSynced(filepath.Join(tmp, DenseFile), m.fileHash(), b.dense)
 	if err != nil {
 		return nil, err
 	}
@@ -264,12 +265,11 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("internal error: the manifest being written is invalid: %w", err)
 	}
-	js, err := json.MarshalIndent(m, "", "  ")
+	js, err := m.seal()
 	if err != nil {
-		return nil, fmt.Errorf("encode manifest: %w", err)
+		return nil, err
 	}
-	js = append(js, '\n')
-	if _, err := writeSynced(filepath.Join(tmp, manifestTmp), func(w io.Writer) error {
+	if _, err := writeSynced(filepath.Join(tmp, manifestTmp), m.fileHash(), func(w io.Writer) error {
 		_, err := w.Write(js)
 		return err
 	}); err != nil {
@@ -300,15 +300,15 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 }
 
 // writeSynced creates path (which must not exist), writes it through
-// write, fsyncs and closes it, and returns its size and CRC-32C.
-func writeSynced(path string, write func(io.Writer) error) (FileSpec, error) {
+// write, fsyncs and closes it, and returns its size and its checksum by h
+// (a new Manifest.fileHash).
+func writeSynced(path string, h hash.Hash64, write func(io.Writer) error) (FileSpec, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return FileSpec{}, err
 	}
 	defer f.Close()
-	crc := crc32.New(castagnoli)
-	cw := &countWriter{w: io.MultiWriter(f, crc)}
+	cw := &countWriter{w: io.MultiWriter(f, h)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	if err := write(bw); err != nil {
 		return FileSpec{}, fmt.Errorf("write %s: %w", path, err)
@@ -322,7 +322,7 @@ func writeSynced(path string, write func(io.Writer) error) (FileSpec, error) {
 	if err := f.Close(); err != nil {
 		return FileSpec{}, fmt.Errorf("close %s: %w", path, err)
 	}
-	return FileSpec{Name: filepath.Base(path), Bytes: cw.n, CRC32C: crc.Sum32()}, nil
+	return FileSpec{Name: filepath.Base(path), Bytes: cw.n, XXH3: Hex64(h.Sum64())}, nil
 }
 
 type countWriter struct {
@@ -378,6 +378,9 @@ func readManifest(dir string) (*Manifest, error) {
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if err := m.checkSeal(path); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

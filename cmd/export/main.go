@@ -9,6 +9,9 @@
 // quantization error of every row set in its manifest; each row set keeps
 // its width (tables with per-field dims have sets of several widths).
 // Quantize from fp32: re-quantizing quantized rows compounds the errors.
+//
+// Rows are packed (each takes its codec's row bytes, an int8 row of dim 64
+// 72 bytes) unless --row-align N pads them to a multiple of N bytes.
 package main
 
 import (
@@ -62,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "destination artifact directory (required)")
 	codec := fs.String("codec", "fp32", "codec of the rows: fp32, fp16, int8, int4")
 	replace := fs.Bool("replace", false, "replace an existing artifact at --out")
-	rowAlign := fs.Int("row-align", 0, "align rows to this many bytes (a power of two; 64: a cache line per row); default: the smallest power of two that holds a row of up to 64 bytes, else a multiple of 64")
+	rowAlign := fs.Int("row-align", 0, fmt.Sprintf("pad each row of the table files to a multiple of `N` bytes (a power of two up to %d; 64 starts every row on a cache line); 0 packs the rows (stride = the codec's row bytes)", artifact.MaxRowAlign))
 	asJSON := fs.Bool("json", false, "print a JSON summary")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: export (--from ARTIFACT | --run RUNDIR) --out DIR [--codec int8]\n\nWrites a serving artifact with its rows in a codec.\n\nflags:")

@@ -64,7 +64,7 @@ func TestRequantizeFieldDims(t *testing.T) {
 		for i, set := range a.RowSets() {
 			w := src.RowSets()[i].Dim()
 			if set.Dim() != w || a.Manifest().Table.SetWidth(i) != w || set.Len() != src.RowSets()[i].Len() ||
-				set.Stride() != artifact.RowStride(c.RowBytes(w), 0) {
+				set.Stride() != c.RowBytes(w) { // packed
 				t.Errorf("%s set %d: dim %d, stride %d; source dim %d", codec, i, set.Dim(), set.Stride(), w)
 			}
 			rowBytes += int64(set.Len()) * int64(set.Stride())
@@ -134,5 +134,49 @@ func TestFlagErrors(t *testing.T) {
 		if err := run(context.Background(), args, &out, &errb); err == nil {
 			t.Errorf("run(%q) succeeded", args)
 		}
+	}
+}
+
+// TestRowAlign checks that rows are packed by default and padded to
+// --row-align bytes when asked, and that --help documents the flag.
+func TestRowAlign(t *testing.T) {
+	src := storetest.FixtureFieldDims(t, "fp32")
+	for _, tc := range []struct {
+		args  []string
+		align int // 0: packed
+	}{
+		{nil, 0},
+		{[]string{"--row-align", "0"}, 0},
+		{[]string{"--row-align", "16"}, 16},
+		{[]string{"--row-align", "64"}, 64},
+	} {
+		out := filepath.Join(t.TempDir(), "q")
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"--from", src.Dir(), "--out", out, "--codec", "int8"}, tc.args...)
+		if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+			t.Fatalf("%q: %v\n%s", tc.args, err, stderr.String())
+		}
+		a, err := artifact.Open(out, artifact.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, set := range a.RowSets() {
+			rb := quant.Int8.RowBytes(set.Dim())
+			want := rb
+			if tc.align > 0 {
+				want = (rb + tc.align - 1) / tc.align * tc.align
+			}
+			if set.Stride() != want {
+				t.Errorf("%q: set %d of %d-byte rows: stride %d, want %d", tc.args, i, rb, set.Stride(), want)
+			}
+		}
+		a.Close()
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if help := stderr.String(); !strings.Contains(help, "--row-align N") || !strings.Contains(help, "0 packs the rows") {
+		t.Errorf("--help does not document --row-align:\n%s", help)
 	}
 }
