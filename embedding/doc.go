@@ -29,9 +29,27 @@
 // the id alone). Each method builds its plan in its own file, and every
 // table runs on one engine, [Planned]: Lookup resolves keys and reads the
 // rows with the fused gather-dequantize kernel through a [Gatherer] (the
-// same code serving can run over an artifact's rows); Apply runs the
-// combines' backward and each row store's sparse update. Methods register
-// by name ([RegisterMethod], [Method]) so that a manifest can name them.
+// code serving runs over an artifact's rows, package lookup); Apply runs
+// the combines' backward and each row store's sparse update.
+//
+// Methods register by name ([RegisterMethod], [Method]), as database/sql
+// drivers do, and a method is the one place that knows its tables: New
+// sizes a table to a [Spec] (field schema, budget, per-field dims, kept
+// ids, settings), Plan rebuilds the key plan from the config and index an
+// artifact recorded ([Describer]), Load restores a checkpointed table.
+// This package registers full, hashed, qr and hybrid; package multiplex
+// registers multiplex, unified and multiprobe. The trainer ([NewTable]),
+// the artifact writer and reader, and serving take a method by name and
+// switch over no table types, so a method defined outside the module
+// (see cmd/serve's toy method test) trains, exports and serves like these.
+//
+// # Budgets in serving bytes
+//
+// A [Spec.Budget] counts what a server holds for the table: its fp32
+// parameters plus its index, [IndexBytesPerID] for each id a full table's
+// vocabulary or a hybrid table's head lists ([IndexServingBytes],
+// [FullServingBytes]). Hashed, QR and multiplexed tables have no index;
+// optimizer state is reported apart (Bytes).
 //
 // # Per-field dims
 //

@@ -1,7 +1,11 @@
 // Package lookup serves embedding rows for online inference: a [Store]
-// reads an artifact's rows by key in batches, a [Resolver] maps ids to
-// keys and combines rows into field vectors as the trained table does,
-// and an [Embedder] puts the two together.
+// holds an artifact's rows, a [Resolver] is the table method's key plan
+// rebuilt from the manifest (embedding.Method.Plan: the same code the
+// training table looks up with), and an [Embedder] resolves a batch's ids
+// to keys and gathers and combines their rows with the fused
+// gather-dequantize kernels (embedding.Gatherer): in place from a
+// [Mapped] store's row files, in the artifact's codec, or from the rows
+// another store returns for the batch's distinct keys in one Get.
 //
 // # Stores
 //
@@ -14,9 +18,9 @@
 //	redis   lookup/redisstore    Redis Cluster, for tables beyond one machine
 //
 // The [Store] interface has Get and Close. Optional capabilities are
-// separate interfaces found by type assertion: [Writer] (online row
-// updates; badger and Redis). lookup/storetest is the conformance suite
-// every store runs.
+// separate interfaces found by type assertion: [Mapped] (rows the kernels
+// read in place; mmap) and [Writer] (online row updates; badger and
+// Redis). lookup/storetest is the conformance suite every store runs.
 //
 // # Keys and rows
 //

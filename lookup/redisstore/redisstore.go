@@ -24,6 +24,16 @@
 // old artifacts are not deleted: remove them with the prefix (or give
 // keys a TTL by policy).
 //
+// # Online updates across artifacts
+//
+// Rows, updated ones included, are keyed by the artifact ID, so updates
+// belong to one artifact, as in the badger store: a server that reloads
+// the same artifact (or another server opening it) reads the updated
+// rows, and a new artifact starts from its own trained rows (the server
+// logs how many updated rows it leaves behind). Carrying updates to a new
+// artifact would apply rows trained for other keys: the online trainer's
+// deltas target an artifact ID.
+//
 // # Durability
 //
 // Put writes rows with SET in one pipeline; they are as durable as the
