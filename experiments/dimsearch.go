@@ -148,7 +148,7 @@ func SearchReport(recs []*SearchRecord) string {
 	var b strings.Builder
 	b.WriteString("\n## Dimension search (uniform vs OptEmbed vs DNIS at the same bytes)\n\n")
 	b.WriteString("Test AUC mean over seeds (± sample sd where a cell has at least 2 seeds; one seed shows its value alone); Δ against uniform dimensions at the same budget; plan bytes are the searched\n")
-	b.WriteString("full table's (kept rows + OOV row) × dim × 4; search seconds are the search phase alone (the final training is\n")
+	b.WriteString("full table's serving bytes, (kept rows + OOV row) × dim × 4 + 12 bytes of vocabulary per kept id; search seconds are the search phase alone (the final training is\n")
 	b.WriteString("as long as any full-table run). Per-field entries are name=dim/kept rows/distinct values (first seed).\n")
 	for _, d := range datasets {
 		rs := ratios[d]
