@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/hashing"
+	"github.com/embtab/embtab/trainer"
 )
 
 // This file alone defines, registers, trains, exports and serves a table
@@ -185,7 +190,26 @@ func TestToyMethod(t *testing.T) {
 	_, hs, _ := newTestServer(t, testConfig(dir))
 	checkEmbed(t, f, hs.URL, tbl, 8, true)
 	code, out := do(t, "GET", hs.URL+"/v1/model", nil)
-	if code != http.StatusOK {
+	if code != http.StatusOK || !strings.Contains(string(out), toyMethod) {
 		t.Fatalf("/v1/model: %d %s", code, out)
+	}
+	// Scores are the trainer's: its table and net on the same rows.
+	ck, err := trainer.ReadCheckpoint(filepath.Join(run, trainer.CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf, nd, d := f.schema.NumCat(), f.schema.NumDense(), tbl.Dim()
+	for i := range 3 {
+		emb := make([]float32, nf*d)
+		ck.Table.Lookup(f.rows.IDs[i*nf:(i+1)*nf], emb)
+		dense := slices.Clone(f.rows.Dense[i*nd : (i+1)*nd])
+		datasets.TransformDense(dense)
+		want := make([]float32, 1)
+		if err := ck.Net.Predict(dense, emb, 1, want); err != nil {
+			t.Fatal(err)
+		}
+		if _, got := scores(t, hs.URL, map[string]any{"features": f.instance(i)}); len(got) != 1 || got[0] != want[0] {
+			t.Errorf("row %d: served score %v, trainer %v", i, got, want)
+		}
 	}
 }
