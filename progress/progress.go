@@ -82,6 +82,25 @@ func (b *Bar) SetTotal(total int64) {
 	b.mu.Unlock()
 }
 
+// Phase ends the current phase and starts the next one under label, with
+// the count back at 0, the given total (<= 0: unknown) and unit ("" keeps
+// the current one), no detail and a fresh clock for the rate and ETA. The
+// phase that ends draws its final state on a line of its own (when it
+// counted anything), so that its count and details stay visible instead of
+// being shown under the next phase's label.
+func (b *Bar) Phase(label string, total int64, unit string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.disabled && !b.done && b.n > 0 {
+		b.draw(time.Now(), true)
+	}
+	b.label, b.total, b.n, b.detail = label, total, 0, ""
+	if unit != "" {
+		b.unit = unit
+	}
+	b.start, b.last = time.Now(), time.Time{}
+}
+
 // Label changes the label (e.g. the phase of a job).
 func (b *Bar) Label(s string) {
 	b.mu.Lock()

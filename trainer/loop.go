@@ -185,7 +185,7 @@ func (r *run) close() {
 // field count, and the dimension plan (searched or loaded).
 func (r *run) scan() error {
 	cfg := &r.cfg
-	r.bar.Label("scan")
+	r.bar.Phase("scan", 0, "rows")
 	sp, err := makeSplit(cfg, r.onErr)
 	if err != nil {
 		return err
@@ -230,6 +230,7 @@ func (r *run) build() error {
 	r.log.Info("dense net", "impl", dense)
 	r.table, r.net, r.dense = table, net, dense
 	r.st = newStepper(table, net, r.schema, cfg.Threads)
+	r.st.bar = r.bar
 	return nil
 }
 
@@ -374,8 +375,7 @@ func (r *run) trainEpochs() error {
 func (r *run) trainEpoch() error {
 	cfg, meta, bar := &r.cfg, r.meta, r.bar
 	epoch := meta.Epoch
-	bar.Label(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs))
-	bar.SetTotal(r.sp.trainRows)
+	bar.Phase(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs), r.sp.trainRows, "samples")
 	skipRows := meta.Batches * int64(cfg.Batch)
 	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{
 		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: r.onErr, Filter: r.sp.trainFilter,
@@ -447,11 +447,12 @@ func (r *run) evalEpoch() error {
 	if err := checkParams(r.table, r.net); err != nil {
 		return fmt.Errorf("after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
 	}
-	r.bar.Label(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs))
+	r.bar.Phase(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs), r.sp.testRows, "rows")
 	auc, ll, n, err := evaluate(r.ctx, &r.cfg, r.sp, r.onErr, r.st)
 	if err != nil {
 		return fmt.Errorf("evaluation after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
 	}
+	r.bar.Detail(fmt.Sprintf("test AUC %.4f, logloss %.4f", auc, ll))
 	res := r.res
 	res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
 	r.meta.Eval = &evalRecord{TrainLogLoss: res.TrainLogLoss, TestAUC: auc, TestLogLoss: ll, TestRows: n}
@@ -469,12 +470,20 @@ func (r *run) evalQuantized() error {
 	if len(r.cfg.EvalCodecs) == 0 {
 		return nil
 	}
-	r.bar.Label("quantized eval")
-	q, err := evalQuantized(r.ctx, &r.cfg, r.sp, r.onErr, r.st, r.table, r.res.TestAUC)
-	if err != nil {
-		return err
+	// One codec at a time, each its own progress phase.
+	for _, codec := range r.cfg.EvalCodecs {
+		r.bar.Phase("eval "+codec, r.sp.testRows, "rows")
+		one := r.cfg
+		one.EvalCodecs = []string{codec}
+		q, err := evalQuantized(r.ctx, &one, r.sp, r.onErr, r.st, r.table, r.res.TestAUC)
+		if err != nil {
+			return err
+		}
+		for _, x := range q {
+			r.bar.Detail(fmt.Sprintf("test AUC %.4f (%+.4f), logloss %.4f", x.TestAUC, x.DeltaAUC, x.TestLogLoss))
+		}
+		r.res.Quantized = append(r.res.Quantized, q...)
 	}
-	r.res.Quantized = q
 	return nil
 }
 
@@ -562,6 +571,9 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 		}
 		probs = append(probs, p...)
 		labels = append(labels, b.Labels...)
+		if st.bar != nil {
+			st.bar.Add(int64(b.Rows))
+		}
 		src.Release(b)
 	}
 	if len(probs) == 0 {
@@ -587,6 +599,8 @@ type stepper struct {
 	threads     int
 	dense, emb  []float32
 	dEmb, probs []float32
+	// bar counts the rows evaluate predicts (nil: none).
+	bar *progress.Bar
 }
 
 func newStepper(t trainTable, net trainNet, s *datasets.Schema, threads int) *stepper {

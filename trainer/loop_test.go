@@ -17,6 +17,7 @@ import (
 
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/progress"
 )
 
 // genData writes a small generated Criteo-like Parquet file.
@@ -467,5 +468,46 @@ func TestCheckpointStreams(t *testing.T) {
 	t.Logf("checkpoint %d bytes: write allocated %d, read %d", fi.Size(), w, r)
 	if limit := uint64(fi.Size()) / 4; w > limit || r > limit {
 		t.Errorf("checkpoint of %d bytes: write allocated %d bytes, read %d; want < %d", fi.Size(), w, r, limit)
+	}
+}
+
+// TestEvalProgress: the bar used to be relabelled "eval 1/1" over the
+// training counts and loss, the evaluation itself never shown. Each
+// evaluation (and each --eval-codecs one) is its own phase counting the
+// test rows, ending with its result.
+func TestEvalProgress(t *testing.T) {
+	data := genData(t, 3000)
+	var buf bytes.Buffer
+	res, err := Train(context.Background(), Config{Data: data, Model: "lr", Dim: 4, Batch: 500, Epochs: 2, Threads: 2,
+		EvalCodecs: []string{"int8"}}, Options{Progress: progress.New(&buf, "train", 0, "samples")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := map[string]string{} // label -> its final line
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if label, _, ok := strings.Cut(line, " ["); ok && strings.Contains(line, " in ") {
+			final[label] = line
+		}
+	}
+	rows := fmt.Sprintf("%d/%d rows", res.TestRows, res.TestRows)
+	for label, want := range map[string][]string{
+		"epoch 2/2": {fmt.Sprintf("%d/%d samples", res.TrainRows, res.TrainRows), "loss "},
+		"eval 1/2":  {rows, "test AUC "},
+		"eval 2/2":  {rows, fmt.Sprintf("test AUC %.4f, logloss %.4f", res.TestAUC, res.TestLogLoss)},
+		"eval int8": {rows, fmt.Sprintf("test AUC %.4f", res.Quantized[0].TestAUC)},
+	} {
+		line, ok := final[label]
+		if !ok {
+			t.Errorf("no final %q line in\n%s", label, buf.String())
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(line, w) {
+				t.Errorf("%q line %q lacks %q", label, line, w)
+			}
+		}
+		if strings.HasPrefix(label, "eval") && (strings.Contains(line, "samples") || strings.Contains(line, " loss ")) {
+			t.Errorf("%q line shows the training state: %q", label, line)
+		}
 	}
 }
