@@ -43,7 +43,7 @@ const (
 var (
 	ErrCheckpointCorrupt  = errors.New("checkpoint is corrupt")
 	ErrCheckpointVersion  = errors.New("checkpoint format version not supported")
-	ErrCheckpointMismatch = errors.New("checkpoint was written by a different configuration")
+	ErrCheckpointMismatch = errors.New("checkpoint does not match this run")
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

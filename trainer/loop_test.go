@@ -511,3 +511,47 @@ func TestEvalProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeMismatchNamesFields: a resume mismatch used to print the two
+// key structs; it names each setting that differs, as a flag, with the
+// checkpoint's value and this run's.
+func TestResumeMismatchNamesFields(t *testing.T) {
+	base := Config{Data: "a.parquet", Format: "parquet", Model: "dlrm", Table: "full", Dim: 16, Batch: 2048, Seed: 1, LR: 1e-3}
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   []string // "" = compatible
+	}{
+		{"same", func(*Config) {}, nil},
+		{"epochs and threads may change", func(c *Config) { c.Epochs, c.Threads, c.Out = 3, 7, "elsewhere" }, nil},
+		{"dim", func(c *Config) { c.Dim = 32 }, []string{"checkpoint was written with --dim 16, this run has --dim 32"}},
+		{"two fields", func(c *Config) { c.Model, c.Batch = "fm", 512 },
+			[]string{"--model dlrm, this run has --model fm", "--batch 2048, this run has --batch 512"}},
+		{"empty string", func(c *Config) { c.TestData = "t.parquet" }, []string{`--test-data "", this run has --test-data t.parquet`}},
+		{"float", func(c *Config) { c.LR = 0.01 }, []string{"--lr 0.001, this run has --lr 0.01"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := base
+			tc.change(&cur)
+			err := cur.compatible(&base)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("compatible: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrCheckpointMismatch) {
+				t.Fatalf("want ErrCheckpointMismatch, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q lacks %q", err, w)
+				}
+			}
+			if strings.ContainsAny(err.Error(), "{}") {
+				t.Errorf("%q prints structs", err)
+			}
+		})
+	}
+}
