@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/embtab/embtab/atomicfile"
+	"github.com/embtab/embtab/bytesize"
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/densenet"
 	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/metrics"
@@ -205,6 +207,16 @@ func (r *run) scan() error {
 	if cfg.EmbLR == 0 {
 		cfg.EmbLR = DefaultEmbLRFor(cfg.Optimizer, cfg.Model, schema.NumCat())
 	}
+	if cfg.DimSearch != "" {
+		// The search trains a full table of dimension Dim first.
+		full := *cfg
+		full.Table, full.MemoryBudget = embedding.MethodFull, 0
+		if err := checkMemory(&full, estimateMemory(&full, vocab, nil, ModelConfig{
+			Name: cfg.Model, NumDense: schema.NumDense(), Fields: schema.NumCat(), Dim: cfg.Dim}),
+		); err != nil {
+			return fmt.Errorf("--dim-search: %w", err)
+		}
+	}
 	plan, err := dimensionPlan(r.ctx, cfg, r.opt.Resume, sp, r.onErr, vocab, schema, r.bar, r.log)
 	if err != nil {
 		return err
@@ -213,17 +225,22 @@ func (r *run) scan() error {
 	return nil
 }
 
-// build constructs the embedding table and the dense net.
+// build constructs the embedding table and the dense net, after checking
+// that their estimated memory fits the machine's (checkMemory).
 func (r *run) build() error {
 	cfg := &r.cfg
+	mc := ModelConfig{
+		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumCat(), Dim: cfg.Dim,
+		LR: cfg.LR, Seed: cfg.Seed,
+	}
+	if err := checkMemory(cfg, estimateMemory(cfg, r.vocab, r.plan, mc)); err != nil {
+		return err
+	}
 	table, err := newTable(cfg, r.vocab, r.plan)
 	if err != nil {
 		return err
 	}
-	net, dense, err := newNet(cfg, ModelConfig{
-		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumCat(), Dim: cfg.Dim,
-		LR: cfg.LR, Seed: cfg.Seed,
-	})
+	net, dense, err := newNet(cfg, mc)
 	if err != nil {
 		return err
 	}
@@ -907,6 +924,116 @@ func (j *jsonlWriter) sync() (int64, error) {
 }
 
 func (j *jsonlWriter) Close() error { return j.f.Close() }
+
+// ErrNotEnoughMemory is returned when the estimated memory of the table,
+// its optimizer state, the dense net and the step buffers exceeds the
+// memory available to the process: allocating it would end in Go's
+// unrecoverable "fatal error: runtime: out of memory".
+var ErrNotEnoughMemory = errors.New("not enough memory")
+
+// memEstimate is the memory a run allocates for its model, in bytes.
+type memEstimate struct {
+	Table, Optimizer int64 // embedding parameters as stored, their optimizer state
+	Dense            int64 // dense-net parameters, gradients and Adam moments
+	Steps            int64 // per-step buffers: gathered embeddings and their gradient
+}
+
+func (m memEstimate) total() int64 { return m.Table + m.Optimizer + m.Dense + m.Steps }
+
+// estimateMemory estimates what the table newTable builds for cfg, the
+// dense net of mc and the step buffers will hold, without building them.
+// The table's fp32 bytes are what it sizes itself to: the budget
+// (MemoryBudget, else a dimension plan's bytes, else the full table's,
+// embedding.FullTableBytes), the full table's for --table full, or
+// RowsPerField rows per field; int8 storage keeps dim+8 bytes a row. The
+// optimizer state is embedding.Optimizer.StateBytes of those rows. It is
+// a lower bound: activations, the vocabulary and the data readers' buffers
+// come on top.
+func estimateMemory(cfg *Config, v *vocabulary, plan *dimsearch.Plan, mc ModelConfig) memEstimate {
+	card := v.cardinalities()
+	dim := int64(cfg.Dim)
+	full := embedding.FullTableBytes(card, cfg.Dim)
+	var rows int64
+	switch {
+	case cfg.Table == embedding.MethodHashed && cfg.RowsPerField > 0 && plan == nil:
+		rows = int64(cfg.RowsPerField) * int64(len(card))
+	case cfg.Table == embedding.MethodFull && plan == nil:
+		rows = full / (4 * dim)
+	default:
+		b := full
+		switch {
+		case cfg.MemoryBudget > 0:
+			b = cfg.MemoryBudget
+		case plan != nil:
+			b = plan.Bytes
+		}
+		if cfg.Table == embedding.MethodFull {
+			b = min(b, full)
+		}
+		rows = b / (4 * dim)
+	}
+	var m memEstimate
+	m.Table = rows * dim * 4
+	if cfg.Storage == "int8" {
+		m.Table = rows * (dim + 8)
+	}
+	m.Optimizer = embedding.Optimizer{Name: cfg.Optimizer}.StateBytes(rows, cfg.Dim)
+	if l, err := densenet.NewLayout(mc.WithDefaults()); err == nil {
+		var n int64
+		for _, p := range l.Params {
+			n += int64(p.Size())
+		}
+		m.Dense = n * 4 * 4 // parameters, gradients, Adam's two moments
+	}
+	m.Steps = 2 * int64(cfg.Batch) * int64(len(card)) * dim * 4
+	return m
+}
+
+// availableMemory returns the memory the process may still allocate
+// (MemAvailable of /proc/meminfo, capped by a cgroup v2 limit), and false
+// where it cannot tell (not Linux): the check is then skipped. Tests
+// replace it.
+var availableMemory = func() (int64, bool) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	var avail int64 = -1
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte("MemAvailable:")); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(string(bytes.TrimSpace(rest)), "%d", &kb); err == nil {
+				avail = kb * 1024
+			}
+		}
+	}
+	if avail < 0 {
+		return 0, false
+	}
+	if max, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		cur, err2 := os.ReadFile("/sys/fs/cgroup/memory.current")
+		var lim, used int64
+		if _, err := fmt.Sscanf(string(max), "%d", &lim); err == nil && err2 == nil {
+			if _, err := fmt.Sscanf(string(cur), "%d", &used); err == nil {
+				avail = min(avail, lim-used)
+			}
+		}
+	}
+	return avail, true
+}
+
+// checkMemory refuses a run whose estimate exceeds the available memory,
+// naming the sizes.
+func checkMemory(cfg *Config, m memEstimate) error {
+	avail, ok := availableMemory()
+	if !ok || m.total() <= avail {
+		return nil
+	}
+	return fmt.Errorf("%w: --table %s at --dim %d needs about %s (embedding table %s, its %s state %s, dense net %s, step buffers at --batch %d %s), "+
+		"more than the %s this machine has available: lower --dim or --batch, or give a --memory-budget",
+		ErrNotEnoughMemory, cfg.Table, cfg.Dim, bytesize.Format(m.total()), bytesize.Format(m.Table), cfg.Optimizer,
+		bytesize.Format(m.Optimizer), bytesize.Format(m.Dense), cfg.Batch, bytesize.Format(m.Steps), bytesize.Format(avail))
+}
 
 // peakRSS returns VmHWM from /proc/self/status, or 0.
 func peakRSS() int64 {

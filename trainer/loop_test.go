@@ -555,3 +555,75 @@ func TestResumeMismatchNamesFields(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryCheck: train --dim 100000 died with Go's "fatal error:
+// runtime: out of memory". The table, optimizer, dense-net and step
+// memory is estimated before anything is allocated and a run that does
+// not fit the available memory (here a fake limit) is refused, naming the
+// sizes.
+func TestMemoryCheck(t *testing.T) {
+	data := genData(t, 2000)
+	real := availableMemory
+	defer func() { availableMemory = real }()
+	tests := []struct {
+		name  string
+		cfg   Config
+		limit int64
+		want  []string // nil: trains
+	}{
+		{"full table over the limit", Config{Model: "lr", Table: "full", Dim: 64}, 1 << 20,
+			[]string{"--table full at --dim 64 needs about", "more than the 1.00MiB this machine has available"}},
+		{"full table fits", Config{Model: "lr", Table: "full", Dim: 4}, 1 << 30, nil},
+		{"the budget is what a hashed table takes", Config{Model: "lr", Table: "hashed", Dim: 64, MemoryBudget: 64 << 10}, 16 << 20, nil},
+		{"optimizer state counts", Config{Model: "lr", Table: "hashed", Dim: 64, MemoryBudget: 2 << 20, Optimizer: "lazy_adam", Batch: 8}, 4 << 20,
+			[]string{"lazy_adam state 4.0"}},
+		{"dense net counts", Config{Model: "dcnv2", Table: "hashed", Dim: 32, MemoryBudget: 64 << 10, Batch: 8}, 8 << 20,
+			[]string{"dense net 3"}},
+		{"no limit known: no check", Config{Model: "lr", Table: "full", Dim: 4}, -1, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			availableMemory = func() (int64, bool) { return tc.limit, tc.limit >= 0 }
+			cfg := tc.cfg
+			cfg.Data, cfg.Threads = data, 2
+			if cfg.Batch == 0 {
+				cfg.Batch = 500
+			}
+			_, err := Train(context.Background(), cfg, Options{})
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNotEnoughMemory) {
+				t.Fatalf("want ErrNotEnoughMemory, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	// The real machine's memory: a table of many terabytes is refused
+	// before it is allocated (this test would otherwise die).
+	availableMemory = real
+	if _, ok := real(); !ok {
+		t.Skip("available memory unknown here")
+	}
+	if _, err := Train(context.Background(), Config{Data: data, Model: "lr", Dim: 100_000_000, Batch: 500}, Options{}); !errors.Is(err, ErrNotEnoughMemory) {
+		t.Fatalf("--dim 1e8: want ErrNotEnoughMemory, got %v", err)
+	}
+}
+
+// TestAvailableMemory reads this machine's available memory (Linux).
+func TestAvailableMemory(t *testing.T) {
+	n, ok := availableMemory()
+	if runtime.GOOS != "linux" {
+		t.Skip("not Linux")
+	}
+	if !ok || n <= 0 {
+		t.Fatalf("availableMemory() = %d, %v", n, ok)
+	}
+}
