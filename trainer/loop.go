@@ -877,7 +877,7 @@ func openJSONL(path string, resumed bool, at *int64) (*jsonlWriter, error) {
 	if resumed {
 		flag = os.O_CREATE | os.O_WRONLY
 	}
-	f, err := os.OpenFile(path, flag, 0o644)
+	f, err := os.OpenFile(path, flag, atomicfile.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("metrics file: %w", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/embtab/embtab/atomicfile"
 	"github.com/embtab/embtab/bytesize"
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/progress"
@@ -130,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		bar = progress.Disabled()
 	}
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+		f, err := os.OpenFile(*cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, atomicfile.Mode)
 		if err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}

@@ -287,7 +287,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	mf, err := os.Create(filepath.Join(*out, "metrics.jsonl"))
+	mf, err := os.OpenFile(filepath.Join(*out, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, atomicfile.Mode)
 	if err != nil {
 		return fmt.Errorf("metrics file: %w", err)
 	}
