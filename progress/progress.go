@@ -23,6 +23,7 @@ type Bar struct {
 	unit     string
 	total    int64
 	n        int64
+	base     int64 // count done before start (SetDone), not in the rate
 	detail   string
 	start    time.Time
 	last     time.Time
@@ -60,6 +61,15 @@ func (b *Bar) Set(n int64) {
 	b.mu.Unlock()
 }
 
+// SetDone sets the count to n, done before now (by an earlier, resumed
+// run, say): it shows in the count but not in the rate or the ETA.
+func (b *Bar) SetDone(n int64) {
+	b.mu.Lock()
+	b.n, b.base = n, n
+	b.start = time.Now()
+	b.mu.Unlock()
+}
+
 // Add adds d to the count.
 func (b *Bar) Add(d int64) {
 	b.mu.Lock()
@@ -94,7 +104,7 @@ func (b *Bar) Phase(label string, total int64, unit string) {
 	if !b.disabled && !b.done && b.n > 0 {
 		b.draw(time.Now(), true)
 	}
-	b.label, b.total, b.n, b.detail = label, total, 0, ""
+	b.label, b.total, b.n, b.base, b.detail = label, total, 0, 0, ""
 	if unit != "" {
 		b.unit = unit
 	}
@@ -132,7 +142,7 @@ func (b *Bar) rate(now time.Time) float64 {
 	if el <= 0 {
 		return 0
 	}
-	return float64(b.n) / el
+	return float64(b.n-b.base) / el
 }
 
 func (b *Bar) draw(now time.Time, final bool) {

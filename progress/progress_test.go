@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBarNonTTY(t *testing.T) {
@@ -109,5 +110,19 @@ func TestPhase(t *testing.T) {
 	d.Phase("x", 1, "rows")
 	if buf.Len() != 0 {
 		t.Errorf("a disabled bar drew %q", buf.String())
+	}
+}
+
+// TestSetDone: a count done before (a resumed run's) is shown but not in
+// the rate.
+func TestSetDone(t *testing.T) {
+	b := New(&bytes.Buffer{}, "epoch", 1000, "samples")
+	b.SetDone(900)
+	b.Add(10)
+	if b.n != 910 {
+		t.Fatalf("count %d, want 910", b.n)
+	}
+	if r := b.rate(b.start.Add(time.Second)); r != 10 {
+		t.Fatalf("rate %v a second after SetDone(900) and Add(10), want 10", r)
 	}
 }

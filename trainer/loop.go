@@ -394,6 +394,13 @@ func (r *run) trainEpoch() error {
 	epoch := meta.Epoch
 	bar.Phase(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs), r.sp.trainRows, "samples")
 	skipRows := meta.Batches * int64(cfg.Batch)
+	if skipRows >= r.sp.trainLimit {
+		// A step checkpoint on the epoch's last batch: nothing is left to
+		// read (a Limit of 0 or less would read to the end of the file,
+		// into the test rows).
+		r.res.TrainLogLoss = meta.LossSum / math.Max(float64(meta.LossN), 1)
+		return nil
+	}
 	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{
 		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: r.onErr, Filter: r.sp.trainFilter,
 		Skip: r.sp.trainSkip + skipRows, Limit: r.sp.trainLimit - skipRows,
@@ -402,7 +409,7 @@ func (r *run) trainEpoch() error {
 		return err
 	}
 	defer src.Close()
-	bar.Set(skipRows)
+	bar.SetDone(skipRows)
 	start := time.Now()
 	for {
 		if err := r.ctx.Err(); err != nil {

@@ -627,3 +627,46 @@ func TestAvailableMemory(t *testing.T) {
 		t.Fatalf("availableMemory() = %d, %v", n, ok)
 	}
 }
+
+// TestResumeAtEpochEnd: a run killed after a step checkpoint that falls on
+// the epoch's last batch (and before the epoch-end checkpoint) resumed with
+// Limit 0, "to the end": it trained the epoch again on the rows after the
+// training split, the test rows. Found by cmd/train's TestKill9Resume.
+func TestResumeAtEpochEnd(t *testing.T) {
+	tests := []struct {
+		name        string
+		rows        int64 // train rows: 90%
+		every, stop int64
+	}{
+		{"exact batches", 5000, 3, 9},      // 4500 rows: 9 batches of 500
+		{"short last batch", 5112, 10, 10}, // 4601 rows: 10 batches, the last of 101
+		{"second epoch end", 5000, 3, 18},  // the last batch of epoch 2
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := genData(t, tc.rows)
+			cfg := Config{Data: data, Model: "lr", Dim: 4, Batch: 500, Epochs: 2, Threads: 2, CheckpointEvery: tc.every, LogEvery: 1}
+			cfg.Out = t.TempDir()
+			want, err := Train(context.Background(), cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantLog := metricSteps(t, cfg.Out)
+			cfg.Out = t.TempDir()
+			if _, err := Train(context.Background(), cfg, Options{StopAfterSteps: tc.stop}); !errors.Is(err, ErrStopped) {
+				t.Fatalf("want ErrStopped, got %v", err)
+			}
+			got, err := Train(context.Background(), cfg, Options{Resume: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Resumed || !sameResult(got, want) {
+				t.Errorf("resumed: steps %d, AUC %v, train logloss %v; uninterrupted: steps %d, AUC %v, train logloss %v",
+					got.Steps, got.TestAUC, got.TrainLogLoss, want.Steps, want.TestAUC, want.TrainLogLoss)
+			}
+			if gotLog := metricSteps(t, cfg.Out); !slices.Equal(gotLog, wantLog) {
+				t.Errorf("resumed metrics.jsonl logs %v; uninterrupted %v", gotLog, wantLog)
+			}
+		})
+	}
+}
