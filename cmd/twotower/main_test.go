@@ -146,6 +146,19 @@ func TestBadValues(t *testing.T) {
 		{[]string{"train", "--ef", "10,-3"}, "--ef -3"},
 		{[]string{"eval", "--model", "x", "--ef", "-3"}, "--ef -3"},
 		{[]string{"bench", "--ratios", "1,0"}, "--ratios 0"},
+		// zeros that silently meant the default
+		{[]string{"train", "--epochs", "0"}, "--epochs 0: want >= 1"},
+		{[]string{"train", "--batch", "0"}, "--batch 0"},
+		{[]string{"train", "--dim", "0"}, "--dim 0"},
+		{[]string{"train", "--hidden", "0"}, "--hidden 0"},
+		{[]string{"train", "--out-dim", "0"}, "--out-dim 0"},
+		{[]string{"train", "--temperature", "0"}, "--temperature 0"},
+		{[]string{"train", "--lr", "0"}, "--lr 0"},
+		{[]string{"train", "--emb-lr", "-1"}, "--emb-lr -1"},
+		{[]string{"train", "--seed", "0"}, "--seed 0"},
+		{[]string{"train", "--threads", "0"}, "--threads 0"},
+		{[]string{"bench", "--epochs", "0"}, "--epochs 0"},
+		{[]string{"eval", "--model", "x", "--threads", "0"}, "--threads 0"},
 	} {
 		args := append(tc.args, "--data", data, "--quiet")
 		if tc.args[0] == "train" {
