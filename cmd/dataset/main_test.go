@@ -107,6 +107,21 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("gen %s %s: %v, want an error containing %q", tc.flag, tc.value, err, tc.want)
 		}
 	}
+	// Convert options whose zero silently meant the default.
+	in := filepath.Join(t.TempDir(), "in.tsv")
+	if err := os.WriteFile(in, []byte("1\t"+strings.Repeat("\t", 38)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--row-group-rows", "0", "--row-group-rows 0"},
+		{"--label-threshold", "0", "--label-threshold 0"},
+		{"--label-threshold", "6", "--label-threshold 6"},
+	} {
+		err := run(context.Background(), []string{"convert", "--format", "criteo", "--in", in, "--out", out, tc.flag, tc.value, "--quiet"}, &so, &se)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("convert %s %s: %v, want an error containing %q", tc.flag, tc.value, err, tc.want)
+		}
+	}
 }
 
 // TestHelpTypeNames: pflag reads a back-quoted word in a usage string as
