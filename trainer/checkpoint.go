@@ -253,13 +253,13 @@ func openCheckpoint(path string) (_ *ckptFile, err error) {
 }
 
 // removeStaleTemps removes the temporary files a crash (kill -9) can leave
-// in dir while checkpoint.bin or result.json are written (atomicfile's
+// in dir while checkpoint.bin, result.json or dimplan.json are written (atomicfile's
 // ".<name>.tmp-*", removed by atomicfile.CleanStale). Train calls it on
 // start and on resume, before it writes anything; a run directory has one
 // writer at a time. (The artifact directory cleans its own leftovers when
 // it is written.)
 func removeStaleTemps(dir string) error {
-	for _, name := range []string{CheckpointFile, ResultFile} {
+	for _, name := range []string{CheckpointFile, ResultFile, PlanFile} {
 		if _, err := atomicfile.CleanStale(filepath.Join(dir, name)); err != nil {
 			return err
 		}

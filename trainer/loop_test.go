@@ -199,7 +199,7 @@ func TestStaleTempsRemoved(t *testing.T) {
 	data := genData(t, 2000)
 	for _, resume := range []bool{false, true} {
 		out := t.TempDir()
-		stale := []string{".checkpoint.bin.tmp-123", ".result.json.tmp-9"}
+		stale := []string{".checkpoint.bin.tmp-123", ".result.json.tmp-9", ".dimplan.json.tmp-77"}
 		for _, f := range stale {
 			if err := os.WriteFile(filepath.Join(out, f), []byte("torn"), 0o644); err != nil {
 				t.Fatal(err)
