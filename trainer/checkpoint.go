@@ -253,9 +253,11 @@ func openCheckpoint(path string) (_ *ckptFile, err error) {
 }
 
 // removeStaleTemps removes the temporary files a crash (kill -9) can leave
-// in dir while checkpoint.bin, result.json or dimplan.json are written (atomicfile's
-// ".<name>.tmp-*", removed by atomicfile.CleanStale). Train calls it on
-// start and on resume, before it writes anything; a run directory has one
+// in dir while checkpoint.bin, result.json or dimplan.json are written
+// (atomicfile's ".<name>.tmp-*", removed by atomicfile.CleanStale). Train
+// calls it, resumed or not, when it opens the output directory: before
+// any checkpoint or result, after a dimension search has written its plan
+// (completely: what is left then is stale). A run directory has one
 // writer at a time. (The artifact directory cleans its own leftovers when
 // it is written.)
 func removeStaleTemps(dir string) error {
