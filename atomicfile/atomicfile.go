@@ -10,9 +10,12 @@
 // owns its target calls it where it starts (before its first Write), so
 // that repeated crashes do not pile up full-size temporary files.
 //
-// Written files have mode 0644 (whatever the umask), like the files of
-// os.Create under the usual umask 022: every output of embtab is readable
-// by others; keep secrets out of them or in a private directory.
+// Written files are created with mode 0644 less the process's umask, as
+// every other file embtab writes (os.OpenFile with 0644, the artifact
+// files, metrics.jsonl): 0644 under the usual umask 022, 0600 under 077,
+// the same for all of a run's outputs. (os.CreateTemp's 0600 made them
+// differ, and forcing 0644 would override a private umask.) Outputs are
+// not secret; keep secrets out of them or in a private directory.
 //
 // Write returns the directory fsync's error too: without it the rename
 // may not survive a crash, so the write is not known to be durable.
@@ -23,12 +26,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
-// Mode is the permission of written files.
+// Mode is the permission written files are created with, before the umask.
 const Mode os.FileMode = 0o644
 
 // syncDir fsyncs directory dir; tests replace it to inject failures.
@@ -40,8 +45,27 @@ var syncDir = func(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// tempPattern is the os.CreateTemp pattern of path's temporary files.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+// tempPrefix is the name prefix of path's temporary files
+// (".<base>.tmp-" and a random number).
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
+// createTemp creates a new temporary file for path in its directory, with
+// mode Mode less the umask (os.CreateTemp would make it 0600).
+func createTemp(path string) (*os.File, error) {
+	dir, prefix := filepath.Dir(path), tempPrefix(path)
+	for range 10000 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, Mode)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create temp file for %s: %w", path, err)
+		}
+		return f, nil
+	}
+	return nil, fmt.Errorf("create temp file for %s: no free name in %s", path, dir)
+}
 
 // CleanStale removes the temporary files a crashed Write of path left
 // behind (".<base>.tmp-*" in path's directory) and returns their names.
@@ -56,7 +80,7 @@ func CleanStale(path string) ([]string, error) {
 		}
 		return nil, fmt.Errorf("clean stale temp files of %s: %w", path, err)
 	}
-	prefix := "." + filepath.Base(path) + ".tmp-"
+	prefix := tempPrefix(path)
 	var removed []string
 	for _, e := range entries {
 		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), prefix) {
@@ -77,9 +101,9 @@ func CleanStale(path string) ([]string, error) {
 // is returned, with the new content already in place.
 func Write(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, tempPattern(path))
+	tmp, err := createTemp(path)
 	if err != nil {
-		return fmt.Errorf("create temp file for %s: %w", path, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -93,9 +117,6 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	}
 	if err = bw.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Chmod(Mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
 	}
 	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)

@@ -91,15 +91,3 @@ func TestCleanStale(t *testing.T) {
 		t.Errorf("CleanStale in a missing directory: %v %v", removed, err)
 	}
 }
-
-// TestMode: written files are 0644 whatever os.CreateTemp's 0600.
-func TestMode(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	if err := Write(p, func(w io.Writer) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(p)
-	if err != nil || fi.Mode().Perm() != Mode {
-		t.Fatalf("mode %v (%v), want %v", fi.Mode().Perm(), err, Mode)
-	}
-}

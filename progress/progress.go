@@ -23,6 +23,7 @@ type Bar struct {
 	unit     string
 	total    int64
 	n        int64
+	base     int64 // count done before start (SetDone), not in the rate
 	detail   string
 	start    time.Time
 	last     time.Time
@@ -60,6 +61,15 @@ func (b *Bar) Set(n int64) {
 	b.mu.Unlock()
 }
 
+// SetDone sets the count to n, done before now (by an earlier, resumed
+// run, say): it shows in the count but not in the rate or the ETA.
+func (b *Bar) SetDone(n int64) {
+	b.mu.Lock()
+	b.n, b.base = n, n
+	b.start = time.Now()
+	b.mu.Unlock()
+}
+
 // Add adds d to the count.
 func (b *Bar) Add(d int64) {
 	b.mu.Lock()
@@ -80,6 +90,25 @@ func (b *Bar) SetTotal(total int64) {
 	b.mu.Lock()
 	b.total = total
 	b.mu.Unlock()
+}
+
+// Phase ends the current phase and starts the next one under label, with
+// the count back at 0, the given total (<= 0: unknown) and unit ("" keeps
+// the current one), no detail and a fresh clock for the rate and ETA. The
+// phase that ends draws its final state on a line of its own (when it
+// counted anything), so that its count and details stay visible instead of
+// being shown under the next phase's label.
+func (b *Bar) Phase(label string, total int64, unit string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.disabled && !b.done && b.n > 0 {
+		b.draw(time.Now(), true)
+	}
+	b.label, b.total, b.n, b.base, b.detail = label, total, 0, 0, ""
+	if unit != "" {
+		b.unit = unit
+	}
+	b.start, b.last = time.Now(), time.Time{}
 }
 
 // Label changes the label (e.g. the phase of a job).
@@ -113,7 +142,7 @@ func (b *Bar) rate(now time.Time) float64 {
 	if el <= 0 {
 		return 0
 	}
-	return float64(b.n) / el
+	return float64(b.n-b.base) / el
 }
 
 func (b *Bar) draw(now time.Time, final bool) {

@@ -43,7 +43,7 @@ const (
 var (
 	ErrCheckpointCorrupt  = errors.New("checkpoint is corrupt")
 	ErrCheckpointVersion  = errors.New("checkpoint format version not supported")
-	ErrCheckpointMismatch = errors.New("checkpoint was written by a different configuration")
+	ErrCheckpointMismatch = errors.New("checkpoint does not match this run")
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -253,19 +253,17 @@ func openCheckpoint(path string) (_ *ckptFile, err error) {
 }
 
 // removeStaleTemps removes the temporary files a crash (kill -9) can leave
-// in dir while checkpoint.bin or result.json are written
-// (".<name>.tmp-*", atomicfile's names). Train calls it on start, before
-// it writes anything; a run directory has one writer at a time.
+// in dir while checkpoint.bin, result.json or dimplan.json are written
+// (atomicfile's ".<name>.tmp-*", removed by atomicfile.CleanStale). Train
+// calls it, resumed or not, when it opens the output directory: before
+// any checkpoint or result, after a dimension search has written its plan
+// (completely: what is left then is stale). A run directory has one
+// writer at a time. (The artifact directory cleans its own leftovers when
+// it is written.)
 func removeStaleTemps(dir string) error {
-	for _, name := range []string{CheckpointFile, ResultFile} {
-		matches, err := filepath.Glob(filepath.Join(dir, "."+name+".tmp-*"))
-		if err != nil {
+	for _, name := range []string{CheckpointFile, ResultFile, PlanFile} {
+		if _, err := atomicfile.CleanStale(filepath.Join(dir, name)); err != nil {
 			return err
-		}
-		for _, m := range matches {
-			if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("remove stale temporary file: %w", err)
-			}
 		}
 	}
 	return nil

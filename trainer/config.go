@@ -5,6 +5,8 @@ import (
 	"github.com/embtab/embtab/embedding"
 	"math"
 	"runtime"
+	"strconv"
+	"strings"
 )
 
 // Config is a training run. It is stored in checkpoints; a resumed run must
@@ -233,24 +235,69 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// compatible reports why a checkpoint written under o cannot resume c.
+// resumeKey lists the settings a resumed run must share with its
+// checkpoint (they shape the model or the data order), by flag name. The
+// others (Epochs, Threads, Out, CheckpointEvery, LogEvery, EvalCodecs,
+// Dense, OnError) may change between runs.
+var resumeKey = []struct {
+	flag string
+	get  func(*Config) any
+}{
+	{"data", func(c *Config) any { return c.Data }},
+	{"format", func(c *Config) any { return c.Format }},
+	{"test-data", func(c *Config) any { return c.TestData }},
+	{"test-fraction", func(c *Config) any { return c.TestFraction }},
+	{"split", func(c *Config) any { return c.Split }},
+	{"max-rows", func(c *Config) any { return c.MaxRows }},
+	{"model", func(c *Config) any { return c.Model }},
+	{"table", func(c *Config) any { return c.Table }},
+	{"dim", func(c *Config) any { return c.Dim }},
+	{"memory-budget", func(c *Config) any { return c.MemoryBudget }},
+	{"rows-per-field", func(c *Config) any { return c.RowsPerField }},
+	{"table-config", func(c *Config) any { return c.TableConfig }},
+	{"chunks", func(c *Config) any { return c.Chunks }},
+	{"probes", func(c *Config) any { return c.Probes }},
+	{"head-fraction", func(c *Config) any { return c.HeadFraction }},
+	{"storage", func(c *Config) any { return c.Storage }},
+	{"optimizer", func(c *Config) any { return c.Optimizer }},
+	{"emb-lr", func(c *Config) any { return c.EmbLR }},
+	{"lr", func(c *Config) any { return c.LR }},
+	{"batch", func(c *Config) any { return c.Batch }},
+	{"seed", func(c *Config) any { return c.Seed }},
+	{"hash-seed", func(c *Config) any { return c.HashSeed }},
+	{"dim-search", func(c *Config) any { return c.DimSearch }},
+	{"dim-plan", func(c *Config) any { return c.DimPlan }},
+}
+
+// compatible reports why a checkpoint written under o cannot resume c:
+// every setting of resumeKey that differs, by flag, with the checkpoint's
+// value and this run's ("checkpoint was written with --dim 16, this run
+// has --dim 32").
 func (c *Config) compatible(o *Config) error {
-	type key struct {
-		Data, Format, TestData, Split, Model, Table, Optimizer, Storage, TableConfig string
-		DimSearch, DimPlan                                                           string
-		TestFraction, EmbLR, LR, HeadFraction                                        float64
-		MaxRows, MemoryBudget                                                        int64
-		Dim, Batch, RowsPerField, Chunks, Probes                                     int
-		Seed, HashSeed                                                               uint64
+	var diffs []string
+	for _, k := range resumeKey {
+		old, cur := k.get(o), k.get(c)
+		if old != cur {
+			diffs = append(diffs, fmt.Sprintf("checkpoint was written with --%s %s, this run has --%s %s",
+				k.flag, flagValue(old), k.flag, flagValue(cur)))
+		}
 	}
-	k := func(x *Config) key {
-		return key{x.Data, x.Format, x.TestData, x.Split, x.Model, x.Table, x.Optimizer, x.Storage, x.TableConfig, x.DimSearch, x.DimPlan,
-			x.TestFraction, x.EmbLR, x.LR, x.HeadFraction, x.MaxRows, x.MemoryBudget, x.Dim, x.Batch, x.RowsPerField, x.Chunks, x.Probes, x.Seed, x.HashSeed}
-	}
-	if k(c) != k(o) {
-		return fmt.Errorf("%w: checkpoint %+v, this run %+v", ErrCheckpointMismatch, k(o), k(c))
+	if len(diffs) > 0 {
+		return fmt.Errorf("%w: %s", ErrCheckpointMismatch, strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// flagValue formats v as it would be given on the command line (strings
+// quoted when empty or spaced).
+func flagValue(v any) string {
+	if s, ok := v.(string); ok {
+		if s == "" || strings.ContainsAny(s, " \t\"'") {
+			return strconv.Quote(s)
+		}
+		return s
+	}
+	return fmt.Sprint(v)
 }
 
 // DefaultEmbLRFor is the embedding learning rate used when none is given,

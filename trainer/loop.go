@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/embtab/embtab/atomicfile"
+	"github.com/embtab/embtab/bytesize"
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/densenet"
 	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/metrics"
@@ -194,7 +196,7 @@ func (r *run) close() {
 // field count, and the dimension plan (searched or loaded).
 func (r *run) scan() error {
 	cfg := &r.cfg
-	r.bar.Label("scan")
+	r.bar.Phase("scan", 0, "rows")
 	sp, err := makeSplit(cfg, r.onErr)
 	if err != nil {
 		return err
@@ -214,6 +216,16 @@ func (r *run) scan() error {
 	if cfg.EmbLR == 0 {
 		cfg.EmbLR = DefaultEmbLRFor(cfg.Optimizer, cfg.Model, schema.NumCat())
 	}
+	if cfg.DimSearch != "" {
+		// The search trains a full table of dimension Dim first.
+		full := *cfg
+		full.Table, full.MemoryBudget = embedding.MethodFull, 0
+		if err := checkMemory(&full, estimateMemory(&full, vocab, nil, ModelConfig{
+			Name: cfg.Model, NumDense: schema.NumDense(), Fields: schema.NumCat(), Dim: cfg.Dim}),
+		); err != nil {
+			return fmt.Errorf("--dim-search: %w", err)
+		}
+	}
 	plan, err := dimensionPlan(r.ctx, cfg, r.opt.Resume, sp, r.onErr, vocab, schema, r.bar, r.log)
 	if err != nil {
 		return err
@@ -222,23 +234,29 @@ func (r *run) scan() error {
 	return nil
 }
 
-// build constructs the embedding table and the dense net.
+// build constructs the embedding table and the dense net, after checking
+// that their estimated memory fits the machine's (checkMemory).
 func (r *run) build() error {
 	cfg := &r.cfg
+	mc := ModelConfig{
+		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumCat(), Dim: cfg.Dim,
+		LR: cfg.LR, Seed: cfg.Seed,
+	}
+	if err := checkMemory(cfg, estimateMemory(cfg, r.vocab, r.plan, mc)); err != nil {
+		return err
+	}
 	table, err := newTable(cfg, r.vocab, r.plan)
 	if err != nil {
 		return err
 	}
-	net, dense, err := newNet(cfg, ModelConfig{
-		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumCat(), Dim: cfg.Dim,
-		LR: cfg.LR, Seed: cfg.Seed,
-	})
+	net, dense, err := newNet(cfg, mc)
 	if err != nil {
 		return err
 	}
 	r.log.Info("dense net", "impl", dense)
 	r.table, r.net, r.dense = table, net, dense
 	r.st = newStepper(table, net, r.schema, cfg.Threads)
+	r.st.bar = r.bar
 	return nil
 }
 
@@ -384,9 +402,15 @@ func (r *run) trainEpochs() error {
 func (r *run) trainEpoch() error {
 	cfg, meta, bar := &r.cfg, r.meta, r.bar
 	epoch := meta.Epoch
-	bar.Label(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs))
-	bar.SetTotal(r.sp.trainRows)
+	bar.Phase(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs), r.sp.trainRows, "samples")
 	skipRows := meta.Batches * int64(cfg.Batch)
+	if skipRows >= r.sp.trainLimit {
+		// A step checkpoint on the epoch's last batch: nothing is left to
+		// read (a Limit of 0 or less would read to the end of the file,
+		// into the test rows).
+		r.res.TrainLogLoss = meta.LossSum / math.Max(float64(meta.LossN), 1)
+		return nil
+	}
 	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{
 		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: r.onErr, Filter: r.sp.trainFilter,
 		Skip: r.sp.trainSkip + skipRows, Limit: r.sp.trainLimit - skipRows,
@@ -395,7 +419,7 @@ func (r *run) trainEpoch() error {
 		return err
 	}
 	defer src.Close()
-	bar.Set(skipRows)
+	bar.SetDone(skipRows)
 	start := time.Now()
 	for {
 		if err := r.ctx.Err(); err != nil {
@@ -457,11 +481,12 @@ func (r *run) evalEpoch() error {
 	if err := checkParams(r.table, r.net); err != nil {
 		return fmt.Errorf("after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
 	}
-	r.bar.Label(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs))
+	r.bar.Phase(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs), r.sp.testRows, "rows")
 	auc, ll, n, err := evaluate(r.ctx, &r.cfg, r.sp, r.onErr, r.st)
 	if err != nil {
 		return fmt.Errorf("evaluation after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
 	}
+	r.bar.Detail(fmt.Sprintf("test AUC %.4f, logloss %.4f", auc, ll))
 	res := r.res
 	res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
 	r.meta.Eval = &evalRecord{TrainLogLoss: res.TrainLogLoss, TestAUC: auc, TestLogLoss: ll, TestRows: n}
@@ -479,12 +504,20 @@ func (r *run) evalQuantized() error {
 	if len(r.cfg.EvalCodecs) == 0 {
 		return nil
 	}
-	r.bar.Label("quantized eval")
-	q, err := evalQuantized(r.ctx, &r.cfg, r.sp, r.onErr, r.st, r.table, r.res.TestAUC)
-	if err != nil {
-		return err
+	// One codec at a time, each its own progress phase.
+	for _, codec := range r.cfg.EvalCodecs {
+		r.bar.Phase("eval "+codec, r.sp.testRows, "rows")
+		one := r.cfg
+		one.EvalCodecs = []string{codec}
+		q, err := evalQuantized(r.ctx, &one, r.sp, r.onErr, r.st, r.table, r.res.TestAUC)
+		if err != nil {
+			return err
+		}
+		for _, x := range q {
+			r.bar.Detail(fmt.Sprintf("test AUC %.4f (%+.4f), logloss %.4f", x.TestAUC, x.DeltaAUC, x.TestLogLoss))
+		}
+		r.res.Quantized = append(r.res.Quantized, q...)
 	}
-	r.res.Quantized = q
 	return nil
 }
 
@@ -583,6 +616,9 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 		}
 		probs = append(probs, p...)
 		labels = append(labels, b.Labels...)
+		if st.bar != nil {
+			st.bar.Add(int64(b.Rows))
+		}
 		src.Release(b)
 	}
 	if len(probs) == 0 {
@@ -608,6 +644,8 @@ type stepper struct {
 	threads     int
 	dense, emb  []float32
 	dEmb, probs []float32
+	// bar counts the rows evaluate predicts (nil: none).
+	bar *progress.Bar
 }
 
 func newStepper(t trainTable, net trainNet, s *datasets.Schema, threads int) *stepper {
@@ -867,7 +905,7 @@ func openJSONL(path string, resumed bool, at *int64) (*jsonlWriter, error) {
 	if resumed {
 		flag = os.O_CREATE | os.O_WRONLY
 	}
-	f, err := os.OpenFile(path, flag, 0o644)
+	f, err := os.OpenFile(path, flag, atomicfile.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("metrics file: %w", err)
 	}
@@ -914,6 +952,116 @@ func (j *jsonlWriter) sync() (int64, error) {
 }
 
 func (j *jsonlWriter) Close() error { return j.f.Close() }
+
+// ErrNotEnoughMemory is returned when the estimated memory of the table,
+// its optimizer state, the dense net and the step buffers exceeds the
+// memory available to the process: allocating it would end in Go's
+// unrecoverable "fatal error: runtime: out of memory".
+var ErrNotEnoughMemory = errors.New("not enough memory")
+
+// memEstimate is the memory a run allocates for its model, in bytes.
+type memEstimate struct {
+	Table, Optimizer int64 // embedding parameters as stored, their optimizer state
+	Dense            int64 // dense-net parameters, gradients and Adam moments
+	Steps            int64 // per-step buffers: gathered embeddings and their gradient
+}
+
+func (m memEstimate) total() int64 { return m.Table + m.Optimizer + m.Dense + m.Steps }
+
+// estimateMemory estimates what the table newTable builds for cfg, the
+// dense net of mc and the step buffers will hold, without building them.
+// The table's fp32 bytes are what it sizes itself to: the budget
+// (MemoryBudget, else a dimension plan's bytes, else the full table's,
+// embedding.FullTableBytes), the full table's for --table full, or
+// RowsPerField rows per field; int8 storage keeps dim+8 bytes a row. The
+// optimizer state is embedding.Optimizer.StateBytes of those rows. It is
+// a lower bound: activations, the vocabulary and the data readers' buffers
+// come on top.
+func estimateMemory(cfg *Config, v *vocabulary, plan *dimsearch.Plan, mc ModelConfig) memEstimate {
+	card := v.cardinalities()
+	dim := int64(cfg.Dim)
+	full := embedding.FullTableBytes(card, cfg.Dim)
+	var rows int64
+	switch {
+	case cfg.Table == embedding.MethodHashed && cfg.RowsPerField > 0 && plan == nil:
+		rows = int64(cfg.RowsPerField) * int64(len(card))
+	case cfg.Table == embedding.MethodFull && plan == nil:
+		rows = full / (4 * dim)
+	default:
+		b := full
+		switch {
+		case cfg.MemoryBudget > 0:
+			b = cfg.MemoryBudget
+		case plan != nil:
+			b = plan.Bytes
+		}
+		if cfg.Table == embedding.MethodFull {
+			b = min(b, full)
+		}
+		rows = b / (4 * dim)
+	}
+	var m memEstimate
+	m.Table = rows * dim * 4
+	if cfg.Storage == "int8" {
+		m.Table = rows * (dim + 8)
+	}
+	m.Optimizer = embedding.Optimizer{Name: cfg.Optimizer}.StateBytes(rows, cfg.Dim)
+	if l, err := densenet.NewLayout(mc.WithDefaults()); err == nil {
+		var n int64
+		for _, p := range l.Params {
+			n += int64(p.Size())
+		}
+		m.Dense = n * 4 * 4 // parameters, gradients, Adam's two moments
+	}
+	m.Steps = 2 * int64(cfg.Batch) * int64(len(card)) * dim * 4
+	return m
+}
+
+// availableMemory returns the memory the process may still allocate
+// (MemAvailable of /proc/meminfo, capped by a cgroup v2 limit), and false
+// where it cannot tell (not Linux): the check is then skipped. Tests
+// replace it.
+var availableMemory = func() (int64, bool) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	var avail int64 = -1
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte("MemAvailable:")); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(string(bytes.TrimSpace(rest)), "%d", &kb); err == nil {
+				avail = kb * 1024
+			}
+		}
+	}
+	if avail < 0 {
+		return 0, false
+	}
+	if max, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		cur, err2 := os.ReadFile("/sys/fs/cgroup/memory.current")
+		var lim, used int64
+		if _, err := fmt.Sscanf(string(max), "%d", &lim); err == nil && err2 == nil {
+			if _, err := fmt.Sscanf(string(cur), "%d", &used); err == nil {
+				avail = min(avail, lim-used)
+			}
+		}
+	}
+	return avail, true
+}
+
+// checkMemory refuses a run whose estimate exceeds the available memory,
+// naming the sizes.
+func checkMemory(cfg *Config, m memEstimate) error {
+	avail, ok := availableMemory()
+	if !ok || m.total() <= avail {
+		return nil
+	}
+	return fmt.Errorf("%w: --table %s at --dim %d needs about %s (embedding table %s, its %s state %s, dense net %s, step buffers at --batch %d %s), "+
+		"more than the %s this machine has available: lower --dim or --batch, or give a --memory-budget",
+		ErrNotEnoughMemory, cfg.Table, cfg.Dim, bytesize.Format(m.total()), bytesize.Format(m.Table), cfg.Optimizer,
+		bytesize.Format(m.Optimizer), bytesize.Format(m.Dense), cfg.Batch, bytesize.Format(m.Steps), bytesize.Format(avail))
+}
 
 // peakRSS returns VmHWM from /proc/self/status, or 0.
 func peakRSS() int64 {

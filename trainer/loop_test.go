@@ -17,6 +17,7 @@ import (
 
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/progress"
 )
 
 // genData writes a small generated Criteo-like Parquet file.
@@ -201,7 +202,7 @@ func TestStaleTempsRemoved(t *testing.T) {
 	data := genData(t, 2000)
 	for _, resume := range []bool{false, true} {
 		out := t.TempDir()
-		stale := []string{".checkpoint.bin.tmp-123", ".result.json.tmp-9"}
+		stale := []string{".checkpoint.bin.tmp-123", ".result.json.tmp-9", ".dimplan.json.tmp-77"}
 		for _, f := range stale {
 			if err := os.WriteFile(filepath.Join(out, f), []byte("torn"), 0o644); err != nil {
 				t.Fatal(err)
@@ -470,5 +471,205 @@ func TestCheckpointStreams(t *testing.T) {
 	t.Logf("checkpoint %d bytes: write allocated %d, read %d", fi.Size(), w, r)
 	if limit := uint64(fi.Size()) / 4; w > limit || r > limit {
 		t.Errorf("checkpoint of %d bytes: write allocated %d bytes, read %d; want < %d", fi.Size(), w, r, limit)
+	}
+}
+
+// TestEvalProgress: the bar used to be relabelled "eval 1/1" over the
+// training counts and loss, the evaluation itself never shown. Each
+// evaluation (and each --eval-codecs one) is its own phase counting the
+// test rows, ending with its result.
+func TestEvalProgress(t *testing.T) {
+	data := genData(t, 3000)
+	var buf bytes.Buffer
+	res, err := Train(context.Background(), Config{Data: data, Model: "lr", Dim: 4, Batch: 500, Epochs: 2, Threads: 2,
+		EvalCodecs: []string{"int8"}}, Options{Progress: progress.New(&buf, "train", 0, "samples")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := map[string]string{} // label -> its final line
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if label, _, ok := strings.Cut(line, " ["); ok && strings.Contains(line, " in ") {
+			final[label] = line
+		}
+	}
+	rows := fmt.Sprintf("%d/%d rows", res.TestRows, res.TestRows)
+	for label, want := range map[string][]string{
+		"epoch 2/2": {fmt.Sprintf("%d/%d samples", res.TrainRows, res.TrainRows), "loss "},
+		"eval 1/2":  {rows, "test AUC "},
+		"eval 2/2":  {rows, fmt.Sprintf("test AUC %.4f, logloss %.4f", res.TestAUC, res.TestLogLoss)},
+		"eval int8": {rows, fmt.Sprintf("test AUC %.4f", res.Quantized[0].TestAUC)},
+	} {
+		line, ok := final[label]
+		if !ok {
+			t.Errorf("no final %q line in\n%s", label, buf.String())
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(line, w) {
+				t.Errorf("%q line %q lacks %q", label, line, w)
+			}
+		}
+		if strings.HasPrefix(label, "eval") && (strings.Contains(line, "samples") || strings.Contains(line, " loss ")) {
+			t.Errorf("%q line shows the training state: %q", label, line)
+		}
+	}
+}
+
+// TestResumeMismatchNamesFields: a resume mismatch used to print the two
+// key structs; it names each setting that differs, as a flag, with the
+// checkpoint's value and this run's.
+func TestResumeMismatchNamesFields(t *testing.T) {
+	base := Config{Data: "a.parquet", Format: "parquet", Model: "dlrm", Table: "full", Dim: 16, Batch: 2048, Seed: 1, LR: 1e-3}
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   []string // "" = compatible
+	}{
+		{"same", func(*Config) {}, nil},
+		{"epochs and threads may change", func(c *Config) { c.Epochs, c.Threads, c.Out = 3, 7, "elsewhere" }, nil},
+		{"dim", func(c *Config) { c.Dim = 32 }, []string{"checkpoint was written with --dim 16, this run has --dim 32"}},
+		{"two fields", func(c *Config) { c.Model, c.Batch = "fm", 512 },
+			[]string{"--model dlrm, this run has --model fm", "--batch 2048, this run has --batch 512"}},
+		{"empty string", func(c *Config) { c.TestData = "t.parquet" }, []string{`--test-data "", this run has --test-data t.parquet`}},
+		{"float", func(c *Config) { c.LR = 0.01 }, []string{"--lr 0.001, this run has --lr 0.01"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := base
+			tc.change(&cur)
+			err := cur.compatible(&base)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("compatible: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrCheckpointMismatch) {
+				t.Fatalf("want ErrCheckpointMismatch, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q lacks %q", err, w)
+				}
+			}
+			if strings.ContainsAny(err.Error(), "{}") {
+				t.Errorf("%q prints structs", err)
+			}
+		})
+	}
+}
+
+// TestMemoryCheck: train --dim 100000 died with Go's "fatal error:
+// runtime: out of memory". The table, optimizer, dense-net and step
+// memory is estimated before anything is allocated and a run that does
+// not fit the available memory (here a fake limit) is refused, naming the
+// sizes.
+func TestMemoryCheck(t *testing.T) {
+	data := genData(t, 2000)
+	real := availableMemory
+	defer func() { availableMemory = real }()
+	tests := []struct {
+		name  string
+		cfg   Config
+		limit int64
+		want  []string // nil: trains
+	}{
+		{"full table over the limit", Config{Model: "lr", Table: "full", Dim: 64}, 1 << 20,
+			[]string{"--table full at --dim 64 needs about", "more than the 1.00MiB this machine has available"}},
+		{"full table fits", Config{Model: "lr", Table: "full", Dim: 4}, 1 << 30, nil},
+		{"the budget is what a hashed table takes", Config{Model: "lr", Table: "hashed", Dim: 64, MemoryBudget: 64 << 10}, 16 << 20, nil},
+		{"optimizer state counts", Config{Model: "lr", Table: "hashed", Dim: 64, MemoryBudget: 2 << 20, Optimizer: "lazy_adam", Batch: 8}, 4 << 20,
+			[]string{"lazy_adam state 4.0"}},
+		{"dense net counts", Config{Model: "dcnv2", Table: "hashed", Dim: 32, MemoryBudget: 64 << 10, Batch: 8}, 8 << 20,
+			[]string{"dense net 3"}},
+		{"no limit known: no check", Config{Model: "lr", Table: "full", Dim: 4}, -1, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			availableMemory = func() (int64, bool) { return tc.limit, tc.limit >= 0 }
+			cfg := tc.cfg
+			cfg.Data, cfg.Threads = data, 2
+			if cfg.Batch == 0 {
+				cfg.Batch = 500
+			}
+			_, err := Train(context.Background(), cfg, Options{})
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNotEnoughMemory) {
+				t.Fatalf("want ErrNotEnoughMemory, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	// The real machine's memory: a table of many terabytes is refused
+	// before it is allocated (this test would otherwise die).
+	availableMemory = real
+	if _, ok := real(); !ok {
+		t.Skip("available memory unknown here")
+	}
+	if _, err := Train(context.Background(), Config{Data: data, Model: "lr", Dim: 100_000_000, Batch: 500}, Options{}); !errors.Is(err, ErrNotEnoughMemory) {
+		t.Fatalf("--dim 1e8: want ErrNotEnoughMemory, got %v", err)
+	}
+}
+
+// TestAvailableMemory reads this machine's available memory (Linux).
+func TestAvailableMemory(t *testing.T) {
+	n, ok := availableMemory()
+	if runtime.GOOS != "linux" {
+		t.Skip("not Linux")
+	}
+	if !ok || n <= 0 {
+		t.Fatalf("availableMemory() = %d, %v", n, ok)
+	}
+}
+
+// TestResumeAtEpochEnd: a run killed after a step checkpoint that falls on
+// the epoch's last batch (and before the epoch-end checkpoint) resumed with
+// Limit 0, "to the end": it trained the epoch again on the rows after the
+// training split, the test rows. Found by cmd/train's TestKill9Resume.
+func TestResumeAtEpochEnd(t *testing.T) {
+	tests := []struct {
+		name        string
+		rows        int64 // train rows: 90%
+		every, stop int64
+	}{
+		{"exact batches", 5000, 3, 9},      // 4500 rows: 9 batches of 500
+		{"short last batch", 5112, 10, 10}, // 4601 rows: 10 batches, the last of 101
+		{"second epoch end", 5000, 3, 18},  // the last batch of epoch 2
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := genData(t, tc.rows)
+			cfg := Config{Data: data, Model: "lr", Dim: 4, Batch: 500, Epochs: 2, Threads: 2, CheckpointEvery: tc.every, LogEvery: 1}
+			cfg.Out = t.TempDir()
+			want, err := Train(context.Background(), cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantLog := metricSteps(t, cfg.Out)
+			cfg.Out = t.TempDir()
+			if _, err := Train(context.Background(), cfg, Options{StopAfterSteps: tc.stop}); !errors.Is(err, ErrStopped) {
+				t.Fatalf("want ErrStopped, got %v", err)
+			}
+			got, err := Train(context.Background(), cfg, Options{Resume: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Resumed || !sameResult(got, want) {
+				t.Errorf("resumed: steps %d, AUC %v, train logloss %v; uninterrupted: steps %d, AUC %v, train logloss %v",
+					got.Steps, got.TestAUC, got.TrainLogLoss, want.Steps, want.TestAUC, want.TrainLogLoss)
+			}
+			if gotLog := metricSteps(t, cfg.Out); !slices.Equal(gotLog, wantLog) {
+				t.Errorf("resumed metrics.jsonl logs %v; uninterrupted %v", gotLog, wantLog)
+			}
+		})
 	}
 }

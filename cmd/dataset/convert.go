@@ -21,7 +21,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	out := fs.String("out", "", "output Parquet file (written atomically: a failed convert leaves nothing)")
 	onError := fs.String("on-error", "fail", "malformed rows: fail (stop at the first) or skip (count and report them)")
 	rowGroup := fs.Int("row-group-rows", datasets.DefaultRowGroupRows, "rows per Parquet row group")
-	threshold := fs.Int("label-threshold", 4, "MovieLens only: label = 1 when rating >= this")
+	threshold := fs.Int("label-threshold", 4, "MovieLens only: label = 1 when rating >= this (1..5)")
 	asJSON := fs.Bool("json", false, "print a JSON summary as the last stdout line")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
@@ -37,6 +37,14 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *format == "" || *in == "" || *out == "" {
 		fs.Usage()
 		return errors.New("convert needs --format, --in and --out")
+	}
+	// The readers' zero values mean "default": given on the command line
+	// they are errors, not defaults.
+	switch {
+	case *rowGroup < 1:
+		return fmt.Errorf("--row-group-rows %d: want at least 1", *rowGroup)
+	case *threshold < 1 || *threshold > 5:
+		return fmt.Errorf("--label-threshold %d: want a rating in 1..5", *threshold)
 	}
 	policy, err := datasets.ParseOnError(*onError)
 	if err != nil {

@@ -107,4 +107,46 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("gen %s %s: %v, want an error containing %q", tc.flag, tc.value, err, tc.want)
 		}
 	}
+	// Convert options whose zero silently meant the default.
+	in := filepath.Join(t.TempDir(), "in.tsv")
+	if err := os.WriteFile(in, []byte("1\t"+strings.Repeat("\t", 38)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--row-group-rows", "0", "--row-group-rows 0"},
+		{"--label-threshold", "0", "--label-threshold 0"},
+		{"--label-threshold", "6", "--label-threshold 6"},
+	} {
+		err := run(context.Background(), []string{"convert", "--format", "criteo", "--in", in, "--out", out, tc.flag, tc.value, "--quiet"}, &so, &se)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("convert %s %s: %v, want an error containing %q", tc.flag, tc.value, err, tc.want)
+		}
+	}
+}
+
+// TestHelpTypeNames: pflag reads a back-quoted word in a usage string as
+// the value's type name (cmd/train's --help showed "--data dataset
+// convert"): every flag line of every subcommand's --help shows a type
+// name pflag itself uses, or none.
+func TestHelpTypeNames(t *testing.T) {
+	known := map[string]bool{"": true, "string": true, "int": true, "int64": true, "uint": true, "uint64": true,
+		"float": true, "float64": true, "strings": true, "ints": true, "duration": true, "floats": true, "float64Slice": true, "float32Slice": true, "uints": true, "int64Slice": true, "stringArray": true, "bools": true}
+	for _, sub := range []string{"gen", "convert", "inspect"} {
+		var out, errb bytes.Buffer
+		run(context.Background(), []string{sub, "--help"}, &out, &errb)
+		n := 0
+		for _, line := range strings.Split(errb.String(), "\n") {
+			head, _, _ := strings.Cut(strings.TrimSpace(line), "   ")
+			if !strings.HasPrefix(head, "--") {
+				continue
+			}
+			n++
+			if f := strings.Fields(head); strings.Contains(line, "`") || !known[strings.Join(f[1:], " ")] {
+				t.Errorf("%s --help: flag %s shows the type name %q: %q", sub, f[0], strings.Join(f[1:], " "), line)
+			}
+		}
+		if n < 2 {
+			t.Errorf("%s --help: %d flag lines in %q", sub, n, errb.String())
+		}
+	}
 }

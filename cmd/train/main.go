@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/embtab/embtab/atomicfile"
 	"github.com/embtab/embtab/bytesize"
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/progress"
@@ -42,17 +44,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("train", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c trainer.Config
-	fs.StringVar(&c.Data, "data", "", "training data: a .parquet file from `dataset convert`/`dataset gen`, a raw Criteo .tsv[.gz], an Avazu .csv, or a MovieLens directory (default: generate a small Criteo-like set)")
+	fs.StringVar(&c.Data, "data", "", "training data: a .parquet file from 'dataset convert' or 'dataset gen', a raw Criteo .tsv[.gz], an Avazu .csv, or a MovieLens directory (default: generate a small Criteo-like set)")
 	fs.StringVar(&c.Format, "format", "", "format of --data: parquet, criteo, avazu, movielens1m, movielens100k (default: guessed from the name)")
 	fs.StringVar(&c.TestData, "test-data", "", "test data (same formats); default: hold out --test-fraction of --data")
 	fs.StringVar(&c.TestFormat, "test-format", "", "format of --test-data (default: guessed)")
-	fs.Float64Var(&c.TestFraction, "test-fraction", 0.1, "fraction of --data held out for testing when there is no --test-data")
+	fs.Float64Var(&c.TestFraction, "test-fraction", 0.1, "fraction of --data held out for testing when there is no --test-data, in (0,1)")
 	fs.StringVar(&c.Split, "split", "order", "how --test-fraction splits: order (the last rows of the file) or time (the latest timestamps; MovieLens, Avazu)")
 	fs.Int64Var(&c.MaxRows, "max-rows", 0, "read at most this many rows of --data (0 = all)")
 	fs.StringVar(&c.Model, "model", "dlrm", "dense model: lr, fm, deepfm, dlrm (dlrm-small), dcnv2")
 	fs.StringVar(&c.Dense, "dense", "auto", "dense-net implementation: native (fused CPU kernels), gomlx (GoMLX simplego graph, the reference), auto (native where the model has one)")
 	fs.StringVar(&c.Table, "table", "", "embedding table (default: full without --memory-budget, hashed with one): full (one row per distinct training value + OOV), hashed (per-field hashing trick), qr (quotient-remainder), multiplex (one shared table, field-salted), unified (Unified Embedding: 2 salted chunks per field in a shared table), multiprobe (sum of 2 salted probes in a shared table), hybrid (frequent values own rows, the tail is hashed)")
-	fs.IntVar(&c.Dim, "dim", 16, "embedding dimension")
+	fs.IntVar(&c.Dim, "dim", 16, "embedding dimension (>= 1)")
 	fs.IntVar(&c.RowsPerField, "rows-per-field", 0, "hashed tables only: exactly this many rows per field, overriding --memory-budget (as the PyTorch peer's flag)")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the run to this file")
 	budget := fs.String("memory-budget", "", "bytes for the embedding parameters, e.g. 4MiB, 1.5GB; tables size themselves to it (default: rows for every distinct value)")
@@ -62,18 +64,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&c.HeadFraction, "head-fraction", 0, "hybrid: share of the budget for the frequent values' own rows (default 0.5)")
 	fs.StringVar(&c.Storage, "storage", "fp32", "precision of the embedding rows during training: fp32, or int8 (row-wise int8, stochastic rounding on update: ~3-4x less table memory)")
 	fs.StringVar(&c.Optimizer, "optimizer", "rowwise_adagrad", "sparse optimizer of the embedding rows: rowwise_adagrad, adagrad, lazy_adam, sgd")
-	fs.IntVar(&c.Epochs, "epochs", 1, "passes over the training data")
-	fs.IntVar(&c.Batch, "batch", 2048, "examples per step")
+	fs.IntVar(&c.Epochs, "epochs", 1, "passes over the training data (>= 1)")
+	fs.IntVar(&c.Batch, "batch", 2048, "examples per step (>= 1)")
 	fs.Float64Var(&c.LR, "lr", 1e-3, "Adam learning rate of the dense network")
 	fs.Float64Var(&c.EmbLR, "emb-lr", 0, "learning rate of the embedding optimizer (default: 0.2 for rowwise_adagrad (0.05 with fm and deepfm), 0.05 for adagrad, 0.005 for lazy_adam, 1 for sgd; fm and deepfm scale it by min(1, (9/fields)^1.5): 0.0102 at 26 fields)")
-	fs.IntVar(&c.Threads, "threads", 0, "threads for gathers, updates and the dense net (default: all cores)")
-	fs.Uint64Var(&c.Seed, "seed", 1, "random seed of initialisation (runs are reproducible)")
+	fs.IntVar(&c.Threads, "threads", 0, "threads for gathers, updates and the dense net (0 = all cores)")
+	fs.Uint64Var(&c.Seed, "seed", 1, "random seed of initialisation, >= 1 (runs are reproducible)")
 	fs.Uint64Var(&c.HashSeed, "hash-seed", 0, "seed of the feature hash (default: embtab's fixed seed)")
 	fs.StringVar(&c.OnError, "on-error", "fail", "malformed rows in raw data: fail or skip (counted)")
-	fs.StringVar(&c.Out, "out", "", "output directory: metrics.jsonl, checkpoint.bin, result.json (default: none)")
+	fs.StringVar(&c.Out, "out", "", "output directory: metrics.jsonl, checkpoint.bin, result.json, model/ (and, without --data, the generated quickstart-N.parquet, reused by --resume) (default: none)")
 	fs.Int64Var(&c.CheckpointEvery, "checkpoint-every", 0, "write a checkpoint every N steps (0: at the end of each epoch); needs --out")
 	fs.StringSliceVar(&c.EvalCodecs, "eval-codecs", nil, "after training, also evaluate with the embedding rows quantized by these codecs (fp16,int8,int4): post-training quantization")
-	fs.Int64Var(&c.LogEvery, "log-every", 50, "write training metrics to metrics.jsonl every N steps")
+	fs.Int64Var(&c.LogEvery, "log-every", 50, "write training metrics to metrics.jsonl every N steps (>= 1)")
 	fs.StringVar(&c.DimSearch, "dim-search", "", "search per-field embedding dimensions within --memory-budget before training, then train from scratch with the plan found (written to <out>/dimplan.json): optembed (row-pruning thresholds + supernet + evolutionary search), dnis (soft selection weights trained on hold-out batches), uniform (the largest equal dimension that fits: the baseline); needs --table full, hashed or unified")
 	fs.StringVar(&c.DimPlan, "dim-plan", "", "train with a saved dimension plan (a dimplan.json of an earlier search) instead of uniform dimensions; needs --table full, hashed or unified")
 	fs.Float64Var(&c.Search.ValFraction, "search-val-fraction", 0.1, "dimension search: share of the training rows held out to score candidates (the final training uses them all)")
@@ -90,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the result as one JSON object on the last stdout line")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	verbose := fs.Bool("verbose", false, "log progress events to stderr")
-	genRows := fs.Int64("gen-rows", 200000, "rows of the generated set when --data is not given")
+	genRows := fs.Int64("gen-rows", 200000, "rows of the generated set when --data is not given (>= 1)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: train [flags]\n\nTrains a CTR model; with no flags, on a small generated Criteo-like set.\n\nflags:")
 		fs.PrintDefaults()
@@ -104,6 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (flags start with --)", fs.Args())
 	}
+	if err := checkFlags(fs, &c, *genRows); err != nil {
+		return err
+	}
 	var err error
 	if c.MemoryBudget, err = bytesize.Parse(*budget); err != nil {
 		return fmt.Errorf("--memory-budget: %w", err)
@@ -114,28 +119,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if c.Data == "" {
-		dir, err := os.MkdirTemp("", "embtab-quickstart-")
+		data, cleanup, err := quickStartData(ctx, c.Out, *genRows, stderr)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		c.Data = filepath.Join(dir, "synth.parquet")
-		c.Format = "parquet"
-		fmt.Fprintf(stderr, "no --data: generating %d Criteo-like rows (scale 0.01, seed 1) into %s\n", *genRows, c.Data)
-		g, err := datasets.NewGenerator(datasets.GenConfig{Rows: *genRows, Scale: 0.01, Seed: 1})
-		if err != nil {
-			return err
-		}
-		if _, err := datasets.Convert(ctx, g, c.Data, datasets.ConvertOptions{}); err != nil {
-			return err
-		}
+		defer cleanup()
+		c.Data, c.Format = data, "parquet"
 	}
 	bar := progress.New(stderr, "train", 0, "samples")
 	if *quiet {
 		bar = progress.Disabled()
 	}
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+		f, err := os.OpenFile(*cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, atomicfile.Mode)
 		if err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
@@ -152,10 +148,97 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "model %s, table %s (dim %d): test AUC %.4f, test logloss %.4f\n", res.Model, res.Table, res.Dim, res.TestAUC, res.TestLogLoss)
-	fmt.Fprintf(stdout, "trained %d rows x %d epochs in %.1fs (%.0f samples/s); serving %s (rows %s + index %s; full table %s: compression %.1fx)\n",
+	printResult(stdout, res, c.Out)
+	return nil
+}
+
+// quickStartData generates the quick start's data set (rows generated
+// Criteo-like rows, scale 0.01, seed 1) and returns its path and what
+// removes it. With an output directory the file is kept there
+// (quickstart-<rows>.parquet, reused when it exists), so that --resume of
+// a quick-start run finds the same --data as its checkpoint; without one
+// it goes to a temporary directory removed by cleanup.
+func quickStartData(ctx context.Context, out string, rows int64, stderr io.Writer) (path string, cleanup func(), err error) {
+	cleanup = func() {}
+	if out != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return "", nil, fmt.Errorf("output directory: %w", err)
+		}
+		path = filepath.Join(out, fmt.Sprintf("quickstart-%d.parquet", rows))
+		if _, err := os.Stat(path); err == nil {
+			fmt.Fprintf(stderr, "no --data: using the generated %s\n", path)
+			return path, cleanup, nil
+		}
+	} else {
+		dir, err := os.MkdirTemp("", "embtab-quickstart-")
+		if err != nil {
+			return "", nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		path = filepath.Join(dir, "synth.parquet")
+	}
+	fmt.Fprintf(stderr, "no --data: generating %d Criteo-like rows (scale 0.01, seed 1) into %s\n", rows, path)
+	g, err := datasets.NewGenerator(datasets.GenConfig{Rows: rows, Scale: 0.01, Seed: 1})
+	if err == nil {
+		_, err = datasets.Convert(ctx, g, path, datasets.ConvertOptions{})
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("quick start data: %w", err)
+	}
+	return path, cleanup, nil
+}
+
+// printResult prints res as text: a run that --resume found finished says
+// so first (nothing was trained; the stored result is shown as it is).
+func printResult(w io.Writer, res *trainer.Result, out string) {
+	if res.AlreadyComplete {
+		fmt.Fprintf(w, "%s: already complete (%d steps); nothing trained, %s left as it is. Stored result:\n",
+			out, res.Steps, filepath.Join(out, trainer.ResultFile))
+	}
+	fmt.Fprintf(w, "model %s, table %s (dim %d): test AUC %.4f, test logloss %.4f\n", res.Model, res.Table, res.Dim, res.TestAUC, res.TestLogLoss)
+	fmt.Fprintf(w, "trained %d rows x %d epochs in %.1fs (%.0f samples/s); serving %s (rows %s + index %s; full table %s: compression %.1fx)\n",
 		res.TrainRows, res.Epochs, res.TrainSeconds, res.TrainSamplesPerS,
 		bytesize.Format(res.ServingBytes), bytesize.Format(res.ServingBytes-res.IndexBytes), bytesize.Format(res.IndexBytes),
 		bytesize.Format(res.FullServingBytes), res.CompressionRatio)
+	for _, q := range res.Quantized {
+		fmt.Fprintf(w, "quantized %s: test AUC %.4f (%+.4f), test logloss %.4f; rows %s, RMSE %.3g (relative %.3g)\n",
+			q.Codec, q.TestAUC, q.DeltaAUC, q.TestLogLoss, bytesize.Format(q.Bytes), q.RMSE, q.RelErr)
+	}
+}
+
+// checkFlags rejects numeric flags given on the command line with a value
+// that trainer.Config would silently replace by its default (a zero) or
+// that is out of range: an explicit --epochs 0 is a mistake, not a request
+// for the default. Zeros with a documented meaning (--max-rows 0 = all
+// rows, --threads 0 = all cores, --checkpoint-every 0 = at epoch ends,
+// --emb-lr 0 = the optimizer's default, the search's 0 = default) stay.
+func checkFlags(fs *pflag.FlagSet, c *trainer.Config, genRows int64) error {
+	checks := []struct {
+		flag string
+		bad  bool
+		want string
+	}{
+		{"epochs", c.Epochs < 1, ">= 1"},
+		{"batch", c.Batch < 1, ">= 1"},
+		{"dim", c.Dim < 1, ">= 1"},
+		{"test-fraction", !(c.TestFraction > 0 && c.TestFraction < 1), "a fraction in (0,1)"},
+		{"threads", c.Threads < 0, ">= 0 (0 = all cores)"},
+		{"max-rows", c.MaxRows < 0, ">= 0 (0 = all rows)"},
+		{"lr", !(c.LR > 0) || math.IsInf(c.LR, 0), "a finite value > 0"},
+		{"emb-lr", !(c.EmbLR >= 0) || math.IsInf(c.EmbLR, 0), "a finite value >= 0 (0 = the optimizer's default)"},
+		{"seed", c.Seed < 1, ">= 1"},
+		{"log-every", c.LogEvery < 1, ">= 1"},
+		{"checkpoint-every", c.CheckpointEvery < 0, ">= 0 (0 = at the end of each epoch)"},
+		{"rows-per-field", c.RowsPerField < 0, ">= 0"},
+		{"chunks", c.Chunks < 0, ">= 0"},
+		{"probes", c.Probes < 0, ">= 0"},
+		{"gen-rows", genRows < 1, ">= 1"},
+	}
+	for _, ch := range checks {
+		if ch.bad && fs.Changed(ch.flag) {
+			return fmt.Errorf("--%s %s: want %s", ch.flag, fs.Lookup(ch.flag).Value, ch.want)
+		}
+	}
 	return nil
 }

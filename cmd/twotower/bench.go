@@ -28,6 +28,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := f.check(fs); err != nil {
+		return err
+	}
 	if fs.Changed("memory-budget") || fs.Changed("compression-ratio") {
 		return fmt.Errorf("bench sets the budgets from --ratios: do not give --memory-budget or --compression-ratio")
 	}

@@ -43,6 +43,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *model == "" {
 		return fmt.Errorf("--model is required")
 	}
+	if *threads < 1 {
+		return fmt.Errorf("--threads %d: want >= 1", *threads)
+	}
 	if err := checkEfs(*efs); err != nil {
 		return err
 	}

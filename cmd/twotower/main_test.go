@@ -146,6 +146,19 @@ func TestBadValues(t *testing.T) {
 		{[]string{"train", "--ef", "10,-3"}, "--ef -3"},
 		{[]string{"eval", "--model", "x", "--ef", "-3"}, "--ef -3"},
 		{[]string{"bench", "--ratios", "1,0"}, "--ratios 0"},
+		// zeros that silently meant the default
+		{[]string{"train", "--epochs", "0"}, "--epochs 0: want >= 1"},
+		{[]string{"train", "--batch", "0"}, "--batch 0"},
+		{[]string{"train", "--dim", "0"}, "--dim 0"},
+		{[]string{"train", "--hidden", "0"}, "--hidden 0"},
+		{[]string{"train", "--out-dim", "0"}, "--out-dim 0"},
+		{[]string{"train", "--temperature", "0"}, "--temperature 0"},
+		{[]string{"train", "--lr", "0"}, "--lr 0"},
+		{[]string{"train", "--emb-lr", "-1"}, "--emb-lr -1"},
+		{[]string{"train", "--seed", "0"}, "--seed 0"},
+		{[]string{"train", "--threads", "0"}, "--threads 0"},
+		{[]string{"bench", "--epochs", "0"}, "--epochs 0"},
+		{[]string{"eval", "--model", "x", "--threads", "0"}, "--threads 0"},
 	} {
 		args := append(tc.args, "--data", data, "--quiet")
 		if tc.args[0] == "train" {
@@ -200,4 +213,31 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestHelpTypeNames: pflag reads a back-quoted word in a usage string as
+// the value's type name (cmd/train's --help showed "--data dataset
+// convert"): every flag line of every subcommand's --help shows a type
+// name pflag itself uses, or none.
+func TestHelpTypeNames(t *testing.T) {
+	known := map[string]bool{"": true, "string": true, "int": true, "int64": true, "uint": true, "uint64": true,
+		"float": true, "float64": true, "strings": true, "ints": true, "duration": true, "floats": true, "float64Slice": true, "float32Slice": true, "uints": true, "int64Slice": true, "stringArray": true, "bools": true}
+	for _, sub := range []string{"train", "eval", "bench"} {
+		var out, errb bytes.Buffer
+		run(context.Background(), []string{sub, "--help"}, &out, &errb)
+		n := 0
+		for _, line := range strings.Split(errb.String(), "\n") {
+			head, _, _ := strings.Cut(strings.TrimSpace(line), "   ")
+			if !strings.HasPrefix(head, "--") {
+				continue
+			}
+			n++
+			if f := strings.Fields(head); strings.Contains(line, "`") || !known[strings.Join(f[1:], " ")] {
+				t.Errorf("%s --help: flag %s shows the type name %q: %q", sub, f[0], strings.Join(f[1:], " "), line)
+			}
+		}
+		if n < 2 {
+			t.Errorf("%s --help: %d flag lines in %q", sub, n, errb.String())
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -274,6 +275,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if err := f.check(fs); err != nil {
+		return err
+	}
 	if fs.Changed("compression-ratio") && !(f.ratio >= 1) {
 		return fmt.Errorf("--compression-ratio %g: want >= 1 (1 is the full table)", f.ratio)
 	}
@@ -287,7 +291,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	mf, err := os.Create(filepath.Join(*out, "metrics.jsonl"))
+	mf, err := os.OpenFile(filepath.Join(*out, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, atomicfile.Mode)
 	if err != nil {
 		return fmt.Errorf("metrics file: %w", err)
 	}
@@ -337,6 +341,36 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  %-8s prefix %2d cands %3d ef %3d: recall@10 vs exact %.4f, %.0f queries/s\n", a.Method, a.Prefix, a.Candidates, a.Ef, a.Recall, a.QPS)
 	}
 	fmt.Fprintf(stdout, "wrote %s (metrics.jsonl, vectors/, model/, result.json)\n", *out)
+	return nil
+}
+
+// check rejects model flags given on the command line with a value that
+// retrieval.Config would silently replace by its default (--epochs 0
+// trained the default 5 epochs) or that is out of range. The documented
+// zeros (--emb-lr 0, --hash-seed 0, --head-fraction 0) stay.
+func (f *modelFlags) check(fs *pflag.FlagSet) error {
+	c := &f.cfg
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	for _, ch := range []struct {
+		flag string
+		bad  bool
+		want string
+	}{
+		{"epochs", c.Epochs < 1, ">= 1"},
+		{"batch", c.Batch < 1, ">= 1"},
+		{"dim", c.Dim < 1, ">= 1"},
+		{"hidden", c.Hidden < 1, ">= 1"},
+		{"out-dim", c.Out < 1, ">= 1"},
+		{"temperature", !(c.Temperature > 0) || !finite(c.Temperature), "a finite value > 0"},
+		{"lr", !(c.LR > 0) || !finite(c.LR), "a finite value > 0"},
+		{"emb-lr", !(c.EmbLR >= 0) || !finite(c.EmbLR), "a finite value >= 0 (0 = the optimizer's default)"},
+		{"seed", c.Seed < 1, ">= 1"},
+		{"threads", c.Threads < 1, ">= 1"},
+	} {
+		if ch.bad && fs.Changed(ch.flag) {
+			return fmt.Errorf("--%s %s: want %s", ch.flag, fs.Lookup(ch.flag).Value, ch.want)
+		}
+	}
 	return nil
 }
 
