@@ -9,7 +9,7 @@ import (
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/hashing"
 	"github.com/embtab/embtab/kernels/gemm"
-	_ "github.com/embtab/embtab/multiplex" // registers multiplex, unified and multiprobe
+	_ "github.com/embtab/embtab/methods" // registers every table method
 )
 
 // Config is a two-tower model and its training run.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
-	_ "github.com/embtab/embtab/multiplex" // registers multiplex, unified and multiprobe
+	_ "github.com/embtab/embtab/methods" // registers every table method
 )
 
 // trainTable is what the loop needs of a table: training, checkpoints and

@@ -75,7 +75,7 @@ import (
 	_ "github.com/embtab/embtab/lookup/badgerstore"
 	_ "github.com/embtab/embtab/lookup/mmapstore"
 	_ "github.com/embtab/embtab/lookup/redisstore"
-	_ "github.com/embtab/embtab/multiplex" // registers the multiplex, unified and multiprobe table methods
+	_ "github.com/embtab/embtab/methods" // registers every table method
 )
 
 func main() {

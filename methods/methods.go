@@ -1,0 +1,12 @@
+// Package methods links every table method of the module into a binary:
+// importing it (for its side effects) registers them all with package
+// embedding, which registers its own (full, hashed, qr, hybrid). The
+// trainer and the server import it, so `train --table NAME` and an
+// artifact naming NAME find the same method. A method's package registers
+// itself in an init function ([embedding.RegisterMethod]); add its import
+// here.
+package methods
+
+import (
+	_ "github.com/embtab/embtab/multiplex" // multiplex, unified, multiprobe
+)
