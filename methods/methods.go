@@ -9,4 +9,5 @@ package methods
 
 import (
 	_ "github.com/embtab/embtab/multiplex" // multiplex, unified, multiprobe
+	_ "github.com/embtab/embtab/ttrec"     // ttrec
 )

@@ -1,0 +1,178 @@
+package ttrec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/internal/streamsize"
+)
+
+// Stream format, version 1, little-endian:
+//
+//	header  magic   8 bytes "EMBTTREC"
+//	        version uint32 (1)
+//	        cfgLen  uint32
+//	        config  cfgLen bytes: the Config as JSON, defaults filled in
+//	sets    each row set in set order, as embedding.Rows.Save writes it
+//	        (parameters and optimizer state)
+//	end     magic   8 bytes "ENDTTREC"
+//
+// The format has no checksum: the caller checksums the file.
+var (
+	headMagic = [8]byte{'E', 'M', 'B', 'T', 'T', 'R', 'E', 'C'}
+	endMagic  = [8]byte{'E', 'N', 'D', 'T', 'T', 'R', 'E', 'C'}
+)
+
+const (
+	formatVersion = 1
+	maxConfigLen  = 1 << 26
+)
+
+// Save writes the table to w in the format above.
+func (t *Table) Save(w io.Writer) error {
+	js, err := json.Marshal(t.cfg)
+	if err != nil {
+		return fmt.Errorf("save ttrec table: encode config: %w", err)
+	}
+	h := make([]byte, 0, 16+len(js))
+	h = append(h, headMagic[:]...)
+	h = binary.LittleEndian.AppendUint32(h, formatVersion)
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(js)))
+	h = append(h, js...)
+	if _, err := w.Write(h); err != nil {
+		return fmt.Errorf("save ttrec table: write header: %w", err)
+	}
+	for s, r := range t.sets {
+		if err := r.Save(w); err != nil {
+			return fmt.Errorf("save ttrec table: row set %d: %w", s, err)
+		}
+	}
+	if _, err := w.Write(endMagic[:]); err != nil {
+		return fmt.Errorf("save ttrec table: write end marker: %w", err)
+	}
+	return nil
+}
+
+// Load replaces the table's rows and optimizer state with those of a saved
+// table of the same configuration (else embedding.ErrConfigMismatch). If
+// it fails the table is partly overwritten and should be discarded.
+func (t *Table) Load(r io.Reader) error {
+	c, raw, err := readHeader(r)
+	if err != nil {
+		return fmt.Errorf("load ttrec table: %w", err)
+	}
+	mine, err := json.Marshal(t.cfg)
+	if err != nil {
+		return fmt.Errorf("load ttrec table: encode config: %w", err)
+	}
+	if !bytes.Equal(raw, mine) {
+		return fmt.Errorf("load ttrec table: saved %+v, table %+v: %w", c, t.cfg, embedding.ErrConfigMismatch)
+	}
+	if err := t.loadBody(r); err != nil {
+		return fmt.Errorf("load ttrec table: %w", err)
+	}
+	return nil
+}
+
+// Load reads a table saved by [Table.Save], with its threads at 1.
+func Load(r io.Reader) (*Table, error) {
+	c, _, err := readHeader(r)
+	if err != nil {
+		return nil, fmt.Errorf("load ttrec table: %w", err)
+	}
+	if r, err = checkBody(r, c); err != nil {
+		return nil, fmt.Errorf("load ttrec table: %w", err)
+	}
+	t, err := New(c)
+	if err != nil {
+		return nil, fmt.Errorf("load ttrec table: %w: %w", embedding.ErrCorrupt, err)
+	}
+	if err := t.loadBody(r); err != nil {
+		return nil, fmt.Errorf("load ttrec table: %w", err)
+	}
+	return t, nil
+}
+
+func (t *Table) loadBody(r io.Reader) error {
+	for s, rows := range t.sets {
+		if err := rows.Load(r); err != nil {
+			if errors.Is(err, embedding.ErrConfigMismatch) {
+				return fmt.Errorf("row set %d: %w: %w", s, embedding.ErrCorrupt, err)
+			}
+			return fmt.Errorf("row set %d: %w", s, err)
+		}
+	}
+	var m [8]byte
+	if _, err := io.ReadFull(r, m[:]); err != nil {
+		return fmt.Errorf("read end marker: %w", truncated(err))
+	}
+	if m != endMagic {
+		return fmt.Errorf("end marker %q: %w", m[:], embedding.ErrCorrupt)
+	}
+	return nil
+}
+
+func truncated(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: %w", embedding.ErrCorrupt, io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+// readHeader reads and checks the header; it returns the config (checked,
+// defaults filled in) and its JSON as stored.
+func readHeader(r io.Reader) (Config, []byte, error) {
+	var c Config
+	var h [16]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("%w: %w", embedding.ErrCorrupt, err) // an empty stream gives io.EOF
+		}
+		return c, nil, fmt.Errorf("read header: %w", err)
+	}
+	if [8]byte(h[:8]) != headMagic {
+		return c, nil, fmt.Errorf("magic %q: %w", h[:8], embedding.ErrBadMagic)
+	}
+	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
+		return c, nil, fmt.Errorf("version %d (can read %d): %w", v, formatVersion, embedding.ErrVersion)
+	}
+	n := binary.LittleEndian.Uint32(h[12:])
+	if n > maxConfigLen {
+		return c, nil, fmt.Errorf("config of %d bytes: %w", n, embedding.ErrCorrupt)
+	}
+	js := make([]byte, n)
+	if _, err := io.ReadFull(r, js); err != nil {
+		return c, nil, fmt.Errorf("read config: %w", truncated(err))
+	}
+	if err := embedding.DecodeConfig(js, &c); err != nil {
+		return c, nil, err
+	}
+	c, err := c.withDefaults()
+	if err != nil {
+		return c, nil, fmt.Errorf("%w: %w", embedding.ErrCorrupt, err)
+	}
+	return c, js, nil
+}
+
+// checkBody checks, before Load builds the rows of c, that r holds at
+// least their parameter bytes (see streamsize.AtLeast).
+func checkBody(r io.Reader, c Config) (io.Reader, error) {
+	need := int64(0)
+	for _, sh := range c.plan().Sets {
+		row := int64(sh.Width) * 4
+		if c.Storage == embedding.StorageInt8 {
+			row = int64(sh.Width) + 8
+		}
+		if row > (math.MaxInt64-need)/int64(sh.Rows) {
+			return nil, fmt.Errorf("%d rows of %d bytes: %w", sh.Rows, row, embedding.ErrCorrupt)
+		}
+		need += int64(sh.Rows) * row
+	}
+	return streamsize.AtLeast(r, need, embedding.ErrCorrupt)
+}
