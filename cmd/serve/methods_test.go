@@ -124,6 +124,7 @@ func TestServeEveryMethod(t *testing.T) {
 		"multiprobe": {Probes: 3},
 		"hybrid":     {MemoryBudget: 4096},
 		"qr":         {MemoryBudget: 2048},
+		"ttrec":      {MemoryBudget: 8192}, // tensor trains of several row widths beside plain fields
 	}
 	for _, name := range embedding.Methods() {
 		t.Run(name, func(t *testing.T) {
