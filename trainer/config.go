@@ -50,6 +50,9 @@ type Config struct {
 	Chunks       int     `json:"chunks,omitempty"`
 	Probes       int     `json:"probes,omitempty"`
 	HeadFraction float64 `json:"head_fraction,omitempty"`
+	// MaxRank is the largest TT-rank of a ttrec table's cores (0: the
+	// method's default).
+	MaxRank int `json:"max_rank,omitempty"`
 	// Storage is the precision the embedding rows are stored in during
 	// training: "fp32" (default) or "int8" (row-wise int8 with stochastic
 	// rounding on update: low-precision training).
@@ -215,6 +218,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--chunks %d must divide --dim %d", c.Chunks, c.Dim)
 	case c.Probes < 0 || c.HeadFraction < 0 || c.HeadFraction >= 1:
 		return fmt.Errorf("--probes must be >= 0 and --head-fraction in [0,1)")
+	case c.MaxRank < 0:
+		return fmt.Errorf("--max-rank must be >= 0")
 	case c.MemoryBudget < 0:
 		return fmt.Errorf("--memory-budget must be >= 0")
 	case c.RowsPerField < 0 || c.RowsPerField > 0 && c.Table != "hashed":
@@ -258,6 +263,7 @@ var resumeKey = []struct {
 	{"chunks", func(c *Config) any { return c.Chunks }},
 	{"probes", func(c *Config) any { return c.Probes }},
 	{"head-fraction", func(c *Config) any { return c.HeadFraction }},
+	{"max-rank", func(c *Config) any { return c.MaxRank }},
 	{"storage", func(c *Config) any { return c.Storage }},
 	{"optimizer", func(c *Config) any { return c.Optimizer }},
 	{"emb-lr", func(c *Config) any { return c.EmbLR }},

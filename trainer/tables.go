@@ -25,7 +25,7 @@ type TrainableTable = embedding.TrainTable
 // bytes, so that it keeps only its collisions. The method-specific flags
 // become the method's settings: --rows-per-field (rows_per_field),
 // --table-config (config), --chunks (chunks), --probes (probes),
-// --head-fraction (head_fraction); a method rejects those it does not
+// --head-fraction (head_fraction), --max-rank (max_rank); a method rejects those it does not
 // take. Package multiplex documents multiplex, unified and multiprobe;
 // package embedding full, hashed, qr and hybrid.
 //
@@ -90,6 +90,9 @@ func tableParams(cfg *Config) map[string]string {
 	}
 	if cfg.HeadFraction > 0 {
 		p["head_fraction"] = strconv.FormatFloat(cfg.HeadFraction, 'g', -1, 64)
+	}
+	if cfg.MaxRank > 0 {
+		p["max_rank"] = strconv.Itoa(cfg.MaxRank)
 	}
 	return p
 }

@@ -50,7 +50,7 @@
 //     hashed rows, as many as its share buys ([embedding.CopyRow]); the
 //     benchmark's "threshold" plays this part. Every other field is a
 //     tensor train at the largest rank whose cores fit its share, up to
-//     [DefaultMaxRank] (32; the max_rank setting, up to [MaxRank]) and to
+//     [DefaultMaxRank] (8; the max_rank setting, up to [MaxRank]) and to
 //     min(n1·d1, n3·d3), where more rank adds nothing; or, when not even
 //     rank 1 fits, the plain rows its share buys. A share that buys more
 //     than the largest rank buys more slices: n1, n2, n3 grow by the same

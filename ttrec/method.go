@@ -15,7 +15,7 @@ type method struct{}
 
 // New sizes a table to spec's budget with [ForBudget] (no dimension
 // plans). Setting: max_rank, the largest rank (default [DefaultMaxRank],
-// at most [MaxRank]); no train flag sets it.
+// at most [MaxRank]; `train --max-rank`).
 func (method) New(s embedding.Spec) (embedding.Trainable, error) {
 	if err := s.CheckParams(Method, "max_rank"); err != nil {
 		return nil, err

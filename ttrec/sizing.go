@@ -39,11 +39,16 @@ func CoreRows(n int64) [3]int {
 }
 
 // DefaultMaxRank is the largest rank the sizing gives a core unless told
-// otherwise (the max_rank setting): the paper's largest common rank, 32.
-// The product costs d1·d2·r·(r + d3) multiply-adds an id forward and about
-// twice that backward, so the rank is the method's compute knob; a budget
-// that buys more than rank DefaultMaxRank buys more core slices instead.
-const DefaultMaxRank = 32
+// otherwise (the max_rank setting, `train --max-rank`). The product costs
+// d1·d2·r·(r + d3) multiply-adds an id forward and about twice that
+// backward, and an id reads d1·r + d2·r² + d3·r floats, so the rank is the
+// method's compute knob; a budget that buys more than this rank buys more
+// core slices instead. On the default generated set (200k rows, dim 16)
+// at 10x and 100x less than the full table, ranks 4, 8, 16 and 32 gave
+// test AUC 0.710/0.620, 0.706/0.615, 0.708/0.609 and 0.698/0.609 (one
+// seed) at 17.6k, 10.8k, 6.4k and 2.6k training samples/s at 10x: 8 is
+// the paper's smallest common rank, near the best, and 4x faster than 32.
+const DefaultMaxRank = 8
 
 // maxSlices bounds the slices of one core (so n1·n2·n3 < 2^62).
 const maxSlices = 1 << 20

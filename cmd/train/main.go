@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.Chunks, "chunks", 0, "unified: chunks per field (chunk dim = dim/chunks; default 2)")
 	fs.IntVar(&c.Probes, "probes", 0, "multiprobe: salted probes summed per field (default 2)")
 	fs.Float64Var(&c.HeadFraction, "head-fraction", 0, "hybrid: share of the budget for the frequent values' own rows (default 0.5)")
+	fs.IntVar(&c.MaxRank, "max-rank", 0, "ttrec: largest TT-rank of the cores, 1..256 (default 8); a budget that buys more buys more core slices")
 	fs.StringVar(&c.Storage, "storage", "fp32", "precision of the embedding rows during training: fp32, or int8 (row-wise int8, stochastic rounding on update: ~3-4x less table memory)")
 	fs.StringVar(&c.Optimizer, "optimizer", "rowwise_adagrad", "sparse optimizer of the embedding rows: rowwise_adagrad, adagrad, lazy_adam, sgd")
 	fs.IntVar(&c.Epochs, "epochs", 1, "passes over the training data (>= 1)")
@@ -233,6 +234,7 @@ func checkFlags(fs *pflag.FlagSet, c *trainer.Config, genRows int64) error {
 		{"rows-per-field", c.RowsPerField < 0, ">= 0"},
 		{"chunks", c.Chunks < 0, ">= 0"},
 		{"probes", c.Probes < 0, ">= 0"},
+		{"max-rank", c.MaxRank < 0, ">= 0"},
 		{"gen-rows", genRows < 1, ">= 1"},
 	}
 	for _, ch := range checks {
