@@ -57,7 +57,11 @@
 //     ([DefaultThreshold]) is lower, because our generated data sets are
 //     two orders of magnitude shorter; both are settings (threshold,
 //     hash_fraction, decay, buckets, importance; or a JSON file of them,
-//     setting "config", which `train --table-config` passes).
+//     setting "config", which `train --table-config` passes). On the
+//     default generated set (200k rows, dlrm-small, dim 16), thresholds 5,
+//     20 and 100 and hash fractions 0.1-0.5 were within about 0.01 AUC
+//     of each other at 100x and 1000x, with no consistent winner over
+//     three seeds; hash fractions above 0.3 lost at 1000x.
 //
 // A Table's Lookup is safe for concurrent use with other Lookups; Apply
 // (which also updates the sketch) needs exclusive access.
