@@ -8,5 +8,6 @@
 package methods
 
 import (
+	_ "github.com/embtab/embtab/cafe"      // cafe
 	_ "github.com/embtab/embtab/multiplex" // multiplex, unified, multiprobe
 )

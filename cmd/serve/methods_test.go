@@ -124,6 +124,7 @@ func TestServeEveryMethod(t *testing.T) {
 		"multiprobe": {Probes: 3},
 		"hybrid":     {MemoryBudget: 4096},
 		"qr":         {MemoryBudget: 2048},
+		"cafe":       {MemoryBudget: 4096}, // a full hot pool (116 ids) and 2 hashed rows a field
 	}
 	for _, name := range embedding.Methods() {
 		t.Run(name, func(t *testing.T) {

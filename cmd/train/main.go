@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.RowsPerField, "rows-per-field", 0, "hashed tables only: exactly this many rows per field, overriding --memory-budget (as the PyTorch peer's flag)")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the run to this file")
 	budget := fs.String("memory-budget", "", "bytes for the embedding parameters, e.g. 4MiB, 1.5GB; tables size themselves to it (default: rows for every distinct value)")
-	fs.StringVar(&c.TableConfig, "table-config", "", "JSON file shaping a multiplex/unified/multiprobe table (chunks per field, chunk_dim, tables, probes; see multiplex.Config); rows are sized to --memory-budget")
+	fs.StringVar(&c.TableConfig, "table-config", "", "JSON file shaping a multiplex/unified/multiprobe table (chunks per field, chunk_dim, tables, probes; see multiplex.Config), or a cafe table's settings (threshold, hash_fraction, decay, buckets, importance: grad or freq); rows are sized to --memory-budget")
 	fs.IntVar(&c.Chunks, "chunks", 0, "unified: chunks per field (chunk dim = dim/chunks; default 2)")
 	fs.IntVar(&c.Probes, "probes", 0, "multiprobe: salted probes summed per field (default 2)")
 	fs.Float64Var(&c.HeadFraction, "head-fraction", 0, "hybrid: share of the budget for the frequent values' own rows (default 0.5)")
