@@ -124,6 +124,8 @@ func TestServeEveryMethod(t *testing.T) {
 		"multiprobe": {Probes: 3},
 		"hybrid":     {MemoryBudget: 4096},
 		"qr":         {MemoryBudget: 2048},
+		"robe":       {Chunks: 4}, // Z = 1: rows of one float, through every codec
+		"adaptemb":   {MemoryBudget: 4096},
 	}
 	for _, name := range embedding.Methods() {
 		t.Run(name, func(t *testing.T) {
