@@ -53,14 +53,15 @@ type fieldPlan struct {
 	full       bool
 }
 
-// share returns field f's rows at rate r and top share p: ceil(r·n)
-// rows, round(p·n) of them (at most the ids with a count, and leaving a
-// tail row) heads; full when that would not shrink the field.
+// share returns field f's rows at rate r and top share p: its head is
+// max(1, round(p·n)) ids (at most the ids with a count) and it has
+// max(ceil(r·n), head+1) rows, so at least one remainder row; it is full
+// when that would not shrink it. Every part grows with r, so the bytes
+// do. A field whose ids are not all known (a sketch) is never full.
 func share(n int64, known, positive int, r, p float64) fieldPlan {
-	rows := int64(math.Ceil(r * float64(n)))
-	rows = max(rows, 1)
-	head := min(int64(math.Round(p*float64(n))), int64(positive), rows-1)
-	if int64(known) >= n && (rows >= n || rows-head < 1) {
+	head := min(max(int64(math.Round(p*float64(n))), 1), int64(positive))
+	rows := max(int64(math.Ceil(r*float64(n))), head+1)
+	if int64(known) >= n && rows >= n {
 		return fieldPlan{head: known, tail: 1, full: true}
 	}
 	return fieldPlan{head: int(head), tail: int(rows - head)}

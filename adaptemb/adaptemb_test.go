@@ -93,10 +93,10 @@ func TestForBudget(t *testing.T) {
 		checkRatio bool
 	}{
 		{name: "2x", budget: full / 2, wantP: func(r float64) float64 { return min(0.1, r/2) }, wantFull: []int{3}},
-		{name: "10x", budget: full / 10, wantP: func(r float64) float64 { return min(0.1, r/2) }},
-		{name: "100x", budget: full / 100, wantP: func(r float64) float64 { return min(0.1, r/2) }},
-		{name: "top_percent", budget: full / 4, top: 0.05, wantP: func(float64) float64 { return 0.05 }},
-		{name: "head_fraction", budget: full / 4, frac: 0.3, wantP: func(r float64) float64 { return 0.3 * r }},
+		{name: "10x", budget: full / 10, wantP: func(r float64) float64 { return min(0.1, r/2) }, wantFull: []int{3}},
+		{name: "100x", budget: full / 100, wantP: func(r float64) float64 { return min(0.1, r/2) }, wantFull: []int{3}},
+		{name: "top_percent", budget: full / 4, top: 0.05, wantP: func(float64) float64 { return 0.05 }, wantFull: []int{3}},
+		{name: "head_fraction", budget: full / 4, frac: 0.3, wantP: func(r float64) float64 { return 0.3 * r }, wantFull: []int{3}},
 		{name: "at the full size every field is full", budget: full, wantFull: []int{1, 2, 3}},
 		{name: "too small", budget: 3 * row, wantErr: embedding.ErrBudgetTooSmall},
 		{name: "both settings", budget: full / 4, top: 0.1, frac: 0.1, wantErr: embedding.ErrConfig},
@@ -124,14 +124,14 @@ func TestForBudget(t *testing.T) {
 					}
 					continue
 				}
-				if rows := int64(math.Ceil(c.Rate * float64(n))); int64(head+tail) != max(rows, 1) {
-					t.Errorf("field %d: %d rows, want ceil(%v·%d) = %d", f, head+tail, c.Rate, n, rows)
+				if rows := int64(math.Ceil(c.Rate * float64(n))); int64(head+tail) != max(rows, int64(head)+1) {
+					t.Errorf("field %d: %d rows (%d heads), want ceil(%v·%d) = %d", f, head+tail, head, c.Rate, n, rows)
 				}
 				if tc.wantP != nil {
 					if p := tc.wantP(c.Rate); math.Abs(p-c.TopPercent) > 1e-12 {
 						t.Errorf("top percent %v at rate %v, want %v", c.TopPercent, c.Rate, p)
 					}
-					want := min(int(math.Round(c.TopPercent*float64(n))), len(fr.IDs), head+tail-1)
+					want := min(max(int(math.Round(c.TopPercent*float64(n))), 1), len(fr.IDs))
 					if head != want {
 						t.Errorf("field %d: %d heads, want %d", f, head, want)
 					}
