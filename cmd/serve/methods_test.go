@@ -124,7 +124,7 @@ func TestServeEveryMethod(t *testing.T) {
 		"multiprobe": {Probes: 3},
 		"hybrid":     {MemoryBudget: 4096},
 		"qr":         {MemoryBudget: 2048},
-		"robe":       {Chunks: 4}, // Z = 1: rows of one float, through every codec
+		"robe":       {TableConfig: "testdata/robe-sign.json"}, // blocks of 2 floats with the sign hash (a computed combine)
 		"adaptemb":   {MemoryBudget: 4096},
 	}
 	for _, name := range embedding.Methods() {
