@@ -28,9 +28,9 @@ type Config struct {
 	// Method is "adaptemb".
 	Method string `json:"method"`
 	// Rate is the compression rate r: each compressed field has
-	// ceil(r·n_f) rows for its n_f distinct training ids.
+	// max(ceil(r·n_f), head+1) rows for its n_f distinct training ids.
 	Rate float64 `json:"rate"`
-	// TopPercent is p: a compressed field's round(p·n_f) most frequent
+	// TopPercent is p: a compressed field's max(1, round(p·n_f)) most frequent
 	// ids own rows.
 	TopPercent float64 `json:"top_percent"`
 	// FullFields lists the fields kept as full tables (every training id

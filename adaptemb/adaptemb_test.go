@@ -66,7 +66,7 @@ func TestTable(t *testing.T) {
 }
 
 // TestForBudget checks the sizing rule of the package doc: every
-// compressed field gets ceil(r·n_f) rows, its round(p·n_f) most frequent
+// compressed field gets max(ceil(r·n_f), head+1) rows, its max(1, round(p·n_f)) most frequent
 // ids own rows, fields that would not shrink are full, and the serving
 // bytes (rows and head index) fit the budget and use it up to a row per
 // field.
