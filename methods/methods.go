@@ -8,6 +8,8 @@
 package methods
 
 import (
+	_ "github.com/embtab/embtab/adaptemb"  // adaptemb
 	_ "github.com/embtab/embtab/cafe"      // cafe
 	_ "github.com/embtab/embtab/multiplex" // multiplex, unified, multiprobe
+	_ "github.com/embtab/embtab/robe"      // robe
 )
