@@ -4,6 +4,6 @@ package kernels_test
 
 import "errors"
 
-func adviseHugePages([]byte) error {
-	return errors.New("EMBTAB_KERNELS_HUGEPAGES: huge pages are advised on Linux only")
+func hugePageBytes(int) ([]byte, error) {
+	return nil, errors.New("EMBTAB_KERNELS_HUGEPAGES: huge pages are advised on Linux only")
 }

@@ -50,12 +50,15 @@ func benchTable(b *testing.B) []byte {
 				return
 			}
 		}
-		benchData = make([]byte, size)
 		if os.Getenv("EMBTAB_KERNELS_HUGEPAGES") == "1" {
-			// Before the first touch: pages fault in huge.
-			if benchError = adviseHugePages(benchData); benchError != nil {
+			// Anonymous memory on a 2 MiB boundary, advised before the
+			// first touch so that pages fault in huge (the Go heap's
+			// arenas do not get them reliably).
+			if benchData, benchError = hugePageBytes(int(size)); benchError != nil {
 				return
 			}
+		} else {
+			benchData = make([]byte, size)
 		}
 		x := uint64(88172645463325252)
 		for i := 0; i+8 <= len(benchData); i += 8 {

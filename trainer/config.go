@@ -43,9 +43,11 @@ type Config struct {
 	MemoryBudget int64 `json:"memory_budget"`
 	// TableConfig is a JSON file shaping a multiplex, unified or multiprobe
 	// table (multiplex.Config: chunks per field, chunk_dim, tables,
-	// probes); its rows are sized to MemoryBudget. Chunks (per field, all
-	// fields alike) and Probes override it; HeadFraction is the share of a
-	// hybrid table's budget given to its head (0: the default 0.5).
+	// probes), or a cafe table's settings (threshold, hash_fraction,
+	// decay, buckets, importance); its rows are sized to MemoryBudget.
+	// Chunks (per field, all fields alike) and Probes override it;
+	// HeadFraction is the share of a hybrid table's budget given to its
+	// head (0: the default 0.5).
 	TableConfig  string  `json:"table_config,omitempty"`
 	Chunks       int     `json:"chunks,omitempty"`
 	Probes       int     `json:"probes,omitempty"`

@@ -124,6 +124,9 @@ func TestServeEveryMethod(t *testing.T) {
 		"multiprobe": {Probes: 3},
 		"hybrid":     {MemoryBudget: 4096},
 		"qr":         {MemoryBudget: 2048},
+		"cafe":       {MemoryBudget: 4096},                     // a full hot pool (116 ids) and 2 hashed rows a field
+		"robe":       {TableConfig: "testdata/robe-sign.json"}, // blocks of 2 floats with the sign hash (a computed combine)
+		"adaptemb":   {MemoryBudget: 4096},
 		"ttrec":      {MemoryBudget: 8192}, // tensor trains of several row widths beside plain fields
 	}
 	for _, name := range embedding.Methods() {

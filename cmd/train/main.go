@@ -20,11 +20,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/embtab/embtab/atomicfile"
 	"github.com/embtab/embtab/bytesize"
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/progress"
 	"github.com/embtab/embtab/trainer"
 	"github.com/spf13/pflag"
@@ -53,12 +55,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&c.MaxRows, "max-rows", 0, "read at most this many rows of --data (0 = all)")
 	fs.StringVar(&c.Model, "model", "dlrm", "dense model: lr, fm, deepfm, dlrm (dlrm-small), dcnv2")
 	fs.StringVar(&c.Dense, "dense", "auto", "dense-net implementation: native (fused CPU kernels), gomlx (GoMLX simplego graph, the reference), auto (native where the model has one)")
-	fs.StringVar(&c.Table, "table", "", "embedding table (default: full without --memory-budget, hashed with one): full (one row per distinct training value + OOV), hashed (per-field hashing trick), qr (quotient-remainder), multiplex (one shared table, field-salted), unified (Unified Embedding: 2 salted chunks per field in a shared table), multiprobe (sum of 2 salted probes in a shared table), hybrid (frequent values own rows, the tail is hashed), ttrec (TT-Rec: tensor-train cores for the large fields)")
+	fs.StringVar(&c.Table, "table", "", "embedding table (default: full without --memory-budget, hashed with one): full (one row per distinct training value + OOV), hashed (per-field hashing trick), qr (quotient-remainder), multiplex (one shared table, field-salted), unified (Unified Embedding: 2 salted chunks per field in a shared table), multiprobe (sum of 2 salted probes in a shared table), hybrid (frequent values own rows, the tail is hashed), adaptemb (hybrid sized per field at one rate, as the VLDB'24 benchmark), robe (ROBE: blocks of one shared array), cafe (CAFE: hot ids found online by a sketch own rows), ttrec (TT-Rec: tensor-train cores for the large fields); the registered methods: "+strings.Join(embedding.Methods(), ", "))
 	fs.IntVar(&c.Dim, "dim", 16, "embedding dimension (>= 1)")
 	fs.IntVar(&c.RowsPerField, "rows-per-field", 0, "hashed tables only: exactly this many rows per field, overriding --memory-budget (as the PyTorch peer's flag)")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the run to this file")
 	budget := fs.String("memory-budget", "", "bytes for the embedding parameters, e.g. 4MiB, 1.5GB; tables size themselves to it (default: rows for every distinct value)")
-	fs.StringVar(&c.TableConfig, "table-config", "", "JSON file shaping a multiplex/unified/multiprobe table (chunks per field, chunk_dim, tables, probes; see multiplex.Config); rows are sized to --memory-budget")
+	fs.StringVar(&c.TableConfig, "table-config", "", "JSON file shaping a multiplex/unified/multiprobe table (chunks per field, chunk_dim, tables, probes; see multiplex.Config), or a cafe table's settings (threshold, hash_fraction, decay, buckets, importance: grad or freq); rows are sized to --memory-budget")
 	fs.IntVar(&c.Chunks, "chunks", 0, "unified: chunks per field (chunk dim = dim/chunks; default 2)")
 	fs.IntVar(&c.Probes, "probes", 0, "multiprobe: salted probes summed per field (default 2)")
 	fs.Float64Var(&c.HeadFraction, "head-fraction", 0, "hybrid: share of the budget for the frequent values' own rows (default 0.5)")

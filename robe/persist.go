@@ -1,0 +1,166 @@
+package robe
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/internal/streamsize"
+)
+
+// Stream format, version 1, little-endian:
+//
+//	header  magic   8 bytes "EMBTROBE"
+//	        version uint32 (1)
+//	        cfgLen  uint32
+//	        config  cfgLen bytes: the Config as JSON, defaults filled in
+//	array   the array as embedding.Hashed.Save writes a one-field table of
+//	        Block-float rows (its own header, rows with optimizer state,
+//	        end marker)
+//	end     magic   8 bytes "ENDTROBE"
+//
+// The format has no checksum: the caller (checkpoint, artifact) checksums
+// the file.
+var (
+	headMagic = [8]byte{'E', 'M', 'B', 'T', 'R', 'O', 'B', 'E'}
+	endMagic  = [8]byte{'E', 'N', 'D', 'T', 'R', 'O', 'B', 'E'}
+)
+
+const (
+	formatVersion = 1
+	maxConfigLen  = 1 << 16
+)
+
+// Save writes the table (config, then the array's parameters and
+// optimizer state) to w in the format above.
+func (t *Table) Save(w io.Writer) error {
+	js, err := json.Marshal(t.cfg)
+	if err != nil {
+		return fmt.Errorf("save robe table: encode config: %w", err)
+	}
+	h := make([]byte, 0, 16+len(js))
+	h = append(h, headMagic[:]...)
+	h = binary.LittleEndian.AppendUint32(h, formatVersion)
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(js)))
+	h = append(h, js...)
+	if _, err := w.Write(h); err != nil {
+		return fmt.Errorf("save robe table: write header: %w", err)
+	}
+	if err := t.store.Save(w); err != nil {
+		return fmt.Errorf("save robe table: array: %w", err)
+	}
+	if _, err := w.Write(endMagic[:]); err != nil {
+		return fmt.Errorf("save robe table: write end marker: %w", err)
+	}
+	return nil
+}
+
+// Load replaces the table's parameters and optimizer state with those of
+// a saved table of the same configuration (else
+// embedding.ErrConfigMismatch). Rows are read in place: if Load fails the
+// table is partly overwritten and should be discarded. The thread count
+// is kept.
+func (t *Table) Load(r io.Reader) error {
+	c, err := readHeader(r)
+	if err != nil {
+		return fmt.Errorf("load robe table: %w", err)
+	}
+	if c != t.cfg {
+		return fmt.Errorf("load robe table: saved %+v, table %+v: %w", c, t.cfg, embedding.ErrConfigMismatch)
+	}
+	if err := t.loadBody(r); err != nil {
+		return fmt.Errorf("load robe table: %w", err)
+	}
+	return nil
+}
+
+// Load reads a table saved by [Table.Save] and returns it, with its
+// threads at 1.
+func Load(r io.Reader) (*Table, error) {
+	c, err := readHeader(r)
+	if err != nil {
+		return nil, fmt.Errorf("load robe table: %w", err)
+	}
+	row := int64(c.Block) * 4
+	if c.Storage == embedding.StorageInt8 {
+		row = int64(c.Block) + 8
+	}
+	// Before allocating the array: the stream must hold its rows.
+	if r, err = streamsize.AtLeast(r, int64(c.Rows)*row, embedding.ErrCorrupt); err != nil {
+		return nil, fmt.Errorf("load robe table: %w", err)
+	}
+	t, err := New(c)
+	if err != nil {
+		return nil, fmt.Errorf("load robe table: %w: %w", embedding.ErrCorrupt, err)
+	}
+	if err := t.loadBody(r); err != nil {
+		return nil, fmt.Errorf("load robe table: %w", err)
+	}
+	return t, nil
+}
+
+func (t *Table) loadBody(r io.Reader) error {
+	if err := t.store.Load(r); err != nil {
+		if errors.Is(err, embedding.ErrConfigMismatch) {
+			// The stream's own header promised this array.
+			return fmt.Errorf("array: %w: %w", embedding.ErrCorrupt, err)
+		}
+		return fmt.Errorf("array: %w", err)
+	}
+	var m [8]byte
+	if _, err := io.ReadFull(r, m[:]); err != nil {
+		return fmt.Errorf("read end marker: %w", unexpected(err))
+	}
+	if m != endMagic {
+		return fmt.Errorf("end marker %q: %w", m[:], embedding.ErrCorrupt)
+	}
+	return nil
+}
+
+// readHeader reads and checks the header and returns the config, validated
+// and with defaults.
+func readHeader(r io.Reader) (Config, error) {
+	var c Config
+	var h [16]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = unexpected(err) // an empty stream gives io.EOF
+		}
+		return c, fmt.Errorf("read header: %w", err)
+	}
+	if [8]byte(h[:8]) != headMagic {
+		return c, fmt.Errorf("magic %q: %w", h[:8], embedding.ErrBadMagic)
+	}
+	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
+		return c, fmt.Errorf("version %d (can read %d): %w", v, formatVersion, embedding.ErrVersion)
+	}
+	n := binary.LittleEndian.Uint32(h[12:])
+	if n > maxConfigLen {
+		return c, fmt.Errorf("config of %d bytes: %w", n, embedding.ErrCorrupt)
+	}
+	js := make([]byte, n)
+	if _, err := io.ReadFull(r, js); err != nil {
+		return c, fmt.Errorf("read config: %w", unexpected(err))
+	}
+	if err := embedding.DecodeConfig(bytes.TrimSpace(js), &c); err != nil {
+		return c, err
+	}
+	c, err := c.WithDefaults()
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", embedding.ErrCorrupt, err)
+	}
+	return c, nil
+}
+
+// unexpected turns a short read into an error wrapping embedding.ErrCorrupt
+// and io.ErrUnexpectedEOF; other errors pass through.
+func unexpected(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: %w", embedding.ErrCorrupt, io.ErrUnexpectedEOF)
+	}
+	return err
+}
