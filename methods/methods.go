@@ -8,5 +8,6 @@
 package methods
 
 import (
+	_ "github.com/embtab/embtab/dhe"       // dhe
 	_ "github.com/embtab/embtab/multiplex" // multiplex, unified, multiprobe
 )
