@@ -84,9 +84,29 @@ func ParamsPerField(k, hidden, layers, dim int) int64 {
 }
 
 // ServingBytes returns the serving bytes of c: the fp32 parameters of
-// every field's network (no index).
+// every field's network as its row sets hold them (no index; each
+// layer's last row is padded to Dim floats).
 func (c Config) ServingBytes() int64 {
-	return 4 * int64(c.Fields) * ParamsPerField(c.Hashes, c.Hidden, c.Layers, c.Dim)
+	var n int64
+	for l := range c.Layers + 1 {
+		n += int64(c.setRows(l)) * int64(c.Dim)
+	}
+	return 4 * n
+}
+
+// LayerParams returns the parameters of layer l of every field: field f's
+// unit j has its ins weights and then its bias at [(f·outs+j)·(ins+1),
+// (f·outs+j+1)·(ins+1)) of the layer's flat parameters.
+func (c Config) LayerParams(l int) int {
+	outs, ins := c.widths()
+	return c.Fields * outs[l] * (ins[l] + 1)
+}
+
+// setRows returns the rows of layer l's row set: its flat parameters in
+// rows of Dim floats (an artifact's rows are at most Dim wide), the last
+// row zero-padded.
+func (c Config) setRows(l int) int {
+	return (c.LayerParams(l) + c.Dim - 1) / c.Dim
 }
 
 // widths returns the output width of each layer (the hidden ones, then
@@ -197,7 +217,8 @@ func configFor(s embedding.Spec) (Config, error) {
 		return c, fmt.Errorf("dhe table: hidden %d, hashes %d, layers %d, buckets %d: %w", hidden, hashes, c.Layers, buckets, embedding.ErrConfig)
 	}
 	c.Buckets = uint64(buckets)
-	perField := s.SizingBudget() / 4 / int64(c.Fields)
+	// Each layer's row set pads its last row: reserve that first.
+	perField := (s.SizingBudget()/4 - int64(c.Layers+1)*int64(c.Dim)) / int64(c.Fields)
 	if c.Hidden, c.Hashes, err = Shape(perField, hidden, hashes, c.Layers, c.Dim); err != nil {
 		return c, fmt.Errorf("%w (budget %d bytes over %d fields)", err, s.SizingBudget(), c.Fields)
 	}

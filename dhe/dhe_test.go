@@ -283,8 +283,8 @@ func TestPlanFromDescription(t *testing.T) {
 		rows[s] = make([]float32, r.Len()*r.Dim())
 		r.ReadRows(0, rows[s])
 		tabs[s] = r.KernelTable()
-		if d.SetWidths[s] != r.Dim() || d.Plan.Sets[s].Width != r.Dim() || d.Plan.Sets[s].Rows != r.Len() {
-			t.Fatalf("set %d: %d x %d, description %+v width %d", s, r.Len(), r.Dim(), d.Plan.Sets[s], d.SetWidths[s])
+		if d.Width != r.Dim() || d.Plan.Sets[s].Width != r.Dim() || d.Plan.Sets[s].Rows != r.Len() {
+			t.Fatalf("set %d: %d x %d, description %+v width %d", s, r.Len(), r.Dim(), d.Plan.Sets[s], d.Width)
 		}
 	}
 	p, err := m.(embedding.RowBinder).PlanWithRows(d.Config, nil, rows)

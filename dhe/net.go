@@ -28,15 +28,18 @@ type scratch struct {
 }
 
 func newNetwork(c Config, w [][]float32) (*network, error) {
-	n := &network{cfg: c, w: w}
+	n := &network{cfg: c, w: make([][]float32, len(w))}
 	n.outs, n.ins = c.widths()
 	if len(w) != len(n.outs) {
 		return nil, fmt.Errorf("dhe table: %d weight sets for %d layers: %w", len(w), len(n.outs), embedding.ErrCorrupt)
 	}
 	for l := range w {
-		if want := c.Fields * n.outs[l] * (n.ins[l] + 1); len(w[l]) != want {
-			return nil, fmt.Errorf("dhe table: layer %d has %d weights, want %d: %w", l, len(w[l]), want, embedding.ErrCorrupt)
+		want := c.LayerParams(l)
+		if len(w[l]) != c.setRows(l)*c.Dim {
+			return nil, fmt.Errorf("dhe table: layer %d has %d weights, want %d (%d padded to rows of %d): %w",
+				l, len(w[l]), c.setRows(l)*c.Dim, want, c.Dim, embedding.ErrCorrupt)
 		}
+		n.w[l] = w[l][:want:want]
 	}
 	n.enc = make([]encoder, c.Fields)
 	for f := range n.enc {

@@ -11,7 +11,8 @@ import (
 )
 
 // Table is a DHE table: its config, the networks' weights in one
-// [embedding.Rows] store per layer, the Adam that steps them, and the
+// [embedding.Rows] store per layer (see [Config.LayerParams] for the
+// layout), the Adam that steps them, and the
 // shared engine (Lookup through the plan's computed fields, Apply's
 // backward). Build it with [New].
 type Table struct {
@@ -33,10 +34,9 @@ var rowsOptimizer = embedding.Optimizer{Name: embedding.SGD, LR: 1}
 // every field computes its vector from no rows. With tr set the fields
 // train through it.
 func (c Config) plan(net *network, tr *trainer) *embedding.Plan {
-	outs, ins := c.widths()
 	p := &embedding.Plan{Dim: c.Dim}
-	for l := range outs {
-		p.Sets = append(p.Sets, embedding.SetShape{Rows: c.Fields * outs[l], Width: ins[l] + 1})
+	for l := range c.Layers + 1 {
+		p.Sets = append(p.Sets, embedding.SetShape{Rows: c.setRows(l), Width: c.Dim})
 	}
 	for f := range c.Fields {
 		var comp embedding.Computer = &computer{n: net, f: f}
@@ -63,8 +63,9 @@ func New(c Config) (*Table, error) {
 		scale := float32(math.Sqrt(6 / float64(ins[l]+outs[l])))
 		r.InitUniform(0, r.Len(), scale, c.Seed, uint64(l))
 		w := r.Params()
-		for i := ins[l]; i < len(w); i += ins[l] + 1 {
-			w[i] = 0
+		clear(w[len(t.net.w[l]):]) // the last row's padding
+		for i := ins[l]; i < len(t.net.w[l]); i += ins[l] + 1 {
+			w[i] = 0 // biases
 		}
 	}
 	return t, nil
@@ -72,24 +73,25 @@ func New(c Config) (*Table, error) {
 
 // build returns a table of c with zero weights.
 func build(c Config) (*Table, error) {
-	outs, ins := c.widths()
 	t := &Table{cfg: c, threads: 1}
-	w := make([][]float32, len(outs))
-	for l := range outs {
-		r, err := embedding.NewRows(c.Fields*outs[l], ins[l]+1, rowsOptimizer)
+	w := make([][]float32, c.Layers+1)
+	for l := range w {
+		r, err := embedding.NewRows(c.setRows(l), c.Dim, rowsOptimizer)
 		if err != nil {
 			return nil, fmt.Errorf("dhe table: layer %d: %w", l, err)
 		}
 		t.sets = append(t.sets, r)
 		w[l] = r.Params()
-		t.grads = append(t.grads, make([]float32, len(w[l])))
 	}
 	net, err := newNetwork(c, w)
 	if err != nil {
 		return nil, err
 	}
+	for _, lw := range net.w {
+		t.grads = append(t.grads, make([]float32, len(lw)))
+	}
 	t.net, t.tr = net, newTrainer(net)
-	if t.adam, err = optim.NewAdam(optim.AdamConfig{LR: c.LR}, w, t.grads); err != nil {
+	if t.adam, err = optim.NewAdam(optim.AdamConfig{LR: c.LR}, net.w, t.grads); err != nil {
 		return nil, fmt.Errorf("dhe table: %w", err)
 	}
 	if t.Planned, err = embedding.NewPlanned(c.plan(net, t.tr), t.sets); err != nil {
@@ -172,18 +174,13 @@ func (t *Table) Bytes() embedding.Bytes {
 }
 
 // Describe records the table for an artifact: its config, plan and the
-// weight stores as its row sets (one per layer, each its own width).
+// weight stores as its row sets (one per layer, Dim floats per row).
 func (t *Table) Describe() (embedding.Description, error) {
 	js, err := json.Marshal(t.cfg)
 	if err != nil {
 		return embedding.Description{}, fmt.Errorf("dhe table: encode config: %w", err)
 	}
-	d := embedding.Description{Method: Method, Config: js, Plan: t.Plan(), Sets: t.RowSets()}
-	for _, r := range t.sets {
-		d.SetWidths = append(d.SetWidths, r.Dim())
-		d.Width = max(d.Width, r.Dim())
-	}
-	return d, nil
+	return embedding.Description{Method: Method, Config: js, Plan: t.Plan(), Width: t.cfg.Dim, Sets: t.RowSets()}, nil
 }
 
 var (
