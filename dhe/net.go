@@ -156,6 +156,9 @@ type trainer struct {
 	dout []float32   // the queued output gradients, Dim floats each
 	work []*scratch  // one per goroutine of run
 	dx   [][][]float64
+	// inApply is set while the table's Apply runs the engine's (Lookup
+	// never runs concurrently with Apply).
+	inApply bool
 }
 
 // pending is one queued backward: id and its output gradient at
@@ -179,6 +182,17 @@ func newTrainer(n *network) *trainer {
 type trainComputer struct {
 	computer
 	t *trainer
+}
+
+// Compute is the field's forward, except inside the table's Apply: there
+// the engine computes every id's vector before it calls Backward and
+// discards them (Backward recomputes what it needs), so it writes zeros.
+func (c *trainComputer) Compute(id uint64, rows, out []float32) {
+	if c.t.inApply {
+		clear(out)
+		return
+	}
+	c.computer.Compute(id, rows, out)
 }
 
 // Backward queues id's gradient dout for the table's Apply; a computed

@@ -139,7 +139,11 @@ func (t *Table) Lookup(ids []uint64, out []float32) {
 // split), and Adam steps every weight once with the batch's summed
 // gradient. An empty batch changes nothing.
 func (t *Table) Apply(ids []uint64, grads []float32) {
-	t.Planned.Apply(ids, grads)
+	t.tr.inApply = true
+	func() {
+		defer func() { t.tr.inApply = false }()
+		t.Planned.Apply(ids, grads)
+	}()
 	if t.tr.queued() == 0 {
 		return
 	}
