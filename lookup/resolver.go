@@ -5,6 +5,7 @@ import (
 
 	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/quant"
 )
 
 // Resolver is a served table's key plan: the table method's own mapping
@@ -32,6 +33,15 @@ type Resolver struct {
 // plan implies. The errors wrap artifact.ErrCorrupt (an unregistered
 // method also wraps embedding.ErrUnknownMethod).
 func NewResolver(m *artifact.Manifest, v *artifact.Vocab) (*Resolver, error) {
+	return NewResolverWithRows(m, v, nil)
+}
+
+// NewResolverWithRows is NewResolver with the artifact's row sets
+// (artifact.Artifact.RowSets): for a method whose plan computes from its
+// rows ([embedding.RowBinder], such as dhe), it decodes every set to fp32
+// once, with the codec's DecodeRow, and builds the plan over them. Other
+// methods ignore sets. A RowBinder method without sets is an error.
+func NewResolverWithRows(m *artifact.Manifest, v *artifact.Vocab, sets []*quant.Table) (*Resolver, error) {
 	t := &m.Table
 	meth, err := embedding.MethodByName(t.Method)
 	if err != nil {
@@ -41,7 +51,16 @@ func NewResolver(m *artifact.Manifest, v *artifact.Vocab) (*Resolver, error) {
 	if v != nil {
 		index = v
 	}
-	p, err := meth.Plan(t.Config, index)
+	var p *embedding.Plan
+	if b, ok := meth.(embedding.RowBinder); ok {
+		rows, derr := decodeSets(t.Method, sets)
+		if derr != nil {
+			return nil, derr
+		}
+		p, err = b.PlanWithRows(t.Config, index, rows)
+	} else {
+		p, err = meth.Plan(t.Config, index)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s table: %w: %w", t.Method, artifact.ErrCorrupt, err)
 	}
@@ -75,6 +94,24 @@ func NewResolver(m *artifact.Manifest, v *artifact.Vocab) (*Resolver, error) {
 		}
 	}
 	return r, nil
+}
+
+// decodeSets decodes each row set to fp32, row-major.
+func decodeSets(method string, sets []*quant.Table) ([][]float32, error) {
+	if sets == nil {
+		return nil, fmt.Errorf("%s table: its plan computes from its row sets: build the resolver with them (NewResolverWithRows): %w", method, artifact.ErrCorrupt)
+	}
+	rows := make([][]float32, len(sets))
+	for s, q := range sets {
+		d := q.Dim()
+		rows[s] = make([]float32, q.Len()*d)
+		for i := range q.Len() {
+			if err := q.Codec().DecodeRow(rows[s][i*d:(i+1)*d], q.Row(i)); err != nil {
+				return nil, fmt.Errorf("%s table: decode row %d of set %d: %w: %w", method, i, s, artifact.ErrCorrupt, err)
+			}
+		}
+	}
+	return rows, nil
 }
 
 // Plan returns the table's key plan.

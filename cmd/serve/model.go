@@ -54,7 +54,7 @@ func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, m
 		}
 	}()
 	man := a.Manifest()
-	res, err := lookup.NewResolver(man, a.Vocab())
+	res, err := lookup.NewResolverWithRows(man, a.Vocab(), a.RowSets())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}

@@ -57,7 +57,8 @@ func IDs(fields int) [][]uint64 {
 type Option func(*options)
 
 type options struct {
-	tol float64 // absolute slack of the inexact checks
+	tol   float64 // absolute slack of the inexact checks
+	dense bool    // every id reads parameters every other id reads (SharedParameters)
 }
 
 // Tolerance is for tables that store rows in low precision and round
@@ -356,6 +357,9 @@ func (s *suite) testDuplicates(t *testing.T) {
 }
 
 func (s *suite) testUntouched(t *testing.T) {
+	if s.opt.dense {
+		t.Skip("every id reads the table's shared parameters (SharedParameters)")
+	}
 	rng := newRand(8)
 	train := s.batch(rng, 32)
 	gt := s.grads(rng, train)
