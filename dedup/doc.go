@@ -1,0 +1,56 @@
+// Package dedup is the Dedup table method ("dedup", train --table dedup)
+// of the VLDB'24 embedding-compression benchmark (Zhang et al.,
+// "Experimental Analysis of Large-scale Learnable Vector Storage
+// Compression", Hsword/Hetu tools/EmbeddingMemoryCompression), after
+// "Data Deduplication" of embedding tables: train a table, then merge
+// blocks of similar rows into one physical block found by LSH, keep a
+// remap from logical to physical block (one extra tiny gather), and
+// fine-tune the merged table.
+//
+// Our version fits the key-plan seam of package embedding:
+//
+//   - The logical table is a hashed table (per-field rows sized as
+//     embedding.HashedForBudget sizes them) whose Dim-float rows are cut
+//     into Dim/Block blocks of Block floats (default Block = Dim/2); every
+//     block is one row of the one row set, so an id's keys are its
+//     Dim/Block blocks (ConcatRows) and the plan stays a key plan.
+//   - The table trains normally for Config.After Apply calls (default 40:
+//     inside one epoch of the train command's default generated set,
+//     about 90 steps at batch 2048), then dedups once: each block gets the
+//     sign bits of Bits random hyperplanes (default 12); a block whose
+//     cosine similarity with a representative of its bucket (the first
+//     blocks of the bucket, up to 64 compared) is at least Threshold
+//     (default 0.95) joins it. A group becomes one physical row, the mean
+//     of its blocks with its representative's optimizer state; the table
+//     is rebuilt over the kept rows, and the key function maps each
+//     logical block key through the remap (Config.Remap). Training then
+//     goes on over the merged blocks (fine-tuning): ids whose blocks were
+//     merged now share them. The step count travels in checkpoints, so a
+//     resumed run dedups at the same step.
+//   - Serving bytes: kept physical rows × Block × 4 + the remap, 4 bytes
+//     a logical block. Sizing reserves the remap from the start: the
+//     logical rows are those of a hashed table for budget × ratio ×
+//     Block/(Block+1) bytes. With the ratio setting at its default 1, the
+//     table is within budget before and after the dedup, whatever it
+//     merges (the merges then buy nothing but the freed rows: the gain is
+//     in accuracy only if an oversized table is used). A ratio > 1
+//     oversizes the logical table; the dedup then also merges, most
+//     similar pairs first, below the threshold until rows and remap fit
+//     the budget (Config.MaxPhysical); it can fall short only when too
+//     few blocks share buckets (then Bytes and the result's bytes say so).
+//   - The remap travels in the config JSON (the Description's Config and
+//     the checkpoint header): about 4 to 11 bytes of JSON a logical block,
+//     read back whole by Plan, which gets no rows. That is fine for small
+//     and medium tables (up to 2^26 logical blocks here) but not for
+//     billion-row ones: storing it as a row set of width 1 (indices as
+//     exact float32, < 2^24) bound at serving is left to do. The trainer's
+//     ServingBytes counts the row sets only; the table's Bytes().Index is
+//     the remap.
+//
+// Where we differ from the benchmark: it dedups the rows of a full table
+// and checks exact budget by block counts computed offline; we start from
+// a hashed table (the budget may be far below the full table), dedup once
+// in-process at a step count rather than after a full first training run,
+// compare within LSH buckets only (not all pairs), and average merged
+// blocks rather than keeping one of them.
+package dedup
