@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 
 	"github.com/embtab/embtab/embedding"
 )
@@ -31,7 +32,11 @@ type method struct{}
 //   - ratio: the expected dedup ratio, logical over physical blocks
 //     (default 1): > 1 oversizes the logical table by it, and the dedup
 //     then merges below the threshold, most similar pairs first, until
-//     the physical rows and the remap fit the budget (Config.MaxPhysical).
+//     the physical rows and the remap fit the budget (Config.MaxPhysical);
+//   - chunks: Dim/B blocks per vector instead of block (the --chunks flag);
+//   - config: the path of a JSON [Shape] file (the --table-config flag:
+//     the train command passes only config and chunks), which the
+//     settings above override.
 func (method) New(s embedding.Spec) (embedding.Trainable, error) {
 	c, err := ConfigFor(s)
 	if err != nil {
@@ -40,10 +45,19 @@ func (method) New(s embedding.Spec) (embedding.Trainable, error) {
 	return New(c)
 }
 
+// Shape is what the config setting's JSON file may give.
+type Shape struct {
+	Block     int     `json:"block,omitempty"`
+	After     *int    `json:"after,omitempty"`
+	Threshold float64 `json:"threshold,omitempty"`
+	Bits      int     `json:"bits,omitempty"`
+	Ratio     float64 `json:"ratio,omitempty"`
+}
+
 // ConfigFor returns the config of the table New builds for spec.
 func ConfigFor(s embedding.Spec) (Config, error) {
 	var c Config
-	if err := s.CheckParams(Method, "block", "after", "threshold", "bits", "ratio"); err != nil {
+	if err := s.CheckParams(Method, "block", "after", "threshold", "bits", "ratio", "chunks", "config"); err != nil {
 		return c, err
 	}
 	if s.Dim < 1 || len(s.Fields) == 0 || s.Budget < 0 {
@@ -52,27 +66,62 @@ func ConfigFor(s embedding.Spec) (Config, error) {
 	if s.FieldDims != nil {
 		return c, fmt.Errorf("dedup table: per-field dims (a dimension plan) are for full, hashed and unified tables: %w", embedding.ErrConfig)
 	}
-	def := s.Dim / 2
-	if s.Dim%2 != 0 || def < 1 {
-		def = s.Dim
+	sh := Shape{Block: s.Dim / 2, Threshold: DefaultThreshold, Bits: DefaultBits, Ratio: 1}
+	if s.Dim%2 != 0 || sh.Block < 1 {
+		sh.Block = s.Dim
 	}
-	block, err := s.IntParam("block", def)
+	after := DefaultAfter
+	if path := s.Params["config"]; path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("dedup table: table config: %w", err)
+		}
+		var f Shape
+		if err := embedding.DecodeConfig(b, &f); err != nil {
+			return c, fmt.Errorf("dedup table: table config %s: %w: %w", path, embedding.ErrConfig, err)
+		}
+		if f.Block != 0 {
+			sh.Block = f.Block
+		}
+		if f.After != nil {
+			after = *f.After
+		}
+		if f.Threshold != 0 {
+			sh.Threshold = f.Threshold
+		}
+		if f.Bits != 0 {
+			sh.Bits = f.Bits
+		}
+		if f.Ratio != 0 {
+			sh.Ratio = f.Ratio
+		}
+	}
+	block, err := s.IntParam("block", sh.Block)
 	if err != nil {
 		return c, fmt.Errorf("dedup table: %w", err)
 	}
-	after, err := s.IntParam("after", DefaultAfter)
+	chunks, err := s.IntParam("chunks", 0)
 	if err != nil {
 		return c, fmt.Errorf("dedup table: %w", err)
 	}
-	bits, err := s.IntParam("bits", DefaultBits)
+	if chunks != 0 {
+		if chunks < 1 || s.Dim%chunks != 0 || s.Params["block"] != "" {
+			return c, fmt.Errorf("dedup table: %d chunks for dim %d (set block or chunks, not both): %w", chunks, s.Dim, embedding.ErrConfig)
+		}
+		block = s.Dim / chunks
+	}
+	if after, err = s.IntParam("after", after); err != nil {
+		return c, fmt.Errorf("dedup table: %w", err)
+	}
+	bits, err := s.IntParam("bits", sh.Bits)
 	if err != nil {
 		return c, fmt.Errorf("dedup table: %w", err)
 	}
-	thr, err := s.FloatParam("threshold", DefaultThreshold)
+	thr, err := s.FloatParam("threshold", sh.Threshold)
 	if err != nil {
 		return c, fmt.Errorf("dedup table: %w", err)
 	}
-	ratio, err := s.FloatParam("ratio", 1)
+	ratio, err := s.FloatParam("ratio", sh.Ratio)
 	if err != nil {
 		return c, fmt.Errorf("dedup table: %w", err)
 	}
