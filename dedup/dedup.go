@@ -258,6 +258,17 @@ func (t *Table) Bytes() embedding.Bytes {
 	return b
 }
 
+// ConfigServingBytes returns the bytes the table serves from its config
+// beyond its row set: the remap after the dedup (4 bytes a logical
+// block), nothing before it (the identity is not stored). The trainer adds
+// them to the result's serving bytes.
+func (t *Table) ConfigServingBytes() int64 {
+	if !t.cfg.Deduped() {
+		return 0
+	}
+	return RemapBytes(t.cfg.Logical())
+}
+
 // SetThreads sets the goroutines of Apply and of the lookup kernel (n <= 0:
 // GOMAXPROCS); results do not depend on it.
 func (t *Table) SetThreads(n int) {

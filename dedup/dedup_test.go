@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -266,7 +268,24 @@ func TestSizing(t *testing.T) {
 		}
 		t.Logf("%v: %d of %d blocks kept, %d serving bytes", params, c.Physical, c.Logical(), c.ServingBytes())
 	}
-	for _, params := range []map[string]string{{"block": "3"}, {"ratio": "0.5"}, {"bits": "40"}, {"nope": "1"}, {"after": "x"}} {
+	cfg := filepath.Join(t.TempDir(), "dedup.json")
+	if err := os.WriteFile(cfg, []byte(`{"block": 4, "after": 0, "threshold": 0.9, "bits": 5}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := dedup.ConfigFor(spec(16, budget, map[string]string{"config": cfg, "bits": "7"}))
+	if err != nil || c.Block != 4 || c.After != 0 || c.Threshold != 0.9 || c.Bits != 7 {
+		t.Errorf("from a config file (bits overridden): %+v, %v", c, err)
+	}
+	if c, err := dedup.ConfigFor(spec(16, budget, map[string]string{"chunks": "4"})); err != nil || c.Block != 4 {
+		t.Errorf("chunks 4: block %d, %v", c.Block, err)
+	}
+	if err := os.WriteFile(cfg, []byte(`{"blocks": 4}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dedup.ConfigFor(spec(16, budget, map[string]string{"config": cfg})); !errors.Is(err, embedding.ErrConfig) {
+		t.Errorf("a config file with an unknown key: %v, want ErrConfig", err)
+	}
+	for _, params := range []map[string]string{{"chunks": "3"}, {"block": "4", "chunks": "4"}, {"block": "3"}, {"ratio": "0.5"}, {"bits": "40"}, {"nope": "1"}, {"after": "x"}} {
 		m, _ := embedding.MethodByName(dedup.Method)
 		if _, err := m.New(spec(16, budget, params)); err == nil {
 			t.Errorf("%v: no error", params)

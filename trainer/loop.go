@@ -543,6 +543,10 @@ func (r *run) finish() (*Result, error) {
 		for _, set := range desc.Sets {
 			res.ServingBytes += int64(set.Len()) * int64(set.Dim()) * 4 // fp32 rows
 		}
+		// Structures a method serves from its config (dedup's remap).
+		if x, ok := r.table.(interface{ ConfigServingBytes() int64 }); ok {
+			res.ServingBytes += x.ConfigServingBytes()
+		}
 	}
 	if rs, ok := r.table.(embedding.RowStore); ok {
 		var floats int64
