@@ -69,8 +69,10 @@ type Config struct {
 	Physical int `json:"physical,omitempty"`
 }
 
-// maxLogical bounds the logical blocks (the remap's length).
-const maxLogical = 1 << 26
+// maxLogical bounds the logical blocks (the remap's length): at most 8
+// digits and a comma, 9 bytes, each in the config JSON, so the remap of
+// 2^22 blocks (about 37 MiB) fits in an artifact's manifest (64 MiB).
+const maxLogical = 1 << 22
 
 // Blocks returns the blocks per vector, Dim/Block.
 func (c Config) Blocks() int { return c.Dim / c.Block }

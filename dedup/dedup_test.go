@@ -268,6 +268,13 @@ func TestSizing(t *testing.T) {
 		}
 		t.Logf("%v: %d of %d blocks kept, %d serving bytes", params, c.Physical, c.Logical(), c.ServingBytes())
 	}
+	big := spec(16, 1<<30, nil)
+	for f := range big.Fields {
+		big.Fields[f].Distinct = 10_000_000
+	}
+	if _, err := dedup.ConfigFor(big); !errors.Is(err, embedding.ErrTooManyRows) {
+		t.Errorf("a remap past the manifest's bound: %v, want ErrTooManyRows", err)
+	}
 	cfg := filepath.Join(t.TempDir(), "dedup.json")
 	if err := os.WriteFile(cfg, []byte(`{"block": 4, "after": 0, "threshold": 0.9, "bits": 5}`), 0o644); err != nil {
 		t.Fatal(err)

@@ -39,11 +39,16 @@
 //     the budget (Config.MaxPhysical); it can fall short only when too
 //     few blocks share buckets (then Bytes and the result's bytes say so).
 //   - The remap travels in the config JSON (the Description's Config and
-//     the checkpoint header): about 4 to 11 bytes of JSON a logical block,
-//     read back whole by Plan, which gets no rows. That is fine for small
-//     and medium tables (up to 2^26 logical blocks here) but not for
-//     billion-row ones: storing it as a row set of width 1 (indices as
-//     exact float32, < 2^24) bound at serving is left to do. The trainer's
+//     the checkpoint header): up to 9 bytes of JSON a logical block, read
+//     back whole by Plan, which gets no rows. An artifact's manifest is at
+//     most 64 MiB, so a table has at most 2^22 logical blocks (sizing
+//     fails with embedding.ErrTooManyRows past it: use a larger block):
+//     fine for small and medium tables, not for billion-row ones. A row
+//     set of width 1 holding the indices as exact float32 (< 2^24), bound
+//     at serving through embedding.RowBinder, would lift the limit, but an
+//     artifact has one codec for all its row sets, and an fp16, int8 or
+//     int4 re-quantization would corrupt the indices: it needs a per-set
+//     codec (an exact set) in the artifact first. The trainer's
 //     serving bytes add it to the row set (the table's
 //     ConfigServingBytes: the remap once deduped); the table's
 //     Bytes().Index reserves it from the start.
