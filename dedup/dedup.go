@@ -45,6 +45,10 @@ type Config struct {
 	After int `json:"after"`
 	// Threshold is the cosine similarity of a merge.
 	Threshold float64 `json:"threshold"`
+	// FP, when > 0, makes the similarity the benchmark's element-wise one
+	// instead of the cosine: the share of the Block floats that differ
+	// by at most FP (its fp 0.01, with Threshold its sim 0.7).
+	FP float64 `json:"fp,omitempty"`
 	// Bits is the LSH's hyperplanes (1..32).
 	Bits int `json:"bits"`
 	// MaxPhysical, when > 0, is the most physical blocks the budget
@@ -130,7 +134,8 @@ func (c Config) WithDefaults() (Config, error) {
 	if n*int64(c.Blocks()) > maxLogical {
 		return c, fmt.Errorf("dedup table: %d logical blocks (max %d): %w", n*int64(c.Blocks()), maxLogical, embedding.ErrTooManyRows)
 	}
-	if c.After < 0 || c.Bits < 1 || c.Bits > 32 || math.IsNaN(c.Threshold) || c.Threshold > 1 || c.Threshold < -1 || c.MaxPhysical < 0 {
+	if c.After < 0 || c.Bits < 1 || c.Bits > 32 || math.IsNaN(c.Threshold) || c.Threshold > 1 || c.Threshold < -1 || c.MaxPhysical < 0 ||
+		!(c.FP >= 0) || math.IsInf(c.FP, 0) {
 		return c, fmt.Errorf("dedup table: after %d, bits %d, threshold %v, max physical %d: %w", c.After, c.Bits, c.Threshold, c.MaxPhysical, embedding.ErrConfig)
 	}
 	if c.Remap != nil {
@@ -167,7 +172,7 @@ func sameShape(a, b Config) bool {
 	ra, rb := a.Rows, b.Rows
 	a.Rows, b.Rows = nil, nil
 	return slices.Equal(ra, rb) && a.Method == b.Method && a.Dim == b.Dim && a.Block == b.Block && a.After == b.After &&
-		a.Threshold == b.Threshold && a.Bits == b.Bits && a.MaxPhysical == b.MaxPhysical && a.Optimizer == b.Optimizer &&
+		a.Threshold == b.Threshold && a.FP == b.FP && a.Bits == b.Bits && a.MaxPhysical == b.MaxPhysical && a.Optimizer == b.Optimizer &&
 		a.InitScale == b.InitScale && a.Seed == b.Seed && a.Storage == b.Storage
 }
 
@@ -292,7 +297,8 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 
 // Dedup merges similar blocks now (once; later calls do nothing): blocks
 // hashed to one LSH bucket (the signs of Bits random projections) whose
-// cosine similarity with a representative of the bucket is at least
+// similarity (cosine, or with FP the share of floats within FP) with a
+// representative of the bucket is at least
 // Threshold join it; each group becomes one physical row, the mean of its
 // blocks' parameters with its representative's optimizer state; the remap
 // sends each logical block to its group's row. With MaxPhysical, the most
@@ -364,6 +370,15 @@ func groups(p []float32, n, w int, c Config) []int {
 		norms[i] = math.Sqrt(dot(p[i*w:(i+1)*w], p[i*w:(i+1)*w]))
 	}
 	cos := func(a, b int) float64 {
+		if c.FP > 0 {
+			near := 0
+			for j := range w {
+				if math.Abs(float64(p[a*w+j]-p[b*w+j])) <= c.FP {
+					near++
+				}
+			}
+			return float64(near) / float64(w)
+		}
 		na, nb := norms[a], norms[b]
 		if na == 0 || nb == 0 {
 			if na == nb {

@@ -303,7 +303,15 @@ func TestSizing(t *testing.T) {
 // TestMergesNearIdentical: blocks that are a small perturbation of one
 // another share a row after the dedup; random blocks keep their own.
 func TestMergesNearIdentical(t *testing.T) {
-	c := dedup.Config{Dim: 32, Block: 16, Rows: []int{300}, Threshold: 0.95, Bits: 8, Optimizer: adagrad, Seed: 3}
+	t.Run("cosine", func(t *testing.T) {
+		testMerges(t, dedup.Config{Dim: 32, Block: 16, Rows: []int{300}, Threshold: 0.95, Bits: 8, Optimizer: adagrad, Seed: 3}, 0.01)
+	})
+	t.Run("elementwise", func(t *testing.T) { // the benchmark's fp 0.01, sim 0.7, noise 0.2% of N(0,1) values
+		testMerges(t, dedup.Config{Dim: 32, Block: 16, Rows: []int{300}, Threshold: 0.7, FP: 0.01, Bits: 8, Optimizer: adagrad, Seed: 3}, 0.002)
+	})
+}
+
+func testMerges(t *testing.T, c dedup.Config, noise float32) {
 	tbl := newTable(t, c)
 	n, w := c.Logical(), c.Block
 	rng := rand.New(rand.NewPCG(9, 9))
@@ -311,10 +319,10 @@ func TestMergesNearIdentical(t *testing.T) {
 	for i := range p {
 		p[i] = float32(rng.NormFloat64())
 	}
-	// Blocks 2j+1 for j < 100 are copies of block 2j with 1% noise.
+	// Blocks 2j+1 for j < 100 are copies of block 2j with relative noise.
 	for j := range 100 {
 		for k := range w {
-			p[(2*j+1)*w+k] = p[2*j*w+k] * (1 + 0.01*float32(rng.NormFloat64()))
+			p[(2*j+1)*w+k] = p[2*j*w+k] * (1 + noise*float32(rng.NormFloat64()))
 		}
 	}
 	tbl.RowSets()[0].WriteRows(0, p)
@@ -325,7 +333,7 @@ func TestMergesNearIdentical(t *testing.T) {
 	}
 	got := tbl.Config()
 	// LSH misses a pair when the noise flips one of its sign bits: about
-	// Bits·angle/π, 4% here.
+	// Bits·angle/π, 4% at 1% noise.
 	pairs := 0
 	for j := range 100 {
 		if got.Remap[2*j] == got.Remap[2*j+1] {

@@ -2,7 +2,7 @@
 // of the VLDB'24 embedding-compression benchmark (Zhang et al.,
 // "Experimental Analysis of Large-scale Learnable Vector Storage
 // Compression", Hsword/Hetu tools/EmbeddingMemoryCompression), after
-// "Data Deduplication" of embedding tables: train a table, then merge
+// the deduplication of model parameters: train a table, then merge
 // blocks of similar rows into one physical block found by LSH, keep a
 // remap from logical to physical block (one extra tiny gather), and
 // fine-tune the merged table.
@@ -20,7 +20,8 @@
 //     sign bits of Bits random hyperplanes (default 12); a block whose
 //     cosine similarity with a representative of its bucket (the first
 //     blocks of the bucket, up to 64 compared) is at least Threshold
-//     (default 0.95) joins it. A group becomes one physical row, the mean
+//     (default 0.95) joins it (with the fp setting, the similarity is the
+//     benchmark's element-wise one instead). A group becomes one physical row, the mean
 //     of its blocks with its representative's optimizer state; the table
 //     is rebuilt over the kept rows, and the key function maps each
 //     logical block key through the remap (Config.Remap). Training then
@@ -66,10 +67,23 @@
 // within 0.95 cosine: Block 4 at dim 16 kept 247 rows of 7.7k): raise the
 // threshold with them.
 //
-// Where we differ from the benchmark: it dedups the rows of a full table
-// and checks exact budget by block counts computed offline; we start from
-// a hashed table (the budget may be far below the full table), dedup once
-// in-process at a step count rather than after a full first training run,
-// compare within LSH buckets only (not all pairs), and average merged
-// blocks rather than keeping one of them.
+// Where we differ from the benchmark's code (its Dedup trainer, adapted
+// from Zhou et al., "Serving Deep Learning Models with Deduplication from
+// Relational Databases", VLDB'22): it pre-trains a full table to its best
+// epoch, then cuts it into blocks of several whole rows (block_cap floats),
+// indexes them with an L2 (p-stable) LSH (90 tables), visits the blocks in
+// ascending order of their third quartile and maps a block to its most
+// similar earlier candidate when the share of floats within fp (0.01) is
+// at least sim (0.7), keeping that block as it is; it stops once enough
+// blocks are mapped for the compression rate (the remap counted as one
+// int32 a block), and skips a field whose dedup would not save memory.
+// We start from a hashed table sized to the budget (which may be far
+// below the full table), cut each row into Dim/Block blocks (a block is a
+// fraction of a row, not several rows, so a lookup stays one row's
+// gather), dedup in-process once at a step count, bucket by random
+// hyperplanes (sign bits) and compare with at most 64 representatives a
+// bucket, use the cosine by default (the element-wise rule with the fp
+// setting), average a group rather than keep one block, and reach a
+// budget only with ratio > 1 (the benchmark's stop-at-the-rate rule is our
+// MaxPhysical pass, most similar pairs first).
 package dedup

@@ -29,6 +29,8 @@ type method struct{}
 //   - threshold: the cosine similarity of a merge (default
 //     [DefaultThreshold]);
 //   - bits: LSH hyperplanes (default [DefaultBits]);
+//   - fp: > 0 for the benchmark's element-wise similarity (the share of
+//     floats within fp; then set threshold to its sim, say 0.7);
 //   - ratio: the expected dedup ratio, logical over physical blocks
 //     (default 1): > 1 oversizes the logical table by it, and the dedup
 //     then merges below the threshold, most similar pairs first, until
@@ -51,13 +53,14 @@ type Shape struct {
 	After     *int    `json:"after,omitempty"`
 	Threshold float64 `json:"threshold,omitempty"`
 	Bits      int     `json:"bits,omitempty"`
+	FP        float64 `json:"fp,omitempty"`
 	Ratio     float64 `json:"ratio,omitempty"`
 }
 
 // ConfigFor returns the config of the table New builds for spec.
 func ConfigFor(s embedding.Spec) (Config, error) {
 	var c Config
-	if err := s.CheckParams(Method, "block", "after", "threshold", "bits", "ratio", "chunks", "config"); err != nil {
+	if err := s.CheckParams(Method, "block", "after", "threshold", "bits", "fp", "ratio", "chunks", "config"); err != nil {
 		return c, err
 	}
 	if s.Dim < 1 || len(s.Fields) == 0 || s.Budget < 0 {
@@ -92,6 +95,9 @@ func ConfigFor(s embedding.Spec) (Config, error) {
 		if f.Bits != 0 {
 			sh.Bits = f.Bits
 		}
+		if f.FP != 0 {
+			sh.FP = f.FP
+		}
 		if f.Ratio != 0 {
 			sh.Ratio = f.Ratio
 		}
@@ -121,6 +127,10 @@ func ConfigFor(s embedding.Spec) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("dedup table: %w", err)
 	}
+	fp, err := s.FloatParam("fp", sh.FP)
+	if err != nil {
+		return c, fmt.Errorf("dedup table: %w", err)
+	}
 	ratio, err := s.FloatParam("ratio", sh.Ratio)
 	if err != nil {
 		return c, fmt.Errorf("dedup table: %w", err)
@@ -134,7 +144,7 @@ func ConfigFor(s embedding.Spec) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("dedup table: %w", err)
 	}
-	c = Config{Method: Method, Dim: s.Dim, Block: block, Rows: rows, After: after, Threshold: thr, Bits: bits,
+	c = Config{Method: Method, Dim: s.Dim, Block: block, Rows: rows, After: after, Threshold: thr, FP: fp, Bits: bits,
 		Optimizer: s.Optimizer, Seed: s.Seed, Storage: s.Storage}
 	if ratio > 1 {
 		// The physical rows that fit beside the remap.
