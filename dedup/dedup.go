@@ -67,16 +67,16 @@ type Config struct {
 	// Remap maps logical block (field offset + hashed row)·Dim/Block + k
 	// to its physical row: nil before the dedup (the identity). It is
 	// 4 bytes a logical block in serving bytes; it travels in the config
-	// JSON (see the package doc for the limit).
-	Remap []uint32 `json:"remap,omitempty"`
+	// JSON as base64 (see the package doc for the limit).
+	Remap Remap `json:"remap,omitempty"`
 	// Physical is the physical rows after the dedup (0 before it).
 	Physical int `json:"physical,omitempty"`
 }
 
-// maxLogical bounds the logical blocks (the remap's length): at most 8
-// digits and a comma, 9 bytes, each in the config JSON, so the remap of
-// 2^22 blocks (about 37 MiB) fits in an artifact's manifest (64 MiB).
-const maxLogical = 1 << 22
+// maxLogical bounds the logical blocks (the remap's length): 16/3 bytes
+// of base64 each in the config JSON, so the remap of 2^23 blocks (about
+// 43 MiB) fits in an artifact's manifest (64 MiB).
+const maxLogical = 1 << 23
 
 // Blocks returns the blocks per vector, Dim/Block.
 func (c Config) Blocks() int { return c.Dim / c.Block }
@@ -317,7 +317,7 @@ func (t *Table) Dedup() error {
 	// Physical rows in order of their representative's first block.
 	phys := make([]uint32, n) // representative block -> physical row
 	reps := []int{}
-	remap := make([]uint32, n)
+	remap := make(Remap, n)
 	for i := range n {
 		if group[i] == i {
 			phys[i] = uint32(len(reps))

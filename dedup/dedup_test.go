@@ -211,9 +211,16 @@ func TestPlanFromDescription(t *testing.T) {
 			}
 		})
 	}
+	good := `{"method":"dedup","dim":8,"block":4,"rows":[2],"bits":4,"threshold":0.9,"remap":"AAAAAAEAAAACAAAAAAAAAA==","physical":3,"optimizer":{"name":"sgd","lr":0.1}}` // 0,1,2,0
+	if _, err := m.Plan([]byte(good), nil); err != nil {
+		t.Errorf("Plan(%s): %v", good, err)
+	}
 	for _, bad := range []string{
 		`{"method":"dedup","dim":8,"block":3,"rows":[10],"bits":4,"threshold":0.9,"optimizer":{"name":"sgd","lr":0.1}}`,
-		`{"method":"dedup","dim":8,"block":4,"rows":[2],"bits":4,"threshold":0.9,"remap":[0,1,2,9],"physical":3}`,
+		`{"method":"dedup","dim":8,"block":4,"rows":[2],"bits":4,"threshold":0.9,"remap":"AAAAAAEAAAACAAAACQAAAA==","physical":3,"optimizer":{"name":"sgd","lr":0.1}}`, // 0,1,2,9
+		`{"method":"dedup","dim":8,"block":4,"rows":[2],"bits":4,"threshold":0.9,"remap":"AAAAAAEAAAACAAAA","physical":3,"optimizer":{"name":"sgd","lr":0.1}}`,         // 3 of 4
+		`{"method":"dedup","dim":8,"block":4,"rows":[2],"bits":4,"threshold":0.9,"remap":"AAAAAAEAAAACAAA","physical":3,"optimizer":{"name":"sgd","lr":0.1}}`,          // not whole uint32s
+		`{"method":"dedup","dim":8,"block":4,"rows":[2],"bits":4,"threshold":0.9,"remap":[0,1,2,0],"physical":3}`,
 		`{"method":"dedup","dim":8,"block":4,"rows":[2],"bits":4,"threshold":0.9,"z":1}`,
 	} {
 		if _, err := m.Plan([]byte(bad), nil); !errors.Is(err, embedding.ErrCorrupt) {

@@ -40,9 +40,10 @@
 //     the budget (Config.MaxPhysical); it can fall short only when too
 //     few blocks share buckets (then Bytes and the result's bytes say so).
 //   - The remap travels in the config JSON (the Description's Config and
-//     the checkpoint header): up to 9 bytes of JSON a logical block, read
-//     back whole by Plan, which gets no rows. An artifact's manifest is at
-//     most 64 MiB, so a table has at most 2^22 logical blocks (sizing
+//     the checkpoint header) as one base64 string of little-endian
+//     uint32s ([Remap]; 16/3 bytes a logical block), read back whole by
+//     Plan, which gets no rows. An artifact's manifest is at most 64 MiB,
+//     so a table has at most 2^23 logical blocks (sizing
 //     fails with embedding.ErrTooManyRows past it: use a larger block):
 //     fine for small and medium tables, not for billion-row ones. A row
 //     set of width 1 holding the indices as exact float32 (< 2^24), bound

@@ -33,9 +33,9 @@ var (
 
 const (
 	formatVersion = 1
-	// maxConfigLen bounds the config (its remap is at most 11 bytes of
-	// JSON a logical block).
-	maxConfigLen = 1<<16 + 11*maxLogical
+	// maxConfigLen bounds the config (its remap is 16/3 bytes of base64
+	// a logical block).
+	maxConfigLen = 1<<16 + 6*maxLogical
 )
 
 // Save writes the table (step count, config, then the blocks' parameters
