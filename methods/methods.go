@@ -10,6 +10,7 @@ package methods
 import (
 	_ "github.com/embtab/embtab/adaptemb"  // adaptemb
 	_ "github.com/embtab/embtab/cafe"      // cafe
+	_ "github.com/embtab/embtab/dedup"     // dedup
 	_ "github.com/embtab/embtab/dhe"       // dhe
 	_ "github.com/embtab/embtab/multiplex" // multiplex, unified, multiprobe
 	_ "github.com/embtab/embtab/robe"      // robe

@@ -50,7 +50,9 @@ type Result struct {
 	// IndexBytes is what the served artifact's index holds (the method's
 	// indexed ids, embedding.IndexBytesPerID each), ServingBytes what the
 	// served fp32 artifact holds in memory: its rows as stored plus the
-	// index. Budgets (--memory-budget) are in these bytes.
+	// index (plus what a method serves from its config, as dedup's remap:
+	// the table's ConfigServingBytes). Budgets (--memory-budget) are in
+	// these bytes.
 	IndexBytes   int64 `json:"index_bytes"`
 	ServingBytes int64 `json:"serving_bytes"`
 	// FullTableBytes is the fp32 table with one row per distinct training
@@ -542,6 +544,10 @@ func (r *run) finish() (*Result, error) {
 		res.ServingBytes = res.IndexBytes
 		for _, set := range desc.Sets {
 			res.ServingBytes += int64(set.Len()) * int64(set.Dim()) * 4 // fp32 rows
+		}
+		// Structures a method serves from its config (dedup's remap).
+		if x, ok := r.table.(interface{ ConfigServingBytes() int64 }); ok {
+			res.ServingBytes += x.ConfigServingBytes()
 		}
 	}
 	if rs, ok := r.table.(embedding.RowStore); ok {

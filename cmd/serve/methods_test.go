@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/embtab/embtab/artifact"
+	"github.com/embtab/embtab/dedup"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/quant"
 	"github.com/embtab/embtab/trainer"
@@ -127,11 +128,15 @@ func TestServeEveryMethod(t *testing.T) {
 		"cafe":       {MemoryBudget: 4096},                     // a full hot pool (116 ids) and 2 hashed rows a field
 		"robe":       {TableConfig: "testdata/robe-sign.json"}, // blocks of 2 floats with the sign hash (a computed combine)
 		"adaptemb":   {MemoryBudget: 4096},
-		"ttrec":      {MemoryBudget: 8192}, // tensor trains of several row widths beside plain fields
+		"dedup":      {TableConfig: "testdata/dedup.json"}, // dedups after 2 steps, so the remap is served
+		"ttrec":      {MemoryBudget: 8192},                 // tensor trains of several row widths beside plain fields
 	}
 	for _, name := range embedding.Methods() {
 		t.Run(name, func(t *testing.T) {
 			dir, run := trainMethod(t, name, settings[name])
+			if d, ok := trainedTable(t, run).(interface{ Config() dedup.Config }); ok && !d.Config().Deduped() {
+				t.Fatal("the dedup table did not dedup: the test would serve no remap")
+			}
 			src, err := artifact.Open(dir, artifact.OpenOptions{})
 			if err != nil {
 				t.Fatal(err)
