@@ -1,9 +1,6 @@
 package robe
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,36 +22,23 @@ import (
 //
 // The format has no checksum: the caller (checkpoint, artifact) checksums
 // the file.
-var (
-	headMagic = [8]byte{'E', 'M', 'B', 'T', 'R', 'O', 'B', 'E'}
-	endMagic  = [8]byte{'E', 'N', 'D', 'T', 'R', 'O', 'B', 'E'}
-)
-
-const (
-	formatVersion = 1
-	maxConfigLen  = 1 << 16
-)
+var frame = embedding.Frame{
+	Head:    [8]byte{'E', 'M', 'B', 'T', 'R', 'O', 'B', 'E'},
+	End:     [8]byte{'E', 'N', 'D', 'T', 'R', 'O', 'B', 'E'},
+	Version: 1,
+}
 
 // Save writes the table (config, then the array's parameters and
 // optimizer state) to w in the format above.
 func (t *Table) Save(w io.Writer) error {
-	js, err := json.Marshal(t.cfg)
-	if err != nil {
-		return fmt.Errorf("save robe table: encode config: %w", err)
-	}
-	h := make([]byte, 0, 16+len(js))
-	h = append(h, headMagic[:]...)
-	h = binary.LittleEndian.AppendUint32(h, formatVersion)
-	h = binary.LittleEndian.AppendUint32(h, uint32(len(js)))
-	h = append(h, js...)
-	if _, err := w.Write(h); err != nil {
-		return fmt.Errorf("save robe table: write header: %w", err)
+	if err := frame.WriteHeader(w, t.cfg); err != nil {
+		return fmt.Errorf("save robe table: %w", err)
 	}
 	if err := t.store.Save(w); err != nil {
 		return fmt.Errorf("save robe table: array: %w", err)
 	}
-	if _, err := w.Write(endMagic[:]); err != nil {
-		return fmt.Errorf("save robe table: write end marker: %w", err)
+	if err := frame.WriteEnd(w); err != nil {
+		return fmt.Errorf("save robe table: %w", err)
 	}
 	return nil
 }
@@ -111,42 +95,14 @@ func (t *Table) loadBody(r io.Reader) error {
 		}
 		return fmt.Errorf("array: %w", err)
 	}
-	var m [8]byte
-	if _, err := io.ReadFull(r, m[:]); err != nil {
-		return fmt.Errorf("read end marker: %w", unexpected(err))
-	}
-	if m != endMagic {
-		return fmt.Errorf("end marker %q: %w", m[:], embedding.ErrCorrupt)
-	}
-	return nil
+	return frame.ReadEnd(r)
 }
 
 // readHeader reads and checks the header and returns the config, validated
 // and with defaults.
 func readHeader(r io.Reader) (Config, error) {
 	var c Config
-	var h [16]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		if err == io.ErrUnexpectedEOF {
-			err = unexpected(err) // an empty stream gives io.EOF
-		}
-		return c, fmt.Errorf("read header: %w", err)
-	}
-	if [8]byte(h[:8]) != headMagic {
-		return c, fmt.Errorf("magic %q: %w", h[:8], embedding.ErrBadMagic)
-	}
-	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
-		return c, fmt.Errorf("version %d (can read %d): %w", v, formatVersion, embedding.ErrVersion)
-	}
-	n := binary.LittleEndian.Uint32(h[12:])
-	if n > maxConfigLen {
-		return c, fmt.Errorf("config of %d bytes: %w", n, embedding.ErrCorrupt)
-	}
-	js := make([]byte, n)
-	if _, err := io.ReadFull(r, js); err != nil {
-		return c, fmt.Errorf("read config: %w", unexpected(err))
-	}
-	if err := embedding.DecodeConfig(bytes.TrimSpace(js), &c); err != nil {
+	if _, err := frame.ReadHeader(r, &c); err != nil {
 		return c, err
 	}
 	c, err := c.WithDefaults()
@@ -154,13 +110,4 @@ func readHeader(r io.Reader) (Config, error) {
 		return c, fmt.Errorf("%w: %w", embedding.ErrCorrupt, err)
 	}
 	return c, nil
-}
-
-// unexpected turns a short read into an error wrapping embedding.ErrCorrupt
-// and io.ErrUnexpectedEOF; other errors pass through.
-func unexpected(err error) error {
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("%w: %w", embedding.ErrCorrupt, io.ErrUnexpectedEOF)
-	}
-	return err
 }
