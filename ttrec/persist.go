@@ -2,7 +2,6 @@ package ttrec
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,37 +23,25 @@ import (
 //	end     magic   8 bytes "ENDTTREC"
 //
 // The format has no checksum: the caller checksums the file.
-var (
-	headMagic = [8]byte{'E', 'M', 'B', 'T', 'T', 'R', 'E', 'C'}
-	endMagic  = [8]byte{'E', 'N', 'D', 'T', 'T', 'R', 'E', 'C'}
-)
-
-const (
-	formatVersion = 1
-	maxConfigLen  = 1 << 26
-)
+var frame = embedding.Frame{
+	Head:      [8]byte{'E', 'M', 'B', 'T', 'T', 'R', 'E', 'C'},
+	End:       [8]byte{'E', 'N', 'D', 'T', 'T', 'R', 'E', 'C'},
+	Version:   1,
+	MaxConfig: 1 << 26,
+}
 
 // Save writes the table to w in the format above.
 func (t *Table) Save(w io.Writer) error {
-	js, err := json.Marshal(t.cfg)
-	if err != nil {
-		return fmt.Errorf("save ttrec table: encode config: %w", err)
-	}
-	h := make([]byte, 0, 16+len(js))
-	h = append(h, headMagic[:]...)
-	h = binary.LittleEndian.AppendUint32(h, formatVersion)
-	h = binary.LittleEndian.AppendUint32(h, uint32(len(js)))
-	h = append(h, js...)
-	if _, err := w.Write(h); err != nil {
-		return fmt.Errorf("save ttrec table: write header: %w", err)
+	if err := frame.WriteHeader(w, t.cfg); err != nil {
+		return fmt.Errorf("save ttrec table: %w", err)
 	}
 	for s, r := range t.sets {
 		if err := r.Save(w); err != nil {
 			return fmt.Errorf("save ttrec table: row set %d: %w", s, err)
 		}
 	}
-	if _, err := w.Write(endMagic[:]); err != nil {
-		return fmt.Errorf("save ttrec table: write end marker: %w", err)
+	if err := frame.WriteEnd(w); err != nil {
+		return fmt.Errorf("save ttrec table: %w", err)
 	}
 	return nil
 }
@@ -108,53 +95,18 @@ func (t *Table) loadBody(r io.Reader) error {
 			return fmt.Errorf("row set %d: %w", s, err)
 		}
 	}
-	var m [8]byte
-	if _, err := io.ReadFull(r, m[:]); err != nil {
-		return fmt.Errorf("read end marker: %w", truncated(err))
-	}
-	if m != endMagic {
-		return fmt.Errorf("end marker %q: %w", m[:], embedding.ErrCorrupt)
-	}
-	return nil
-}
-
-func truncated(err error) error {
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("%w: %w", embedding.ErrCorrupt, io.ErrUnexpectedEOF)
-	}
-	return err
+	return frame.ReadEnd(r)
 }
 
 // readHeader reads and checks the header; it returns the config (checked,
 // defaults filled in) and its JSON as stored.
 func readHeader(r io.Reader) (Config, []byte, error) {
 	var c Config
-	var h [16]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		if err == io.ErrUnexpectedEOF {
-			err = fmt.Errorf("%w: %w", embedding.ErrCorrupt, err) // an empty stream gives io.EOF
-		}
-		return c, nil, fmt.Errorf("read header: %w", err)
-	}
-	if [8]byte(h[:8]) != headMagic {
-		return c, nil, fmt.Errorf("magic %q: %w", h[:8], embedding.ErrBadMagic)
-	}
-	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
-		return c, nil, fmt.Errorf("version %d (can read %d): %w", v, formatVersion, embedding.ErrVersion)
-	}
-	n := binary.LittleEndian.Uint32(h[12:])
-	if n > maxConfigLen {
-		return c, nil, fmt.Errorf("config of %d bytes: %w", n, embedding.ErrCorrupt)
-	}
-	js := make([]byte, n)
-	if _, err := io.ReadFull(r, js); err != nil {
-		return c, nil, fmt.Errorf("read config: %w", truncated(err))
-	}
-	if err := embedding.DecodeConfig(js, &c); err != nil {
+	js, err := frame.ReadHeader(r, &c)
+	if err != nil {
 		return c, nil, err
 	}
-	c, err := c.withDefaults()
-	if err != nil {
+	if c, err = c.withDefaults(); err != nil {
 		return c, nil, fmt.Errorf("%w: %w", embedding.ErrCorrupt, err)
 	}
 	return c, js, nil
