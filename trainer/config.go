@@ -159,9 +159,10 @@ func (c *Config) Defaults() {
 	if c.Table == "" {
 		// Without a budget there is nothing to compress to: the full
 		// table (one row per training value) is the honest default; a
-		// budget alone asks for the hashing trick.
+		// budget (or --rows-per-field, a hashed table's own sizing)
+		// asks for the hashing trick.
 		c.Table = "full"
-		if c.MemoryBudget > 0 {
+		if c.MemoryBudget > 0 || c.RowsPerField > 0 {
 			c.Table = "hashed"
 		}
 	}
