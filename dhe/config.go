@@ -23,6 +23,11 @@ const (
 	// MinHashes is the fewest hashes sizing accepts before narrowing the
 	// hidden layers.
 	MinHashes = 16
+	// MaxHidden is the widest hidden layer derived sizing grows to once k
+	// is [MaxHashes]: beyond it a network's multiply-adds (k·h per id and
+	// field) make CPU training impractical, so larger budgets are left
+	// unused (set the hidden setting to go wider).
+	MaxHidden = 64
 	// minHidden is the narrowest hidden layer sizing goes down to.
 	minHidden = 4
 	// DefaultLR is the Adam learning rate of the networks.
@@ -137,7 +142,8 @@ func hashesFor(perField int64, h, layers, dim int) int64 {
 // the first layer (at most [MaxHashes] when derived); with k fixed, the
 // widest hidden layers that fit; with both derived, the width starts at
 // [DefaultHidden], halves (down to 4) while k would fall below
-// [MinHashes], and grows once k reaches MaxHashes. The errors wrap
+// [MinHashes], and grows once k reaches MaxHashes, up to [MaxHidden]
+// (a larger budget is left unused). The errors wrap
 // embedding.ErrBudgetTooSmall.
 func Shape(perField int64, hidden, hashes, layers, dim int) (h, k int, err error) {
 	small := func(h, k int64) error {
@@ -170,7 +176,7 @@ func Shape(perField int64, hidden, hashes, layers, dim int) (h, k int, err error
 	for h > minHidden && hashesFor(perField, h, layers, dim) < MinHashes {
 		h /= 2
 	}
-	for hashesFor(perField, h+8, layers, dim) >= MaxHashes && h < 1<<16 {
+	for hashesFor(perField, h+8, layers, dim) >= MaxHashes && h+8 <= MaxHidden {
 		h += 8
 	}
 	k64 := min(hashesFor(perField, h, layers, dim), MaxHashes)

@@ -32,9 +32,10 @@ func TestConformance(t *testing.T) {
 	embtest.TestTable(t, func() embedding.Trainable { return newSmall(t) }, embtest.SharedParameters())
 }
 
-// TestGradient checks the backward pass of every weight of a field's
-// network against central differences of its float64 forward, for a loss
-// Σ_j c_j·v_j(id) summed over a few ids, and Mish's derivative.
+// TestGradient checks the batched backward pass of every weight of a
+// field's network against central differences of a float64 forward, for
+// a loss Σ_j c_j·v_j(id) summed over a few ids (one repeated: its
+// gradients are summed before the pass), and Mish's derivative.
 func TestGradient(t *testing.T) {
 	for _, c := range []Config{
 		smallConfig(),
@@ -48,6 +49,7 @@ func TestGradient(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		f := c.Fields - 1
 		ids := []uint64{rng.Uint64(), rng.Uint64(), rng.Uint64()}
+		ids = append(ids, ids[1])
 		coef := make([]float32, len(ids)*c.Dim)
 		for i := range coef {
 			coef[i] = 2*rng.Float32() - 1
@@ -61,15 +63,20 @@ func TestGradient(t *testing.T) {
 		}
 		tr := tbl.tr
 		tr.grow(1)
-		for k, id := range ids {
-			tr.backward(f, id, coef[k*c.Dim:(k+1)*c.Dim], tr.work[0], tr.dx[0])
+		for l := range tr.g {
+			for i := range tr.g[l] {
+				tr.g[l][i] = 99 // run overwrites every field's gradient
+			}
 		}
-		s := tbl.net.newScratch()
+		for k, id := range ids {
+			tr.todo[f] = append(tr.todo[f], pending{id: id, off: len(tr.dout)})
+			tr.dout = append(tr.dout, coef[k*c.Dim:(k+1)*c.Dim]...)
+		}
+		tr.run(0, 0, c.Fields)
 		loss := func() float64 {
 			var l float64
 			for k, id := range ids {
-				tbl.net.forward(f, id, s)
-				for j, v := range s.pre[len(s.pre)-1] {
+				for j, v := range forward64(tbl.net, f, id) {
 					l += float64(coef[k*c.Dim+j]) * v
 				}
 			}
@@ -86,11 +93,11 @@ func TestGradient(t *testing.T) {
 				lo, down := loss(), float64(w[i])
 				w[i] = w0
 				num := (hi - lo) / (up - down)
-				if d := math.Abs(num - g[i]); d > 1e-4+1e-3*math.Abs(num) {
+				if d := math.Abs(num - float64(g[i])); d > 1e-3+1e-3*math.Abs(num) {
 					t.Fatalf("%+v: layer %d weight %d: backward %v, numerical %v", c, l, i, g[i], num)
 				}
 			}
-			// Other fields' gradients are untouched.
+			// Other fields (no ids queued) get zero gradients.
 			for i, v := range tr.g[l][:len(tr.g[l])/c.Fields*f] {
 				if v != 0 {
 					t.Fatalf("layer %d: gradient %d of another field is %v", l, i, v)
@@ -103,6 +110,77 @@ func TestGradient(t *testing.T) {
 		num := (mish(x+h) - mish(x-h)) / (2 * h)
 		if math.Abs(num-mishGrad(x)) > 1e-6 {
 			t.Errorf("mish'(%v) = %v, numerical %v", x, mishGrad(x), num)
+		}
+		if m, g := mishAndGrad(x); m != mish(x) || g != mishGrad(x) {
+			t.Errorf("mishAndGrad(%v) = %v, %v; mish, mish' = %v, %v", x, m, g, mish(x), mishGrad(x))
+		}
+	}
+}
+
+// forward64 is field f's network on id in float64 over the float32
+// weights: the reference the batched float32 pass is checked against.
+func forward64(n *network, f int, id uint64) []float64 {
+	x32 := make([]float32, n.cfg.Hashes)
+	n.enc[f].encode(id, x32)
+	x := make([]float64, len(x32))
+	for i, v := range x32 {
+		x[i] = float64(v)
+	}
+	for l, o := range n.outs {
+		in := n.ins[l]
+		w := n.layer(l, f)
+		pre := make([]float64, o)
+		for j := range pre {
+			row := w[j*(in+1) : (j+1)*(in+1)]
+			s := float64(row[in])
+			for i, v := range row[:in] {
+				s += float64(v) * x[i]
+			}
+			pre[j] = s
+		}
+		if l == len(n.outs)-1 {
+			return pre
+		}
+		for j, v := range pre {
+			pre[j] = mish(v)
+		}
+		x = pre
+	}
+	return nil
+}
+
+// TestBatchedForward: the batched Lookup (distinct ids, chunks, fields
+// split among threads) gives each id what Compute gives it alone, bit for
+// bit, and agrees with the float64 reference to float32 rounding.
+func TestBatchedForward(t *testing.T) {
+	c := Config{Fields: 3, Dim: 8, Hashes: 200, Buckets: DefaultBuckets, Hidden: 16, Layers: 2, Seed: 5, LR: 1e-3}
+	tbl, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]uint64, 3*(chunk+300))
+	for i := range ids {
+		ids[i] = rng.Uint64N(2000) // repeats
+	}
+	for _, threads := range []int{1, 2, 3} {
+		tbl.SetThreads(threads)
+		out := make([]float32, len(ids)*c.Dim)
+		tbl.Lookup(ids, out)
+		one := make([]float32, c.Dim)
+		for i, id := range ids {
+			f := i % c.Fields
+			(&computer{n: tbl.net, f: f}).Compute(id, nil, one)
+			if !slices.Equal(one, out[i*c.Dim:(i+1)*c.Dim]) {
+				t.Fatalf("threads %d: id %d (field %d): batched %v, alone %v", threads, i, f, out[i*c.Dim:(i+1)*c.Dim], one)
+			}
+			if i%97 == 0 {
+				for j, v := range forward64(tbl.net, f, id) {
+					if math.Abs(v-float64(one[j])) > 1e-4*(1+math.Abs(v)) {
+						t.Fatalf("id %d: output %d = %v, float64 reference %v", i, j, one[j], v)
+					}
+				}
+			}
 		}
 	}
 }
@@ -121,13 +199,13 @@ func TestEncoding(t *testing.T) {
 		}
 	}
 	e := newEncoder(1, 0, 64, 1000)
-	x, y := make([]float64, 64), make([]float64, 64)
+	x, y := make([]float32, 64), make([]float32, 64)
 	e.encode(42, x)
 	for i, v := range x {
 		if v < -1 || v > 1 {
 			t.Fatalf("encoding %d = %v outside [-1, 1]", i, v)
 		}
-		if b := e.bucket(i, 42); b >= 1000 || math.Abs(float64(b)*2/999-1-v) > 1e-12 {
+		if b := e.bucket(i, 42); b >= 1000 || float32(float64(b)*2/999-1) != v {
 			t.Fatalf("bucket %d = %d, encoding %v", i, b, v)
 		}
 	}
@@ -144,11 +222,11 @@ func TestEncoding(t *testing.T) {
 	// The encoding spreads over [-1, 1]: its mean is near 0 and variance near 1/3.
 	var sum, sq float64
 	big := newEncoder(3, 0, 1024, DefaultBuckets)
-	z := make([]float64, 1024)
+	z := make([]float32, 1024)
 	for id := range uint64(50) {
 		big.encode(id, z)
 		for _, v := range z {
-			sum, sq = sum+v, sq+v*v
+			sum, sq = sum+float64(v), sq+float64(v)*float64(v)
 		}
 	}
 	n := 50.0 * 1024
@@ -184,7 +262,8 @@ func TestSizing(t *testing.T) {
 		{name: "1MiB criteo-like", fields: 26, dim: 16, budget: 1 << 20, hidden: DefaultHidden},
 		{name: "64KiB", fields: 26, dim: 16, budget: 64 << 10},
 		{name: "tiny narrows", fields: 26, dim: 4, budget: 26 * 4 * 200, hidden: 4},
-		{name: "large widens", fields: 2, dim: 16, budget: 8 << 20, hashes: MaxHashes},
+		{name: "large widens", fields: 2, dim: 16, budget: 8 << 19, hashes: MaxHashes, hidden: MaxHidden},
+		{name: "larger stops at MaxHidden", fields: 2, dim: 16, budget: 8 << 20, hashes: MaxHashes, hidden: MaxHidden},
 		{name: "hidden fixed", fields: 4, dim: 8, budget: 256 << 10, params: map[string]string{"hidden": "64"}, hidden: 64},
 		{name: "hashes fixed", fields: 4, dim: 8, budget: 256 << 10, params: map[string]string{"hashes": "1024"}, hashes: 1024},
 		{name: "both fixed", fields: 4, dim: 8, budget: 256 << 10, params: map[string]string{"hashes": "100", "hidden": "16", "layers": "3"}, hidden: 16, hashes: 100},
@@ -200,7 +279,7 @@ func TestSizing(t *testing.T) {
 			if sb > tc.budget || tbl.Bytes().Params != sb {
 				t.Fatalf("%+v: serving bytes %d (Bytes %+v), budget %d", c, sb, tbl.Bytes(), tc.budget)
 			}
-			if tc.params == nil && c.Hashes < MaxHashes && float64(sb) < 0.9*float64(tc.budget) {
+			if tc.params == nil && c.Hidden < MaxHidden && float64(sb) < 0.9*float64(tc.budget) {
 				t.Errorf("%+v uses %d of %d bytes", c, sb, tc.budget)
 			}
 			if (tc.hidden > 0 && c.Hidden != tc.hidden) || (tc.hashes > 0 && c.Hashes != tc.hashes) {

@@ -31,7 +31,9 @@
 //     that matter here (1 MiB over 26 fields is about 10k floats a field).
 //     Small budgets halve the width (down to 4) to keep at least
 //     [MinHashes] hashes; once k reaches the paper's [MaxHashes] the width
-//     grows instead.
+//     grows instead, up to [MaxHidden]: past it the multiply-adds of every
+//     lookup (k·h per id and field) make CPU training impractical, so a
+//     larger budget is left unused (the sweep reports the bytes used).
 //   - m = 10⁶ buckets ([DefaultBuckets]) as the paper. The bucket is the
 //     multiply-shift range reduction of the mod-p hash, not a second mod m:
 //     the same uniform spread, no division.
@@ -39,10 +41,17 @@
 //     layer l of every field: row f·width_l+j holds output unit j's
 //     weights and, last, its bias), stepped by dense Adam
 //     (densenet/optim, lr [DefaultLR]) once per Apply with the gradient
-//     summed over the batch in float64; the sparse row optimizer of the
-//     spec is not used. The forward and backward run in float64 over
-//     float32 weights (Go does not vectorise either, so it costs little),
-//     which keeps a batch's gradient independent of how its ids are split.
+//     summed over the batch; the sparse row optimizer of the spec is not
+//     used. Lookup and Apply are batched per field: the batch's distinct
+//     ids (their output gradients summed in batch order) go through the
+//     network in chunks of up to 512 as float32 matrix products on the
+//     gemm kernels (package kernels/gemm, one context per goroutine, the
+//     bias as a trailing 1 of each layer's input), Mish and its
+//     derivative in float64 from one exponential. Fields are split among
+//     threads; each field's gradient is one goroutine's, so results do
+//     not depend on the thread count. The kernels compute each output row
+//     from its own input row in the same order whatever the batch, so an
+//     id's vector is the same alone (serving's Compute) as in a batch.
 //   - Serving: the weights travel in the artifact as its row sets, so the
 //     artifact's codec applies to them; the method implements
 //     [embedding.RowBinder], and serving decodes the sets to fp32 once at
@@ -51,9 +60,9 @@
 //
 // # Where we differ from the paper and the reference code
 //
-//   - No batch normalisation: the seam computes one id at a time (in
-//     training and in serving), and the paper's BN would need batch
-//     statistics. Xavier-uniform initialisation instead, biases zero.
+//   - No batch normalisation: serving computes one id at a time, and the
+//     paper's BN would need batch statistics there (or folded running
+//     statistics). Xavier-uniform initialisation instead, biases zero.
 //   - Fewer, narrower layers than the paper's (k = 1024, several layers of
 //     width ~1800): they are sized to the budget.
 //   - Fields of a few ids get the same network as large ones (Hetu's

@@ -59,10 +59,10 @@ func (e *encoder) bucket(i int, x uint64) uint64 {
 }
 
 // encode writes the uniform encoding of id into x (k values in [-1, 1]).
-func (e *encoder) encode(id uint64, x []float64) {
+func (e *encoder) encode(id uint64, x []float32) {
 	v := mod61(id)
 	x = x[:len(e.a)]
 	for i := range x {
-		x[i] = float64(e.bucket(i, v))*e.scale - 1
+		x[i] = float32(float64(e.bucket(i, v))*e.scale - 1)
 	}
 }

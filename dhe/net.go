@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/kernels/gemm"
 )
 
 // network is every field's MLP over one set of weights: layer l of all
@@ -18,13 +19,30 @@ type network struct {
 	outs, ins []int
 	w         [][]float32
 	enc       []encoder
-	pool      sync.Pool // *scratch for Compute
+	pool      sync.Pool // *pass, for Compute and Lookup
 }
 
-// scratch is one forward pass's activations: x[0] the encoding, x[l+1]
-// layer l's output (after Mish for hidden layers), pre[l] its input sums.
-type scratch struct {
-	x, pre [][]float64
+// chunk is the most ids one batched pass computes at once (a pass's
+// encoding is chunk·(k+1) floats: 2 MiB at k = 1024).
+const chunk = 512
+
+// pass is the scratch of one goroutine's batched passes through a field's
+// network, up to chunk ids at a time: x[l] the input of layer l with a
+// trailing 1 (the bias's input), one row of ins[l]+1 floats per id;
+// pre[l] the layer's sums, outs[l] floats per id. Its gemm context is its
+// own (one thread): a pass is not safe for concurrent use.
+type pass struct {
+	ctx    *gemm.Context
+	x, pre [][]float32
+	dm     [][]float32 // backward: Mish's derivative at each hidden layer's sums
+	delta  []float32   // backward: the gradient of the current layer's sums
+	below  []float32   // backward: of the layer below's
+	// dedup, for a batch's distinct ids
+	seen map[uint64]int32
+	uniq []uint64
+	sum  []float32   // their summed output gradients (backward)
+	pos  []int32     // Lookup: each input id's distinct index
+	grad [][]float32 // backward: the field's slices of the layers' gradients
 }
 
 func newNetwork(c Config, w [][]float32) (*network, error) {
@@ -48,60 +66,159 @@ func newNetwork(c Config, w [][]float32) (*network, error) {
 	return n, nil
 }
 
-func (n *network) newScratch() *scratch {
-	s := &scratch{}
-	s.x = append(s.x, make([]float64, n.cfg.Hashes))
-	for l, o := range n.outs {
-		s.pre = append(s.pre, make([]float64, o))
-		if l < len(n.outs)-1 {
-			s.x = append(s.x, make([]float64, o))
-		}
+// getPass returns a pass from the pool (or a new one).
+func (n *network) getPass() *pass {
+	if p, _ := n.pool.Get().(*pass); p != nil {
+		return p
 	}
-	return s
+	p := &pass{ctx: gemm.NewContext(1), seen: map[uint64]int32{}}
+	for l, o := range n.outs {
+		p.x = append(p.x, make([]float32, chunk*(n.ins[l]+1)))
+		p.pre = append(p.pre, make([]float32, chunk*o))
+		p.dm = append(p.dm, make([]float32, chunk*o))
+	}
+	width := 0
+	for _, o := range n.outs {
+		width = max(width, o)
+	}
+	p.delta = make([]float32, chunk*width)
+	p.below = make([]float32, chunk*width)
+	return p
 }
 
-// layer returns field f's weights of layer l.
+// layer returns field f's weights of layer l: outs[l] rows of ins[l]+1.
 func (n *network) layer(l, f int) []float32 {
 	sz := n.outs[l] * (n.ins[l] + 1)
 	return n.w[l][f*sz : (f+1)*sz]
 }
 
-// forward runs field f's network on id; the output is s.pre[L].
-func (n *network) forward(f int, id uint64, s *scratch) {
-	n.enc[f].encode(id, s.x[0])
+// forward runs field f's network on ids (at most chunk of them) with p's
+// scratch; the outputs are p.pre[L][:len(ids)·Dim]. Each id's output
+// depends on that id alone: the products are the gemm kernels' row by
+// row, whatever the batch around it.
+func (n *network) forward(f int, ids []uint64, p *pass) []float32 {
+	return n.pass(f, ids, p, false)
+}
+
+// pass is forward; with grad set it also keeps Mish's derivative at each
+// hidden layer's sums in p.dm (from the same exponential).
+func (n *network) pass(f int, ids []uint64, p *pass, grad bool) []float32 {
+	b := len(ids)
+	k := n.cfg.Hashes
+	x0 := p.x[0]
+	for i, id := range ids {
+		row := x0[i*(k+1) : (i+1)*(k+1)]
+		n.enc[f].encode(id, row[:k])
+		row[k] = 1
+	}
 	last := len(n.outs) - 1
-	for l := range n.outs {
-		in, pre := s.x[l], s.pre[l]
-		fi := n.ins[l]
-		w := n.layer(l, f)
-		for j := range pre {
-			row := w[j*(fi+1) : (j+1)*(fi+1)]
-			pre[j] = dot(row[:fi], in) + float64(row[fi])
+	for l, o := range n.outs {
+		in := n.ins[l] + 1
+		if err := p.ctx.Sgemm(gemm.NoTrans, gemm.Trans, b, o, in, 1, p.x[l][:b*in], in,
+			n.layer(l, f), in, 0, p.pre[l][:b*o], o, nil); err != nil {
+			panic("dhe: forward: " + err.Error())
 		}
 		if l < last {
-			out := s.x[l+1]
-			for j, v := range pre {
-				out[j] = mish(v)
+			next := p.x[l+1]
+			for i := range b {
+				src := p.pre[l][i*o : (i+1)*o]
+				dst := next[i*(o+1) : (i+1)*(o+1)]
+				if grad {
+					dm := p.dm[l][i*o : (i+1)*o]
+					for j, v := range src {
+						m, g := mishAndGrad(float64(v))
+						dst[j], dm[j] = float32(m), float32(g)
+					}
+				} else {
+					for j, v := range src {
+						dst[j] = float32(mish(float64(v)))
+					}
+				}
+				dst[o] = 1
+			}
+		}
+	}
+	return p.pre[last][:b*n.cfg.Dim]
+}
+
+// backward adds to g (field f's gradient of every layer, each outs[l] rows
+// of ins[l]+1 floats; g[l] is overwritten when first is set) the gradient
+// of Σ dout·v over ids (at most chunk), after a forward of the same ids
+// on p.
+func (n *network) backward(f int, ids []uint64, dout []float32, p *pass, g [][]float32, first bool) {
+	b := len(ids)
+	n.pass(f, ids, p, true)
+	beta := float32(1)
+	if first {
+		beta = 0
+	}
+	last := len(n.outs) - 1
+	delta := dout[:b*n.outs[last]]
+	for l := last; l >= 0; l-- {
+		o, in := n.outs[l], n.ins[l]+1
+		// dW = deltaᵀ · x (bias included: x's trailing 1)
+		if err := p.ctx.Sgemm(gemm.Trans, gemm.NoTrans, o, in, b, 1, delta, o, p.x[l][:b*in], in,
+			beta, g[l], in, nil); err != nil {
+			panic("dhe: backward: " + err.Error())
+		}
+		if l == 0 {
+			break
+		}
+		// dx = delta · W[:, :ins], through Mish'
+		below := p.below[:b*(in-1)]
+		if err := p.ctx.Sgemm(gemm.NoTrans, gemm.NoTrans, b, in-1, o, 1, delta, o, n.layer(l, f), in,
+			0, below, in-1, nil); err != nil {
+			panic("dhe: backward: " + err.Error())
+		}
+		for i, v := range p.dm[l-1][:b*(in-1)] {
+			below[i] *= v
+		}
+		p.delta, p.below = p.below, p.delta
+		delta = p.delta[:b*(in-1)]
+	}
+}
+
+// distinct fills p.uniq with the distinct ids of ids[start], ids[start+
+// stride], ... in first-seen order and p.pos with each one's index.
+func (p *pass) distinct(ids []uint64, start, stride int) {
+	clear(p.seen)
+	p.uniq, p.pos = p.uniq[:0], p.pos[:0]
+	for i := start; i < len(ids); i += stride {
+		id := ids[i]
+		u, ok := p.seen[id]
+		if !ok {
+			u = int32(len(p.uniq))
+			p.seen[id] = u
+			p.uniq = append(p.uniq, id)
+		}
+		p.pos = append(p.pos, u)
+	}
+}
+
+// lookupField writes field f's vectors of the whole examples ids (nf
+// fields each) into out (Dim floats per id): each distinct id computed
+// once, in chunks.
+func (n *network) lookupField(f, nf int, ids []uint64, out []float32, p *pass) {
+	d := n.cfg.Dim
+	p.distinct(ids, f, nf)
+	for lo := 0; lo < len(p.uniq); lo += chunk {
+		hi := min(lo+chunk, len(p.uniq))
+		v := n.forward(f, p.uniq[lo:hi], p)
+		for e, u := range p.pos {
+			if int(u) >= lo && int(u) < hi {
+				copy(out[(e*nf+f)*d:(e*nf+f+1)*d], v[(int(u)-lo)*d:(int(u)-lo+1)*d])
 			}
 		}
 	}
 }
 
-// dot returns Σ w[i]·x[i] in float64 (four partial sums, a fixed order).
-func dot(w []float32, x []float64) float64 {
-	x = x[:len(w)]
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(w); i += 4 {
-		s0 += float64(w[i]) * x[i]
-		s1 += float64(w[i+1]) * x[i+1]
-		s2 += float64(w[i+2]) * x[i+2]
-		s3 += float64(w[i+3]) * x[i+3]
+// lookupFields runs lookupField for fields [lo, hi) on a pooled pass.
+func (n *network) lookupFields(lo, hi int, ids []uint64, out []float32) {
+	p := n.getPass()
+	for f := lo; f < hi; f++ {
+		n.lookupField(f, len(n.enc), ids, out, p)
 	}
-	for ; i < len(w); i++ {
-		s0 += float64(w[i]) * x[i]
-	}
-	return (s0 + s1) + (s2 + s3)
+	n.pool.Put(p)
 }
 
 // mish is x·tanh(softplus(x)), with tanh(log(1+e)) = e(e+2)/(e(e+2)+2)
@@ -112,7 +229,7 @@ func mish(x float64) float64 {
 	}
 	e := math.Exp(x)
 	n := e * (e + 2)
-	return x * n / (n + 2)
+	return x * (n / (n + 2)) // as mishAndGrad rounds it
 }
 
 // mishGrad is mish'(x) = t + x·(1-t²)·σ(x), t = tanh(softplus(x)).
@@ -126,36 +243,43 @@ func mishGrad(x float64) float64 {
 	return t + x*(1-t*t)*e/(1+e)
 }
 
+// mishAndGrad returns mish(x) and mish'(x) from one exponential.
+func mishAndGrad(x float64) (m, g float64) {
+	if x > 20 {
+		return x, 1
+	}
+	e := math.Exp(x)
+	n := e * (e + 2)
+	t := n / (n + 2)
+	return x * t, t + x*(1-t*t)*e/(1+e)
+}
+
 // computer is a served field: Compute only.
 type computer struct {
 	n *network
 	f int
 }
 
-// Compute writes field f's vector of id to out (Dim floats). It is safe
-// for concurrent use.
+// Compute writes field f's vector of id to out (Dim floats): the batched
+// forward of one id, so that it equals the table's batched Lookup bit for
+// bit. It is safe for concurrent use.
 func (c *computer) Compute(id uint64, _ []float32, out []float32) {
 	n := c.n
-	s, _ := n.pool.Get().(*scratch)
-	if s == nil {
-		s = n.newScratch()
-	}
-	n.forward(c.f, id, s)
-	for j, v := range s.pre[len(s.pre)-1][:len(out)] {
-		out[j] = float32(v)
-	}
-	n.pool.Put(s)
+	p := n.getPass()
+	ids := [1]uint64{id}
+	copy(out, n.forward(c.f, ids[:], p))
+	n.pool.Put(p)
 }
 
-// trainer holds a training network's gradient accumulators and the
-// backward work of the current Apply.
+// trainer holds the backward work of the current Apply: the ids each
+// field's Backward queued and their output gradients, and the gradient
+// of every layer's weights (Adam's, float32, layer-wide).
 type trainer struct {
 	n    *network
-	g    [][]float64 // gradient of each layer's weights, summed over the batch
+	g    [][]float32 // gradient of each layer's weights, summed over the batch
 	todo [][]pending // per field, the ids Backward queued, in batch order
 	dout []float32   // the queued output gradients, Dim floats each
-	work []*scratch  // one per goroutine of run
-	dx   [][][]float64
+	work []*pass     // one per goroutine of run
 	// inApply is set while the table's Apply runs the engine's (Lookup
 	// never runs concurrently with Apply).
 	inApply bool
@@ -168,12 +292,8 @@ type pending struct {
 	off int
 }
 
-func newTrainer(n *network) *trainer {
-	t := &trainer{n: n, todo: make([][]pending, n.cfg.Fields)}
-	for _, w := range n.w {
-		t.g = append(t.g, make([]float64, len(w)))
-	}
-	return t
+func newTrainer(n *network, g [][]float32) *trainer {
+	return &trainer{n: n, g: g, todo: make([][]pending, n.cfg.Fields)}
 }
 
 // trainComputer is a training field: Backward queues the id, and the
@@ -207,74 +327,60 @@ func (c *trainComputer) Backward(id uint64, _, dout, _ []float32) {
 func (t *trainer) queued() int { return len(t.dout) / t.n.cfg.Dim }
 
 // run runs the queued backward passes of fields [lo, hi) on goroutine
-// g's scratch, adding into t.g; then clears their queues.
-func (t *trainer) run(g, lo, hi int) {
-	s, dx := t.work[g], t.dx[g]
-	d := t.n.cfg.Dim
+// wk's scratch, writing their gradients into t.g (a field without ids
+// gets zeros); then clears their queues. A field's distinct ids are
+// taken in first-seen order, each with its output gradients summed in
+// batch order, and go through the network in chunks: the gradient does
+// not depend on how fields are split among goroutines.
+func (t *trainer) run(wk, lo, hi int) {
+	n := t.n
+	p := t.work[wk]
+	d := n.cfg.Dim
+	if p.grad == nil {
+		p.grad = make([][]float32, len(n.outs))
+	}
+	gl := p.grad
 	for f := lo; f < hi; f++ {
-		for _, p := range t.todo[f] {
-			t.backward(f, p.id, t.dout[p.off:p.off+d], s, dx)
+		for l := range gl {
+			sz := n.outs[l] * (n.ins[l] + 1)
+			gl[l] = t.g[l][f*sz : (f+1)*sz]
 		}
-		t.todo[f] = t.todo[f][:0]
+		todo := t.todo[f]
+		if len(todo) == 0 {
+			for _, g := range gl {
+				clear(g)
+			}
+			continue
+		}
+		clear(p.seen)
+		p.uniq = p.uniq[:0]
+		p.sum = p.sum[:0]
+		for _, q := range todo {
+			u, ok := p.seen[q.id]
+			if !ok {
+				u = int32(len(p.uniq))
+				p.seen[q.id] = u
+				p.uniq = append(p.uniq, q.id)
+				p.sum = append(p.sum, t.dout[q.off:q.off+d]...)
+				continue
+			}
+			s := p.sum[int(u)*d : (int(u)+1)*d]
+			for j, v := range t.dout[q.off : q.off+d] {
+				s[j] += v
+			}
+		}
+		for c := 0; c < len(p.uniq); c += chunk {
+			e := min(c+chunk, len(p.uniq))
+			n.backward(f, p.uniq[c:e], p.sum[c*d:e*d], p, gl, c == 0)
+		}
+		t.todo[f] = todo[:0]
 	}
 }
 
 // grow makes sure run has scratch for goroutines goroutines.
 func (t *trainer) grow(goroutines int) {
 	for len(t.work) < goroutines {
-		t.work = append(t.work, t.n.newScratch())
-		var dx [][]float64
-		for _, o := range t.n.outs {
-			dx = append(dx, make([]float64, o))
-		}
-		t.dx = append(t.dx, dx)
-	}
-}
-
-// backward adds the gradient of field f's network at id for output
-// gradient dout to t.g (dx: scratch for the gradient of each layer's
-// sums).
-func (t *trainer) backward(f int, id uint64, dout []float32, s *scratch, dx [][]float64) {
-	n := t.n
-	n.forward(f, id, s)
-	last := len(n.outs) - 1
-	delta := dx[last]
-	for j := range delta {
-		delta[j] = float64(dout[j])
-	}
-	for l := last; l >= 0; l-- {
-		fi, fo := n.ins[l], n.outs[l]
-		sz := fo * (fi + 1)
-		w := n.w[l][f*sz : (f+1)*sz]
-		g := t.g[l][f*sz : (f+1)*sz]
-		in := s.x[l]
-		var below []float64
-		if l > 0 {
-			below = dx[l-1]
-			clear(below)
-		}
-		for j, dj := range delta {
-			if dj == 0 {
-				continue
-			}
-			grow := g[j*(fi+1) : (j+1)*(fi+1)]
-			for i, v := range in {
-				grow[i] += dj * v
-			}
-			grow[fi] += dj
-			if below != nil {
-				row := w[j*(fi+1) : j*(fi+1)+fi]
-				for i, v := range row {
-					below[i] += dj * float64(v)
-				}
-			}
-		}
-		if below != nil {
-			for i, v := range s.pre[l-1] {
-				below[i] *= mishGrad(v)
-			}
-			delta = below
-		}
+		t.work = append(t.work, t.n.getPass())
 	}
 }
 

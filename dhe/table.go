@@ -90,7 +90,7 @@ func build(c Config) (*Table, error) {
 	for _, lw := range net.w {
 		t.grads = append(t.grads, make([]float32, len(lw)))
 	}
-	t.net, t.tr = net, newTrainer(net)
+	t.net, t.tr = net, newTrainer(net, t.grads)
 	if t.adam, err = optim.NewAdam(optim.AdamConfig{LR: c.LR}, net.w, t.grads); err != nil {
 		return nil, fmt.Errorf("dhe table: %w", err)
 	}
@@ -111,26 +111,34 @@ func (t *Table) SetThreads(n int) {
 	t.threads = t.Planned.Threads()
 }
 
-// minLookupChunk is the fewest ids a Lookup goroutine takes.
-const minLookupChunk = 256
-
-// Lookup writes the vector of each id to out (see [embedding.Table]),
-// splitting whole examples among the table's threads.
+// Lookup writes the vector of each id to out (see [embedding.Table]):
+// per field, the batch's distinct ids go through the field's network in
+// batched passes on the gemm kernels (fields split among the table's
+// threads). Each id's vector is the one Compute gives it alone, bit for
+// bit.
 func (t *Table) Lookup(ids []uint64, out []float32) {
 	nf, d := t.cfg.Fields, t.cfg.Dim
-	n := len(ids) / max(nf, 1)
-	parts := min(t.threads, len(ids)/minLookupChunk)
-	if parts < 2 || len(ids)%nf != 0 || len(out) != len(ids)*d {
+	if len(ids)%nf != 0 || len(out) != len(ids)*d {
 		t.Planned.Lookup(ids, out) // panics on the shape errors
 		return
 	}
+	if len(ids) == 0 {
+		return
+	}
+	parts := max(1, min(t.threads, nf, len(ids)/minLookupIDs))
+	if parts == 1 {
+		t.net.lookupFields(0, nf, ids, out)
+		return
+	}
 	var wg sync.WaitGroup
-	for p := range parts {
-		lo, hi := p*n/parts, (p+1)*n/parts
-		wg.Go(func() { t.Planned.Lookup(ids[lo*nf:hi*nf], out[lo*nf*d:hi*nf*d]) })
+	for q := range parts {
+		wg.Go(func() { t.net.lookupFields(q*nf/parts, (q+1)*nf/parts, ids, out) })
 	}
 	wg.Wait()
 }
+
+// minLookupIDs is the fewest ids per goroutine of a Lookup.
+const minLookupIDs = 256
 
 // Apply trains the networks on a batch (see [embedding.Trainable]): the
 // engine's Apply queues each id's output gradient with its field's
@@ -160,13 +168,6 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 		wg.Wait()
 	}
 	t.tr.dout = t.tr.dout[:0]
-	for l, g := range t.tr.g {
-		dst := t.grads[l]
-		for i, v := range g {
-			dst[i] = float32(v)
-		}
-		clear(g)
-	}
 	t.adam.Step(nil)
 }
 
