@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/embtab/embtab/atomicfile"
 	"io"
 	"log/slog"
 	"math"
@@ -94,6 +95,13 @@ type Result struct {
 	// results.csv written before they were recorded).
 	ServingBytes     int64 `parquet:"serving_bytes" json:"serving_bytes"`
 	FullServingBytes int64 `parquet:"full_serving_bytes" json:"full_serving_bytes"`
+	// TestRows is the rows the test AUC was computed on, AUCSE its
+	// standard error (DeLong) and SamplesPerS the training throughput
+	// (the trainer's train_samples_per_s). All three are 0 in rows
+	// written before they were recorded.
+	TestRows    int64   `parquet:"test_rows" json:"test_rows"`
+	AUCSE       float64 `parquet:"auc_se" json:"auc_se"`
+	SamplesPerS float64 `parquet:"samples_per_s" json:"samples_per_s"`
 }
 
 // servingBytes is what the served fp32 artifact of a run holds in memory:
@@ -113,24 +121,29 @@ func servingBytes(res *trainer.Result) int64 {
 func (r *Result) Legacy() bool { return r.ServingBytes == 0 }
 
 // legacyColumns is the width of a results.csv row from before serving
-// bytes (the first 13 columns of csvHeader).
-const legacyColumns = 13
+// bytes (the first 13 columns of csvHeader), servingColumns of one from
+// before test rows, AUC standard errors and samples/s (the first 16).
+const (
+	legacyColumns  = 13
+	servingColumns = 16
+)
 
 var csvHeader = []string{"dataset", "method", "model", "target_ratio", "budget_bytes", "bytes_used", "full_table_bytes",
-	"ratio", "auc", "logloss", "train_seconds", "seed", "dim", "index_bytes", "serving_bytes", "full_serving_bytes"}
+	"ratio", "auc", "logloss", "train_seconds", "seed", "dim", "index_bytes", "serving_bytes", "full_serving_bytes",
+	"test_rows", "auc_se", "samples_per_s"}
 
 func (r *Result) record() []string {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
 	i := func(x int64) string { return strconv.FormatInt(x, 10) }
 	return []string{r.Dataset, r.Method, r.Model, f(r.TargetRatio), i(r.BudgetBytes), i(r.BytesUsed), i(r.FullTableBytes),
 		f(r.Ratio), f(r.AUC), f(r.LogLoss), f(r.TrainSeconds), i(r.Seed), i(r.Dim),
-		i(r.IndexBytes), i(r.ServingBytes), i(r.FullServingBytes)}
+		i(r.IndexBytes), i(r.ServingBytes), i(r.FullServingBytes), i(r.TestRows), f(r.AUCSE), f(r.SamplesPerS)}
 }
 
-// parseRecord parses a results.csv row, of the current width or of the
-// legacy one (no index or serving bytes).
+// parseRecord parses a results.csv row, of the current width or of an
+// earlier one (legacyColumns, servingColumns).
 func parseRecord(rec []string) (*Result, error) {
-	if len(rec) != len(csvHeader) && len(rec) != legacyColumns {
+	if len(rec) != len(csvHeader) && len(rec) != legacyColumns && len(rec) != servingColumns {
 		return nil, fmt.Errorf("want %d columns, got %d", len(csvHeader), len(rec))
 	}
 	var r Result
@@ -158,6 +171,9 @@ func parseRecord(rec []string) (*Result, error) {
 		if err == nil && r.ServingBytes <= 0 {
 			err = fmt.Errorf("serving_bytes %d", r.ServingBytes)
 		}
+	}
+	if len(rec) > servingColumns {
+		r.TestRows, r.AUCSE, r.SamplesPerS = pi(rec[16]), pf(rec[17]), pf(rec[18])
 	}
 	return &r, err
 }
@@ -301,6 +317,9 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 		}
 		done[cellKey{r.Dataset, r.Method, r.TargetRatio, r.Seed}] = r
 	}
+	if err := upgradeResults(csvPath, results); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(csvPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("results file: %w", err)
@@ -372,7 +391,8 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 				r := &Result{Dataset: d.Name, Method: m, Model: d.Model, TargetRatio: ratio, BudgetBytes: budget,
 					BytesUsed: res.EmbeddingBytes, IndexBytes: res.IndexBytes, ServingBytes: servingBytes(res),
 					FullTableBytes: res.FullTableBytes, AUC: res.TestAUC, LogLoss: res.TestLogLoss,
-					TrainSeconds: res.TrainSeconds, Seed: int64(seed), Dim: int64(d.Dim)}
+					TrainSeconds: res.TrainSeconds, Seed: int64(seed), Dim: int64(d.Dim),
+					TestRows: res.TestRows, AUCSE: res.TestAUCSE, SamplesPerS: res.TrainSamplesPerS}
 				if r.ServingBytes <= 0 {
 					return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: the trainer reports %d serving bytes",
 						d.Name, m, ratio, seed, r.ServingBytes)
@@ -410,6 +430,36 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 		return results, err
 	}
 	return results, nil
+}
+
+// upgradeResults rewrites a results.csv whose header is an earlier width
+// (servingColumns) in the current one, atomically, before a resumed
+// sweep appends to it: its rows keep their values, the new columns 0
+// (unknown).
+func upgradeResults(path string, results []*Result) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read results: %w", err)
+	}
+	cr := csv.NewReader(f)
+	cr.FieldsPerRecord = -1
+	head, err := cr.Read()
+	f.Close()
+	if err != nil || len(head) == len(csvHeader) || len(head) == 0 || head[0] != "dataset" {
+		return nil // empty, current, or headerless: nothing to upgrade
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.Write(csvHeader)
+		for _, r := range results {
+			cw.Write(r.record())
+		}
+		cw.Flush()
+		return cw.Error()
+	})
 }
 
 // ReadResults reads a results.csv; a missing file gives no results. Rows

@@ -196,14 +196,32 @@ func TestLegacyResults(t *testing.T) {
 		t.Errorf("resuming a legacy results.csv: %v", err)
 	}
 	current := strings.Join(csvHeader, ",") + "\n" +
-		"tiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600\n" +
-		"tiny,hashed,lr,2,800,800,1000,2,0.7,0.5,1,1,4\n" // torn after dim
+		"tiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,500,0.01,1000\n" +
+		"tiny,hashed,lr,2,800,800,1000,2,0.7,0.5,1,1,4,0,800\n" // torn after serving bytes
 	if err := os.WriteFile(path, []byte(current), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res, err = ReadResults(path)
-	if err != nil || len(res) != 1 || res[0].Legacy() || res[0].ServingBytes != 1600 {
+	if err != nil || len(res) != 1 || res[0].Legacy() || res[0].ServingBytes != 1600 || res[0].TestRows != 500 || res[0].AUCSE != 0.01 {
 		t.Fatalf("rows %+v, %v: want the full row only", res, err)
+	}
+	// A file of the width before test rows, AUC errors and samples/s
+	// reads, and a resume rewrites it in the current width first.
+	older := strings.Join(csvHeader[:servingColumns], ",") + "\n" +
+		"tiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600\n"
+	if err := os.WriteFile(path, []byte(older), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err = ReadResults(path)
+	if err != nil || len(res) != 1 || res[0].ServingBytes != 1600 || res[0].TestRows != 0 {
+		t.Fatalf("rows of the earlier width %+v, %v", res, err)
+	}
+	if err := upgradeResults(path, res); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if want := strings.Join(csvHeader, ",") + "\ntiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,0,0,0\n"; string(b) != want {
+		t.Errorf("upgraded file:\n%s\nwant\n%s", b, want)
 	}
 }
 

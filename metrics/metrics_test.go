@@ -127,3 +127,99 @@ func BenchmarkAUC1M(b *testing.B) {
 		AUC(s, y)
 	}
 }
+
+// bruteDeLong is DeLong's variance from its definition: the placements
+// V10_i = mean_j ψ(x_i, y_j) and V01_j = mean_i ψ(x_i, y_j).
+func bruteDeLong(s, y []float32) (auc, se float64) {
+	var pos, neg []float32
+	for i, v := range s {
+		if y[i] == 1 {
+			pos = append(pos, v)
+		} else {
+			neg = append(neg, v)
+		}
+	}
+	psi := func(a, b float32) float64 {
+		switch {
+		case a > b:
+			return 1
+		case a == b:
+			return 0.5
+		}
+		return 0
+	}
+	v10 := make([]float64, len(pos))
+	v01 := make([]float64, len(neg))
+	for i, p := range pos {
+		for j, q := range neg {
+			v10[i] += psi(p, q) / float64(len(neg))
+			v01[j] += psi(p, q) / float64(len(pos))
+		}
+	}
+	for _, v := range v10 {
+		auc += v / float64(len(pos))
+	}
+	return auc, math.Sqrt(sampleVar(v10, auc)/float64(len(pos)) + sampleVar(v01, auc)/float64(len(neg)))
+}
+
+func TestAUCDeLong(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, tc := range []struct {
+		name string
+		n    int
+		ties bool
+	}{{"small", 12, false}, {"ties", 60, true}, {"larger", 400, false}} {
+		s, y := make([]float32, tc.n), make([]float32, tc.n)
+		for i := range s {
+			y[i] = float32(i % 2)
+			s[i] = float32(rng.NormFloat64()) + 0.7*y[i]
+			if tc.ties {
+				s[i] = float32(math.Round(float64(s[i]) * 2))
+			}
+		}
+		got, err := AUCDeLong(s, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auc, se := bruteDeLong(s, y)
+		plain, _ := AUC(s, y)
+		if math.Abs(got.AUC-auc) > 1e-12 || math.Abs(got.AUC-plain) > 1e-12 || math.Abs(got.SE-se) > 1e-12 {
+			t.Errorf("%s: AUCDeLong = %+v; definition: auc %v se %v; AUC %v", tc.name, got, auc, se, plain)
+		}
+		if got.Low > got.AUC || got.High < got.AUC || math.Abs(got.High-got.Low-2*1.96*got.SE) > 1e-9 && got.Low > 0 && got.High < 1 {
+			t.Errorf("%s: interval %+v", tc.name, got)
+		}
+	}
+	// Over repeated binormal samples, the SE matches the AUC's spread.
+	var aucs, ses []float64
+	for range 300 {
+		s, y := make([]float32, 400), make([]float32, 400)
+		for i := range s {
+			y[i] = float32(i % 3 % 2)
+			s[i] = float32(rng.NormFloat64()) + y[i]
+		}
+		r, err := AUCDeLong(s, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aucs, ses = append(aucs, r.AUC), append(ses, r.SE)
+	}
+	var m, meanSE float64
+	for i := range aucs {
+		m += aucs[i] / float64(len(aucs))
+		meanSE += ses[i] / float64(len(ses))
+	}
+	sd := math.Sqrt(sampleVar(aucs, m))
+	if r := meanSE / sd; r < 0.85 || r > 1.15 {
+		t.Errorf("mean DeLong SE %v, spread of the AUCs %v (ratio %v)", meanSE, sd, r)
+	}
+	if _, err := AUCDeLong([]float32{1, 2}, []float32{1, 1}); !errors.Is(err, ErrOneClass) {
+		t.Errorf("one class: %v", err)
+	}
+	if r, err := AUCDeLong([]float32{1, 2, 3}, []float32{1, 0, 0}); err != nil || !math.IsInf(r.SE, 1) {
+		t.Errorf("one positive: %+v, %v", r, err)
+	}
+	if _, err := AUCDeLong([]float32{float32(math.NaN()), 1}, []float32{1, 0}); !errors.Is(err, ErrNaN) {
+		t.Errorf("NaN: %v", err)
+	}
+}

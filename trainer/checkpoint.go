@@ -73,10 +73,12 @@ type ckptMeta struct {
 
 // evalRecord is one epoch's evaluation as a checkpoint keeps it.
 type evalRecord struct {
-	TrainLogLoss float64 `json:"train_logloss"`
-	TestAUC      float64 `json:"test_auc"`
-	TestLogLoss  float64 `json:"test_logloss"`
-	TestRows     int64   `json:"test_rows"`
+	TrainLogLoss float64    `json:"train_logloss"`
+	TestAUC      float64    `json:"test_auc"`
+	TestLogLoss  float64    `json:"test_logloss"`
+	TestRows     int64      `json:"test_rows"`
+	TestAUCSE    float64    `json:"test_auc_se,omitempty"`
+	TestAUCCI    [2]float64 `json:"test_auc_ci"`
 }
 
 // stateSaver is implemented by tables and dense nets that can be

@@ -30,17 +30,22 @@ type Result struct {
 	Model string `json:"model"`
 	Table string `json:"table"`
 	// Dense is the dense-net implementation that ran: "native" or "gomlx".
-	Dense            string  `json:"dense"`
-	Dim              int     `json:"dim"`
-	TestAUC          float64 `json:"test_auc"`
-	TestLogLoss      float64 `json:"test_logloss"`
-	TrainLogLoss     float64 `json:"train_logloss"`
-	TrainSamplesPerS float64 `json:"train_samples_per_s"`
-	TrainSeconds     float64 `json:"train_seconds"`
-	TrainRows        int64   `json:"train_rows"`
-	TestRows         int64   `json:"test_rows"`
-	Epochs           int     `json:"epochs"`
-	Steps            int64   `json:"steps"`
+	Dense   string  `json:"dense"`
+	Dim     int     `json:"dim"`
+	TestAUC float64 `json:"test_auc"`
+	// TestAUCSE is the test AUC's standard error (DeLong's variance) and
+	// TestAUCCI its 95% interval [low, high]: TestAUC ∓ 1.96·TestAUCSE,
+	// clipped to [0, 1] (metrics.AUCDeLong).
+	TestAUCSE        float64    `json:"test_auc_se"`
+	TestAUCCI        [2]float64 `json:"test_auc_ci"`
+	TestLogLoss      float64    `json:"test_logloss"`
+	TrainLogLoss     float64    `json:"train_logloss"`
+	TrainSamplesPerS float64    `json:"train_samples_per_s"`
+	TrainSeconds     float64    `json:"train_seconds"`
+	TrainRows        int64      `json:"train_rows"`
+	TestRows         int64      `json:"test_rows"`
+	Epochs           int        `json:"epochs"`
+	Steps            int64      `json:"steps"`
 	// EmbeddingBytes is the memory of the embedding parameters as stored
 	// in training; OptimizerBytes their optimizer state; TrainIndexBytes
 	// the training table's id maps (a full table's or a hybrid head's).
@@ -320,6 +325,7 @@ func (r *run) resume() error {
 	}
 	if e := r.meta.Eval; e != nil { // the last evaluation, until the next epoch's replaces it
 		r.res.TrainLogLoss, r.res.TestAUC, r.res.TestLogLoss, r.res.TestRows = e.TrainLogLoss, e.TestAUC, e.TestLogLoss, e.TestRows
+		r.res.TestAUCSE, r.res.TestAUCCI = e.TestAUCSE, e.TestAUCCI
 	}
 	r.trainTime = time.Duration(r.meta.TrainSeconds * float64(time.Second))
 	return nil
@@ -484,14 +490,17 @@ func (r *run) evalEpoch() error {
 		return fmt.Errorf("after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
 	}
 	r.bar.Phase(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs), r.sp.testRows, "rows")
-	auc, ll, n, err := evaluate(r.ctx, &r.cfg, r.sp, r.onErr, r.st)
+	ai, ll, n, err := evaluate(r.ctx, &r.cfg, r.sp, r.onErr, r.st)
 	if err != nil {
 		return fmt.Errorf("evaluation after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
 	}
-	r.bar.Detail(fmt.Sprintf("test AUC %.4f, logloss %.4f", auc, ll))
+	auc := ai.AUC
+	r.bar.Detail(fmt.Sprintf("test AUC %.4f [%.4f, %.4f], logloss %.4f", auc, ai.Low, ai.High, ll))
 	res := r.res
 	res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
-	r.meta.Eval = &evalRecord{TrainLogLoss: res.TrainLogLoss, TestAUC: auc, TestLogLoss: ll, TestRows: n}
+	res.TestAUCSE, res.TestAUCCI = ai.SE, [2]float64{ai.Low, ai.High}
+	r.meta.Eval = &evalRecord{TrainLogLoss: res.TrainLogLoss, TestAUC: auc, TestLogLoss: ll, TestRows: n,
+		TestAUCSE: ai.SE, TestAUCCI: res.TestAUCCI}
 	r.log.Info("epoch done", "epoch", epoch+1, "train_logloss", res.TrainLogLoss, "test_auc", auc, "test_logloss", ll)
 	if r.mlog != nil {
 		r.mlog.write(map[string]any{"kind": "eval", "epoch": epoch + 1, "step": r.meta.Step, "train_logloss": res.TrainLogLoss,
@@ -589,7 +598,7 @@ func writeResult(path string, res *Result, cfg *Config) error {
 }
 
 // evaluate predicts the test split and returns AUC, log loss and rows.
-func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnError, st *stepper) (float64, float64, int64, error) {
+func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnError, st *stepper) (metrics.AUCInterval, float64, int64, error) {
 	path, format, skip, limit := cfg.Data, cfg.Format, sp.testSkip, sp.testLimit
 	if cfg.TestData != "" {
 		path, format = cfg.TestData, cfg.TestFormat
@@ -598,27 +607,27 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: onErr, Filter: sp.testFilter, Skip: skip, Limit: limit,
 	})
 	if err != nil {
-		return 0, 0, 0, err
+		return metrics.AUCInterval{}, 0, 0, err
 	}
 	defer src.Close()
 	var probs, labels []float32
 	for {
 		if err := ctx.Err(); err != nil {
-			return 0, 0, 0, err
+			return metrics.AUCInterval{}, 0, 0, err
 		}
 		b, err := src.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return 0, 0, 0, err
+			return metrics.AUCInterval{}, 0, 0, err
 		}
 		p, err := st.predict(b)
 		if err != nil {
-			return 0, 0, 0, err
+			return metrics.AUCInterval{}, 0, 0, err
 		}
 		if i := firstNonFinite(p); i >= 0 {
-			return 0, 0, 0, fmt.Errorf("%w: prediction for test row %d of %s is %v (%s)", ErrDiverged, len(probs)+i, path, p[i], divergeHint)
+			return metrics.AUCInterval{}, 0, 0, fmt.Errorf("%w: prediction for test row %d of %s is %v (%s)", ErrDiverged, len(probs)+i, path, p[i], divergeHint)
 		}
 		probs = append(probs, p...)
 		labels = append(labels, b.Labels...)
@@ -628,15 +637,15 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 		src.Release(b)
 	}
 	if len(probs) == 0 {
-		return 0, 0, 0, fmt.Errorf("%s: no test rows", path)
+		return metrics.AUCInterval{}, 0, 0, fmt.Errorf("%s: no test rows", path)
 	}
-	auc, err := metrics.AUC(probs, labels)
+	auc, err := metrics.AUCDeLong(probs, labels)
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
+		return metrics.AUCInterval{}, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
 	}
 	ll, err := metrics.LogLoss(probs, labels)
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
+		return metrics.AUCInterval{}, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
 	}
 	return auc, ll, int64(len(probs)), nil
 }

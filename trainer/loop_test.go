@@ -496,7 +496,8 @@ func TestEvalProgress(t *testing.T) {
 	for label, want := range map[string][]string{
 		"epoch 2/2": {fmt.Sprintf("%d/%d samples", res.TrainRows, res.TrainRows), "loss "},
 		"eval 1/2":  {rows, "test AUC "},
-		"eval 2/2":  {rows, fmt.Sprintf("test AUC %.4f, logloss %.4f", res.TestAUC, res.TestLogLoss)},
+		"eval 2/2": {rows, fmt.Sprintf("test AUC %.4f [%.4f, %.4f], logloss %.4f", res.TestAUC, res.TestAUCCI[0],
+			res.TestAUCCI[1], res.TestLogLoss)},
 		"eval int8": {rows, fmt.Sprintf("test AUC %.4f", res.Quantized[0].TestAUC)},
 	} {
 		line, ok := final[label]

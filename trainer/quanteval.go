@@ -95,10 +95,11 @@ func evalQuantized(ctx context.Context, cfg *Config, sp *split, onErr datasets.O
 				qr.RelErr = sqrt(sqErr / sqNorm)
 			}
 		}
-		auc, ll, _, err := evaluate(ctx, cfg, sp, onErr, st)
+		ai, ll, _, err := evaluate(ctx, cfg, sp, onErr, st)
 		if err != nil {
 			return nil, err
 		}
+		auc := ai.AUC
 		qr.TestAUC, qr.TestLogLoss, qr.DeltaAUC = auc, ll, auc-baseAUC
 		out = append(out, qr)
 		restore()

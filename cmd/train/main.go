@@ -199,7 +199,8 @@ func printResult(w io.Writer, res *trainer.Result, out string) {
 		fmt.Fprintf(w, "%s: already complete (%d steps); nothing trained, %s left as it is. Stored result:\n",
 			out, res.Steps, filepath.Join(out, trainer.ResultFile))
 	}
-	fmt.Fprintf(w, "model %s, table %s (dim %d): test AUC %.4f, test logloss %.4f\n", res.Model, res.Table, res.Dim, res.TestAUC, res.TestLogLoss)
+	fmt.Fprintf(w, "model %s, table %s (dim %d): test AUC %.4f (95%% CI %.4f-%.4f, DeLong, %d test rows), test logloss %.4f\n",
+		res.Model, res.Table, res.Dim, res.TestAUC, res.TestAUCCI[0], res.TestAUCCI[1], res.TestRows, res.TestLogLoss)
 	fmt.Fprintf(w, "trained %d rows x %d epochs in %.1fs (%.0f samples/s); serving %s (rows %s + index %s; full table %s: compression %.1fx)\n",
 		res.TrainRows, res.Epochs, res.TrainSeconds, res.TrainSamplesPerS,
 		bytesize.Format(res.ServingBytes), bytesize.Format(res.ServingBytes-res.IndexBytes), bytesize.Format(res.IndexBytes),

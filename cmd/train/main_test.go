@@ -196,7 +196,7 @@ func TestResumeFinishedRunCLI(t *testing.T) {
 	if !strings.Contains(out.String(), "already complete") {
 		t.Errorf("resume of a finished run printed %q, want it to say already complete", out.String())
 	}
-	auc := first[strings.Index(first, "test AUC"):strings.Index(first, ", test logloss")]
+	auc := first[strings.Index(first, "test AUC"):strings.Index(first, " (95% CI")]
 	if !strings.Contains(out.String(), auc) {
 		t.Errorf("resume printed %q, want the stored %q", out.String(), auc)
 	}
