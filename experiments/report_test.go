@@ -131,3 +131,32 @@ func TestReportSameTables(t *testing.T) {
 		t.Errorf("report:\n%s", rep)
 	}
 }
+
+// TestReportNoise: the best cell is told apart from its runner-up only
+// when the gap exceeds 1.96 standard errors of the difference (test SEs
+// and the seeds' spread); the anchors table lists the benchmark's curve
+// at 10x and the best cell's loss against the full table.
+func TestReportNoise(t *testing.T) {
+	withSE := func(r *Result, se float64) *Result { r.AUCSE, r.TestRows = se, 5000; return r }
+	res := []*Result{
+		withSE(cell("full", 1, 1000, 600, 0.800), 0.005),
+		withSE(cell("hashed", 10, 160, 0, 0.790), 0.005),
+		withSE(cell("qr", 10, 160, 0, 0.785), 0.005), // 0.005 behind: within 1.96·√2·0.005 = 0.0139
+		withSE(cell("hashed", 100, 16, 0, 0.700), 0.005),
+		withSE(cell("qr", 100, 16, 0, 0.760), 0.005), // 0.06 ahead: told apart
+	}
+	rep := Report(Summarize(res), []string{"d"})
+	if row := bestRow(t, rep, "10x"); !strings.Contains(row, "| hashed |") || !strings.Contains(row, "qr (0.7850, -0.0050)") ||
+		!strings.Contains(row, "no (gap 0.0050 ≤ 0.0139)") {
+		t.Errorf("10x: %q", row)
+	}
+	if row := bestRow(t, rep, "100x"); !strings.Contains(row, "| qr |") || !strings.Contains(row, "yes (gap 0.0600 > 0.0139)") {
+		t.Errorf("100x: %q", row)
+	}
+	for _, want := range []string{"Test set: 5000 rows", "| 10x | -0.0001 | hashed (-0.0100) | no (gap 0.0100 ≤ 0.0139) | -0.0100 | — |",
+		"| 100x | -0.0010 | qr (-0.0400) | yes", "| hashed | 10x | 160B | 160B + 0B | 10.0x | 0.7900 | -0.0100 | 0.5000 | 1 | 0.0050 | — |"} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -219,7 +220,73 @@ var ErrOutputExists = errors.New("the output directory already holds a sweep")
 
 // OutputFiles are the files a sweep writes into its output directory
 // (patterns for filepath.Glob); Clear removes them.
-var OutputFiles = []string{"results.csv", SearchFile, "results.parquet", "report.md", "pareto_*.png"}
+var OutputFiles = []string{"results.csv", SearchFile, InfeasibleFile, "results.parquet", "report.md", "pareto_*.png"}
+
+// InfeasibleFile lists, one per line, the cells whose method cannot be
+// built within their budget: dataset, method, target ratio, seed and the
+// reason, tab-separated. A resumed sweep skips them (and reports them).
+const InfeasibleFile = "infeasible.tsv"
+
+// ReadInfeasible reads dir's InfeasibleFile: the cells and their report
+// lines (none when the file is absent).
+func ReadInfeasible(dir string) (map[cellKey]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, InfeasibleFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read infeasible cells: %w", err)
+	}
+	out := map[cellKey]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(line, "\t", 5)
+		if len(f) != 5 {
+			continue // blank, or a torn last line: the cell is tried again
+		}
+		ratio, err1 := strconv.ParseFloat(f[2], 64)
+		seed, err2 := strconv.ParseInt(f[3], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		out[cellKey{f[0], f[1], ratio, seed}] = f[4]
+	}
+	return out, nil
+}
+
+// InfeasibleLines returns the report lines of dir's infeasible cells,
+// sorted.
+func InfeasibleLines(dir string) ([]string, error) {
+	m, err := ReadInfeasible(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// appendInfeasible records one infeasible cell in dir's InfeasibleFile.
+func appendInfeasible(dir string, k cellKey, line string) error {
+	f, err := os.OpenFile(filepath.Join(dir, InfeasibleFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("infeasible cells: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "%s\t%s\t%s\t%d\t%s\n", k.dataset, k.method, strconv.FormatFloat(k.ratio, 'g', -1, 64), k.seed,
+		strings.ReplaceAll(line, "\n", " "))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("infeasible cells: %w", err)
+	}
+	return nil
+}
 
 // existing returns the sweep files already in dir.
 func existing(dir string) ([]string, error) {
@@ -308,6 +375,10 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	infeasible, err := ReadInfeasible(s.Out)
+	if err != nil {
+		return nil, err
+	}
 	done := map[cellKey]*Result{}
 	for _, r := range results {
 		if r.Legacy() {
@@ -353,6 +424,13 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 			for _, key := range cells {
 				n++
 				m, ratio := key.method, key.ratio
+				if line, ok := infeasible[key]; ok {
+					s.Infeasible = append(s.Infeasible, line)
+					if s.OnCell != nil {
+						s.OnCell(n, total, nil, true)
+					}
+					continue
+				}
 				if r := done[key]; r != nil {
 					if m == embedding.MethodFull {
 						base = r
@@ -375,7 +453,11 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 				res, err := trainer.Train(ctx, d.config(m, budget, seed, s.Threads), trainer.Options{Logger: log})
 				if m != embedding.MethodFull && errors.Is(err, embedding.ErrBudgetTooSmall) {
 					// the method cannot be built this small: a gap on the curve, not a failure
-					s.Infeasible = append(s.Infeasible, fmt.Sprintf("%s/%s at %gx (%d bytes): %v", d.Name, m, ratio, budget, err))
+					line := fmt.Sprintf("%s/%s at %gx (%d bytes): %v", d.Name, m, ratio, budget, err)
+					s.Infeasible = append(s.Infeasible, line)
+					if err := appendInfeasible(s.Out, key, line); err != nil {
+						return results, err
+					}
 					log.Warn("infeasible cell", "dataset", d.Name, "method", m, "ratio", ratio, "err", err)
 					if s.OnCell != nil {
 						s.OnCell(n, total, nil, true)

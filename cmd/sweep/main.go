@@ -11,6 +11,9 @@
 // it over. The checked-in report in experiments/results is regenerated
 // only with --out experiments/results and one of them.
 //
+// `sweep --report --out DIR` trains nothing and rewrites DIR's report,
+// plots and Parquet from the results it holds.
+//
 // Run `sweep --help` for every flag.
 package main
 
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dim := fs.Int("dim", 16, "embedding dimension")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	verbose := fs.Bool("verbose", false, "log every cell")
+	reportOnly := fs.Bool("report", false, "train nothing: write the report, plots and Parquet of the results already in --out "+
+		"(its results.csv, "+experiments.InfeasibleFile+", "+experiments.SearchFile+"), e.g. of a sweep still in progress or merged from several")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sweep [flags]\n\nflags:")
 		fs.PrintDefaults()
@@ -79,6 +84,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if *resume && *force {
 		return errors.New("--resume and --force: choose one")
+	}
+	if *reportOnly {
+		res, err := experiments.ReadResults(filepath.Join(*out, "results.csv"))
+		if err != nil {
+			return err
+		}
+		if len(res) == 0 {
+			return fmt.Errorf("--report: %s holds no results", filepath.Join(*out, "results.csv"))
+		}
+		inf, err := experiments.InfeasibleLines(*out)
+		if err != nil {
+			return err
+		}
+		if err := experiments.WriteOutputs(*out, res, inf); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d results in %s: report.md, results.parquet, pareto_*.png rewritten\n", len(res), *out)
+		return nil
 	}
 	rs, err := parseFloats(*ratios)
 	if err != nil {
