@@ -79,6 +79,11 @@ type evalRecord struct {
 	TestRows     int64      `json:"test_rows"`
 	TestAUCSE    float64    `json:"test_auc_se,omitempty"`
 	TestAUCCI    [2]float64 `json:"test_auc_ci"`
+	ValidAUC     float64    `json:"valid_auc,omitempty"`
+	ValidAUCSE   float64    `json:"valid_auc_se,omitempty"`
+	ValidAUCCI   [2]float64 `json:"valid_auc_ci"`
+	ValidLogLoss float64    `json:"valid_logloss,omitempty"`
+	ValidRows    int64      `json:"valid_rows,omitempty"`
 }
 
 // stateSaver is implemented by tables and dense nets that can be

@@ -23,6 +23,15 @@ type Config struct {
 	TestFormat   string  `json:"test_format,omitempty"`
 	TestFraction float64 `json:"test_fraction"`
 	Split        string  `json:"split"` // "order" or "time"
+	// ValidFraction of Data is held out for validation (0: none), the
+	// rows just before the test rows (by file order, or by time with Split
+	// "time"; with TestData, the last rows of Data); or ValidData (format
+	// ValidFormat) is the validation set. With a validation set, each
+	// epoch is evaluated on it, and the test set once, after the last
+	// epoch: choices made from per-epoch figures read validation only.
+	ValidFraction float64 `json:"valid_fraction,omitempty"`
+	ValidData     string  `json:"valid_data,omitempty"`
+	ValidFormat   string  `json:"valid_format,omitempty"`
 	// MaxRows limits the rows read from Data (0 = all).
 	MaxRows int64 `json:"max_rows,omitempty"`
 
@@ -150,6 +159,9 @@ func (c *Config) Defaults() {
 	if c.TestFraction == 0 && c.TestData == "" {
 		c.TestFraction = 0.1
 	}
+	if c.ValidData != "" && c.ValidFormat == "" {
+		c.ValidFormat = guessFormat(c.ValidData)
+	}
 	if c.Split == "" {
 		c.Split = "order"
 	}
@@ -207,6 +219,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("no training data (--data)")
 	case c.TestData == "" && !(c.TestFraction > 0 && c.TestFraction < 1):
 		return fmt.Errorf("--test-fraction %v must be in (0,1) when there is no --test-data", c.TestFraction)
+	case !(c.ValidFraction >= 0 && c.ValidFraction < 1):
+		return fmt.Errorf("--valid-fraction %v must be in [0,1)", c.ValidFraction)
+	case c.ValidFraction > 0 && c.ValidData != "":
+		return fmt.Errorf("--valid-fraction %v and --valid-data %s: choose one", c.ValidFraction, c.ValidData)
+	case c.TestData == "" && c.ValidFraction+c.TestFraction >= 1:
+		return fmt.Errorf("--valid-fraction %v + --test-fraction %v leave no training rows", c.ValidFraction, c.TestFraction)
 	case c.Split != "order" && c.Split != "time":
 		return fmt.Errorf("--split %q: want order or time", c.Split)
 	case c.Dim <= 0:
@@ -256,6 +274,8 @@ var resumeKey = []struct {
 	{"test-data", func(c *Config) any { return c.TestData }},
 	{"test-fraction", func(c *Config) any { return c.TestFraction }},
 	{"split", func(c *Config) any { return c.Split }},
+	{"valid-fraction", func(c *Config) any { return c.ValidFraction }},
+	{"valid-data", func(c *Config) any { return c.ValidData }},
 	{"max-rows", func(c *Config) any { return c.MaxRows }},
 	{"model", func(c *Config) any { return c.Model }},
 	{"table", func(c *Config) any { return c.Table }},

@@ -36,9 +36,17 @@ type Result struct {
 	// TestAUCSE is the test AUC's standard error (DeLong's variance) and
 	// TestAUCCI its 95% interval [low, high]: TestAUC ∓ 1.96·TestAUCSE,
 	// clipped to [0, 1] (metrics.AUCDeLong).
-	TestAUCSE        float64    `json:"test_auc_se"`
-	TestAUCCI        [2]float64 `json:"test_auc_ci"`
-	TestLogLoss      float64    `json:"test_logloss"`
+	TestAUCSE   float64    `json:"test_auc_se"`
+	TestAUCCI   [2]float64 `json:"test_auc_ci"`
+	TestLogLoss float64    `json:"test_logloss"`
+	// ValidAUC, its SE and interval, ValidLogLoss and ValidRows are the
+	// validation split's after the last epoch (0 without one: see
+	// Config.ValidFraction).
+	ValidAUC         float64    `json:"valid_auc,omitempty"`
+	ValidAUCSE       float64    `json:"valid_auc_se,omitempty"`
+	ValidAUCCI       [2]float64 `json:"valid_auc_ci"`
+	ValidLogLoss     float64    `json:"valid_logloss,omitempty"`
+	ValidRows        int64      `json:"valid_rows"`
 	TrainLogLoss     float64    `json:"train_logloss"`
 	TrainSamplesPerS float64    `json:"train_samples_per_s"`
 	TrainSeconds     float64    `json:"train_seconds"`
@@ -105,9 +113,41 @@ var ErrStopped = errors.New("training stopped after the requested number of step
 type split struct {
 	trainSkip, trainLimit int64 // in Data
 	testSkip, testLimit   int64 // in Data (self split) or TestData
+	validSkip, validLimit int64 // in Data (held out) or ValidData
 	trainFilter           func(*datasets.Record) bool
 	testFilter            func(*datasets.Record) bool
+	validFilter           func(*datasets.Record) bool
 	trainRows, testRows   int64
+	validRows             int64 // 0: no validation set
+}
+
+// evalPart is one evaluated part of the data: the rows of a file that
+// pass filter, after skip, at most limit (0: to the end).
+type evalPart struct {
+	name, path, format string
+	skip, limit        int64
+	filter             func(*datasets.Record) bool
+	rows               int64
+}
+
+// test returns the test part.
+func (sp *split) test(cfg *Config) evalPart {
+	p := evalPart{name: "test", path: cfg.Data, format: cfg.Format, skip: sp.testSkip, limit: sp.testLimit,
+		filter: sp.testFilter, rows: sp.testRows}
+	if cfg.TestData != "" {
+		p.path, p.format = cfg.TestData, cfg.TestFormat
+	}
+	return p
+}
+
+// valid returns the validation part (rows 0 when there is none).
+func (sp *split) valid(cfg *Config) evalPart {
+	p := evalPart{name: "validation", path: cfg.Data, format: cfg.Format, skip: sp.validSkip, limit: sp.validLimit,
+		filter: sp.validFilter, rows: sp.validRows}
+	if cfg.ValidData != "" {
+		p.path, p.format = cfg.ValidData, cfg.ValidFormat
+	}
+	return p
 }
 
 // Train runs cfg: the data pre-pass (scan), the table and net construction
@@ -212,7 +252,7 @@ func (r *run) scan() error {
 	if err != nil {
 		return err
 	}
-	r.log.Info("data scanned", "train_rows", sp.trainRows, "test_rows", sp.testRows, "distinct_values", vocab.distinct())
+	r.log.Info("data scanned", "train_rows", sp.trainRows, "valid_rows", sp.validRows, "test_rows", sp.testRows, "distinct_values", vocab.distinct())
 	if sp.trainRows == 0 {
 		return fmt.Errorf("%s: no training rows", cfg.Data)
 	}
@@ -316,7 +356,7 @@ func (r *run) resume() error {
 		}
 		r.mlog = mlog
 	}
-	r.res = &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, Dense: r.dense, TrainRows: r.sp.trainRows, TestRows: r.sp.testRows,
+	r.res = &Result{Model: cfg.Model, Table: cfg.Table, Dim: cfg.Dim, Dense: r.dense, TrainRows: r.sp.trainRows, TestRows: r.sp.testRows, ValidRows: r.sp.validRows,
 		Epochs: cfg.Epochs, Resumed: r.resumed, Seed: cfg.Seed, Threads: cfg.Threads,
 		FullTableBytes:   embedding.FullTableBytes(r.vocab.cardinalities(), cfg.Dim),
 		FullServingBytes: embedding.FullServingBytes(r.vocab.cardinalities(), cfg.Dim), DistinctValues: r.vocab.distinct(), DimPlan: r.plan}
@@ -326,6 +366,8 @@ func (r *run) resume() error {
 	if e := r.meta.Eval; e != nil { // the last evaluation, until the next epoch's replaces it
 		r.res.TrainLogLoss, r.res.TestAUC, r.res.TestLogLoss, r.res.TestRows = e.TrainLogLoss, e.TestAUC, e.TestLogLoss, e.TestRows
 		r.res.TestAUCSE, r.res.TestAUCCI = e.TestAUCSE, e.TestAUCCI
+		r.res.ValidAUC, r.res.ValidLogLoss, r.res.ValidRows = e.ValidAUC, e.ValidLogLoss, e.ValidRows
+		r.res.ValidAUCSE, r.res.ValidAUCCI = e.ValidAUCSE, e.ValidAUCCI
 	}
 	r.trainTime = time.Duration(r.meta.TrainSeconds * float64(time.Second))
 	return nil
@@ -483,28 +525,54 @@ func (r *run) trainEpoch() error {
 	return nil
 }
 
-// evalEpoch evaluates the test split after epoch meta.Epoch and logs it.
+// evalEpoch evaluates after epoch meta.Epoch and logs it: the
+// validation split when there is one (and the test split after the last
+// epoch only), otherwise the test split.
 func (r *run) evalEpoch() error {
 	epoch := r.meta.Epoch
 	if err := checkParams(r.table, r.net); err != nil {
 		return fmt.Errorf("after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
 	}
-	r.bar.Phase(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs), r.sp.testRows, "rows")
-	ai, ll, n, err := evaluate(r.ctx, &r.cfg, r.sp, r.onErr, r.st)
-	if err != nil {
-		return fmt.Errorf("evaluation after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
-	}
-	auc := ai.AUC
-	r.bar.Detail(fmt.Sprintf("test AUC %.4f [%.4f, %.4f], logloss %.4f", auc, ai.Low, ai.High, ll))
 	res := r.res
-	res.TestAUC, res.TestLogLoss, res.TestRows = auc, ll, n
-	res.TestAUCSE, res.TestAUCCI = ai.SE, [2]float64{ai.Low, ai.High}
-	r.meta.Eval = &evalRecord{TrainLogLoss: res.TrainLogLoss, TestAUC: auc, TestLogLoss: ll, TestRows: n,
-		TestAUCSE: ai.SE, TestAUCCI: res.TestAUCCI}
-	r.log.Info("epoch done", "epoch", epoch+1, "train_logloss", res.TrainLogLoss, "test_auc", auc, "test_logloss", ll)
+	rec := &evalRecord{TrainLogLoss: res.TrainLogLoss}
+	if prev := r.meta.Eval; prev != nil {
+		*rec = *prev
+		rec.TrainLogLoss = res.TrainLogLoss
+	}
+	fields := []any{"epoch", epoch + 1, "train_logloss", res.TrainLogLoss}
+	jl := map[string]any{"kind": "eval", "epoch": epoch + 1, "step": r.meta.Step, "train_logloss": res.TrainLogLoss}
+	if vp := r.sp.valid(&r.cfg); vp.rows > 0 {
+		r.bar.Phase(fmt.Sprintf("valid %d/%d", epoch+1, r.cfg.Epochs), vp.rows, "rows")
+		ai, ll, n, err := evaluate(r.ctx, &r.cfg, vp, r.onErr, r.st)
+		if err != nil {
+			return fmt.Errorf("validation after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
+		}
+		r.bar.Detail(fmt.Sprintf("valid AUC %.4f [%.4f, %.4f], logloss %.4f", ai.AUC, ai.Low, ai.High, ll))
+		res.ValidAUC, res.ValidLogLoss, res.ValidRows = ai.AUC, ll, n
+		res.ValidAUCSE, res.ValidAUCCI = ai.SE, [2]float64{ai.Low, ai.High}
+		rec.ValidAUC, rec.ValidLogLoss, rec.ValidRows, rec.ValidAUCSE, rec.ValidAUCCI = ai.AUC, ll, n, ai.SE, res.ValidAUCCI
+		fields = append(fields, "valid_auc", ai.AUC, "valid_logloss", ll)
+		jl["valid_auc"], jl["valid_logloss"] = ai.AUC, ll
+	}
+	if r.sp.validRows == 0 || epoch+1 >= r.cfg.Epochs {
+		tp := r.sp.test(&r.cfg)
+		r.bar.Phase(fmt.Sprintf("eval %d/%d", epoch+1, r.cfg.Epochs), tp.rows, "rows")
+		ai, ll, n, err := evaluate(r.ctx, &r.cfg, tp, r.onErr, r.st)
+		if err != nil {
+			return fmt.Errorf("evaluation after epoch %d (step %d): %w", epoch+1, r.meta.Step, err)
+		}
+		r.bar.Detail(fmt.Sprintf("test AUC %.4f [%.4f, %.4f], logloss %.4f", ai.AUC, ai.Low, ai.High, ll))
+		res.TestAUC, res.TestLogLoss, res.TestRows = ai.AUC, ll, n
+		res.TestAUCSE, res.TestAUCCI = ai.SE, [2]float64{ai.Low, ai.High}
+		rec.TestAUC, rec.TestLogLoss, rec.TestRows, rec.TestAUCSE, rec.TestAUCCI = ai.AUC, ll, n, ai.SE, res.TestAUCCI
+		fields = append(fields, "test_auc", ai.AUC, "test_logloss", ll)
+		jl["test_auc"], jl["test_logloss"] = ai.AUC, ll
+	}
+	r.meta.Eval = rec
+	r.log.Info("epoch done", fields...)
 	if r.mlog != nil {
-		r.mlog.write(map[string]any{"kind": "eval", "epoch": epoch + 1, "step": r.meta.Step, "train_logloss": res.TrainLogLoss,
-			"test_auc": auc, "test_logloss": ll, "time": time.Now().UTC().Format(time.RFC3339Nano)})
+		jl["time"] = time.Now().UTC().Format(time.RFC3339Nano)
+		r.mlog.write(jl)
 	}
 	return nil
 }
@@ -520,7 +588,7 @@ func (r *run) evalQuantized() error {
 		r.bar.Phase("eval "+codec, r.sp.testRows, "rows")
 		one := r.cfg
 		one.EvalCodecs = []string{codec}
-		q, err := evalQuantized(r.ctx, &one, r.sp, r.onErr, r.st, r.table, r.res.TestAUC)
+		q, err := evalQuantized(r.ctx, &one, r.sp.test(&r.cfg), r.onErr, r.st, r.table, r.res.TestAUC)
 		if err != nil {
 			return err
 		}
@@ -597,14 +665,12 @@ func writeResult(path string, res *Result, cfg *Config) error {
 	})
 }
 
-// evaluate predicts the test split and returns AUC, log loss and rows.
-func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnError, st *stepper) (metrics.AUCInterval, float64, int64, error) {
-	path, format, skip, limit := cfg.Data, cfg.Format, sp.testSkip, sp.testLimit
-	if cfg.TestData != "" {
-		path, format = cfg.TestData, cfg.TestFormat
-	}
-	src, err := datasets.OpenBatches(format, path, datasets.BatchOptions{
-		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: onErr, Filter: sp.testFilter, Skip: skip, Limit: limit,
+// evaluate predicts one part of the data (the test or the validation
+// split) and returns its AUC (with DeLong's interval), log loss and rows.
+func evaluate(ctx context.Context, cfg *Config, part evalPart, onErr datasets.OnError, st *stepper) (metrics.AUCInterval, float64, int64, error) {
+	path := part.path
+	src, err := datasets.OpenBatches(part.format, path, datasets.BatchOptions{
+		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: onErr, Filter: part.filter, Skip: part.skip, Limit: part.limit,
 	})
 	if err != nil {
 		return metrics.AUCInterval{}, 0, 0, err
@@ -637,15 +703,15 @@ func evaluate(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnErro
 		src.Release(b)
 	}
 	if len(probs) == 0 {
-		return metrics.AUCInterval{}, 0, 0, fmt.Errorf("%s: no test rows", path)
+		return metrics.AUCInterval{}, 0, 0, fmt.Errorf("%s: no %s rows", path, part.name)
 	}
 	auc, err := metrics.AUCDeLong(probs, labels)
 	if err != nil {
-		return metrics.AUCInterval{}, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
+		return metrics.AUCInterval{}, 0, 0, fmt.Errorf("%s split of %s: %w", part.name, path, err)
 	}
 	ll, err := metrics.LogLoss(probs, labels)
 	if err != nil {
-		return metrics.AUCInterval{}, 0, 0, fmt.Errorf("test split of %s: %w", path, err)
+		return metrics.AUCInterval{}, 0, 0, fmt.Errorf("%s split of %s: %w", part.name, path, err)
 	}
 	return auc, ll, int64(len(probs)), nil
 }
@@ -758,47 +824,113 @@ func makeSplit(cfg *Config, onErr datasets.OnError) (*split, error) {
 	if cfg.MaxRows > 0 && total > cfg.MaxRows {
 		total = cfg.MaxRows
 	}
+	if cfg.ValidData != "" {
+		n, err := count(cfg.ValidFormat, cfg.ValidData)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("--valid-data %s has no rows", cfg.ValidData)
+		}
+		sp.validRows = n
+	}
 	if cfg.TestData != "" {
-		sp.trainLimit, sp.trainRows = total, total
 		n, err := count(cfg.TestFormat, cfg.TestData)
 		if err != nil {
 			return nil, err
 		}
 		sp.testRows = n
+		if cfg.ValidFraction > 0 && cfg.Split == "time" {
+			return sp, timeSplit(cfg, onErr, total, sp, 0)
+		}
+		sp.trainLimit, sp.trainRows = total, total
+		if cfg.ValidFraction > 0 {
+			nv := int64(math.Round(float64(total) * cfg.ValidFraction))
+			if nv < 1 || nv >= total {
+				return nil, fmt.Errorf("--valid-fraction %v of %d rows: an empty validation or training split", cfg.ValidFraction, total)
+			}
+			sp.trainRows, sp.trainLimit = total-nv, total-nv
+			sp.validSkip, sp.validLimit, sp.validRows = total-nv, nv, nv
+		}
 		return sp, nil
 	}
 	if cfg.Split == "time" {
-		ts, err := timestamps(cfg, onErr, total)
-		if err != nil {
-			return nil, err
-		}
-		sorted := append([]int64(nil), ts...)
-		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-		cut := sorted[int(float64(len(sorted))*(1-cfg.TestFraction))]
-		for _, t := range ts {
-			if t < cut {
-				sp.trainRows++
-			} else {
-				sp.testRows++
-			}
-		}
-		sp.trainFilter = func(r *datasets.Record) bool { return r.Timestamp < cut }
-		sp.testFilter = func(r *datasets.Record) bool { return r.Timestamp >= cut }
-		// The batch readers apply Filter before Skip/Limit, so a limit
-		// counts the rows that pass the filter, in file order: the first
-		// trainRows rows that pass the train filter are exactly the train
-		// rows among the first total rows (and likewise for test). With
-		// --max-rows the limits are what keeps the reads to those rows;
-		// both counts are >= 1 here (the cut row itself is a test row, and
-		// Train refuses zero training rows), so no limit means "to the end".
-		sp.trainLimit, sp.testLimit = sp.trainRows, sp.testRows
-		return sp, nil
+		return sp, timeSplit(cfg, onErr, total, sp, cfg.TestFraction)
 	}
 	ntest := int64(math.Round(float64(total) * cfg.TestFraction))
-	sp.trainRows, sp.testRows = total-ntest, ntest
+	nvalid := int64(math.Round(float64(total) * cfg.ValidFraction))
+	if cfg.ValidFraction > 0 && nvalid < 1 {
+		return nil, fmt.Errorf("--valid-fraction %v of %d rows: an empty validation split", cfg.ValidFraction, total)
+	}
+	sp.trainRows, sp.testRows = total-ntest-nvalid, ntest
 	sp.trainLimit = sp.trainRows
-	sp.testSkip, sp.testLimit = sp.trainRows, ntest
+	if nvalid > 0 {
+		sp.validSkip, sp.validLimit, sp.validRows = sp.trainRows, nvalid, nvalid
+	}
+	sp.testSkip, sp.testLimit = sp.trainRows+nvalid, ntest
 	return sp, nil
+}
+
+// timeSplit splits the first total rows of Data by timestamp: the latest
+// testFraction for testing (none when testFraction is 0: TestData is the
+// test set), the ValidFraction before them for validation, the rest for
+// training.
+func timeSplit(cfg *Config, onErr datasets.OnError, total int64, sp *split, testFraction float64) error {
+	ts, err := timestamps(cfg, onErr, total)
+	if err != nil {
+		return err
+	}
+	sorted := append([]int64(nil), ts...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	at := func(q float64) int64 {
+		i := int(float64(len(sorted)) * q)
+		if i >= len(sorted) {
+			return math.MaxInt64
+		}
+		return sorted[i]
+	}
+	testCut := at(1 - testFraction)
+	validCut := testCut
+	if cfg.ValidFraction > 0 {
+		validCut = at(1 - testFraction - cfg.ValidFraction)
+	}
+	for _, t := range ts {
+		switch {
+		case t < validCut:
+			sp.trainRows++
+		case t < testCut:
+			sp.validRows++
+		default:
+			sp.testRows++
+		}
+	}
+	if cfg.ValidFraction > 0 && sp.validRows == 0 {
+		return fmt.Errorf("--split time --valid-fraction %v: no timestamps between the validation cut %d and the test cut %d",
+			cfg.ValidFraction, validCut, testCut)
+	}
+	if sp.trainRows == 0 {
+		return fmt.Errorf("--split time: no training rows before the cut at timestamp %d", validCut)
+	}
+	sp.trainFilter = func(r *datasets.Record) bool { return r.Timestamp < validCut }
+	if testFraction > 0 {
+		sp.testFilter = func(r *datasets.Record) bool { return r.Timestamp >= testCut }
+	}
+	if sp.validRows > 0 {
+		sp.validFilter = func(r *datasets.Record) bool { return r.Timestamp >= validCut && r.Timestamp < testCut }
+	}
+	// The batch readers apply Filter before Skip/Limit, so a limit counts
+	// the rows that pass the filter, in file order: the first trainRows
+	// rows that pass the train filter are exactly the train rows among the
+	// first total rows (and likewise for validation and test). With
+	// --max-rows the limits are what keeps the reads to those rows; the
+	// counts are >= 1 where they are set (the cut row itself is a test
+	// row, and empty training or validation splits are refused), so no
+	// limit means "to the end".
+	sp.trainLimit, sp.validLimit = sp.trainRows, sp.validRows
+	if testFraction > 0 {
+		sp.testLimit = sp.testRows
+	}
+	return nil
 }
 
 // timestamps reads the timestamps of the first max rows of the data.

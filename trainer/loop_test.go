@@ -674,3 +674,92 @@ func TestResumeAtEpochEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestValidationSplit: --valid-fraction holds out the rows before the
+// test rows (by order, by time, or the last rows of Data when there is
+// --test-data), --valid-data reads a file; each epoch is evaluated on
+// the validation set and the test set only after the last epoch (the
+// metrics file has test figures once), and result and resume keep both.
+func TestValidationSplit(t *testing.T) {
+	data := genData(t, 3000)
+	avazu, ts := writeAvazu(t, 2000)
+	sorted := slices.Clone(ts)
+	slices.Sort(sorted)
+	validCut, testCut := sorted[int(2000*0.7)], sorted[int(2000*0.9)]
+	var timeTrain, timeValid, timeTest int64
+	for _, v := range ts {
+		switch {
+		case v < validCut:
+			timeTrain++
+		case v < testCut:
+			timeValid++
+		default:
+			timeTest++
+		}
+	}
+	for _, tc := range []struct {
+		name               string
+		cfg                Config
+		train, valid, test int64
+	}{
+		{"order", Config{Data: data, ValidFraction: 0.2}, 2100, 600, 300},
+		{"test data", Config{Data: data, TestData: data, MaxRows: 1000, ValidFraction: 0.1}, 900, 100, 3000},
+		{"valid data", Config{Data: data, ValidData: data}, 2700, 3000, 300},
+		{"time", Config{Data: avazu, Format: "avazu", Split: "time", ValidFraction: 0.2}, timeTrain, timeValid, timeTest},
+		{"none", Config{Data: data}, 2700, 0, 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Model, cfg.Dim, cfg.Batch, cfg.Threads, cfg.Epochs = "lr", 4, 256, 1, 2
+			cfg.Out = t.TempDir()
+			res, err := Train(context.Background(), cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.TrainRows != tc.train || res.ValidRows != tc.valid || res.TestRows != tc.test {
+				t.Fatalf("train/valid/test rows %d/%d/%d, want %d/%d/%d", res.TrainRows, res.ValidRows, res.TestRows,
+					tc.train, tc.valid, tc.test)
+			}
+			if (res.ValidAUC > 0) != (tc.valid > 0) || res.TestAUC <= 0 || res.TestAUCCI[0] > res.TestAUC || res.TestAUCCI[1] < res.TestAUC {
+				t.Fatalf("valid AUC %v, test AUC %v %v", res.ValidAUC, res.TestAUC, res.TestAUCCI)
+			}
+			b, err := os.ReadFile(filepath.Join(cfg.Out, MetricsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var evals, tests int
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, `"kind":"eval"`) {
+					evals++
+					if strings.Contains(line, `"test_auc"`) {
+						tests++
+					}
+				}
+			}
+			wantTests := 1
+			if tc.valid == 0 {
+				wantTests = 2 // no validation set: the test set after each epoch, as before
+			}
+			if evals != 2 || tests != wantTests {
+				t.Errorf("%d evaluations, %d with test figures; want 2 and %d", evals, tests, wantTests)
+			}
+			again, err := Train(context.Background(), cfg, Options{Resume: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !again.AlreadyComplete || again.ValidAUC != res.ValidAUC || again.ValidRows != res.ValidRows || again.TestAUC != res.TestAUC {
+				t.Errorf("resumed result %+v, want the stored one", again)
+			}
+		})
+	}
+	for _, bad := range []Config{
+		{Data: data, ValidFraction: 0.95},
+		{Data: data, ValidFraction: -0.1},
+		{Data: data, ValidFraction: 0.1, ValidData: data},
+	} {
+		bad.Model, bad.Dim = "lr", 4
+		if _, err := Train(context.Background(), bad, Options{}); err == nil {
+			t.Errorf("%+v: accepted", bad)
+		}
+	}
+}

@@ -27,7 +27,7 @@ type QuantResult struct {
 // evalQuantized quantizes every row store of table with each codec in
 // turn, evaluates the test split with the dequantized rows (exactly what a
 // server reading the quantized rows computes), and restores the fp32 rows.
-func evalQuantized(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnError, st *stepper, table trainTable, baseAUC float64) ([]QuantResult, error) {
+func evalQuantized(ctx context.Context, cfg *Config, part evalPart, onErr datasets.OnError, st *stepper, table trainTable, baseAUC float64) ([]QuantResult, error) {
 	rs, ok := table.(embedding.RowStore)
 	if !ok {
 		return nil, fmt.Errorf("--eval-codecs: table %s does not expose its rows", cfg.Table)
@@ -95,7 +95,7 @@ func evalQuantized(ctx context.Context, cfg *Config, sp *split, onErr datasets.O
 				qr.RelErr = sqrt(sqErr / sqNorm)
 			}
 		}
-		ai, ll, _, err := evaluate(ctx, cfg, sp, onErr, st)
+		ai, ll, _, err := evaluate(ctx, cfg, part, onErr, st)
 		if err != nil {
 			return nil, err
 		}

@@ -51,6 +51,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.TestData, "test-data", "", "test data (same formats); default: hold out --test-fraction of --data")
 	fs.StringVar(&c.TestFormat, "test-format", "", "format of --test-data (default: guessed)")
 	fs.Float64Var(&c.TestFraction, "test-fraction", 0.1, "fraction of --data held out for testing when there is no --test-data, in (0,1)")
+	fs.Float64Var(&c.ValidFraction, "valid-fraction", 0, "fraction of --data held out for validation, the rows before the test rows (with --test-data: the last rows of --data), in [0,1); with a validation set each epoch is evaluated on it and the test set once, after the last epoch (0 = none)")
+	fs.StringVar(&c.ValidData, "valid-data", "", "validation data (same formats), instead of --valid-fraction")
+	fs.StringVar(&c.ValidFormat, "valid-format", "", "format of --valid-data (default: guessed)")
 	fs.StringVar(&c.Split, "split", "order", "how --test-fraction splits: order (the last rows of the file) or time (the latest timestamps; MovieLens, Avazu)")
 	fs.Int64Var(&c.MaxRows, "max-rows", 0, "read at most this many rows of --data (0 = all)")
 	fs.StringVar(&c.Model, "model", "dlrm", "dense model: lr, fm, deepfm, dlrm (dlrm-small), dcnv2")
@@ -199,6 +202,10 @@ func printResult(w io.Writer, res *trainer.Result, out string) {
 		fmt.Fprintf(w, "%s: already complete (%d steps); nothing trained, %s left as it is. Stored result:\n",
 			out, res.Steps, filepath.Join(out, trainer.ResultFile))
 	}
+	if res.ValidRows > 0 {
+		fmt.Fprintf(w, "validation AUC %.4f (95%% CI %.4f-%.4f, DeLong, %d rows), logloss %.4f\n",
+			res.ValidAUC, res.ValidAUCCI[0], res.ValidAUCCI[1], res.ValidRows, res.ValidLogLoss)
+	}
 	fmt.Fprintf(w, "model %s, table %s (dim %d): test AUC %.4f (95%% CI %.4f-%.4f, DeLong, %d test rows), test logloss %.4f\n",
 		res.Model, res.Table, res.Dim, res.TestAUC, res.TestAUCCI[0], res.TestAUCCI[1], res.TestRows, res.TestLogLoss)
 	fmt.Fprintf(w, "trained %d rows x %d epochs in %.1fs (%.0f samples/s); serving %s (rows %s + index %s; full table %s: compression %.1fx)\n",
@@ -227,6 +234,7 @@ func checkFlags(fs *pflag.FlagSet, c *trainer.Config, genRows int64) error {
 		{"batch", c.Batch < 1, ">= 1"},
 		{"dim", c.Dim < 1, ">= 1"},
 		{"test-fraction", !(c.TestFraction > 0 && c.TestFraction < 1), "a fraction in (0,1)"},
+		{"valid-fraction", !(c.ValidFraction >= 0 && c.ValidFraction < 1), "a fraction in [0,1)"},
 		{"threads", c.Threads < 0, ">= 0 (0 = all cores)"},
 		{"max-rows", c.MaxRows < 0, ">= 0 (0 = all rows)"},
 		{"lr", !(c.LR > 0) || math.IsInf(c.LR, 0), "a finite value > 0"},
