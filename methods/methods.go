@@ -12,6 +12,7 @@ import (
 	_ "github.com/embtab/embtab/cafe"      // cafe
 	_ "github.com/embtab/embtab/dedup"     // dedup
 	_ "github.com/embtab/embtab/dhe"       // dhe
+	_ "github.com/embtab/embtab/mde"       // mde
 	_ "github.com/embtab/embtab/multiplex" // multiplex, unified, multiprobe
 	_ "github.com/embtab/embtab/robe"      // robe
 	_ "github.com/embtab/embtab/ttrec"     // ttrec

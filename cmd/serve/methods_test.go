@@ -130,6 +130,7 @@ func TestServeEveryMethod(t *testing.T) {
 		"adaptemb":   {MemoryBudget: 4096},
 		"dedup":      {TableConfig: "testdata/dedup.json"}, // dedups after 2 steps, so the remap is served
 		"ttrec":      {MemoryBudget: 8192},                 // tensor trains of several row widths beside plain fields
+		"mde":        {MemoryBudget: 40000},                // projected fields of several widths beside full-width ones
 	}
 	for _, name := range embedding.Methods() {
 		t.Run(name, func(t *testing.T) {
