@@ -36,6 +36,16 @@ type Gatherer struct {
 	offs   []int32   // fastSum bag offsets
 	comp   []float32 // one computed id's rows
 	kpos   int       // combine's cursor into keys
+	// Shared keys (FieldPlan.Shared): the ids' own keys are keys[:nOwn],
+	// then each present field's shared keys from sharedAt[f] (-1: not in
+	// the batch); sharedPos is each shared key's place in its set's
+	// scratch, and shared[f] the field's gathered shared rows.
+	nOwn      int
+	hasShared bool
+	sharedAt  []int
+	sharedPos []int32
+	shared    [][]float32
+	present   []bool
 }
 
 // setScratch is one row set's part of a general gather.
@@ -50,6 +60,16 @@ type setScratch struct {
 func NewGatherer(p *Plan) *Gatherer {
 	g := &Gatherer{plan: p, sets: make([]setScratch, len(p.Sets))}
 	g.fast, g.fastK = p.fast()
+	for f := range p.Fields {
+		if len(p.Fields[f].Shared) > 0 {
+			g.hasShared = true
+		}
+	}
+	if g.hasShared {
+		g.sharedAt = make([]int, len(p.Fields))
+		g.shared = make([][]float32, len(p.Fields))
+		g.present = make([]bool, len(p.Fields))
+	}
 	return g
 }
 
@@ -57,8 +77,9 @@ func NewGatherer(p *Plan) *Gatherer {
 func (g *Gatherer) Plan() *Plan { return g.plan }
 
 // Resolve maps a batch to its keys and returns them (in id order, each
-// id's keys in its field's combine order; the slice is the gatherer's,
-// valid until the next Resolve). With fields nil, ids are whole examples,
+// id's keys in its field's combine order, then the shared keys
+// (FieldPlan.Shared) of each field the batch has, once; the slice is the
+// gatherer's, valid until the next Resolve). With fields nil, ids are whole examples,
 // ids[b·F+f] in field f (F = number of fields); otherwise ids[i] is in
 // field fields[i]. The batch is kept for the next [Gatherer.Gather], so
 // ids and fields must not change before it.
@@ -89,6 +110,28 @@ func (g *Gatherer) Resolve(ids []uint64, fields []int) ([]Key, error) {
 			}
 			if fp := &p.Fields[f]; fp.NumKeys > 0 {
 				keys = fp.Keys(keys, ids[i])
+			}
+		}
+	}
+	g.nOwn = len(keys)
+	if g.hasShared {
+		clear(g.present)
+		if fields == nil {
+			if len(ids) > 0 {
+				for f := range g.present {
+					g.present[f] = true
+				}
+			}
+		} else {
+			for _, f := range fields {
+				g.present[f] = true
+			}
+		}
+		for f := range p.Fields {
+			g.sharedAt[f] = -1
+			if sh := p.Fields[f].Shared; len(sh) > 0 && g.present[f] {
+				g.sharedAt[f] = len(keys)
+				keys = append(keys, sh...)
 			}
 		}
 	}
@@ -141,6 +184,7 @@ func (g *Gatherer) gatherGeneral(tables []kernels.Table, rowOf []int32, out []fl
 		g.sets[s].idx = g.sets[s].idx[:0]
 		g.sets[s].pos = 0
 	}
+	g.sharedPos = g.sharedPos[:0]
 	for k, key := range g.keys {
 		row := int32(key.Row)
 		if rowOf != nil {
@@ -149,6 +193,9 @@ func (g *Gatherer) gatherGeneral(tables []kernels.Table, rowOf []int32, out []fl
 			return fmt.Errorf("embedding: gather: key %d/%d: %w", key.Set, key.Row, kernels.ErrIndex)
 		}
 		sc := &g.sets[key.Set]
+		if k >= g.nOwn {
+			g.sharedPos = append(g.sharedPos, int32(len(sc.idx)))
+		}
 		sc.idx = append(sc.idx, row)
 	}
 	for s := range g.sets {
@@ -161,8 +208,29 @@ func (g *Gatherer) gatherGeneral(tables []kernels.Table, rowOf []int32, out []fl
 			return fmt.Errorf("embedding: gather row set %d: %w", s, err)
 		}
 	}
+	if g.hasShared {
+		g.placeShared()
+	}
 	g.combine(out)
 	return nil
+}
+
+// placeShared copies each present field's gathered shared rows into
+// g.shared[f].
+func (g *Gatherer) placeShared() {
+	for f := range g.plan.Fields {
+		at := g.sharedAt[f]
+		if at < 0 {
+			continue
+		}
+		fp := &g.plan.Fields[f]
+		w := fp.Width
+		g.shared[f] = growFloats(g.shared[f], len(fp.Shared)*w)
+		for j, k := range fp.Shared {
+			pos := int(g.sharedPos[at-g.nOwn+j])
+			copy(g.shared[f][j*w:(j+1)*w], g.sets[k.Set].out[pos*w:(pos+1)*w])
+		}
+	}
 }
 
 const maxInt32 = 1<<31 - 1
@@ -221,7 +289,7 @@ func (g *Gatherer) combine(out []float32) {
 		}
 		fp := &p.Fields[f]
 		o := out[i*d : (i+1)*d]
-		g.combineOne(fp, id, o)
+		g.combineOne(f, fp, id, o)
 		clear(o[fp.Used:])
 		if g.fields == nil {
 			if f++; f == nf {
@@ -241,7 +309,7 @@ func (g *Gatherer) next(s uint32, w int) []float32 {
 
 // combineOne writes the vector of id (field plan fp) to o from the next
 // gathered rows of its keys.
-func (g *Gatherer) combineOne(fp *FieldPlan, id uint64, o []float32) {
+func (g *Gatherer) combineOne(f int, fp *FieldPlan, id uint64, o []float32) {
 	w := fp.Width
 	n := fp.NumKeys
 	keys := g.takeKeys(n)
@@ -274,12 +342,23 @@ func (g *Gatherer) combineOne(fp *FieldPlan, id uint64, o []float32) {
 			copyRow(o[kk*w:(kk+1)*w], g.next(k.Set, w))
 		}
 	case ComputeVector:
-		g.comp = growFloats(g.comp, n*w)
-		for kk, k := range keys {
-			copy(g.comp[kk*w:(kk+1)*w], g.next(k.Set, w))
-		}
-		fp.Computer.Compute(id, g.comp[:n*w], o[:fp.Used])
+		rows := g.computedRows(f, fp, keys)
+		fp.Computer.Compute(id, rows, o[:fp.Used])
 	}
+}
+
+// computedRows returns a computed id's rows: its keys' next gathered
+// rows, then its field's shared rows (in g.comp).
+func (g *Gatherer) computedRows(f int, fp *FieldPlan, keys []Key) []float32 {
+	w, n, ns := fp.Width, len(keys), len(fp.Shared)
+	g.comp = growFloats(g.comp, (n+ns)*w)
+	for kk, k := range keys {
+		copy(g.comp[kk*w:(kk+1)*w], g.next(k.Set, w))
+	}
+	if ns > 0 {
+		copy(g.comp[n*w:], g.shared[f])
+	}
+	return g.comp[:(n+ns)*w]
 }
 
 // takeKeys returns the next n keys of the batch in id order.

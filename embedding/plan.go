@@ -89,6 +89,13 @@ type FieldPlan struct {
 	Weights []float32
 	// Computer makes the vector of a computed field.
 	Computer Computer
+	// Shared are keys every id of a computed field reads besides its own
+	// NumKeys (the field's shared parameters: a projection, a codebook),
+	// Width floats each. Their rows follow the id's own rows in what the
+	// Computer gets (and in the gradient its Backward writes); a batch
+	// gathers them once per field, and training sums their gradients over
+	// the batch's ids (in id order) and updates each once.
+	Shared []Key
 }
 
 // SetShape is the shape of one row set.
@@ -140,6 +147,9 @@ func (p *Plan) Validate() error {
 func (fp *FieldPlan) validate(dim int) error {
 	if fp.NumKeys < 0 || (fp.NumKeys > 0 && fp.Keys == nil) || (fp.NumKeys > 0 && fp.Width < 1) {
 		return fmt.Errorf("%d keys of width %d (key func set: %v): %w", fp.NumKeys, fp.Width, fp.Keys != nil, ErrConfig)
+	}
+	if len(fp.Shared) > 0 && (fp.Combine != ComputeVector || fp.Width < 1) {
+		return fmt.Errorf("%d shared keys for a %s field of width %d: %w", len(fp.Shared), fp.Combine, fp.Width, ErrConfig)
 	}
 	if fp.Weights != nil && (fp.Combine != SumRows || len(fp.Weights) != fp.NumKeys) {
 		return fmt.Errorf("%d weights for %d %s keys: %w", len(fp.Weights), fp.NumKeys, fp.Combine, ErrConfig)

@@ -173,6 +173,8 @@ func TestPlanValidate(t *testing.T) {
 		{"sum used != width", embedding.FieldPlan{NumKeys: 2, Keys: keys, Combine: embedding.SumRows, Width: 4, Used: 3}},
 		{"weights on copy", embedding.FieldPlan{NumKeys: 1, Keys: keys, Combine: embedding.CopyRow, Width: 4, Used: 4, Weights: []float32{1}}},
 		{"computed without computer", embedding.FieldPlan{Combine: embedding.ComputeVector, Used: 4}},
+		{"shared keys on copy", embedding.FieldPlan{NumKeys: 1, Keys: keys, Combine: embedding.CopyRow, Width: 4, Used: 4,
+			Shared: []embedding.Key{{Row: 1}}}},
 	} {
 		p := &embedding.Plan{Dim: 4, Sets: sets, Fields: []embedding.FieldPlan{tc.fp}}
 		if err := p.Validate(); err == nil {
@@ -183,4 +185,77 @@ func TestPlanValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Errorf("valid plan: %v", err)
 	}
+}
+
+// sharedSum is a computed field of one own key and shared keys: its
+// vector is the sum of its rows, so every row's gradient is dout.
+type sharedSum struct{ w, rows int }
+
+func (c sharedSum) Compute(_ uint64, rows, out []float32) {
+	clear(out)
+	for r := range c.rows {
+		for j := range c.w {
+			out[j] += rows[r*c.w+j]
+		}
+	}
+}
+
+func (c sharedSum) Backward(_ uint64, _, dout, drows []float32) {
+	for r := range c.rows {
+		copy(drows[r*c.w:(r+1)*c.w], dout)
+	}
+}
+
+// TestSharedKeys: a computed field's shared keys are read once a batch,
+// their rows follow the id's own rows in what the Computer gets, and
+// Apply sums their gradients over the batch's ids (SGD: a shared row moves
+// by lr times the summed gradient; an own row by its ids' part).
+func TestSharedKeys(t *testing.T) {
+	const w = 2
+	p := &embedding.Plan{Dim: w, Sets: []embedding.SetShape{{Rows: 6, Width: w}}, Fields: []embedding.FieldPlan{{
+		NumKeys: 1, Combine: embedding.ComputeVector, Width: w, Used: w, Computer: sharedSum{w: w, rows: 3},
+		Shared: []embedding.Key{{Row: 4}, {Row: 5}},
+		Keys: func(dst []embedding.Key, id uint64) []embedding.Key {
+			return append(dst, embedding.Key{Row: uint32(id % 4)})
+		}}}}
+	rows, err := embedding.NewRows(6, w, embedding.Optimizer{Name: embedding.SGD, LR: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := []float32{1, 2, 3, 4, 5, 6, 7, 8, 10, 20, 100, 200}
+	rows.WriteRows(0, vals)
+	tbl, err := embedding.NewPlanned(p, []*embedding.Rows{rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := embedding.NewGatherer(p)
+	keys, err := g.Resolve([]uint64{1, 2, 1}, nil)
+	if err != nil || len(keys) != 5 || keys[3] != (embedding.Key{Row: 4}) || keys[4] != (embedding.Key{Row: 5}) {
+		t.Fatalf("keys %v, %v: want the 3 ids' then the 2 shared ones once", keys, err)
+	}
+	out := make([]float32, 3*w)
+	tbl.Lookup([]uint64{1, 2, 1}, out)
+	if want := []float32{3 + 110, 4 + 220, 5 + 110, 6 + 220, 3 + 110, 4 + 220}; !floatsEqual(out, want) {
+		t.Fatalf("Lookup %v, want %v", out, want)
+	}
+	tbl.Apply([]uint64{1, 2, 1}, []float32{1, 1, 2, 2, 4, 4})
+	got := make([]float32, 6*w)
+	rows.ReadRows(0, got)
+	// SGD, lr 1: row 1 (ids 1, 1) -= 1+4, row 2 (id 2) -= 2, rows 4 and 5
+	// (shared) -= 1+2+4.
+	if want := []float32{1, 2, 3 - 5, 4 - 5, 5 - 2, 6 - 2, 7, 8, 10 - 7, 20 - 7, 100 - 7, 200 - 7}; !floatsEqual(got, want) {
+		t.Fatalf("rows after Apply %v, want %v", got, want)
+	}
+}
+
+func floatsEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

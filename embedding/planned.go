@@ -31,6 +31,7 @@ type Planned struct {
 	fwd     []float32   // Apply: forward output of plans with computed fields
 	drows   []float32   // Apply: a computed id's row gradients
 	comp    []float32   // Apply: a computed id's rows
+	sgrad   [][]float32 // Apply: per field, its shared keys' summed gradients
 	direct  bool        // Apply can hand the caller's gradients to the one store
 	hasComp bool
 }
@@ -166,6 +167,17 @@ func (t *Planned) Apply(ids []uint64, grads []float32) {
 	for s := range t.aidx {
 		t.aidx[s], t.agrad[s] = t.aidx[s][:0], t.agrad[s][:0]
 	}
+	if t.g.hasShared {
+		if t.sgrad == nil {
+			t.sgrad = make([][]float32, len(p.Fields))
+		}
+		for f := range p.Fields {
+			if ns := len(p.Fields[f].Shared); ns > 0 {
+				t.sgrad[f] = growFloats(t.sgrad[f], ns*p.Fields[f].Width)
+				clear(t.sgrad[f])
+			}
+		}
+	}
 	nf := len(p.Fields)
 	f, kpos := 0, 0
 	for i, id := range ids {
@@ -190,18 +202,30 @@ func (t *Planned) Apply(ids []uint64, grads []float32) {
 				t.push(k, g[kk*w:(kk+1)*w])
 			}
 		case ComputeVector:
-			t.comp = growFloats(t.comp, n*w)
-			t.drows = growFloats(t.drows, n*w)
-			for kk, k := range ks {
-				copy(t.comp[kk*w:(kk+1)*w], t.g.next(k.Set, w))
-			}
-			fp.Computer.(GradComputer).Backward(id, t.comp, g[:fp.Used], t.drows)
+			rows := t.g.computedRows(f, fp, ks)
+			t.drows = growFloats(t.drows, len(rows))
+			fp.Computer.(GradComputer).Backward(id, rows, g[:fp.Used], t.drows)
 			for kk, k := range ks {
 				t.push(k, t.drows[kk*w:(kk+1)*w])
+			}
+			if len(fp.Shared) > 0 {
+				add(t.sgrad[f], t.drows[n*w:len(rows)])
 			}
 		}
 		if f++; f == nf {
 			f = 0
+		}
+	}
+	if t.g.hasShared {
+		for f := range p.Fields {
+			fp := &p.Fields[f]
+			if t.g.sharedAt[f] < 0 {
+				continue
+			}
+			w := fp.Width
+			for j, k := range fp.Shared {
+				t.push(k, t.sgrad[f][j*w:(j+1)*w])
+			}
 		}
 	}
 	for s, r := range t.sets {

@@ -189,8 +189,9 @@ func (method) Load(r io.Reader) (embedding.Trainable, error) { return Load(r) }
 // order) when there are any; then each projected field has a set of its
 // Rows embedding rows followed by Dim projection rows. A full-width field
 // copies row Bucket(id, Rows) of its part of set 0; a projected field
-// reads its row Bucket(id, Rows) and the Dim projection rows, and
-// projects.
+// reads its row Bucket(id, Rows) and projects it with the Dim projection
+// rows, the field's shared keys (embedding.FieldPlan.Shared: gathered once
+// a batch, their gradients summed over the batch).
 func (c Config) plan() *embedding.Plan {
 	p := &embedding.Plan{Dim: c.Dim}
 	plain := 0
@@ -216,15 +217,14 @@ func (c Config) plan() *embedding.Plan {
 		}
 		set := uint32(len(p.Sets))
 		p.Sets = append(p.Sets, embedding.SetShape{Rows: fc.Rows + c.Dim, Width: fc.Width})
-		dim, rows := uint32(c.Dim), uint32(fc.Rows)
-		p.Fields = append(p.Fields, embedding.FieldPlan{NumKeys: 1 + c.Dim, Combine: embedding.ComputeVector,
-			Width: fc.Width, Used: c.Dim, Computer: projection{w: fc.Width, dim: c.Dim},
+		shared := make([]embedding.Key, c.Dim)
+		for k := range shared {
+			shared[k] = embedding.Key{Set: set, Row: uint32(fc.Rows + k)}
+		}
+		p.Fields = append(p.Fields, embedding.FieldPlan{NumKeys: 1, Combine: embedding.ComputeVector,
+			Width: fc.Width, Used: c.Dim, Computer: projection{w: fc.Width, dim: c.Dim}, Shared: shared,
 			Keys: func(dst []embedding.Key, id uint64) []embedding.Key {
-				dst = append(dst, embedding.Key{Set: set, Row: uint32(hashing.Bucket(id, n))})
-				for k := range dim {
-					dst = append(dst, embedding.Key{Set: set, Row: rows + k})
-				}
-				return dst
+				return append(dst, embedding.Key{Set: set, Row: uint32(hashing.Bucket(id, n))})
 			}})
 	}
 	return p
