@@ -30,7 +30,6 @@ type Planned struct {
 	agrad   [][]float32 // Apply: their gradients
 	fwd     []float32   // Apply: forward output of plans with computed fields
 	drows   []float32   // Apply: a computed id's row gradients
-	comp    []float32   // Apply: a computed id's rows
 	sgrad   [][]float32 // Apply: per field, its shared keys' summed gradients
 	direct  bool        // Apply can hand the caller's gradients to the one store
 	hasComp bool
