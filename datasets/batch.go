@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,8 @@ type BatchOptions struct {
 	Filter func(*Record) bool
 	// OnError is the malformed-row policy for raw sources.
 	OnError OnError
+	// Raw configures the csv, libsvm and libffm readers.
+	Raw RawOptions
 }
 
 func (o *BatchOptions) fill() {
@@ -321,7 +324,7 @@ func OpenBatches(format, path string, opt BatchOptions) (BatchReader, error) {
 		}
 		return Prefetch(r, 3), nil
 	}
-	rr, err := OpenRaw(format, path)
+	rr, err := OpenRawWith(format, path, opt.Raw)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +332,10 @@ func OpenBatches(format, path string, opt BatchOptions) (BatchReader, error) {
 }
 
 // GuessFormat names the format of path from its name: "parquet" for
-// *.parquet, "criteo" for *.tsv[.gz], "avazu" for *.csv[.gz], "" otherwise.
+// *.parquet, "criteo" for *.tsv[.gz] and *.txt[.gz], "libsvm" for
+// *.libsvm[.gz] and *.svm[.gz], "libffm" for *.libffm[.gz] and *.ffm[.gz],
+// for *.csv[.gz] "avazu" when the file starts with Avazu's header or its
+// columns, else "csv"; "" otherwise.
 func GuessFormat(path string) string {
 	p := path
 	if len(p) > 3 && p[len(p)-3:] == ".gz" {
@@ -340,10 +346,42 @@ func GuessFormat(path string) string {
 		return "parquet"
 	case hasSuffix(p, ".tsv"), hasSuffix(p, ".txt"):
 		return "criteo"
+	case hasSuffix(p, ".libsvm"), hasSuffix(p, ".svm"):
+		return FormatLibSVM
+	case hasSuffix(p, ".libffm"), hasSuffix(p, ".ffm"):
+		return FormatLibFFM
 	case hasSuffix(p, ".csv"):
-		return "avazu"
+		if looksLikeAvazu(path) {
+			return FormatAvazu
+		}
+		return FormatCSV
 	}
 	return ""
+}
+
+// looksLikeAvazu reports whether the file at path starts with the Avazu
+// header, or (a headerless file) with a row of 24 columns whose second is
+// 0 or 1 and whose third is an hour YYMMDDHH. A file that cannot be read is
+// taken for Avazu: opening it then reports the error.
+func looksLikeAvazu(path string) bool {
+	src, err := openLineSource(path)
+	if err != nil {
+		return true
+	}
+	defer src.Close()
+	line, err := src.next()
+	if err != nil {
+		return true
+	}
+	if bytes.HasPrefix(line, []byte(avazuHeaderPrefix)) {
+		return true
+	}
+	cols := bytes.Split(line, []byte{','})
+	if len(cols) != avazuNumFields || len(cols[2]) != 8 {
+		return false
+	}
+	_, isHour := parseDecimal(cols[2])
+	return isHour && (string(cols[1]) == "0" || string(cols[1]) == "1")
 }
 
 func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }

@@ -363,3 +363,151 @@ func FuzzMovieLensRatings(f *testing.F) {
 		}
 	})
 }
+
+// fuzzRecords reads every row of in with open, checking that only row
+// errors (or, for gzip input, read errors naming the file) come back, that
+// each row error names the file, and that every good record fits the
+// schema; it returns the good records.
+func fuzzRecords(t *testing.T, in string, open func(*lineSource) (RecordReader, error)) []*Record {
+	src, err := newLineSourceSize("fuzz", strings.NewReader(in), 32)
+	if err != nil {
+		return nil
+	}
+	r, err := open(src)
+	if err != nil {
+		if !strings.Contains(err.Error(), "fuzz") {
+			t.Fatalf("input %q: open error %q does not name the file", in, err)
+		}
+		return nil
+	}
+	defer r.Close()
+	s := r.Schema()
+	if err := s.Validate(); err != nil {
+		t.Fatalf("input %q: invalid schema: %v", in, err)
+	}
+	var out []*Record
+	rec := NewRecord(s)
+	for i := 0; i < 10000; i++ {
+		err := r.Read(rec)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		var re *RowError
+		if errors.As(err, &re) {
+			if re.File != "fuzz" || re.Line < 1 {
+				t.Fatalf("input %q: row error %v without file and line", in, re)
+			}
+			continue
+		}
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz") {
+				t.Fatalf("input %q: error %q does not name the file", in, err)
+			}
+			return out
+		}
+		if len(rec.Cat) != s.NumCat() || len(rec.Dense) != s.NumDense() || (rec.Label != 0 && rec.Label != 1) {
+			t.Fatalf("input %q: record %+v does not fit schema %+v", in, rec, s)
+		}
+		c := &Record{}
+		c.CopyFrom(rec)
+		out = append(out, c)
+	}
+	return out
+}
+
+// csvQuote writes cells as one CSV line, quoting every cell.
+func csvQuote(cells []string) string {
+	q := make([]string, len(cells))
+	for i, c := range cells {
+		q[i] = `"` + strings.ReplaceAll(c, `"`, `""`) + `"`
+	}
+	return strings.Join(q, ",")
+}
+
+func FuzzCSV(f *testing.F) {
+	for _, s := range []string{
+		"label,user,item\n1,266,1244\n0,,1296\n",
+		"label,a,I1\r\n1.0,\"x,y\",3\r\n0,\"\"\"\",\r\n",
+		"label,a\n1,\"open\n",
+		"a,label\nx,2\n",
+		"\ufefflabel,a\n1,é\n",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, in string, dense bool) {
+		opt := RawOptions{}
+		if dense {
+			opt.Dense = []string{"I1"}
+		}
+		open := func(src *lineSource) (RecordReader, error) { return newCSVReader(src, opt) }
+		recs := fuzzRecords(t, in, open)
+		if len(recs) == 0 {
+			return
+		}
+		// Written back with every cell quoted, the records read the same.
+		src, _ := newLineSourceSize("fuzz", strings.NewReader(in), 32)
+		r, _ := newCSVReader(src, opt)
+		s := r.Schema()
+		r.Close()
+		var b strings.Builder
+		header := append(append([]string{s.Label}, s.Dense...), s.Categorical...)
+		b.WriteString(csvQuote(header) + "\n")
+		for _, rec := range recs {
+			cells := []string{strconv.Itoa(int(rec.Label))}
+			for k, v := range rec.Dense {
+				if rec.DenseValid[k] {
+					cells = append(cells, strconv.FormatInt(v, 10))
+				} else {
+					cells = append(cells, "")
+				}
+			}
+			b.WriteString(csvQuote(append(cells, rec.Cat...)) + "\n")
+		}
+		again := fuzzRecords(t, b.String(), open)
+		if len(again) != len(recs) {
+			t.Fatalf("input %q: %d records, %d after writing them back as %q", in, len(recs), len(again), b.String())
+		}
+		for i := range recs {
+			if recs[i].Label != again[i].Label || !slices.Equal(recs[i].Cat, again[i].Cat) ||
+				!slices.Equal(recs[i].Dense, again[i].Dense) || !slices.Equal(recs[i].DenseValid, again[i].DenseValid) {
+				t.Fatalf("input %q: record %d %+v reads back as %+v", in, i, recs[i], again[i])
+			}
+		}
+	})
+}
+
+func FuzzLibSVM(f *testing.F) {
+	for _, s := range []string{
+		"1 266:1 1244:1 5042:1\n0 138:1 1296:1 5041:1\n",
+		"-1\t1:1.0  2:1\n+1 3:1 4:0.5\n",
+		"1 0:266:1 1:1244:1\n0 1:7:1\n",
+		"1 5:1 5:1\n",
+		"x\n\n1\n",
+	} {
+		f.Add(s, uint8(0))
+		f.Add(s, uint8(1))
+		f.Add(s, uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, in string, mode uint8) {
+		var opt RawOptions
+		ffm := false
+		switch mode % 3 {
+		case 1:
+			opt = RawOptions{Fields: []string{"a", "b", "c"}, Offsets: []int64{0, 100, 5000}}
+		case 2:
+			ffm = true
+		}
+		recs := fuzzRecords(t, in, func(src *lineSource) (RecordReader, error) { return newSVMReader(src, opt, ffm) })
+		for _, rec := range recs {
+			for _, c := range rec.Cat {
+				if c == "" {
+					continue
+				}
+				if _, ok := fuzzDecimal(c); !ok || strings.HasPrefix(c, "-") {
+					t.Fatalf("input %q: value %q is not a feature index", in, c)
+				}
+			}
+		}
+	})
+}

@@ -119,7 +119,14 @@ type movieLensReader struct {
 // movies file fails the open with an error naming the file and line; a
 // rating of an unknown user or movie is a *RowError on field user_id or
 // movie_id.
+//
+// Variant "movielens-latest" reads the CSV releases instead (see
+// FormatMovieLensLatest): ratings.csv and movies.csv, half-star ratings,
+// no user demographics.
 func OpenMovieLens(dir, variant string, opt MovieLensOptions) (RecordReader, error) {
+	if variant == FormatMovieLensLatest {
+		return openMovieLensLatest(dir, opt)
+	}
 	threshold := opt.LabelThreshold
 	if threshold == 0 {
 		threshold = defaultLabelThreshold
@@ -136,8 +143,8 @@ func OpenMovieLens(dir, variant string, opt MovieLensOptions) (RecordReader, err
 	case FormatMovieLens100K:
 		err = r.open100K(dir)
 	default:
-		return nil, fmt.Errorf("%w %q (want %s or %s)", ErrUnknownFormat, variant,
-			FormatMovieLens1M, FormatMovieLens100K)
+		return nil, fmt.Errorf("%w %q (want %s, %s or %s)", ErrUnknownFormat, variant,
+			FormatMovieLens1M, FormatMovieLens100K, FormatMovieLensLatest)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s %s: %w", variant, dir, err)

@@ -18,22 +18,48 @@ const (
 	FormatAvazu         = "avazu"
 	FormatMovieLens1M   = "movielens1m"
 	FormatMovieLens100K = "movielens100k"
+	// FormatCSV is a categorical CSV with a header (see OpenCSV).
+	FormatCSV = "csv"
+	// FormatLibSVM and FormatLibFFM are the sparse text formats (see
+	// OpenLibSVM, OpenLibFFM).
+	FormatLibSVM = "libsvm"
+	FormatLibFFM = "libffm"
 )
 
 // rawFormats lists the raw format names, in the order error messages give them.
-var rawFormats = []string{FormatCriteo, FormatAvazu, FormatMovieLens1M, FormatMovieLens100K}
+var rawFormats = []string{FormatCriteo, FormatAvazu, FormatMovieLens1M, FormatMovieLens100K,
+	FormatMovieLensLatest, FormatCSV, FormatLibSVM, FormatLibFFM}
+
+// RawFormats returns the raw format names OpenRaw accepts.
+func RawFormats() []string { return append([]string(nil), rawFormats...) }
 
 func unknownFormat(format string) error {
 	return fmt.Errorf("%w %q (want one of %s)", ErrUnknownFormat, format, strings.Join(rawFormats, ", "))
 }
 
 // OpenRaw opens a raw dataset file of the given format: "criteo" (Criteo DAC
-// TSV), "avazu" (Avazu CSV), "movielens1m" or "movielens100k". For Criteo and
-// Avazu, path is a file, plain or gzip-compressed (recognised by its magic
-// bytes, whatever its name). For MovieLens, path is the dataset directory
-// (see OpenMovieLens) and labels use the default threshold.
+// TSV), "avazu" (Avazu CSV), "movielens1m", "movielens100k" or
+// "movielens-latest", "csv", "libsvm" or "libffm" (the last three with
+// default options: see OpenRawWith). Files may be plain or gzip-compressed
+// (recognised by their magic bytes, whatever their names). For MovieLens,
+// path is the dataset directory (see OpenMovieLens) and labels use the
+// default threshold.
 func OpenRaw(format, path string) (RecordReader, error) {
+	return OpenRawWith(format, path, RawOptions{})
+}
+
+// OpenRawWith is OpenRaw with the options of the csv, libsvm and libffm
+// readers.
+func OpenRawWith(format, path string, opt RawOptions) (RecordReader, error) {
 	switch format {
+	case FormatCSV:
+		return OpenCSV(path, opt)
+	case FormatLibSVM:
+		return OpenLibSVM(path, opt)
+	case FormatLibFFM:
+		return OpenLibFFM(path, opt)
+	case FormatMovieLensLatest:
+		return OpenMovieLens(path, format, MovieLensOptions{})
 	case FormatCriteo:
 		return OpenCriteo(path)
 	case FormatAvazu:
@@ -45,9 +71,12 @@ func OpenRaw(format, path string) (RecordReader, error) {
 }
 
 // SchemaFor returns the schema of records read by OpenRaw for format. Each
-// call returns a new Schema that the caller may modify.
+// call returns a new Schema that the caller may modify. The csv, libsvm,
+// libffm and movielens-latest schemas depend on the file: open it.
 func SchemaFor(format string) (*Schema, error) {
 	switch format {
+	case FormatCSV, FormatLibSVM, FormatLibFFM, FormatMovieLensLatest:
+		return nil, fmt.Errorf("the %s schema depends on the file: open it to read its schema", format)
 	case FormatCriteo:
 		return criteoSchema(), nil
 	case FormatAvazu:

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"fmt"
+	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/embedding"
 	"math"
 	"runtime"
@@ -34,6 +35,16 @@ type Config struct {
 	ValidFormat   string  `json:"valid_format,omitempty"`
 	// MaxRows limits the rows read from Data (0 = all).
 	MaxRows int64 `json:"max_rows,omitempty"`
+	// Label, DenseColumns, Fields and FieldOffsets configure the readers of
+	// the formats whose columns the file or the user defines, for every
+	// split (datasets.RawOptions): the label column and the integer dense
+	// columns of a csv file; the field names of a libsvm or libffm file;
+	// a libsvm file's field offsets file ("name offset" lines, see
+	// datasets.ReadFieldOffsets), which also names its fields.
+	Label        string   `json:"label,omitempty"`
+	DenseColumns []string `json:"dense_columns,omitempty"`
+	Fields       []string `json:"fields,omitempty"`
+	FieldOffsets string   `json:"field_offsets,omitempty"`
 
 	Model string `json:"model"` // lr, fm, deepfm, dlrm, dcnv2
 	// Dense picks the dense-net implementation: "auto" (default: native
@@ -146,6 +157,24 @@ func (s SearchConfig) withDefaults(epochs int) SearchConfig {
 		s.SelectEvery = 1
 	}
 	return s
+}
+
+// RawOptions returns the reader options of the csv, libsvm and libffm
+// formats (reading the field offsets file, if any).
+func (c *Config) RawOptions() (datasets.RawOptions, error) {
+	o := datasets.RawOptions{Label: c.Label, Dense: c.DenseColumns, Fields: c.Fields}
+	if c.FieldOffsets != "" {
+		names, offs, err := datasets.ReadFieldOffsets(c.FieldOffsets)
+		if err != nil {
+			return o, err
+		}
+		if len(c.Fields) > 0 && strings.Join(c.Fields, ",") != strings.Join(names, ",") {
+			return o, fmt.Errorf("--fields %s disagree with the field offsets file %s (%s)",
+				strings.Join(c.Fields, ","), c.FieldOffsets, strings.Join(names, ","))
+		}
+		o.Fields, o.Offsets = names, offs
+	}
+	return o, nil
 }
 
 // Defaults fills unset fields.
@@ -294,6 +323,10 @@ var resumeKey = []struct {
 	{"batch", func(c *Config) any { return c.Batch }},
 	{"seed", func(c *Config) any { return c.Seed }},
 	{"hash-seed", func(c *Config) any { return c.HashSeed }},
+	{"label", func(c *Config) any { return c.Label }},
+	{"dense-columns", func(c *Config) any { return strings.Join(c.DenseColumns, ",") }},
+	{"fields", func(c *Config) any { return strings.Join(c.Fields, ",") }},
+	{"field-offsets", func(c *Config) any { return c.FieldOffsets }},
 	{"dim-search", func(c *Config) any { return c.DimSearch }},
 	{"dim-plan", func(c *Config) any { return c.DimPlan }},
 }

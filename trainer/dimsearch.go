@@ -74,7 +74,7 @@ type searchRun struct {
 
 // trainBatches opens the training split for the search.
 func (r *searchRun) trainBatches() (datasets.BatchReader, error) {
-	return datasets.OpenBatches(r.cfg.Format, r.cfg.Data, datasets.BatchOptions{
+	return openBatches(r.cfg, r.cfg.Format, r.cfg.Data, datasets.BatchOptions{
 		BatchSize: r.cfg.Batch, HashSeed: r.cfg.HashSeed, OnError: r.onErr, Filter: r.sp.trainFilter,
 		Skip: r.sp.trainSkip, Limit: r.sp.trainLimit,
 	})

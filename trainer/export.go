@@ -171,7 +171,7 @@ func ExportCheckpoint(out, dir string) error {
 		return err
 	}
 	cfg := ck.Config
-	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{BatchSize: 1, Limit: 1})
+	src, err := openBatches(&cfg, cfg.Format, cfg.Data, datasets.BatchOptions{BatchSize: 1, Limit: 1})
 	if err != nil {
 		return fmt.Errorf("export %s: schema of the training data: %w", out, err)
 	}

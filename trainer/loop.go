@@ -461,7 +461,7 @@ func (r *run) trainEpoch() error {
 		r.res.TrainLogLoss = meta.LossSum / math.Max(float64(meta.LossN), 1)
 		return nil
 	}
-	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{
+	src, err := openBatches(cfg, cfg.Format, cfg.Data, datasets.BatchOptions{
 		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: r.onErr, Filter: r.sp.trainFilter,
 		Skip: r.sp.trainSkip + skipRows, Limit: r.sp.trainLimit - skipRows,
 	})
@@ -669,7 +669,7 @@ func writeResult(path string, res *Result, cfg *Config) error {
 // split) and returns its AUC (with DeLong's interval), log loss and rows.
 func evaluate(ctx context.Context, cfg *Config, part evalPart, onErr datasets.OnError, st *stepper) (metrics.AUCInterval, float64, int64, error) {
 	path := part.path
-	src, err := datasets.OpenBatches(part.format, path, datasets.BatchOptions{
+	src, err := openBatches(cfg, part.format, path, datasets.BatchOptions{
 		BatchSize: cfg.Batch, HashSeed: cfg.HashSeed, OnError: onErr, Filter: part.filter, Skip: part.skip, Limit: part.limit,
 	})
 	if err != nil {
@@ -795,7 +795,7 @@ func parallelRows(n, threads int, fn func(lo, hi int)) {
 
 // sourceSchema returns the schema of the training source.
 func sourceSchema(cfg *Config) (*datasets.Schema, error) {
-	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{BatchSize: 1, Limit: 1})
+	src, err := openBatches(cfg, cfg.Format, cfg.Data, datasets.BatchOptions{BatchSize: 1, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -815,7 +815,7 @@ func makeSplit(cfg *Config, onErr datasets.OnError) (*split, error) {
 			defer p.Close()
 			return p.NumRows(), nil
 		}
-		return datasets.CountRows(format, path, datasets.BatchOptions{BatchSize: 8192, OnError: onErr})
+		return countRows(cfg, format, path, datasets.BatchOptions{BatchSize: 8192, OnError: onErr})
 	}
 	total, err := count(cfg.Format, cfg.Data)
 	if err != nil {
@@ -935,7 +935,7 @@ func timeSplit(cfg *Config, onErr datasets.OnError, total int64, sp *split, test
 
 // timestamps reads the timestamps of the first max rows of the data.
 func timestamps(cfg *Config, onErr datasets.OnError, max int64) ([]int64, error) {
-	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{BatchSize: 8192, OnError: onErr, Limit: max})
+	src, err := openBatches(cfg, cfg.Format, cfg.Data, datasets.BatchOptions{BatchSize: 8192, OnError: onErr, Limit: max})
 	if err != nil {
 		return nil, err
 	}
@@ -984,7 +984,7 @@ func (v *vocabulary) cardinalities() []int64 {
 // split (the counting pre-pass: the full table's vocabulary and every
 // budgeted table's field sizes).
 func scanVocabulary(ctx context.Context, cfg *Config, sp *split, onErr datasets.OnError, bar *progress.Bar) (*vocabulary, error) {
-	src, err := datasets.OpenBatches(cfg.Format, cfg.Data, datasets.BatchOptions{
+	src, err := openBatches(cfg, cfg.Format, cfg.Data, datasets.BatchOptions{
 		BatchSize: 8192, HashSeed: cfg.HashSeed, OnError: onErr, Filter: sp.trainFilter,
 		Skip: sp.trainSkip, Limit: sp.trainLimit,
 	})
@@ -1231,6 +1231,9 @@ func guessFormat(path string) string {
 		if _, err := os.Stat(filepath.Join(path, "u.data")); err == nil {
 			return "movielens100k"
 		}
+		if _, err := os.Stat(filepath.Join(path, "ratings.csv")); err == nil {
+			return datasets.FormatMovieLensLatest
+		}
 		return "movielens1m"
 	}
 	return datasets.GuessFormat(path)
@@ -1268,4 +1271,25 @@ func Scan(ctx context.Context, cfg Config) (*DataStats, error) {
 	card := v.cardinalities()
 	return &DataStats{TrainRows: sp.trainRows, TestRows: sp.testRows, Cardinalities: card,
 		FullTableBytes: embedding.FullTableBytes(card, cfg.Dim), FullServingBytes: embedding.FullServingBytes(card, cfg.Dim)}, nil
+}
+
+// openBatches opens a split of cfg's data with cfg's reader options.
+func openBatches(cfg *Config, format, path string, opt datasets.BatchOptions) (datasets.BatchReader, error) {
+	raw, err := cfg.RawOptions()
+	if err != nil {
+		return nil, err
+	}
+	opt.Raw = raw
+	return datasets.OpenBatches(format, path, opt)
+}
+
+// countRows counts the rows of a split of cfg's data read with cfg's reader
+// options.
+func countRows(cfg *Config, format, path string, opt datasets.BatchOptions) (int64, error) {
+	raw, err := cfg.RawOptions()
+	if err != nil {
+		return 0, err
+	}
+	opt.Raw = raw
+	return datasets.CountRows(format, path, opt)
 }

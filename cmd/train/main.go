@@ -47,7 +47,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var c trainer.Config
 	fs.StringVar(&c.Data, "data", "", "training data: a .parquet file from 'dataset convert' or 'dataset gen', a raw Criteo .tsv[.gz], an Avazu .csv, or a MovieLens directory (default: generate a small Criteo-like set)")
-	fs.StringVar(&c.Format, "format", "", "format of --data: parquet, criteo, avazu, movielens1m, movielens100k (default: guessed from the name)")
+	fs.StringVar(&c.Format, "format", "", "format of --data: parquet, criteo, avazu, movielens1m, movielens100k, movielens-latest (a directory with ratings.csv, movies.csv), csv (a header naming the columns; see --label, --dense-columns), libsvm, libffm (default: guessed from the name: .csv is avazu when it starts with Avazu's columns, else csv)")
+	fs.StringVar(&c.Label, "label", "", "csv data: the label column, 0/1 (default \"label\")")
+	fs.StringSliceVar(&c.DenseColumns, "dense-columns", nil, "csv data: columns read as integer dense features (comma-separated; every other column but the label is categorical)")
+	fs.StringSliceVar(&c.Fields, "fields", nil, "libsvm/libffm data: the field names in order (default f0, f1, ...: as many as the first row has pairs (libsvm), or its largest field number + 1 (libffm))")
+	fs.StringVar(&c.FieldOffsets, "field-offsets", "", "libsvm data: a file of \"name offset\" lines, ascending: a feature index belongs to the last field whose offset is <= it (default: the k-th pair of a row is field k)")
 	fs.StringVar(&c.TestData, "test-data", "", "test data (same formats); default: hold out --test-fraction of --data")
 	fs.StringVar(&c.TestFormat, "test-format", "", "format of --test-data (default: guessed)")
 	fs.Float64Var(&c.TestFraction, "test-fraction", 0.1, "fraction of --data held out for testing when there is no --test-data, in (0,1)")
