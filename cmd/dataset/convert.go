@@ -16,7 +16,11 @@ import (
 func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("dataset convert", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	format := fs.String("format", "", "input format: criteo (TSV, .gz ok), avazu (CSV, header optional), movielens1m or movielens100k (a directory)")
+	format := fs.String("format", "", "input format: criteo (TSV, .gz ok), avazu (CSV, header optional), movielens1m, movielens100k or movielens-latest (a directory), csv (a header naming the columns), libsvm, libffm")
+	label := fs.String("label", "", "csv: the label column, 0/1 (default \"label\")")
+	denseCols := fs.StringSlice("dense-columns", nil, "csv: columns read as integer dense features (every other column but the label is categorical)")
+	fields := fs.StringSlice("fields", nil, "libsvm/libffm: the field names in order (default f0, f1, ...)")
+	offsets := fs.String("field-offsets", "", "libsvm: a file of \"name offset\" lines, ascending: a feature index belongs to the last field whose offset is <= it (default: the k-th pair of a row is field k)")
 	in := fs.String("in", "", "input file, or directory for MovieLens")
 	out := fs.String("out", "", "output Parquet file (written atomically: a failed convert leaves nothing)")
 	onError := fs.String("on-error", "fail", "malformed rows: fail (stop at the first) or skip (count and report them)")
@@ -52,10 +56,16 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var r datasets.RecordReader
 	switch *format {
-	case "movielens1m", "movielens100k":
+	case "movielens1m", "movielens100k", datasets.FormatMovieLensLatest:
 		r, err = datasets.OpenMovieLens(*in, *format, datasets.MovieLensOptions{LabelThreshold: *threshold})
 	default:
-		r, err = datasets.OpenRaw(*format, *in)
+		raw := datasets.RawOptions{Label: *label, Dense: *denseCols, Fields: *fields}
+		if *offsets != "" {
+			if raw.Fields, raw.Offsets, err = datasets.ReadFieldOffsets(*offsets); err != nil {
+				return err
+			}
+		}
+		r, err = datasets.OpenRawWith(*format, *in, raw)
 	}
 	if err != nil {
 		return err
