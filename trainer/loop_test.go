@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/embtab/embtab/densenet"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -761,5 +762,71 @@ func TestValidationSplit(t *testing.T) {
 		if _, err := Train(context.Background(), bad, Options{}); err == nil {
 			t.Errorf("%+v: accepted", bad)
 		}
+	}
+}
+
+// TestTrainTextFormats trains on the same learnable data written as a
+// categorical CSV (custom label and a dense column), as libsvm mapped by
+// field offsets and as libffm: each run must read every row and learn.
+func TestTrainTextFormats(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(7, 9))
+	const rows = 3000
+	var csv, svm, ffm strings.Builder
+	csv.WriteString("click,user,item,age\n")
+	for i := 0; i < rows; i++ {
+		u, it := rng.IntN(50), rng.IntN(40)
+		label := 0
+		if (u%2 == 0) != (it%3 == 0) { // learnable from the two fields
+			label = 1
+		}
+		if rng.Float64() < 0.05 {
+			label = 1 - label
+		}
+		fmt.Fprintf(&csv, "%d,u%d,%d,%d\n", label, u, it, rng.IntN(90))
+		fmt.Fprintf(&svm, "%d %d:1 %d:1\n", label, u, 100+it)
+		fmt.Fprintf(&ffm, "%d 1:%d:1 0:%d:1\n", label, it, u)
+	}
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	offsets := write("offsets.txt", "user 0\nitem 100\n")
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		// dlrm needs a dense feature: age, noise, read as one.
+		{"csv", Config{Data: write("d.csv", csv.String()), Label: "click", DenseColumns: []string{"age"}, Model: "dlrm"}},
+		{"csv age categorical", Config{Data: write("d.csv", csv.String()), Label: "click"}},
+		{"libsvm", Config{Data: write("d.libsvm", svm.String()), FieldOffsets: offsets}},
+		{"libffm", Config{Data: write("d.ffm", ffm.String()), Fields: []string{"user", "item"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			if cfg.Model == "" {
+				cfg.Model = "fm"
+			}
+			cfg.Dim, cfg.Batch, cfg.Threads, cfg.Epochs, cfg.EmbLR = 4, 128, 1, 4, 0.1
+			cfg.Out = t.TempDir()
+			res, err := Train(context.Background(), cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.TrainRows+res.TestRows != rows || res.TestAUC < 0.85 {
+				t.Fatalf("%d+%d rows (want %d), test AUC %.4f (want >= 0.85)", res.TrainRows, res.TestRows, rows, res.TestAUC)
+			}
+			if _, err := os.Stat(filepath.Join(cfg.Out, "model")); err != nil {
+				t.Fatalf("no served model: %v", err)
+			}
+		})
+	}
+	// A label column the file lacks is an error naming the file.
+	_, err := Train(context.Background(), Config{Data: filepath.Join(dir, "d.csv"), Model: "lr", Threads: 1}, Options{})
+	if err == nil || !strings.Contains(err.Error(), `no label column "label"`) || !strings.Contains(err.Error(), "d.csv") {
+		t.Fatalf("missing label: %v", err)
 	}
 }
