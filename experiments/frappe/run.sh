@@ -85,3 +85,4 @@ for r in sel:
     w.write(f"| {r['model']} | {r['emb_lr']} | {r['epoch']} | {r['valid_auc']:.4f} | {r['valid_logloss']:.4f} |\n")
 PY
 cat "$out/report.md"
+[ -f "$out/notes.md" ] && cat "$out/notes.md" >> "$out/report.md"
