@@ -41,6 +41,10 @@ type Summary struct {
 	TestRows    int64
 	AUCSE       float64
 	SamplesPerS float64
+	// ValidAUC is the mean validation AUC over the seeds that have one,
+	// ValidRows their largest validation split; 0 without.
+	ValidAUC  float64
+	ValidRows int64
 	// Legacy is set when a seed's row has no serving bytes (Result.Legacy):
 	// ServingBytes and Budget are then parameter bytes alone.
 	Legacy bool
@@ -79,6 +83,7 @@ func Summarize(results []*Result) []*Summary {
 		g := groups[k]
 		s := &Summary{Dataset: k.d, Method: k.m, TargetRatio: k.r, N: len(g)}
 		var auc, ll []float64
+		nValid := 0
 		for _, r := range g {
 			s.BytesUsed += float64(r.BytesUsed)
 			s.IndexBytes += float64(r.IndexBytes)
@@ -95,6 +100,11 @@ func Summarize(results []*Result) []*Summary {
 			s.TestRows = max(s.TestRows, r.TestRows)
 			s.AUCSE += r.AUCSE
 			s.SamplesPerS += r.SamplesPerS
+			if r.ValidRows > 0 {
+				s.ValidAUC += r.ValidAUC
+				nValid++
+				s.ValidRows = max(s.ValidRows, r.ValidRows)
+			}
 			auc = append(auc, r.AUC)
 			ll = append(ll, r.LogLoss)
 		}
@@ -107,6 +117,9 @@ func Summarize(results []*Result) []*Summary {
 		s.TrainSeconds /= n
 		s.AUCSE /= n
 		s.SamplesPerS /= n
+		if nValid > 0 {
+			s.ValidAUC /= float64(nValid)
+		}
 		s.AUC, s.AUCSD = meanSD(auc)
 		s.LogLoss, s.LLSD = meanSD(ll)
 		out = append(out, s)
@@ -309,8 +322,22 @@ func Report(sum []*Summary, datasets []string) string {
 			b.WriteString(".")
 		}
 		b.WriteString("\n\n")
-		b.WriteString("| method | target ratio | serving bytes | embedding + index | achieved ratio | AUC | ΔAUC | logloss | seeds | test SE | samples/s |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		// A validation column when any cell of the dataset has one.
+		var validRows int64
+		for _, s := range sum {
+			if s.Dataset == d {
+				validRows = max(validRows, s.ValidRows)
+			}
+		}
+		if validRows > 0 {
+			fmt.Fprintf(&b, "valid AUC is the mean validation AUC (%d rows held out of the training data): what a choice "+
+				"between cells should read; AUC is the test AUC.\n\n", validRows)
+			b.WriteString("| method | target ratio | serving bytes | embedding + index | achieved ratio | valid AUC | AUC | ΔAUC | logloss | seeds | test SE | samples/s |\n")
+			b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		} else {
+			b.WriteString("| method | target ratio | serving bytes | embedding + index | achieved ratio | AUC | ΔAUC | logloss | seeds | test SE | samples/s |\n")
+			b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		}
 		for _, s := range sum {
 			if s.Dataset != d {
 				continue
@@ -319,9 +346,13 @@ func Report(sum []*Summary, datasets []string) string {
 			if s.Legacy {
 				mark = " †"
 			}
-			fmt.Fprintf(&b, "| %s%s | %gx | %s | %s + %s | %.1fx | %s | %s | %s | %d | %s | %s |\n",
+			valid := ""
+			if validRows > 0 {
+				valid = " " + orDash(s.ValidAUC, "%.4f") + " |"
+			}
+			fmt.Fprintf(&b, "| %s%s | %gx | %s | %s + %s | %.1fx |%s %s | %s | %s | %d | %s | %s |\n",
 				s.Method, mark, s.TargetRatio, bytesize.Format(int64(s.ServingBytes)), bytesize.Format(int64(s.BytesUsed)),
-				bytesize.Format(int64(s.IndexBytes)), s.Ratio, spread(s.AUC, s.AUCSD, s.N), delta(s.AUC, base),
+				bytesize.Format(int64(s.IndexBytes)), s.Ratio, valid, spread(s.AUC, s.AUCSD, s.N), delta(s.AUC, base),
 				spread(s.LogLoss, s.LLSD, s.N), s.N, orDash(s.AUCSE, "%.4f"), orDash(s.SamplesPerS, "%.0f"))
 		}
 		b.WriteString("\n**Best method per ratio** (highest AUC among the cells within the ratio's budget in serving bytes; " +

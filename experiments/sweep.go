@@ -30,17 +30,21 @@ type Dataset struct {
 	TestData     string  `json:"test_data,omitempty"`
 	Split        string  `json:"split,omitempty"`
 	TestFraction float64 `json:"test_fraction,omitempty"`
-	Model        string  `json:"model"`
-	Dim          int     `json:"dim"`
-	Batch        int     `json:"batch"`
-	Epochs       int     `json:"epochs"`
+	// ValidFraction of Data is held out for validation (trainer
+	// Config.ValidFraction; 0: none): each cell also reports its
+	// validation AUC, which is what any choice made from a sweep reads.
+	ValidFraction float64 `json:"valid_fraction,omitempty"`
+	Model         string  `json:"model"`
+	Dim           int     `json:"dim"`
+	Batch         int     `json:"batch"`
+	Epochs        int     `json:"epochs"`
 }
 
 func (d Dataset) config(method string, budget int64, seed uint64, threads int) trainer.Config {
 	c := trainer.Config{
 		Data: d.Data, Format: d.Format, TestData: d.TestData, Split: d.Split, TestFraction: d.TestFraction,
 		Model: d.Model, Table: method, Dim: d.Dim, MemoryBudget: budget, Batch: d.Batch, Epochs: d.Epochs,
-		Seed: seed, Threads: threads,
+		Seed: seed, Threads: threads, ValidFraction: d.ValidFraction,
 	}
 	if SearchMethod(method) {
 		c.Table, c.DimSearch = embedding.MethodFull, method
@@ -103,6 +107,10 @@ type Result struct {
 	TestRows    int64   `parquet:"test_rows" json:"test_rows"`
 	AUCSE       float64 `parquet:"auc_se" json:"auc_se"`
 	SamplesPerS float64 `parquet:"samples_per_s" json:"samples_per_s"`
+	// ValidAUC and ValidRows are the validation split's (Dataset.
+	// ValidFraction); 0 without one and in rows written before them.
+	ValidAUC  float64 `parquet:"valid_auc" json:"valid_auc"`
+	ValidRows int64   `parquet:"valid_rows" json:"valid_rows"`
 }
 
 // servingBytes is what the served fp32 artifact of a run holds in memory:
@@ -123,28 +131,31 @@ func (r *Result) Legacy() bool { return r.ServingBytes == 0 }
 
 // legacyColumns is the width of a results.csv row from before serving
 // bytes (the first 13 columns of csvHeader), servingColumns of one from
-// before test rows, AUC standard errors and samples/s (the first 16).
+// before test rows, AUC standard errors and samples/s (the first 16),
+// testColumns of one from before validation AUCs (the first 19).
 const (
 	legacyColumns  = 13
 	servingColumns = 16
+	testColumns    = 19
 )
 
 var csvHeader = []string{"dataset", "method", "model", "target_ratio", "budget_bytes", "bytes_used", "full_table_bytes",
 	"ratio", "auc", "logloss", "train_seconds", "seed", "dim", "index_bytes", "serving_bytes", "full_serving_bytes",
-	"test_rows", "auc_se", "samples_per_s"}
+	"test_rows", "auc_se", "samples_per_s", "valid_auc", "valid_rows"}
 
 func (r *Result) record() []string {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
 	i := func(x int64) string { return strconv.FormatInt(x, 10) }
 	return []string{r.Dataset, r.Method, r.Model, f(r.TargetRatio), i(r.BudgetBytes), i(r.BytesUsed), i(r.FullTableBytes),
 		f(r.Ratio), f(r.AUC), f(r.LogLoss), f(r.TrainSeconds), i(r.Seed), i(r.Dim),
-		i(r.IndexBytes), i(r.ServingBytes), i(r.FullServingBytes), i(r.TestRows), f(r.AUCSE), f(r.SamplesPerS)}
+		i(r.IndexBytes), i(r.ServingBytes), i(r.FullServingBytes), i(r.TestRows), f(r.AUCSE), f(r.SamplesPerS),
+		f(r.ValidAUC), i(r.ValidRows)}
 }
 
 // parseRecord parses a results.csv row, of the current width or of an
-// earlier one (legacyColumns, servingColumns).
+// earlier one (legacyColumns, servingColumns, testColumns).
 func parseRecord(rec []string) (*Result, error) {
-	if len(rec) != len(csvHeader) && len(rec) != legacyColumns && len(rec) != servingColumns {
+	if len(rec) != len(csvHeader) && len(rec) != legacyColumns && len(rec) != servingColumns && len(rec) != testColumns {
 		return nil, fmt.Errorf("want %d columns, got %d", len(csvHeader), len(rec))
 	}
 	var r Result
@@ -175,6 +186,9 @@ func parseRecord(rec []string) (*Result, error) {
 	}
 	if len(rec) > servingColumns {
 		r.TestRows, r.AUCSE, r.SamplesPerS = pi(rec[16]), pf(rec[17]), pf(rec[18])
+	}
+	if len(rec) > testColumns {
+		r.ValidAUC, r.ValidRows = pf(rec[19]), pi(rec[20])
 	}
 	return &r, err
 }
@@ -474,7 +488,8 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 					BytesUsed: res.EmbeddingBytes, IndexBytes: res.IndexBytes, ServingBytes: servingBytes(res),
 					FullTableBytes: res.FullTableBytes, AUC: res.TestAUC, LogLoss: res.TestLogLoss,
 					TrainSeconds: res.TrainSeconds, Seed: int64(seed), Dim: int64(d.Dim),
-					TestRows: res.TestRows, AUCSE: res.TestAUCSE, SamplesPerS: res.TrainSamplesPerS}
+					TestRows: res.TestRows, AUCSE: res.TestAUCSE, SamplesPerS: res.TrainSamplesPerS,
+					ValidAUC: res.ValidAUC, ValidRows: res.ValidRows}
 				if r.ServingBytes <= 0 {
 					return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: the trainer reports %d serving bytes",
 						d.Name, m, ratio, seed, r.ServingBytes)

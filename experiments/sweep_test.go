@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,7 +111,7 @@ func TestSweepAddsFullBaseline(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	var logs bytes.Buffer
 	sw := &Sweep{
-		Datasets: []Dataset{{Name: "tiny", Data: tinyData(t, dir), TestFraction: 0.1, Model: "lr", Dim: 16, Batch: 512, Epochs: 1}},
+		Datasets: []Dataset{{Name: "tiny", Data: tinyData(t, dir), TestFraction: 0.1, ValidFraction: 0.1, Model: "lr", Dim: 16, Batch: 512, Epochs: 1}},
 		Methods:  []string{"hashed"},
 		Ratios:   []float64{1, 2},
 		Seeds:    []uint64{1},
@@ -157,8 +158,12 @@ func TestSweepAddsFullBaseline(t *testing.T) {
 	}
 	for i, r := range res {
 		a := again[i]
+		if r.ValidRows <= 0 || r.ValidAUC <= 0 || r.ValidAUC > 1 {
+			t.Errorf("cell %d: valid AUC %v over %d rows, want one (ValidFraction 0.1)", i, r.ValidAUC, r.ValidRows)
+		}
 		if a.BytesUsed != r.BytesUsed || a.IndexBytes != r.IndexBytes || a.ServingBytes != r.ServingBytes ||
-			a.FullServingBytes != r.FullServingBytes || a.BudgetBytes != r.BudgetBytes {
+			a.FullServingBytes != r.FullServingBytes || a.BudgetBytes != r.BudgetBytes || math.Abs(a.ValidAUC-r.ValidAUC) > 1e-9 ||
+			a.ValidRows != r.ValidRows {
 			t.Errorf("results.csv row %d: %+v, ran %+v", i, a, r)
 		}
 	}
@@ -168,6 +173,9 @@ func TestSweepAddsFullBaseline(t *testing.T) {
 	}
 	if !strings.Contains(string(rep), "Baseline: the full fp32 table at 1x") {
 		t.Errorf("report does not name the full baseline:\n%s", rep)
+	}
+	if !strings.Contains(string(rep), "| valid AUC | AUC |") || !strings.Contains(string(rep), "rows held out of the training data") {
+		t.Errorf("report has no validation column:\n%s", rep)
 	}
 	if m, added := WithBaseline([]string{"qr", "full"}); added || !slices.Equal(m, []string{"full", "qr"}) {
 		t.Errorf("WithBaseline(qr, full) = %v, %v", m, added)
@@ -196,13 +204,14 @@ func TestLegacyResults(t *testing.T) {
 		t.Errorf("resuming a legacy results.csv: %v", err)
 	}
 	current := strings.Join(csvHeader, ",") + "\n" +
-		"tiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,500,0.01,1000\n" +
+		"tiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,500,0.01,1000,0.8,50\n" +
 		"tiny,hashed,lr,2,800,800,1000,2,0.7,0.5,1,1,4,0,800\n" // torn after serving bytes
 	if err := os.WriteFile(path, []byte(current), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res, err = ReadResults(path)
-	if err != nil || len(res) != 1 || res[0].Legacy() || res[0].ServingBytes != 1600 || res[0].TestRows != 500 || res[0].AUCSE != 0.01 {
+	if err != nil || len(res) != 1 || res[0].Legacy() || res[0].ServingBytes != 1600 || res[0].TestRows != 500 || res[0].AUCSE != 0.01 ||
+		res[0].ValidAUC != 0.8 || res[0].ValidRows != 50 {
 		t.Fatalf("rows %+v, %v: want the full row only", res, err)
 	}
 	// A file of the width before test rows, AUC errors and samples/s
@@ -220,7 +229,7 @@ func TestLegacyResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
-	if want := strings.Join(csvHeader, ",") + "\ntiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,0,0,0\n"; string(b) != want {
+	if want := strings.Join(csvHeader, ",") + "\ntiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,0,0,0,0,0\n"; string(b) != want {
 		t.Errorf("upgraded file:\n%s\nwant\n%s", b, want)
 	}
 }

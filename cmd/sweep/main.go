@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "threads per cell (default: all cores)")
 	epochs := fs.Int("epochs", 1, "epochs per cell")
 	dim := fs.Int("dim", 16, "embedding dimension")
+	validFraction := fs.Float64("valid-fraction", 0, "fraction of each dataset's training rows held out for validation, in [0,1): every cell then also reports its validation AUC (valid_auc in results.csv, a column in report.md) (0 = none, as the checked-in sweep ran)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	verbose := fs.Bool("verbose", false, "log every cell")
 	reportOnly := fs.Bool("report", false, "train nothing: write the report, plots and Parquet of the results already in --out "+
@@ -121,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var ds []experiments.Dataset
 	for _, name := range split(*dsNames) {
-		d := experiments.Dataset{Name: name, Dim: *dim, Epochs: *epochs}
+		d := experiments.Dataset{Name: name, Dim: *dim, Epochs: *epochs, ValidFraction: *validFraction}
 		switch name {
 		case "ml1m":
 			d.Data = filepath.Join(*out, "data", "ml1m.parquet")
