@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/dimsearch"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/trainer"
@@ -34,10 +35,15 @@ type Dataset struct {
 	// Config.ValidFraction; 0: none): each cell also reports its
 	// validation AUC, which is what any choice made from a sweep reads.
 	ValidFraction float64 `json:"valid_fraction,omitempty"`
-	Model         string  `json:"model"`
-	Dim           int     `json:"dim"`
-	Batch         int     `json:"batch"`
-	Epochs        int     `json:"epochs"`
+	// Folds, when set, replace Data/TestData: the cell of seed s trains on
+	// Folds[(s-1) mod len].Train and tests on its Test (k-fold cross-
+	// validation: with seeds 1..k every row is tested once, and the seeds'
+	// spread is the folds').
+	Folds  []datasets.Fold `json:"folds,omitempty"`
+	Model  string          `json:"model"`
+	Dim    int             `json:"dim"`
+	Batch  int             `json:"batch"`
+	Epochs int             `json:"epochs"`
 }
 
 func (d Dataset) config(method string, budget int64, seed uint64, threads int) trainer.Config {
@@ -45,6 +51,10 @@ func (d Dataset) config(method string, budget int64, seed uint64, threads int) t
 		Data: d.Data, Format: d.Format, TestData: d.TestData, Split: d.Split, TestFraction: d.TestFraction,
 		Model: d.Model, Table: method, Dim: d.Dim, MemoryBudget: budget, Batch: d.Batch, Epochs: d.Epochs,
 		Seed: seed, Threads: threads, ValidFraction: d.ValidFraction,
+	}
+	if len(d.Folds) > 0 {
+		f := d.Folds[(seed-1)%uint64(len(d.Folds))]
+		c.Data, c.Format, c.TestData, c.TestFormat, c.TestFraction, c.Split = f.Train, "parquet", f.Test, "parquet", 0, ""
 	}
 	if SearchMethod(method) {
 		c.Table, c.DimSearch = embedding.MethodFull, method

@@ -250,3 +250,15 @@ func TestValidFields(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldConfig: with folds, seed s trains and tests on fold (s-1) mod k.
+func TestFoldConfig(t *testing.T) {
+	d := Dataset{Name: "c", Data: "ignored", TestFraction: 0.1, Split: "time", Model: "lr", Dim: 4,
+		Folds: []datasets.Fold{{Train: "a.parquet", Test: "at.parquet"}, {Train: "b.parquet", Test: "bt.parquet"}}}
+	for seed, want := range map[uint64]datasets.Fold{1: d.Folds[0], 2: d.Folds[1], 3: d.Folds[0]} {
+		c := d.config("hashed", 100, seed, 1)
+		if c.Data != want.Train || c.TestData != want.Test || c.TestFraction != 0 || c.Split != "" || c.Seed != seed {
+			t.Errorf("seed %d: data %s test %s fraction %v split %q, want fold %+v", seed, c.Data, c.TestData, c.TestFraction, c.Split, want)
+		}
+	}
+}

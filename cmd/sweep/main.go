@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "threads per cell (default: all cores)")
 	epochs := fs.Int("epochs", 1, "epochs per cell")
 	dim := fs.Int("dim", 16, "embedding dimension")
+	folds := fs.Int("folds", 0, "criteo only: k-fold cross-validation over the real Criteo slice (train + dev lines, row j tested in fold j mod k), the cell of seed s on fold (s-1) mod k, as dataset criteo_<k>fold; --seeds defaults to 1..k (0 = the train/dev split)")
 	validFraction := fs.Float64("valid-fraction", 0, "fraction of each dataset's training rows held out for validation, in [0,1): every cell then also reports its validation AUC (valid_auc in results.csv, a column in report.md) (0 = none, as the checked-in sweep ran)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	verbose := fs.Bool("verbose", false, "log every cell")
@@ -112,6 +113,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--seeds: %w", err)
 	}
+	switch {
+	case *folds == 1 || *folds < 0:
+		return fmt.Errorf("--folds %d: want 0 (none) or k >= 2", *folds)
+	case *folds > 0 && !fs.Changed("seeds"):
+		ss = ss[:0]
+		for i := 1; i <= *folds; i++ {
+			ss = append(ss, uint64(i))
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(*out, "data"), 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
@@ -142,6 +152,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			d.Data = filepath.Join(*shared, "criteo", "criteo_wideresdnn_train.tsv")
 			d.TestData = filepath.Join(*shared, "criteo", "criteo_wideresdnn_dev.tsv")
 			d.Model, d.Batch = "dlrm", 256
+			if *folds > 0 {
+				train, dev := d.Data, d.TestData
+				open := func() (datasets.RecordReader, error) {
+					a, err := datasets.OpenCriteo(train)
+					if err != nil {
+						return nil, err
+					}
+					b, err := datasets.OpenCriteo(dev)
+					if err != nil {
+						a.Close()
+						return nil, err
+					}
+					return datasets.ConcatReaders(a, b)
+				}
+				d.Name = fmt.Sprintf("criteo_%dfold", *folds)
+				if d.Folds, err = datasets.WriteFolds(ctx, open, *folds, filepath.Join(*out, "data"), d.Name, datasets.ConvertOptions{}); err != nil {
+					return err
+				}
+				d.Data, d.TestData = d.Folds[0].Train, d.Folds[0].Test
+			}
 		case "synth":
 			d.Data = filepath.Join(*out, "data", fmt.Sprintf("synth_%d_%g.parquet", *synthRows, *synthScale))
 			if _, err := os.Stat(d.Data); err != nil {
@@ -156,6 +186,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			d.TestFraction, d.Model, d.Batch = 0.1, "dlrm", 2048
 		default:
 			return fmt.Errorf("--datasets: unknown dataset %q (want ml1m, criteo, synth)", name)
+		}
+		if *folds > 0 && name != "criteo" {
+			return fmt.Errorf("--folds applies to criteo (the small real set), not %s", name)
 		}
 		ds = append(ds, d)
 	}
