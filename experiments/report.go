@@ -45,6 +45,9 @@ type Summary struct {
 	// ValidRows their largest validation split; 0 without.
 	ValidAUC  float64
 	ValidRows int64
+	// Folds is k when the seeds ran on the k folds of a k-fold split
+	// (disjoint test sets), 0 otherwise.
+	Folds int64
 	// Legacy is set when a seed's row has no serving bytes (Result.Legacy):
 	// ServingBytes and Budget are then parameter bytes alone.
 	Legacy bool
@@ -100,6 +103,7 @@ func Summarize(results []*Result) []*Summary {
 			s.TestRows = max(s.TestRows, r.TestRows)
 			s.AUCSE += r.AUCSE
 			s.SamplesPerS += r.SamplesPerS
+			s.Folds = max(s.Folds, r.Folds)
 			if r.ValidRows > 0 {
 				s.ValidAUC += r.ValidAUC
 				nValid++
@@ -244,9 +248,12 @@ const cafeClaim = "CAFE (SIGMOD'24) reports 3.92% higher test AUC than the best 
 // set, so averaging over seeds does not shrink it) plus its seeds'
 // variance over their count. It treats the two test AUCs as independent,
 // which they are not (one test set): the margin is conservative. Without
-// recorded standard errors it is the seeds' part alone.
+// recorded standard errors it is the seeds' part alone. Cells of a k-fold
+// split (Summary.Folds) test each seed on its own fold: their mean's test
+// variance is a fold's over N (and the folds' spread counts it again:
+// still conservative).
 func noise(a, b *Summary) float64 {
-	v := a.AUCSE*a.AUCSE + b.AUCSE*b.AUCSE
+	v := testVar(a) + testVar(b)
 	if a.N > 1 {
 		v += a.AUCSD * a.AUCSD / float64(a.N)
 	}
@@ -254,6 +261,15 @@ func noise(a, b *Summary) float64 {
 		v += b.AUCSD * b.AUCSD / float64(b.N)
 	}
 	return 1.96 * math.Sqrt(v)
+}
+
+// testVar is the test-set part of the variance of a cell's mean AUC.
+func testVar(s *Summary) float64 {
+	v := s.AUCSE * s.AUCSE
+	if s.Folds > 1 && s.N > 1 {
+		v /= float64(s.N)
+	}
+	return v
 }
 
 // separable says whether a's and b's AUCs differ beyond noise(a, b).
@@ -312,7 +328,13 @@ func Report(sum []*Summary, datasets []string) string {
 		} else {
 			fmt.Fprintf(&b, "\n## %s\n\nBaseline: none (these results have no full-table cell, so no ΔAUC). Plot: `pareto_%s.png`.", d, d)
 		}
-		if rows > 0 {
+		if rows > 0 && full != nil && full.Folds > 1 && full.AUCSE > 0 {
+			se := math.Sqrt(testVar(full))
+			fmt.Fprintf(&b, " %d-fold cross-validation: each seed trains on %d folds and tests on its own (%d rows), so every "+
+				"row is tested once over the seeds; the full table's test AUC has a standard error of %.4f per fold, %.4f for "+
+				"its mean over %d folds: gaps smaller than about %.4f between two cells cannot be told apart from the test "+
+				"sets' size alone.", full.Folds, full.Folds-1, rows, full.AUCSE, se, full.N, 1.96*math.Sqrt2*se)
+		} else if rows > 0 {
 			fmt.Fprintf(&b, " Test set: %d rows", rows)
 			if full != nil && full.AUCSE > 0 {
 				fmt.Fprintf(&b, "; the full table's test AUC has a standard error of %.4f there (95%% interval ±%.4f): "+

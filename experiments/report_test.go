@@ -1,6 +1,7 @@
 package experiments
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -157,6 +158,24 @@ func TestReportNoise(t *testing.T) {
 		"| 100x | -0.0010 | qr (-0.0400) | yes", "| hashed | 10x | 160B | 160B + 0B | 10.0x | 0.7900 | -0.0100 | 0.5000 | 1 | 0.0050 | — |"} {
 		if !strings.Contains(rep, want) {
 			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+}
+
+// TestNoiseFolds: the mean over k disjoint test folds has a fold's test
+// variance over k; seeds on one test set do not shrink it.
+func TestNoiseFolds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		folds int64
+		want  float64
+	}{
+		{"seeds", 0, 1.96 * math.Sqrt(2*0.02*0.02+2*0.01*0.01/5)},
+		{"folds", 5, 1.96 * math.Sqrt(2*0.02*0.02/5+2*0.01*0.01/5)},
+	} {
+		a := &Summary{N: 5, AUCSE: 0.02, AUCSD: 0.01, Folds: tc.folds}
+		if got := noise(a, a); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("%s: noise %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

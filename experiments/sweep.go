@@ -121,6 +121,9 @@ type Result struct {
 	// ValidFraction); 0 without one and in rows written before them.
 	ValidAUC  float64 `parquet:"valid_auc" json:"valid_auc"`
 	ValidRows int64   `parquet:"valid_rows" json:"valid_rows"`
+	// Folds is k when the cell ran on one fold of a k-fold split
+	// (Dataset.Folds), 0 otherwise.
+	Folds int64 `parquet:"folds" json:"folds"`
 }
 
 // servingBytes is what the served fp32 artifact of a run holds in memory:
@@ -142,16 +145,18 @@ func (r *Result) Legacy() bool { return r.ServingBytes == 0 }
 // legacyColumns is the width of a results.csv row from before serving
 // bytes (the first 13 columns of csvHeader), servingColumns of one from
 // before test rows, AUC standard errors and samples/s (the first 16),
-// testColumns of one from before validation AUCs (the first 19).
+// testColumns of one from before validation AUCs (the first 19),
+// validColumns of one from before folds (the first 21).
 const (
 	legacyColumns  = 13
 	servingColumns = 16
 	testColumns    = 19
+	validColumns   = 21
 )
 
 var csvHeader = []string{"dataset", "method", "model", "target_ratio", "budget_bytes", "bytes_used", "full_table_bytes",
 	"ratio", "auc", "logloss", "train_seconds", "seed", "dim", "index_bytes", "serving_bytes", "full_serving_bytes",
-	"test_rows", "auc_se", "samples_per_s", "valid_auc", "valid_rows"}
+	"test_rows", "auc_se", "samples_per_s", "valid_auc", "valid_rows", "folds"}
 
 func (r *Result) record() []string {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
@@ -159,13 +164,14 @@ func (r *Result) record() []string {
 	return []string{r.Dataset, r.Method, r.Model, f(r.TargetRatio), i(r.BudgetBytes), i(r.BytesUsed), i(r.FullTableBytes),
 		f(r.Ratio), f(r.AUC), f(r.LogLoss), f(r.TrainSeconds), i(r.Seed), i(r.Dim),
 		i(r.IndexBytes), i(r.ServingBytes), i(r.FullServingBytes), i(r.TestRows), f(r.AUCSE), f(r.SamplesPerS),
-		f(r.ValidAUC), i(r.ValidRows)}
+		f(r.ValidAUC), i(r.ValidRows), i(r.Folds)}
 }
 
 // parseRecord parses a results.csv row, of the current width or of an
-// earlier one (legacyColumns, servingColumns, testColumns).
+// earlier one (legacyColumns, servingColumns, testColumns, validColumns).
 func parseRecord(rec []string) (*Result, error) {
-	if len(rec) != len(csvHeader) && len(rec) != legacyColumns && len(rec) != servingColumns && len(rec) != testColumns {
+	if len(rec) != len(csvHeader) && len(rec) != legacyColumns && len(rec) != servingColumns && len(rec) != testColumns &&
+		len(rec) != validColumns {
 		return nil, fmt.Errorf("want %d columns, got %d", len(csvHeader), len(rec))
 	}
 	var r Result
@@ -199,6 +205,9 @@ func parseRecord(rec []string) (*Result, error) {
 	}
 	if len(rec) > testColumns {
 		r.ValidAUC, r.ValidRows = pf(rec[19]), pi(rec[20])
+	}
+	if len(rec) > validColumns {
+		r.Folds = pi(rec[21])
 	}
 	return &r, err
 }
@@ -499,7 +508,7 @@ func (s *Sweep) Run(ctx context.Context) ([]*Result, error) {
 					FullTableBytes: res.FullTableBytes, AUC: res.TestAUC, LogLoss: res.TestLogLoss,
 					TrainSeconds: res.TrainSeconds, Seed: int64(seed), Dim: int64(d.Dim),
 					TestRows: res.TestRows, AUCSE: res.TestAUCSE, SamplesPerS: res.TrainSamplesPerS,
-					ValidAUC: res.ValidAUC, ValidRows: res.ValidRows}
+					ValidAUC: res.ValidAUC, ValidRows: res.ValidRows, Folds: int64(len(d.Folds))}
 				if r.ServingBytes <= 0 {
 					return results, fmt.Errorf("cell %s/%s/ratio %g/seed %d: the trainer reports %d serving bytes",
 						d.Name, m, ratio, seed, r.ServingBytes)

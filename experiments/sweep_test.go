@@ -204,14 +204,14 @@ func TestLegacyResults(t *testing.T) {
 		t.Errorf("resuming a legacy results.csv: %v", err)
 	}
 	current := strings.Join(csvHeader, ",") + "\n" +
-		"tiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,500,0.01,1000,0.8,50\n" +
+		"tiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,500,0.01,1000,0.8,50,5\n" +
 		"tiny,hashed,lr,2,800,800,1000,2,0.7,0.5,1,1,4,0,800\n" // torn after serving bytes
 	if err := os.WriteFile(path, []byte(current), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res, err = ReadResults(path)
 	if err != nil || len(res) != 1 || res[0].Legacy() || res[0].ServingBytes != 1600 || res[0].TestRows != 500 || res[0].AUCSE != 0.01 ||
-		res[0].ValidAUC != 0.8 || res[0].ValidRows != 50 {
+		res[0].ValidAUC != 0.8 || res[0].ValidRows != 50 || res[0].Folds != 5 {
 		t.Fatalf("rows %+v, %v: want the full row only", res, err)
 	}
 	// A file of the width before test rows, AUC errors and samples/s
@@ -229,7 +229,7 @@ func TestLegacyResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
-	if want := strings.Join(csvHeader, ",") + "\ntiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,0,0,0,0,0\n"; string(b) != want {
+	if want := strings.Join(csvHeader, ",") + "\ntiny,full,lr,1,0,1000,1000,1,0.75,0.5,1,1,4,600,1600,1600,0,0,0,0,0,0\n"; string(b) != want {
 		t.Errorf("upgraded file:\n%s\nwant\n%s", b, want)
 	}
 }
