@@ -260,6 +260,9 @@ func (r *run) scan() error {
 	if err != nil {
 		return err
 	}
+	if cfg.Model == "dlrm" && schema.NumDense() == 0 {
+		return fmt.Errorf("--model dlrm needs dense features (its bottom MLP reads them) and %s has none: use --model fm, deepfm, dcnv2 or lr (or name integer columns with --dense-columns)", cfg.Data)
+	}
 	if cfg.EmbLR == 0 {
 		cfg.EmbLR = DefaultEmbLRFor(cfg.Optimizer, cfg.Model, schema.NumCat())
 	}

@@ -833,4 +833,9 @@ func TestTrainTextFormats(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `no label column "label"`) || !strings.Contains(err.Error(), "d.csv") {
 		t.Fatalf("missing label: %v", err)
 	}
+	// dlrm on data without dense features names the models that fit.
+	_, err = Train(context.Background(), Config{Data: filepath.Join(dir, "d.libsvm"), FieldOffsets: offsets, Model: "dlrm", Threads: 1}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "needs dense features") || !strings.Contains(err.Error(), "--model fm") {
+		t.Fatalf("dlrm without dense features: %v", err)
+	}
 }
