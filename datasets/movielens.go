@@ -124,9 +124,6 @@ type movieLensReader struct {
 // FormatMovieLensLatest): ratings.csv and movies.csv, half-star ratings,
 // no user demographics.
 func OpenMovieLens(dir, variant string, opt MovieLensOptions) (RecordReader, error) {
-	if variant == FormatMovieLensLatest {
-		return openMovieLensLatest(dir, opt)
-	}
 	threshold := opt.LabelThreshold
 	if threshold == 0 {
 		threshold = defaultLabelThreshold
@@ -134,6 +131,9 @@ func OpenMovieLens(dir, variant string, opt MovieLensOptions) (RecordReader, err
 	if threshold < minRating || threshold > maxRating {
 		return nil, fmt.Errorf("open %s: label threshold %d not in %d..%d",
 			variant, threshold, minRating, maxRating)
+	}
+	if variant == FormatMovieLensLatest {
+		return openMovieLensLatest(dir, threshold)
 	}
 	r := &movieLensReader{schema: movieLensSchema(variant, threshold), threshold: threshold}
 	var err error

@@ -31,17 +31,10 @@ type movieLensLatestReader struct {
 // openMovieLensLatest opens a MovieLens latest directory: movies.csv
 // (movieId,title,genres; quoted CSV, UTF-8) is loaded first, then
 // ratings.csv (userId,movieId,rating,timestamp; ratings 0.5..5 in half
-// stars) is streamed. The label is rating >= opt.LabelThreshold (default 4).
-// Either file may be gzip-compressed, under its name or with ".gz" added.
-func openMovieLensLatest(dir string, opt MovieLensOptions) (RecordReader, error) {
-	threshold := opt.LabelThreshold
-	if threshold == 0 {
-		threshold = defaultLabelThreshold
-	}
-	if threshold < minRating || threshold > maxRating {
-		return nil, fmt.Errorf("open %s: label threshold %d not in %d..%d",
-			FormatMovieLensLatest, threshold, minRating, maxRating)
-	}
+// stars) is streamed. The label is rating >= threshold (checked by
+// OpenMovieLens). Either file may be gzip-compressed, under its name or with
+// ".gz" added.
+func openMovieLensLatest(dir string, threshold int) (RecordReader, error) {
 	moviesPath, err := findMovieLensFile(dir, "movies.csv")
 	if err != nil {
 		return nil, fmt.Errorf("open %s %s: %w", FormatMovieLensLatest, dir, err)
