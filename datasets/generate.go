@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"unsafe"
 
@@ -32,9 +33,18 @@ type GenConfig struct {
 	// Noise scales the hidden model's logit (default 1): higher is an easier
 	// problem, lower a noisier one.
 	Noise float64
+	// Preset, when set, names a calibrated preset (see Preset and
+	// LoadPreset: "criteo-kaggle" or a preset .json file) that replaces the
+	// vocabularies, value laws, missing rates, dense distributions and label
+	// model above; Scale and Zipf are then ignored, CTR and Noise still
+	// apply (CTR 0 takes the preset's).
+	Preset string
 }
 
 func (c *GenConfig) fill() error {
+	if c.Preset != "" && c.CTR == 0 {
+		c.CTR = -1 // the preset's, set once it is loaded
+	}
 	if c.Scale == 0 {
 		c.Scale = 0.01
 	}
@@ -54,7 +64,7 @@ func (c *GenConfig) fill() error {
 		return fmt.Errorf("gen: scale %v must be > 0", c.Scale)
 	case !(c.Zipf > 1):
 		return fmt.Errorf("gen: zipf exponent %v must be > 1", c.Zipf)
-	case !(c.CTR > 0 && c.CTR < 1):
+	case !(c.CTR > 0 && c.CTR < 1) && !(c.Preset != "" && c.CTR == -1):
 		return fmt.Errorf("gen: ctr %v must be in (0,1)", c.CTR)
 	}
 	return nil
@@ -110,6 +120,8 @@ type Generator struct {
 	schema  *Schema
 	ranks   [genNumCat]uint64
 	present [genNumCat]bool
+
+	preset *presetGen // nil: the original Zipf generator above
 }
 
 // NewGenerator returns a generator; it implements RecordReader.
@@ -119,6 +131,16 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 	}
 	g := &Generator{cfg: cfg, card: cfg.Cardinalities(), hex: make([]byte, genNumCat*genHexSize)}
 	g.schema, _ = SchemaFor("criteo")
+	if cfg.Preset != "" {
+		p, err := LoadPreset(cfg.Preset, os.ReadFile)
+		if err != nil {
+			return nil, fmt.Errorf("gen: %w", err)
+		}
+		if g.cfg.CTR == -1 {
+			g.cfg.CTR = p.Label.CTR
+		}
+		return g.initPreset(p)
+	}
 	prm := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	for f := range g.sigma {
 		// importances spread over [0.05, 0.8], a few fields dominant
@@ -156,9 +178,11 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 // independent stream.
 func (g *Generator) calibrate() {
 	g.rng = rand.New(rand.NewPCG(g.cfg.Seed, 0xca1b))
-	g.zipf = make([]*rand.Zipf, genNumCat)
-	for f, n := range g.card {
-		g.zipf[f] = rand.NewZipf(g.rng, g.cfg.Zipf, 1, uint64(n-1))
+	if g.preset == nil {
+		g.zipf = make([]*rand.Zipf, genNumCat)
+		for f, n := range g.card {
+			g.zipf[f] = rand.NewZipf(g.rng, g.cfg.Zipf, 1, uint64(n-1))
+		}
 	}
 	const n = 20000
 	logits := make([]float64, n)
@@ -238,6 +262,11 @@ func (g *Generator) drawDense(rng *rand.Rand, dense *[genNumDen]int64, valid []b
 	}
 }
 
+// Cardinalities returns the per-field vocabulary sizes values are drawn
+// from (with a preset: the fitted supports, of which a finite run sees
+// fewer).
+func (g *Generator) Cardinalities() []int64 { return append([]int64(nil), g.card...) }
+
 // Schema returns the Criteo schema.
 func (g *Generator) Schema() *Schema { return g.schema }
 
@@ -258,6 +287,9 @@ func (g *Generator) Read(rec *Record) error {
 
 // draw fills rec's features and returns the hidden logit without bias.
 func (g *Generator) draw(rec *Record) float64 {
+	if g.preset != nil {
+		return g.drawPreset(rec)
+	}
 	var dense [genNumDen]int64
 	g.drawDense(g.rng, &dense, rec.DenseValid)
 	for j := range dense {

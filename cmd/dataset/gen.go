@@ -27,6 +27,7 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed and flags give the same file")
 	fs.Float64Var(&cfg.Zipf, "zipf", 1.1, "Zipf exponent (>1) of value frequencies per field")
 	fs.Float64Var(&cfg.CTR, "ctr", 0.25, "target click rate")
+	fs.StringVar(&cfg.Preset, "preset", "", "a calibrated preset: criteo-kaggle (fitted to real Kaggle Criteo lines, ending at Kaggle's cardinalities at 45.8M rows) or a preset .json from 'dataset calibrate'; replaces --scale and --zipf")
 	out := fs.String("out", "", "output file: .parquet, .tsv or .tsv.gz (Criteo format)")
 	asJSON := fs.Bool("json", false, "print a JSON summary as the last stdout line")
 	quiet := fs.Bool("quiet", false, "no progress bar")
@@ -55,6 +56,14 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("--zipf %g: want a finite value > 1", cfg.Zipf)
 	case !(cfg.CTR > 0 && cfg.CTR < 1):
 		return fmt.Errorf("--ctr %g: want a value in (0, 1)", cfg.CTR)
+	}
+	if cfg.Preset != "" {
+		if fs.Changed("scale") || fs.Changed("zipf") {
+			return errors.New("--preset sets the vocabularies and value laws: drop --scale and --zipf")
+		}
+		if !fs.Changed("ctr") {
+			cfg.CTR = 0 // the preset's
+		}
 	}
 	g, err := datasets.NewGenerator(cfg)
 	if err != nil {
@@ -128,7 +137,11 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	summary := map[string]any{
 		"rows_written": written, "positives": positives, "out": *out, "seconds": round3(secs),
 		"rows_per_s": round3(float64(written) / secs), "scale": cfg.Scale, "seed": cfg.Seed,
-		"cardinalities": cfg.Cardinalities(),
+		"cardinalities": g.Cardinalities(),
+	}
+	if cfg.Preset != "" {
+		summary["preset"] = cfg.Preset
+		delete(summary, "scale")
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(summary)

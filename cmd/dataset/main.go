@@ -30,6 +30,7 @@ func main() {
 const usage = `usage: dataset <command> [flags]
 
 commands:
+  calibrate fit a generator preset to real Criteo files and plot real vs generated curves
   convert   convert a raw Criteo/Avazu/MovieLens file (or directory) to Parquet
   gen       generate synthetic Criteo-like data (Parquet or TSV)
   inspect   print schema, row count, label rate and per-field cardinality
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no command")
 	}
 	switch args[0] {
+	case "calibrate":
+		return runCalibrate(ctx, args[1:], stdout, stderr)
 	case "convert":
 		return runConvert(ctx, args[1:], stdout, stderr)
 	case "gen":

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/embtab/embtab/internal/shareddata"
 )
 
 // lastJSON decodes the last line of out.
@@ -101,6 +103,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--rows", "0", "--rows 0"},
 		{"--zipf", "0", "--zipf 0"},
 		{"--ctr", "0", "--ctr 0"},
+		{"--preset", "nope", `preset "nope"`},
 	} {
 		err := run(context.Background(), []string{"gen", tc.flag, tc.value, "--out", out, "--quiet"}, &so, &se)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -131,7 +134,7 @@ func TestUsageErrors(t *testing.T) {
 func TestHelpTypeNames(t *testing.T) {
 	known := map[string]bool{"": true, "string": true, "int": true, "int64": true, "uint": true, "uint64": true,
 		"float": true, "float64": true, "strings": true, "ints": true, "duration": true, "floats": true, "float64Slice": true, "float32Slice": true, "uints": true, "int64Slice": true, "stringArray": true, "bools": true}
-	for _, sub := range []string{"gen", "convert", "inspect"} {
+	for _, sub := range []string{"gen", "convert", "inspect", "calibrate"} {
 		var out, errb bytes.Buffer
 		run(context.Background(), []string{sub, "--help"}, &out, &errb)
 		n := 0
@@ -148,5 +151,54 @@ func TestHelpTypeNames(t *testing.T) {
 		if n < 2 {
 			t.Errorf("%s --help: %d flag lines in %q", sub, n, errb.String())
 		}
+	}
+}
+
+// gen --preset writes the calibrated layout; --scale with it is an error.
+func TestGenPreset(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.tsv")
+	var so, se bytes.Buffer
+	if err := run(context.Background(), []string{"gen", "--preset", "criteo-kaggle", "--rows", "2000", "--out", out, "--json", "--quiet"}, &so, &se); err != nil {
+		t.Fatalf("gen --preset: %v\n%s", err, se.String())
+	}
+	m := lastJSON(t, so.String())
+	if m["preset"] != "criteo-kaggle" || m["rows_written"] != 2000.0 {
+		t.Fatalf("gen --preset summary %v", m)
+	}
+	if cards := m["cardinalities"].([]any); cards[2].(float64) < 1e7 {
+		t.Errorf("C3 support %v, want the fitted one (> Kaggle's 10.1M)", cards[2])
+	}
+	if err := run(context.Background(), []string{"gen", "--preset", "criteo-kaggle", "--scale", "1", "--out", out, "--quiet"}, &so, &se); err == nil || !strings.Contains(err.Error(), "--scale") {
+		t.Errorf("gen --preset --scale: %v, want an error naming --scale", err)
+	}
+}
+
+// calibrate fits the real Criteo lines, writes a preset gen can load, the
+// curves and the plot.
+func TestCalibrateShared(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(shareddata.Dir(t), "criteo", "criteo_*"))
+	dir := t.TempDir()
+	preset, plot, curves := filepath.Join(dir, "p.json"), filepath.Join(dir, "c.png"), filepath.Join(dir, "c.json")
+	var so, se bytes.Buffer
+	args := []string{"calibrate", "--in", strings.Join(files, ","), "--out", preset, "--plot", plot, "--curves", curves,
+		"--check-rows", "3000", "--shuffles", "2", "--json"}
+	if err := run(context.Background(), args, &so, &se); err != nil {
+		t.Fatalf("calibrate: %v\n%s", err, se.String())
+	}
+	if m := lastJSON(t, so.String()); m["real_rows"] != 12278.0 || len(m["fields"].([]any)) != 26 {
+		t.Errorf("calibrate summary %v", m)
+	}
+	for _, p := range []string{plot, curves} {
+		if st, err := os.Stat(p); err != nil || st.Size() < 1000 {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	so.Reset()
+	if err := run(context.Background(), []string{"gen", "--preset", preset, "--rows", "100", "--out", filepath.Join(dir, "g.tsv"), "--quiet"}, &so, &se); err != nil {
+		t.Errorf("gen from the calibrated preset: %v", err)
+	}
+	if err := run(context.Background(), []string{"calibrate", "--in", filepath.Join(dir, "nope.tsv"), "--out", preset}, &so, &se); err == nil || !strings.Contains(err.Error(), "nope.tsv") {
+		t.Errorf("calibrate of a missing file: %v, want an error naming it", err)
 	}
 }

@@ -49,7 +49,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("sweep", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dsNames := fs.String("datasets", "ml1m,synth", "datasets: ml1m (MovieLens 1M, time split, fm), criteo (the real Criteo slice, train/dev, dlrm), synth (generated Criteo-like, dlrm)")
+	dsNames := fs.String("datasets", "ml1m,synth", "datasets: ml1m (MovieLens 1M, time split, fm), criteo (the real Criteo slice, train/dev, dlrm), synth (generated Criteo-like, dlrm), synth-criteo-kaggle (the generator preset calibrated to real Criteo, --synth-rows rows, dlrm)")
 	methods := fs.String("methods", "full,hashed,qr", "table methods (trainer --table names) and dimension searches (optembed, dnis, uniform: trainer --dim-search over a full table). "+
 		"The full table is the baseline: it always runs, at ratio 1 only, first for each dataset and seed, and is added (with a note) when not listed here; every ratio and ΔAUC is against it")
 	ratios := fs.String("ratios", "1,2,10,100,1000", "compression ratios against the full fp32 table's serving bytes (embedding rows + index): a cell's budget is those bytes / ratio")
@@ -184,8 +184,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				}
 			}
 			d.TestFraction, d.Model, d.Batch = 0.1, "dlrm", 2048
+		case "synth-criteo-kaggle":
+			// the generator preset calibrated to real Criteo (dataset gen --preset criteo-kaggle)
+			d.Data = filepath.Join(*out, "data", fmt.Sprintf("synth-criteo-kaggle_%d.parquet", *synthRows))
+			if _, err := os.Stat(d.Data); err != nil {
+				g, err := datasets.NewGenerator(datasets.GenConfig{Rows: *synthRows, Seed: 1, Preset: "criteo-kaggle"})
+				if err != nil {
+					return err
+				}
+				if _, err := datasets.Convert(ctx, g, d.Data, datasets.ConvertOptions{}); err != nil {
+					return err
+				}
+			}
+			d.TestFraction, d.Model, d.Batch = 0.1, "dlrm", 2048
 		default:
-			return fmt.Errorf("--datasets: unknown dataset %q (want ml1m, criteo, synth)", name)
+			return fmt.Errorf("--datasets: unknown dataset %q (want ml1m, criteo, synth, synth-criteo-kaggle)", name)
 		}
 		if *folds > 0 && name != "criteo" {
 			return fmt.Errorf("--folds applies to criteo (the small real set), not %s", name)
