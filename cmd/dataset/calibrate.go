@@ -75,7 +75,8 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	src := fmt.Sprintf("dataset calibrate --in %s --rows %d --shuffles %d --seed %d", strings.Join(baseNames(*in), ","), *rows, *shuffles, *seed)
+	src := fmt.Sprintf("dataset calibrate --in %s --rows %d --shuffles %d --seed %d --ctr %g --first %g --pair %g --dense %g --dense-bend %g",
+		strings.Join(baseNames(*in), ","), *rows, *shuffles, *seed, label.CTR, label.First, label.Pair, label.Dense, label.DenseBend)
 	p, real, err := datasets.FitPreset(all, datasets.FitOptions{
 		Name: *name, Source: src, Rows: *rows, Cardinalities: *cards,
 		Shuffles: *shuffles, Seed: *seed, Label: label,
