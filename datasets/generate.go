@@ -213,6 +213,34 @@ func (g *Generator) valueHash(f int, rank uint64) uint64 {
 	return hashing.Mix64(g.cfg.Seed ^ hashing.Mix64(uint64(f)<<40^rank))
 }
 
+// valueEffect returns the hidden effect z ≈ N(0, 1) of field f's value of
+// this rank and sets its latent factors u ~ U(−½, ½)^4, both derived from a
+// hash of (seed, field, rank).
+func (g *Generator) valueEffect(f int, rank uint64, u *[genLatent]float64) float64 {
+	h := g.valueHash(f, rank)
+	// approximately normal: sum of 4 uniforms, standardised
+	h1, h2 := hashing.Mix64(h+1), hashing.Mix64(h+2)
+	z := (unit(h1) + unit(h2) + unit(hashing.Mix64(h+3)) + unit(hashing.Mix64(h+4)) - 2) * math.Sqrt(3)
+	x := h2
+	for k := 0; k < genLatent; k++ {
+		x = hashing.Mix64(x + uint64(k) + 5)
+		u[k] = unit(x) - 0.5
+	}
+	return z
+}
+
+// putHex prints v as field f's 8 hex digits, like Criteo's hashed ids, in
+// the generator's buffer: valid until the next Read.
+func (g *Generator) putHex(f int, v uint32) string {
+	buf := g.hex[f*genHexSize : (f+1)*genHexSize]
+	const digits = "0123456789abcdef"
+	for k := genHexSize - 1; k >= 0; k-- {
+		buf[k] = digits[v&15]
+		v >>= 4
+	}
+	return unsafe.String(&buf[0], genHexSize)
+}
+
 // logit computes the hidden model's logit (without bias) for the current
 // ranks and dense values.
 func (g *Generator) logit(dense *[genNumDen]int64) float64 {
@@ -222,16 +250,7 @@ func (g *Generator) logit(dense *[genNumDen]int64) float64 {
 		if !g.present[f] {
 			continue
 		}
-		h := g.valueHash(f, g.ranks[f])
-		// approximately normal: sum of 4 uniforms, standardised
-		h1, h2 := hashing.Mix64(h+1), hashing.Mix64(h+2)
-		z := (unit(h1) + unit(h2) + unit(hashing.Mix64(h+3)) + unit(hashing.Mix64(h+4)) - 2) * math.Sqrt(3)
-		l += g.sigma[f] * z
-		x := h2
-		for k := 0; k < genLatent; k++ {
-			x = hashing.Mix64(x + uint64(k) + 5)
-			u[f][k] = unit(x) - 0.5
-		}
+		l += g.sigma[f] * g.valueEffect(f, g.ranks[f], &u[f])
 	}
 	for f := 0; f < genNumCat; f += 2 {
 		p := (f + 5) % genNumCat
@@ -309,13 +328,7 @@ func (g *Generator) draw(rec *Record) float64 {
 		}
 		// a bijection of the rank on 32 bits, printed like Criteo's hashes
 		v := uint32(g.ranks[f]*2654435761 + uint64(f)*0x9E3779B9)
-		buf := g.hex[f*genHexSize : (f+1)*genHexSize]
-		const digits = "0123456789abcdef"
-		for k := genHexSize - 1; k >= 0; k-- {
-			buf[k] = digits[v&15]
-			v >>= 4
-		}
-		rec.Cat[f] = unsafe.String(&buf[0], genHexSize)
+		rec.Cat[f] = g.putHex(f, v)
 	}
 	return g.logit(&dense)
 }

@@ -3,7 +3,6 @@ package datasets
 import (
 	"math"
 	"math/rand/v2"
-	"unsafe"
 
 	"github.com/embtab/embtab/hashing"
 )
@@ -149,22 +148,8 @@ func (g *Generator) drawPreset(rec *Record) float64 {
 		// (ranks beyond 2^32 exist in the largest fields, so no bijection;
 		// the rare collisions are Criteo's own kind)
 		v := uint32(hashing.Mix64(rank ^ uint64(f)<<56 ^ 0x9E3779B97F4A7C15))
-		buf := g.hex[f*genHexSize : (f+1)*genHexSize]
-		const digits = "0123456789abcdef"
-		for k := genHexSize - 1; k >= 0; k-- {
-			buf[k] = digits[v&15]
-			v >>= 4
-		}
-		rec.Cat[f] = unsafe.String(&buf[0], genHexSize)
-		h := g.valueHash(f, rank)
-		h1, h2 := hashing.Mix64(h+1), hashing.Mix64(h+2)
-		z := (unit(h1) + unit(h2) + unit(hashing.Mix64(h+3)) + unit(hashing.Mix64(h+4)) - 2) * math.Sqrt(3)
-		logit += l.First * g.sigma[f] * z
-		x := h2
-		for k := 0; k < genLatent; k++ {
-			x = hashing.Mix64(x + uint64(k) + 5)
-			u[f][k] = unit(x) - 0.5
-		}
+		rec.Cat[f] = g.putHex(f, v)
+		logit += l.First * g.sigma[f] * g.valueEffect(f, rank, &u[f])
 	}
 	if l.Pair != 0 {
 		// Σ_{f<g} <u_f, u_g> over the present fields = (|Σ u_f|² − Σ |u_f|²)/2
