@@ -9,6 +9,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/zeebo/xxh3"
 )
 
 // KaggleCriteoRows is the number of rows of Criteo Kaggle's train.txt, the
@@ -113,6 +115,13 @@ func LoadPreset(name string, readFile func(string) ([]byte, error)) (*Preset, er
 		return nil, fmt.Errorf("preset %s: %w", name, err)
 	}
 	return &p, nil
+}
+
+// Digest names the preset's parameters in 8 hex digits (xxh3 of their
+// printed values): files generated from a preset carry it, so a refitted
+// preset never reuses data generated from an older one.
+func (p *Preset) Digest() string {
+	return fmt.Sprintf("%016x", xxh3.HashString(fmt.Sprintf("%+v", *p)))[:8]
 }
 
 // Validate checks that the preset fits the Criteo layout the generator

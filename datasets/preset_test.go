@@ -260,3 +260,21 @@ func TestFitPresetSharedCriteo(t *testing.T) {
 		t.Error("no missing groups found; Criteo's C3/C4/C12/... go missing together")
 	}
 }
+
+// TestPresetDigest: 8 hex digits, the same for equal presets, different
+// when one parameter moves.
+func TestPresetDigest(t *testing.T) {
+	a, err := LoadPreset("criteo-kaggle", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := LoadPreset("criteo-kaggle", nil)
+	d := a.Digest()
+	if len(d) != 8 || d != b.Digest() {
+		t.Fatalf("digests %q and %q", d, b.Digest())
+	}
+	b.Fields[3].S += 0.01
+	if b.Digest() == d {
+		t.Error("digest unchanged after a field's exponent moved")
+	}
+}

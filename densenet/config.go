@@ -4,7 +4,9 @@ package densenet
 // defaults and its validation.
 
 import (
+	"cmp"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/embtab/embtab/densenet/optim"
@@ -21,7 +23,7 @@ const (
 	ModelLR = "lr"
 	// ModelFM is a factorization machine: a first-order linear term over
 	// [dense ; emb flattened] plus the second-order term
-	// 0.5*Σ_d((Σ_i v_id)² - Σ_i v_id²) over the F field vectors and one more
+	// FMScale·0.5*Σ_d((Σ_i v_id)² - Σ_i v_id²) over the F field vectors and one more
 	// vector projected from the dense features (a linear layer NumDense→Dim,
 	// only when NumDense > 0).
 	ModelFM = "fm"
@@ -87,6 +89,11 @@ type Config struct {
 	// DeepMLP (deepfm, dcnv2) lists the deep MLP hidden widths. Default
 	// {256, 128}.
 	DeepMLP []int `json:"deep_mlp"`
+	// FMScale (fm, deepfm) multiplies the second-order term. Zero means 1,
+	// the plain factorization machine (and the value of artifacts written
+	// before the field existed); the trainer sets 1/Fields
+	// (trainer.DefaultFMScale).
+	FMScale float64 `json:"fm_scale,omitempty"`
 	// CrossLayers (dcnv2) is the number of cross layers. Default 3; use a
 	// negative value for none.
 	CrossLayers int `json:"cross_layers"`
@@ -114,11 +121,15 @@ func (c Config) WithDefaults() Config {
 	c.LR, c.Beta1, c.Beta2, c.Eps = a.LR, a.Beta1, a.Beta2, a.Eps
 	var bottom, top, deep []int
 	cross := 0
+	fmScale := 0.0
 	switch c.Name {
+	case ModelFM:
+		fmScale = cmp.Or(c.FMScale, 1)
 	case ModelDLRM:
 		bottom = orInt(c.BottomMLP, []int{DefaultBottomWidth, c.Dim})
 		top = orInt(c.TopMLP, DefaultTopMLP)
 	case ModelDeepFM:
+		fmScale = cmp.Or(c.FMScale, 1)
 		deep = orInt(c.DeepMLP, DefaultDeepMLP)
 	case ModelDCNv2:
 		deep = orInt(c.DeepMLP, DefaultDeepMLP)
@@ -131,7 +142,7 @@ func (c Config) WithDefaults() Config {
 			cross = -1
 		}
 	}
-	c.BottomMLP, c.TopMLP, c.DeepMLP, c.CrossLayers = bottom, top, deep, cross
+	c.BottomMLP, c.TopMLP, c.DeepMLP, c.CrossLayers, c.FMScale = bottom, top, deep, cross, fmScale
 	return c
 }
 
@@ -148,6 +159,9 @@ func (c Config) Validate() error {
 	}
 	if c.NumDense < 0 || c.Fields <= 0 || c.Dim <= 0 {
 		return bad("need NumDense >= 0, Fields > 0, Dim > 0; got %d, %d, %d", c.NumDense, c.Fields, c.Dim)
+	}
+	if c.FMScale < 0 || math.IsNaN(c.FMScale) || math.IsInf(c.FMScale, 0) {
+		return bad("FMScale must be finite and >= 0, got %v", c.FMScale)
 	}
 	if err := c.adam().Validate(); err != nil {
 		return bad("%v", err)

@@ -167,7 +167,8 @@ func (m *fm) forward(w *worker, dense, emb []float32, batch int) {
 	if w.err != nil {
 		return
 	}
-	// logit += 0.5·Σ_d((Σ_i v_id)² - Σ_i v_id²), v = [proj ; fields].
+	// logit += scale·0.5·Σ_d((Σ_i v_id)² - Σ_i v_id²), v = [proj ; fields].
+	scale := float32(c.FMScale)
 	for b := range batch {
 		e := emb[b*F*D : (b+1)*F*D]
 		sum := s.sum[b*D : (b+1)*D]
@@ -186,7 +187,7 @@ func (m *fm) forward(w *worker, dense, emb []float32, batch int) {
 			sum[d] = sv
 			term += sv*sv - sq
 		}
-		w.logit[b] += term * 0.5
+		w.logit[b] += term * 0.5 * scale
 	}
 	if len(m.deep) > 0 {
 		mlpForward(&w.exec, m.deep, &s.deep, batch, parts[:], nil, 0)
@@ -213,8 +214,10 @@ func (m *fm) backward(w *worker, dense, emb []float32, batch int, dEmb []float32
 	if w.err != nil {
 		return
 	}
-	// dv_i = dL/dlogit · (Σ_j v_j - v_i).
+	// dv_i = scale · dL/dlogit · (Σ_j v_j - v_i).
+	scale := float32(c.FMScale)
 	for b, g := range dl {
+		g *= scale
 		sum := s.sum[b*D : (b+1)*D]
 		if N > 0 {
 			for d, sv := range sum {

@@ -2,6 +2,7 @@ package densenet
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ func testConfigs() map[string]Config {
 		"lr":         {Name: ModelLR, NumDense: 3, Fields: 4, Dim: 5},
 		"fm":         {Name: ModelFM, NumDense: 3, Fields: 4, Dim: 5},
 		"fm-nodense": {Name: ModelFM, Fields: 4, Dim: 5},
+		"fm-scaled":  {Name: ModelFM, NumDense: 3, Fields: 4, Dim: 5, FMScale: 0.25},
 		"deepfm":     {Name: ModelDeepFM, NumDense: 3, Fields: 4, Dim: 5, DeepMLP: []int{8, 6}},
 		"dlrm":       {Name: ModelDLRM, NumDense: 3, Fields: 4, Dim: 5, BottomMLP: []int{7, 5}, TopMLP: []int{8}},
 		"dcnv2":      {Name: ModelDCNv2, NumDense: 3, Fields: 4, Dim: 5, DeepMLP: []int{6}, CrossLayers: 2},
@@ -123,5 +125,30 @@ func TestSaveLoad(t *testing.T) {
 				t.Errorf("loaded net predicts %v, saved %v", p2, p1)
 			}
 		})
+	}
+}
+
+// TestFMScaleDefault: a config without fm_scale (an artifact written before
+// the field existed) is the plain FM, weight 1; other models drop it.
+func TestFMScaleDefault(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		want float64
+	}{
+		{`{"name":"fm","fields":4,"dim":5}`, 1},
+		{`{"name":"deepfm","fields":4,"dim":5,"fm_scale":0.25}`, 0.25},
+		{`{"name":"dlrm","num_dense":3,"fields":4,"dim":5,"fm_scale":0.25}`, 0},
+	} {
+		var c Config
+		if err := json.Unmarshal([]byte(tc.json), &c); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.WithDefaults().FMScale; got != tc.want {
+			t.Errorf("%s: FMScale %v, want %v", tc.json, got, tc.want)
+		}
+	}
+	bad := Config{Name: ModelFM, Fields: 4, Dim: 5, FMScale: -1}.WithDefaults()
+	if err := bad.Validate(); err == nil {
+		t.Error("FMScale -1 validated")
 	}
 }

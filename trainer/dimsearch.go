@@ -200,7 +200,7 @@ func (r *searchRun) searchModel() (trainTable, trainNet, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("dimension search: %w", err)
 	}
-	net, _, err := newNet(&tc, ModelConfig{Name: tc.Model, NumDense: r.nd, Fields: r.nf, Dim: tc.Dim, LR: tc.LR, Seed: tc.Seed})
+	net, _, err := newNet(&tc, ModelConfig{Name: tc.Model, NumDense: r.nd, Fields: r.nf, Dim: tc.Dim, LR: tc.LR, Seed: tc.Seed, FMScale: tc.FMScale})
 	if err != nil {
 		return nil, nil, fmt.Errorf("dimension search: %w", err)
 	}

@@ -161,17 +161,17 @@ func (d dotInteraction) backward(t, dz *graph.Node) *graph.Node {
 }
 
 // fmInteraction returns the factorization machine's second-order term
-// 0.5*Σ_d((Σ_i v_id)² - Σ_i v_id²) [B] for v [B, m, D] and a backward closure
-// giving dL/dv for dL/d(term) [B]: dv_i = dterm·(Σ_j v_j - v_i).
-func fmInteraction(v *graph.Node) (*graph.Node, func(dterm *graph.Node) *graph.Node) {
+// scale·0.5*Σ_d((Σ_i v_id)² - Σ_i v_id²) [B] for v [B, m, D] and a backward
+// closure giving dL/dv for dL/d(term) [B]: dv_i = scale·dterm·(Σ_j v_j - v_i).
+func fmInteraction(v *graph.Node, scale float64) (*graph.Node, func(dterm *graph.Node) *graph.Node) {
 	sum := graph.ReduceSum(v, 1)                  // [B, D]
 	sumSq := graph.ReduceSum(graph.Mul(v, v), 1)  // [B, D]
 	term := graph.Sub(graph.Mul(sum, sum), sumSq) // [B, D]
-	term = graph.MulScalar(graph.ReduceSum(term, 1), 0.5)
+	term = graph.MulScalar(graph.ReduceSum(term, 1), 0.5*scale)
 	return term, func(dterm *graph.Node) *graph.Node {
 		batch := v.Shape().Dimensions[0]
 		diff := graph.Sub(graph.InsertAxes(sum, 1), v) // [B, m, D]
-		return graph.Mul(graph.Reshape(dterm, batch, 1, 1), diff)
+		return graph.Mul(graph.Reshape(graph.MulScalar(dterm, scale), batch, 1, 1), diff)
 	}
 }
 

@@ -107,7 +107,7 @@ func (m *fmModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.Node,
 		projOut = m.proj.forward(p, dense) // [B, Dim]
 		v = graph.Concatenate([]*graph.Node{graph.InsertAxes(projOut, 1), emb3}, 1)
 	}
-	second, fmBack := fmInteraction(v)
+	second, fmBack := fmInteraction(v, cfg.FMScale)
 	logit = graph.Add(logit, second)
 
 	var deepActs []*graph.Node

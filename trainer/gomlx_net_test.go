@@ -36,6 +36,12 @@ func testConfigs() map[string]ModelConfig {
 			cfgs[name+"/no-dense"] = smallConfig(name, 0)
 		}
 	}
+	// the trainer's default FM weight at these fields (1/fields), not 1
+	for _, name := range []string{densenet.ModelFM, densenet.ModelDeepFM} {
+		c := smallConfig(name, 3)
+		c.FMScale = DefaultFMScale(c.Fields)
+		cfgs[name+"/scaled"] = c
+	}
 	crossOnly := smallConfig(densenet.ModelDCNv2, 3)
 	crossOnly.DeepMLP = []int{}
 	cfgs["dcnv2/cross-only"] = crossOnly
@@ -274,10 +280,14 @@ func referenceProbs(s densenet.State, dense, emb []float32, batch int) []float64
 			for f := range F {
 				vecs = append(vecs, fields[f*D:(f+1)*D])
 			}
+			scale := c.FMScale
+			if scale == 0 {
+				scale = 1
+			}
 			for i := range vecs {
 				for j := i + 1; j < len(vecs); j++ {
 					for d := range D {
-						logit += vecs[i][d] * vecs[j][d] // = 0.5*((Σv)² - Σv²)
+						logit += scale * vecs[i][d] * vecs[j][d] // = scale·0.5*((Σv)² - Σv²)
 					}
 				}
 			}

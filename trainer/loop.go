@@ -263,8 +263,8 @@ func (r *run) scan() error {
 	if cfg.Model == "dlrm" && schema.NumDense() == 0 {
 		return fmt.Errorf("--model dlrm needs dense features (its bottom MLP reads them) and %s has none: use --model fm, deepfm, dcnv2 or lr (or name integer columns with --dense-columns)", cfg.Data)
 	}
-	if cfg.EmbLR == 0 {
-		cfg.EmbLR = DefaultEmbLRFor(cfg.Optimizer, cfg.Model, schema.NumCat())
+	if cfg.FMScale == 0 && (cfg.Model == "fm" || cfg.Model == "deepfm") {
+		cfg.FMScale = DefaultFMScale(schema.NumCat())
 	}
 	if cfg.DimSearch != "" {
 		// The search trains a full table of dimension Dim first.
@@ -290,7 +290,7 @@ func (r *run) build() error {
 	cfg := &r.cfg
 	mc := ModelConfig{
 		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumCat(), Dim: cfg.Dim,
-		LR: cfg.LR, Seed: cfg.Seed,
+		LR: cfg.LR, Seed: cfg.Seed, FMScale: cfg.FMScale,
 	}
 	if err := checkMemory(cfg, estimateMemory(cfg, r.vocab, r.plan, mc)); err != nil {
 		return err

@@ -186,7 +186,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			d.TestFraction, d.Model, d.Batch = 0.1, "dlrm", 2048
 		case "synth-criteo-kaggle":
 			// the generator preset calibrated to real Criteo (dataset gen --preset criteo-kaggle)
-			d.Data = filepath.Join(*out, "data", fmt.Sprintf("synth-criteo-kaggle_%d.parquet", *synthRows))
+			// the file name carries the preset's digest: a refitted preset never reuses older data
+			p, err := datasets.LoadPreset("criteo-kaggle", nil)
+			if err != nil {
+				return err
+			}
+			d.Data = filepath.Join(*out, "data", fmt.Sprintf("synth-criteo-kaggle_%s_%d.parquet", p.Digest(), *synthRows))
 			if _, err := os.Stat(d.Data); err != nil {
 				g, err := datasets.NewGenerator(datasets.GenConfig{Rows: *synthRows, Seed: 1, Preset: "criteo-kaggle"})
 				if err != nil {

@@ -77,7 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.Epochs, "epochs", 1, "passes over the training data (>= 1)")
 	fs.IntVar(&c.Batch, "batch", 2048, "examples per step (>= 1)")
 	fs.Float64Var(&c.LR, "lr", 1e-3, "Adam learning rate of the dense network")
-	fs.Float64Var(&c.EmbLR, "emb-lr", 0, "learning rate of the embedding optimizer (default: 0.2 for rowwise_adagrad (0.05 with fm and deepfm), 0.05 for adagrad, 0.005 for lazy_adam, 1 for sgd; fm and deepfm scale it by min(1, (9/fields)^1.5): 0.0102 at 26 fields)")
+	fs.Float64Var(&c.EmbLR, "emb-lr", 0, "learning rate of the embedding optimizer (default: 0.2 for rowwise_adagrad (0.1 with fm and deepfm), 0.05 for adagrad, 0.005 for lazy_adam, 1 for sgd)")
+	fs.Float64Var(&c.FMScale, "fm-scale", 0, "fm, deepfm: weight of the second-order (pair) term (default 1/fields: the pairs' mean per field; 1 is the plain factorization machine)")
 	fs.IntVar(&c.Threads, "threads", 0, "threads for gathers, updates and the dense net (0 = all cores)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed of initialisation, >= 1 (runs are reproducible)")
 	fs.Uint64Var(&c.HashSeed, "hash-seed", 0, "seed of the feature hash (default: embtab's fixed seed)")
@@ -243,6 +244,7 @@ func checkFlags(fs *pflag.FlagSet, c *trainer.Config, genRows int64) error {
 		{"max-rows", c.MaxRows < 0, ">= 0 (0 = all rows)"},
 		{"lr", !(c.LR > 0) || math.IsInf(c.LR, 0), "a finite value > 0"},
 		{"emb-lr", !(c.EmbLR >= 0) || math.IsInf(c.EmbLR, 0), "a finite value >= 0 (0 = the optimizer's default)"},
+		{"fm-scale", !(c.FMScale >= 0) || math.IsInf(c.FMScale, 0), "a finite value >= 0 (0 = 1/fields)"},
 		{"seed", c.Seed < 1, ">= 1"},
 		{"log-every", c.LogEvery < 1, ">= 1"},
 		{"checkpoint-every", c.CheckpointEvery < 0, ">= 0 (0 = at the end of each epoch)"},

@@ -18,7 +18,7 @@ go build -o "$work/bin/" ./cmd/dataset ./cmd/train ./cmd/sweep
 
 # 3. LR / FM / DLRM with the full table on the same 4M rows (label levels vs BARS Criteo_x1).
 for m in lr fm dlrm; do
-  "$work/bin/train" --data "$work/sweep/data/synth-criteo-kaggle_4000000.parquet" --model $m --valid-fraction 0.1 --json | tail -1 > "$work/label_$m.json"
+  "$work/bin/train" --data "$(ls "$work"/sweep/data/synth-criteo-kaggle_*_4000000.parquet)" --model $m --valid-fraction 0.1 --json | tail -1 > "$work/label_$m.json"
 done
 cp "$work/sweep/report.md" "$out/sweep_report.md"
 cp "$work/sweep/results.csv" "$out/sweep_results.csv"
