@@ -84,7 +84,7 @@ type Config struct {
 	// FMScale weighs the fm and deepfm second-order term (0: the default,
 	// DefaultFMScale: 1/fields, resolved by Train).
 	FMScale float64 `json:"fm_scale,omitempty"`
-	LR        float64 `json:"lr"`
+	LR      float64 `json:"lr"`
 
 	Epochs   int    `json:"epochs"`
 	Batch    int    `json:"batch"`
