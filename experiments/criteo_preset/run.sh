@@ -17,7 +17,7 @@ go build -o "$work/bin/" ./cmd/dataset ./cmd/train ./cmd/sweep
     --ratios 1,10,100,1000 --seeds 1 --valid-fraction 0.1 --out "$work/sweep" --quiet
 
 # 3. LR / FM / DLRM with the full table on the same 4M rows (label levels vs BARS Criteo_x1).
-for m in lr fm dlrm; do
+for m in lr fm dlrm deepfm; do
   "$work/bin/train" --data "$(ls "$work"/sweep/data/synth-criteo-kaggle_*_4000000.parquet)" --model $m --valid-fraction 0.1 --json | tail -1 > "$work/label_$m.json"
 done
 cp "$work/sweep/report.md" "$out/sweep_report.md"
