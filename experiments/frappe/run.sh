@@ -22,11 +22,20 @@ common=(--dim 10 --threads 2 --json --quiet)
 train=$data/frappe_x1_train_rebuilt.csv
 grid() { # the embedding learning rates tried: the default and around it (row-wise Adagrad)
   case $1 in
-    fm|deepfm) echo "0.0427 0.1 0.2 0.4" ;; # default 0.05*(9/10)^1.5 = 0.0427 (0.01-0.08 tried first: best at 0.08)
+    fm|deepfm) echo "0.05 0.1 0.2 0.4" ;; # default 0.1 (second-order term weighted 1/fields, trainer.DefaultFMScale)
     *) echo "0.05 0.1 0.2 0.4" ;;              # default 0.2
   esac
 }
-: > "$out/select.jsonl"
+# re-running some models (MODELS="fm deepfm") replaces only their rows
+keep() {
+  if [ -f "$1" ]; then
+    python3 -c 'import json,sys; [print(l, end="") for l in open(sys.argv[1]) if json.loads(l)["model"] not in sys.argv[2].split()]' "$1" "$models" > "$1.tmp"
+    mv "$1.tmp" "$1"
+  else
+    : > "$1"
+  fi
+}
+keep "$out/select.jsonl"
 for m in $models; do
   for lr in $(grid "$m"); do
     "$work/train" --data "$train" --valid-fraction 0.1 --test-fraction 0.1 --model "$m" --epochs "$maxep" \
@@ -44,7 +53,7 @@ PY
     tail -1 "$out/select.jsonl"
   done
 done
-: > "$out/final.jsonl"
+keep "$out/final.jsonl"
 for m in $models; do
   read -r lr ep < <(python3 -c '
 import json, sys
