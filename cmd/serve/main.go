@@ -68,6 +68,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 
 	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/bytesize"
@@ -90,7 +91,13 @@ func main() {
 
 // config is the server's configuration, bound to flags.
 type config struct {
-	Model           string
+	Model string
+	// ModelName is the model's name in the Open Inference Protocol
+	// (/v2/models/{name}).
+	ModelName string
+	// GRPCAddr is the listen address of the protocol's gRPC service ("":
+	// off).
+	GRPCAddr        string
 	Addr            string
 	DebugAddr       string
 	AllowRemote     bool
@@ -128,6 +135,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c config
 	fs.StringVar(&c.Model, "model", "", "artifact directory to serve, or a training run's directory (train --out DIR writes DIR/model; required)")
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.ModelName, "model-name", "", "the model's name in the Open Inference Protocol's /v2/models/{name} and gRPC requests (default: the --model directory's name, its parent's for a run's DIR/model)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "", "listen address of the Open Inference Protocol's gRPC service (GRPCInferenceService, e.g. 127.0.0.1:8001; default off)")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a non-loopback --addr")
 	fs.StringVar(&c.Store, "store", "mmap", "row store: "+strings.Join(lookup.Stores(), ", "))
 	fs.StringVar(&c.StorePath, "store-path", "", "badger: parent directory of the per-artifact databases")
@@ -172,6 +181,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.MaxBodyBytes, err = bytesize.Parse(*maxBody); err != nil {
 		return fmt.Errorf("--max-body: %w", err)
 	}
+	if c.ModelName == "" && c.Model != "" {
+		c.ModelName = defaultModelName(c.Model)
+	}
 	if err := c.validate(); err != nil {
 		return err
 	}
@@ -199,6 +211,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // modelDir returns dir, or dir/model when dir is a training run's
 // directory (train --out DIR writes the artifact to DIR/model) rather
 // than an artifact.
+// defaultModelName names a model after its directory: runs/a and
+// runs/a/model are both "a".
+func defaultModelName(dir string) string {
+	dir = filepath.Clean(dir)
+	name := filepath.Base(dir)
+	if name == "model" {
+		if p := filepath.Base(filepath.Dir(dir)); p != "." && p != string(filepath.Separator) {
+			name = p
+		}
+	}
+	return name
+}
+
 func modelDir(dir string) string {
 	if dir == "" {
 		return dir
@@ -233,12 +258,20 @@ func (c *config) validate() error {
 	case c.AllowRemote && c.AdminInsecureLoopback:
 		return errors.New("--admin-insecure-loopback with --allow-remote: a remote server's admin endpoints need a token (--admin-token-file)")
 	}
-	host, _, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		return fmt.Errorf("--addr %q: %w", c.Addr, err)
+	if c.ModelName == "" || strings.ContainsAny(c.ModelName, "/?#% ") {
+		return fmt.Errorf("--model-name %q: want a name without '/', '?', '#', '%%' or spaces", c.ModelName)
 	}
-	if !c.AllowRemote && !isLoopback(host) {
-		return fmt.Errorf("--addr %q is not a loopback address: pass --allow-remote to listen on it", c.Addr)
+	for _, a := range []struct{ flag, addr string }{{"addr", c.Addr}, {"grpc-addr", c.GRPCAddr}} {
+		if a.addr == "" && a.flag == "grpc-addr" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return fmt.Errorf("--%s %q: %w", a.flag, a.addr, err)
+		}
+		if !c.AllowRemote && !isLoopback(host) {
+			return fmt.Errorf("--%s %q is not a loopback address: pass --allow-remote to listen on it", a.flag, a.addr)
+		}
 	}
 	return nil
 }
@@ -294,7 +327,8 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // serve loads the model, listens and serves until ctx is done, then stops
 // in reverse order (stop accepting and drain requests, release the model),
 // logging each step's duration. It prints "listening on ADDR" to stdout
-// once it accepts connections.
+// once it accepts connections (and a line "grpc listening on ADDR" with
+// --grpc-addr).
 func serve(ctx context.Context, c *config, log *slog.Logger, reg *prometheus.Registry, stdout io.Writer) error {
 	start := time.Now()
 	srv, err := newServer(ctx, c, log, reg, reg)
@@ -315,8 +349,25 @@ func serve(ctx context.Context, c *config, log *slog.Logger, reg *prometheus.Reg
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	var gs *grpc.Server
+	grpcLine := ""
+	if c.GRPCAddr != "" {
+		gln, err := net.Listen("tcp", c.GRPCAddr)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("--grpc-addr: %w", err)
+		}
+		gs = srv.newGRPCServer()
+		go func() {
+			if err := gs.Serve(gln); err != nil {
+				errc <- fmt.Errorf("grpc server: %w", err)
+			}
+		}()
+		log.Info("serving the Open Inference Protocol over gRPC", "addr", gln.Addr().String(), "model_name", c.ModelName)
+		grpcLine = fmt.Sprintf("grpc listening on %s\n", gln.Addr())
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -332,11 +383,11 @@ func serve(ctx context.Context, c *config, log *slog.Logger, reg *prometheus.Reg
 		log.Info("debug endpoints", "addr", dln.Addr().String())
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "model", c.Model, "store", c.Store, "startup_seconds", time.Since(start).Seconds())
-	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
+	fmt.Fprintf(stdout, "listening on %s\n%s", ln.Addr(), grpcLine)
 
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
+		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "cause", context.Cause(ctx))
@@ -344,6 +395,18 @@ func serve(ctx context.Context, c *config, log *slog.Logger, reg *prometheus.Reg
 	t := time.Now()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
 	defer cancel()
+	if gs != nil {
+		// GracefulStop waits for the calls in flight; the drain shares the
+		// shutdown timeout with the HTTP server's.
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			gs.Stop()
+		}
+		log.Info("grpc server stopped", "seconds", time.Since(t).Seconds())
+	}
 	err = hs.Shutdown(sctx)
 	log.Info("http server stopped", "seconds", time.Since(t).Seconds(), "err", err)
 	t = time.Now()

@@ -23,6 +23,8 @@ type metrics struct {
 	reloads      *prometheus.CounterVec
 	modelInfo    *prometheus.GaugeVec
 	inflight     prometheus.Gauge
+	grpcRequests *prometheus.CounterVec
+	grpcLatency  *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,6 +52,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Latency of one batched store read.",
 			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 20), // 5us .. 2.6s
 		}, []string{"store"}),
+		grpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embtab_grpc_requests_total",
+			Help: "gRPC calls (the Open Inference Protocol's service) by method and status code.",
+		}, []string{"method", "code"}),
+		grpcLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "embtab_grpc_request_duration_seconds",
+			Help:    "gRPC call latency by method.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18), // 50us .. 6.5s
+		}, []string{"method"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "embtab_model_reloads_total",
 			Help: "Model loads by result (ok or error).",
@@ -63,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests being served.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.instances, m.storeRows, m.storeLatency, m.reloads, m.modelInfo, m.inflight} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.instances, m.storeRows, m.storeLatency, m.reloads, m.modelInfo, m.inflight, m.grpcRequests, m.grpcLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -21,10 +21,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/lookup/redisstore/redistest"
+	"github.com/embtab/embtab/oip/inferencepb"
 	"github.com/embtab/embtab/trainer"
 )
 
@@ -731,7 +734,7 @@ func TestRun(t *testing.T) {
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--model", f.dir, "--addr", "127.0.0.1:0", "--log-format", "text"}, pw, &stderr)
+		done <- run(ctx, []string{"--model", f.dir, "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--model-name", "ctr", "--log-format", "text"}, pw, &stderr)
 		pw.Close()
 	}()
 	line, err := bufioLine(pr)
@@ -741,6 +744,21 @@ func TestRun(t *testing.T) {
 	addr := strings.TrimPrefix(line, "listening on ")
 	if code, out := do(t, "GET", "http://"+addr+"/readyz", nil); code != 200 {
 		t.Errorf("readyz: %d %s", code, out)
+	}
+	if code, out := do(t, "GET", "http://"+addr+"/v2/models/ctr/ready", nil); code != 200 {
+		t.Errorf("/v2/models/ctr/ready: %d %s", code, out)
+	}
+	gline, err := bufioLine(pr)
+	if err != nil || !strings.HasPrefix(gline, "grpc listening on ") {
+		t.Fatalf("no grpc listening line: %q %v", gline, err)
+	}
+	conn, err := grpc.NewClient(strings.TrimPrefix(gline, "grpc listening on "), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if r, err := inferencepb.NewGRPCInferenceServiceClient(conn).ModelReady(ctx, &inferencepb.ModelReadyRequest{Name: "ctr"}); err != nil || !r.Ready {
+		t.Errorf("grpc ModelReady: %v %v", r, err)
 	}
 	go io.Copy(io.Discard, pr)
 	cancel()
@@ -777,6 +795,9 @@ func TestRunFlagErrors(t *testing.T) {
 		{"--model", "x", "--addr", "0.0.0.0:8080"},
 		{"--model", "x", "--addr", ":8080"},
 		{"--model", "x", "--addr", "nohostport"},
+		{"--model", "x", "--grpc-addr", "0.0.0.0:8001"},
+		{"--model", "x", "--grpc-addr", "nohostport"},
+		{"--model", "x", "--model-name", "a/b"},
 		{"--model", "x", "--max-batch", "0"},
 		{"--model", "x", "--max-in-flight", "0"},
 		{"--model", "x", "--max-queue", "-1"},

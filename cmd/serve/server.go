@@ -52,6 +52,9 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger, reg prometheu
 	if cfg.MaxInFlight < 1 {
 		return nil, fmt.Errorf("max in flight %d: must be positive", cfg.MaxInFlight)
 	}
+	if cfg.ModelName == "" {
+		cfg.ModelName = defaultModelName(cfg.Model)
+	}
 	s := &server{cfg: cfg, log: log, met: met, work: make(chan struct{}, cfg.MaxInFlight), reload1: make(chan struct{}, 1),
 		metrics: promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})}
 	m, err := loadModel(ctx, cfg.Model, cfg, log, met)
@@ -126,6 +129,7 @@ func (s *server) Handler() http.Handler {
 	})
 	handle("GET /readyz", "readyz", s.handleReady)
 	handle("GET /v1/model", "model", s.handleModel)
+	s.oipRoutes(handle)
 	handle("POST /v1/admin/reload", "reload", s.admin(s.handleReload))
 	handle("PUT /v1/admin/rows", "rows", s.admin(s.limited(s.handleRows)))
 	mux.Handle("GET /metrics", s.metrics)
@@ -139,26 +143,40 @@ func (s *server) Handler() http.Handler {
 // already wait: then it gets 429 at once, before its body is read.
 func (s *server) limited(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		select {
-		case s.work <- struct{}{}:
-		default:
-			if s.queued.Add(1) > int64(s.cfg.MaxQueue) {
-				s.queued.Add(-1)
+		done, err := s.enterWork(r.Context())
+		if err != nil {
+			var re *requestError
+			if errors.As(err, &re) && re.status == http.StatusTooManyRequests {
 				w.Header().Set("Retry-After", "1")
-				return &requestError{status: http.StatusTooManyRequests,
-					msg: fmt.Sprintf("server busy: %d requests in flight and %d waiting; retry later", s.cfg.MaxInFlight, s.cfg.MaxQueue)}
 			}
-			select {
-			case s.work <- struct{}{}:
-				s.queued.Add(-1)
-			case <-r.Context().Done():
-				s.queued.Add(-1)
-				return r.Context().Err()
-			}
+			return err
 		}
-		defer func() { <-s.work }()
+		defer done()
 		return h(w, r)
 	}
+}
+
+// enterWork takes one of the --max-in-flight work slots for a request of
+// any protocol, waiting for one until ctx ends unless --max-queue requests
+// already wait (then a 429 at once). done gives the slot back.
+func (s *server) enterWork(ctx context.Context) (done func(), err error) {
+	select {
+	case s.work <- struct{}{}:
+	default:
+		if s.queued.Add(1) > int64(s.cfg.MaxQueue) {
+			s.queued.Add(-1)
+			return nil, &requestError{status: http.StatusTooManyRequests,
+				msg: fmt.Sprintf("server busy: %d requests in flight and %d waiting; retry later", s.cfg.MaxInFlight, s.cfg.MaxQueue)}
+		}
+		select {
+		case s.work <- struct{}{}:
+			s.queued.Add(-1)
+		case <-ctx.Done():
+			s.queued.Add(-1)
+			return nil, ctx.Err()
+		}
+	}
+	return func() { <-s.work }, nil
 }
 
 // statusWriter records the status code.
