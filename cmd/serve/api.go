@@ -528,6 +528,9 @@ type rowsRequest struct {
 
 // reloadRequest is the optional body of POST /v1/admin/reload.
 type reloadRequest struct {
+	// Name is the model to reload (default: the default model, the first
+	// --model).
+	Name string `json:"name"`
 	// Model is the artifact directory to load; empty reloads the current
 	// one (for example after the trainer replaced it).
 	Model string `json:"model"`

@@ -92,8 +92,11 @@ func main() {
 // config is the server's configuration, bound to flags.
 type config struct {
 	Model string
-	// ModelName is the model's name in the Open Inference Protocol
-	// (/v2/models/{name}).
+	// Models are the named models to serve (--model, repeated); without
+	// them, the one model of Model, named ModelName (tests).
+	Models []modelSpec
+	// ModelName is the name of a model given without one: in the Open
+	// Inference Protocol (/v2/models/{name}) and ?model= of /v1.
 	ModelName string
 	// GRPCAddr is the listen address of the protocol's gRPC service ("":
 	// off).
@@ -133,9 +136,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	fs.StringVar(&c.Model, "model", "", "artifact directory to serve, or a training run's directory (train --out DIR writes DIR/model; required)")
+	modelFlags := fs.StringArray("model", nil, "artifact directory to serve, or a training run's directory (train --out DIR writes DIR/model), as DIR or NAME=DIR; repeat it to serve several models (the first is the default of requests without ?model=NAME); required")
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&c.ModelName, "model-name", "", "the model's name in the Open Inference Protocol's /v2/models/{name} and gRPC requests (default: the --model directory's name, its parent's for a run's DIR/model)")
+	fs.StringVar(&c.ModelName, "model-name", "", "the name of a single --model DIR given without one: ?model=NAME in /v1 requests, /v2/models/NAME in the Open Inference Protocol (default: the directory's name, its parent's for a run's DIR/model)")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "", "listen address of the Open Inference Protocol's gRPC service (GRPCInferenceService, e.g. 127.0.0.1:8001; default off)")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a non-loopback --addr")
 	fs.StringVar(&c.Store, "store", "mmap", "row store: "+strings.Join(lookup.Stores(), ", "))
@@ -181,8 +184,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.MaxBodyBytes, err = bytesize.Parse(*maxBody); err != nil {
 		return fmt.Errorf("--max-body: %w", err)
 	}
-	if c.ModelName == "" && c.Model != "" {
-		c.ModelName = defaultModelName(c.Model)
+	for _, v := range *modelFlags {
+		sp := parseModelSpec(v)
+		if c.ModelName != "" && len(*modelFlags) == 1 && !strings.Contains(v, "=") {
+			sp.Name = c.ModelName
+		}
+		sp.Dir = modelDir(sp.Dir)
+		c.Models = append(c.Models, sp)
+	}
+	if len(c.Models) > 0 {
+		c.Model, c.ModelName = c.Models[0].Dir, c.Models[0].Name
 	}
 	if err := c.validate(); err != nil {
 		return err
@@ -204,7 +215,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	c.Model = modelDir(c.Model)
 	return serve(ctx, &c, log, reg, stdout)
 }
 
@@ -239,7 +249,7 @@ func modelDir(dir string) string {
 
 func (c *config) validate() error {
 	switch {
-	case c.Model == "":
+	case len(c.Models) == 0:
 		return errors.New("--model is required")
 	case c.MaxBatch < 1 || c.MaxBatch > maxBatchLimit:
 		return fmt.Errorf("--max-batch %d: want 1 to %d", c.MaxBatch, maxBatchLimit)
@@ -258,8 +268,15 @@ func (c *config) validate() error {
 	case c.AllowRemote && c.AdminInsecureLoopback:
 		return errors.New("--admin-insecure-loopback with --allow-remote: a remote server's admin endpoints need a token (--admin-token-file)")
 	}
-	if c.ModelName == "" || strings.ContainsAny(c.ModelName, "/?#% ") {
-		return fmt.Errorf("--model-name %q: want a name without '/', '?', '#', '%%' or spaces", c.ModelName)
+	seen := map[string]bool{}
+	for _, sp := range c.Models {
+		if !validModelName(sp.Name) {
+			return fmt.Errorf("--model %s=%s: the name must be 1 to 128 characters without '/', '?', '#', '%%', '=', '\\' or spaces (give one with NAME=DIR or --model-name)", sp.Name, sp.Dir)
+		}
+		if seen[sp.Name] {
+			return fmt.Errorf("--model: the name %q is given twice", sp.Name)
+		}
+		seen[sp.Name] = true
 	}
 	for _, a := range []struct{ flag, addr string }{{"addr", c.Addr}, {"grpc-addr", c.GRPCAddr}} {
 		if a.addr == "" && a.flag == "grpc-addr" {
@@ -365,7 +382,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, reg *prometheus.Reg
 				errc <- fmt.Errorf("grpc server: %w", err)
 			}
 		}()
-		log.Info("serving the Open Inference Protocol over gRPC", "addr", gln.Addr().String(), "model_name", c.ModelName)
+		log.Info("serving the Open Inference Protocol over gRPC", "addr", gln.Addr().String())
 		grpcLine = fmt.Sprintf("grpc listening on %s\n", gln.Addr())
 	}
 	hup := make(chan os.Signal, 1)
@@ -382,7 +399,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, reg *prometheus.Reg
 		defer ds.Close()
 		log.Info("debug endpoints", "addr", dln.Addr().String())
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "model", c.Model, "store", c.Store, "startup_seconds", time.Since(start).Seconds())
+	log.Info("serving", "addr", ln.Addr().String(), "models", c.Models, "store", c.Store, "startup_seconds", time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "listening on %s\n%s", ln.Addr(), grpcLine)
 
 	select {

@@ -23,6 +23,7 @@ type metrics struct {
 	reloads      *prometheus.CounterVec
 	modelInfo    *prometheus.GaugeVec
 	inflight     prometheus.Gauge
+	modelLatency *prometheus.HistogramVec
 	grpcRequests *prometheus.CounterVec
 	grpcLatency  *prometheus.HistogramVec
 }
@@ -52,6 +53,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Latency of one batched store read.",
 			Buckets: prometheus.ExponentialBuckets(5e-6, 2, 20), // 5us .. 2.6s
 		}, []string{"store"}),
+		modelLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "embtab_model_request_duration_seconds",
+			Help:    "Latency of the requests a model answered (lookups and scoring, after decoding), by model name and handler.",
+			Buckets: prometheus.ExponentialBuckets(20e-6, 2, 18), // 20us .. 2.6s
+		}, []string{"model", "handler"}),
 		grpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "embtab_grpc_requests_total",
 			Help: "gRPC calls (the Open Inference Protocol's service) by method and status code.",
@@ -68,13 +74,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "embtab_model_info",
 			Help: "The served model: 1 for the current artifact.",
-		}, []string{"id", "method", "codec", "store"}),
+		}, []string{"name", "id", "method", "codec", "store"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "embtab_http_requests_in_flight",
 			Help: "Requests being served.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.instances, m.storeRows, m.storeLatency, m.reloads, m.modelInfo, m.inflight, m.grpcRequests, m.grpcLatency} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.instances, m.storeRows, m.storeLatency, m.reloads, m.modelInfo, m.inflight, m.modelLatency, m.grpcRequests, m.grpcLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -22,6 +22,7 @@ import (
 // each request one while it runs, and the last release closes it, so a
 // reload never closes a model under a request.
 type model struct {
+	name   string // the slot's, set when it is served
 	dir    string
 	art    *artifact.Artifact
 	store  *instrumented

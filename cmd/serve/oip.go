@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"time"
 )
 
 const (
@@ -162,6 +163,7 @@ func (s *server) oipInfer(ctx context.Context, name, version string, inputs []oi
 		return "", nil, err
 	}
 	defer m.release()
+	defer s.observeModel(m.name, "infer", time.Now())
 	if m.net == nil {
 		return "", nil, badRequest("model %q is a two-tower retrieval model: it has no scores to infer (use POST /v1/retrieve)", name)
 	}
@@ -215,12 +217,12 @@ func (s *server) oipInfer(ctx context.Context, name, version string, inputs []oi
 // oipModel returns the served model with a reference held if it is the
 // one named (and versioned, unless version is ""), else a 404.
 func (s *server) oipModel(name, version string) (*model, error) {
-	if name != s.cfg.ModelName {
-		return nil, &requestError{status: http.StatusNotFound, msg: fmt.Sprintf("no model %q (this server serves %q)", name, s.cfg.ModelName)}
+	if name == "" {
+		return nil, badRequest("no model name")
 	}
-	m := s.acquire()
-	if m == nil {
-		return nil, errNoModel
+	m, err := s.acquireNamed(name)
+	if err != nil {
+		return nil, err
 	}
 	if version != "" && version != m.id() {
 		id := m.id()
@@ -464,7 +466,7 @@ func (s *server) oipRoutes(handle func(pattern, name string, h func(http.Respons
 		return nil
 	})
 	handle("GET /v2/health/ready", "v2_ready", func(w http.ResponseWriter, _ *http.Request) error {
-		w.WriteHeader(oipHealthStatus(s.ready.Load() && s.cur.Load() != nil))
+		w.WriteHeader(oipHealthStatus(s.ready.Load() && s.anyModel()))
 		return nil
 	})
 	for _, base := range []string{"/v2/models/{name}", "/v2/models/{name}/versions/{version}"} {

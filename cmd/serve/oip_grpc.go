@@ -96,7 +96,7 @@ func (g *oipGRPC) ServerLive(context.Context, *inferencepb.ServerLiveRequest) (*
 }
 
 func (g *oipGRPC) ServerReady(context.Context, *inferencepb.ServerReadyRequest) (*inferencepb.ServerReadyResponse, error) {
-	return &inferencepb.ServerReadyResponse{Ready: g.s.ready.Load() && g.s.cur.Load() != nil}, nil
+	return &inferencepb.ServerReadyResponse{Ready: g.s.ready.Load() && g.s.anyModel()}, nil
 }
 
 func (g *oipGRPC) ModelReady(_ context.Context, r *inferencepb.ModelReadyRequest) (*inferencepb.ModelReadyResponse, error) {

@@ -325,11 +325,12 @@ var errNotTwoTower = &requestError{status: http.StatusNotFound,
 	msg: "the served model is a CTR model, not a two-tower retrieval model: /v1/retrieve needs an artifact of cmd/twotower"}
 
 func (s *server) handleRetrieve(w http.ResponseWriter, r *http.Request) error {
-	m := s.acquire()
-	if m == nil {
-		return errNoModel
+	m, err := s.acquireFor(r)
+	if err != nil {
+		return err
 	}
 	defer m.release()
+	defer s.observeModel(m.name, "retrieve", time.Now())
 	if m.ret == nil {
 		return errNotTwoTower
 	}

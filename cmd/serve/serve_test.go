@@ -798,6 +798,7 @@ func TestRunFlagErrors(t *testing.T) {
 		{"--model", "x", "--grpc-addr", "0.0.0.0:8001"},
 		{"--model", "x", "--grpc-addr", "nohostport"},
 		{"--model", "x", "--model-name", "a/b"},
+		{"--model", "a=x", "--model", "a=y"},
 		{"--model", "x", "--max-batch", "0"},
 		{"--model", "x", "--max-in-flight", "0"},
 		{"--model", "x", "--max-queue", "-1"},

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,17 +25,17 @@ import (
 	"github.com/embtab/embtab/quant"
 )
 
-// server is the HTTP API over the current model, which an admin reload
-// swaps atomically.
+// server is the HTTP API over the served models (models.go), each of
+// which an admin reload swaps atomically.
 type server struct {
 	cfg     *config
 	log     *slog.Logger
 	met     *metrics
 	metrics http.Handler
 
-	cur     atomic.Pointer[model]
-	reload1 chan struct{} // one reload at a time (a semaphore, so that waiting is bounded)
-	ready   atomic.Bool
+	models   atomic.Pointer[registry]
+	modelsMu sync.Mutex // serialises adding and removing models
+	ready    atomic.Bool
 
 	// work holds a token per request doing work (decoding, lookups,
 	// prediction); queued counts the requests waiting for one.
@@ -42,8 +43,9 @@ type server struct {
 	queued atomic.Int64
 }
 
-// newServer loads the model in cfg.Model and returns the server. The
-// logger and the metrics registry are the caller's.
+// newServer loads the models of cfg.Models (or the one of cfg.Model) and
+// returns the server. The logger and the metrics registry are the
+// caller's.
 func newServer(ctx context.Context, cfg *config, log *slog.Logger, reg prometheus.Registerer, gather prometheus.Gatherer) (*server, error) {
 	met, err := newMetrics(reg)
 	if err != nil {
@@ -55,24 +57,29 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger, reg prometheu
 	if cfg.ModelName == "" {
 		cfg.ModelName = defaultModelName(cfg.Model)
 	}
-	s := &server{cfg: cfg, log: log, met: met, work: make(chan struct{}, cfg.MaxInFlight), reload1: make(chan struct{}, 1),
+	s := &server{cfg: cfg, log: log, met: met, work: make(chan struct{}, cfg.MaxInFlight),
 		metrics: promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})}
-	m, err := loadModel(ctx, cfg.Model, cfg, log, met)
-	if err != nil {
-		met.reloads.WithLabelValues("error").Inc()
-		return nil, err
+	s.models.Store(&registry{slots: map[string]*slot{}})
+	specs := cfg.Models
+	if len(specs) == 0 {
+		specs = []modelSpec{{Name: cfg.ModelName, Dir: cfg.Model}}
 	}
-	met.reloads.WithLabelValues("ok").Inc()
-	s.setModel(m)
+	for _, sp := range specs {
+		if _, err := s.addModel(ctx, sp.Name, sp.Dir); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("model %s: %w", sp.Name, err)
+		}
+	}
 	s.ready.Store(true)
 	return s, nil
 }
 
-// setModel makes m current and releases the previous model, which closes
-// once its last request is done.
-func (s *server) setModel(m *model) {
+// setModel makes m current in sl and releases the previous model, which
+// closes once its last request is done.
+func (s *server) setModel(sl *slot, m *model) {
+	m.name = sl.name
 	man := m.art.Manifest()
-	old := s.cur.Swap(m)
+	old := sl.cur.Swap(m)
 	if old != nil {
 		om := old.art.Manifest()
 		// Online updates belong to one artifact id (the badger store's
@@ -82,36 +89,22 @@ func (s *server) setModel(m *model) {
 			if om.ID == man.ID {
 				m.store.updated.Add(n)
 			} else {
-				s.log.Warn("online row updates not carried to the new artifact", "previous", om.ID, "current", man.ID, "updated_rows", n)
+				s.log.Warn("online row updates not carried to the new artifact", "model", sl.name, "previous", om.ID, "current", man.ID, "updated_rows", n)
 			}
 		}
-		s.met.modelInfo.DeleteLabelValues(om.ID, om.Table.Method, om.Codec, s.cfg.Store)
+		s.met.modelInfo.DeleteLabelValues(sl.name, om.ID, om.Table.Method, om.Codec, s.cfg.Store)
 		old.release()
 	}
-	s.met.modelInfo.WithLabelValues(man.ID, man.Table.Method, man.Codec, s.cfg.Store).Set(1)
+	s.met.modelInfo.WithLabelValues(sl.name, man.ID, man.Table.Method, man.Codec, s.cfg.Store).Set(1)
 }
 
-// acquire returns the current model with a reference held, or nil if
-// there is none (after Close).
-func (s *server) acquire() *model {
-	for {
-		m := s.cur.Load()
-		if m == nil {
-			return nil
-		}
-		if m.acquire() {
-			return m
-		}
-		// m was swapped out and closed between the load and the
-		// acquire: the next load sees its successor.
-	}
-}
-
-// Close marks the server not ready and releases the current model.
+// Close marks the server not ready and releases every model.
 func (s *server) Close() {
 	s.ready.Store(false)
-	if m := s.cur.Swap(nil); m != nil {
-		m.release()
+	for _, sl := range s.models.Load().slots {
+		if m := sl.cur.Swap(nil); m != nil {
+			m.release()
+		}
 	}
 }
 
@@ -129,6 +122,9 @@ func (s *server) Handler() http.Handler {
 	})
 	handle("GET /readyz", "readyz", s.handleReady)
 	handle("GET /v1/model", "model", s.handleModel)
+	handle("GET /v1/models", "models", s.handleModels)
+	handle("PUT /v1/admin/models/{name}", "add_model", s.admin(s.handleAddModel))
+	handle("DELETE /v1/admin/models/{name}", "remove_model", s.adminNoBody(s.handleRemoveModel))
 	s.oipRoutes(handle)
 	handle("POST /v1/admin/reload", "reload", s.admin(s.handleReload))
 	handle("PUT /v1/admin/rows", "rows", s.admin(s.limited(s.handleRows)))
@@ -295,11 +291,12 @@ type embedResponse struct {
 }
 
 func (s *server) handleEmbed(w http.ResponseWriter, r *http.Request) error {
-	m := s.acquire()
-	if m == nil {
-		return errNoModel
+	m, err := s.acquireFor(r)
+	if err != nil {
+		return err
 	}
 	defer m.release()
+	defer s.observeModel(m.name, "embed", time.Now())
 	q, err := decodeEmbed(r.Body, m.schema, s.limits())
 	if err != nil {
 		return err
@@ -353,11 +350,12 @@ type scoreResponse struct {
 }
 
 func (s *server) handleScore(w http.ResponseWriter, r *http.Request) error {
-	m := s.acquire()
-	if m == nil {
-		return errNoModel
+	m, err := s.acquireFor(r)
+	if err != nil {
+		return err
 	}
 	defer m.release()
+	defer s.observeModel(m.name, "score", time.Now())
 	if m.ret != nil {
 		return badRequest("the served model is a two-tower retrieval model: it has no click probabilities to score; use /v1/retrieve (or /v1/embed for its field vectors)")
 	}
@@ -377,7 +375,7 @@ func (s *server) handleScore(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) handleReady(w http.ResponseWriter, _ *http.Request) error {
-	if !s.ready.Load() || s.cur.Load() == nil {
+	if !s.ready.Load() || !s.anyModel() {
 		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -388,9 +386,9 @@ func (s *server) handleReady(w http.ResponseWriter, _ *http.Request) error {
 // shown to admin clients only (a valid bearer token); others get the
 // manifest without its training record.
 func (s *server) handleModel(w http.ResponseWriter, r *http.Request) error {
-	m := s.acquire()
-	if m == nil {
-		return errNoModel
+	m, err := s.acquireFor(r)
+	if err != nil {
+		return err
 	}
 	defer m.release()
 	man := m.art.Manifest()
@@ -398,15 +396,17 @@ func (s *server) handleModel(w http.ResponseWriter, r *http.Request) error {
 		pub := *man
 		pub.Training = nil
 		return writeJSON(w, http.StatusOK, struct {
+			Name     string `json:"name"`
 			Store    string `json:"store"`
 			Manifest any    `json:"manifest"`
-		}{s.cfg.Store, &pub})
+		}{m.name, s.cfg.Store, &pub})
 	}
 	return writeJSON(w, http.StatusOK, struct {
+		Name     string `json:"name"`
 		Dir      string `json:"dir"`
 		Store    string `json:"store"`
 		Manifest any    `json:"manifest"`
-	}{m.dir, s.cfg.Store, man})
+	}{m.name, m.dir, s.cfg.Store, man})
 }
 
 // admin guards an admin handler: the request needs "Authorization:
@@ -427,6 +427,21 @@ func (s *server) admin(h func(http.ResponseWriter, *http.Request) error) func(ht
 		}
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 			return &requestError{status: http.StatusUnsupportedMediaType, msg: "admin requests need Content-Type: application/json"}
+		}
+		return h(w, r)
+	}
+}
+
+// adminNoBody guards an admin handler that reads no body (DELETE): the
+// token check alone (a DELETE is never a CORS simple request).
+func (s *server) adminNoBody(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.checkAdmin(r); err != nil {
+			var re *requestError
+			if errors.As(err, &re) && re.status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="embtab admin"`)
+			}
+			return err
 		}
 		return h(w, r)
 	}
@@ -466,7 +481,7 @@ func (s *server) handleReload(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Loading may take long (checksums, a badger or Redis load): it is
 	// not bound by the request timeout but by --reload-timeout.
-	cur, prev, dir, err := s.reload(context.WithoutCancel(r.Context()), req.Model, req.Force)
+	name, cur, prev, dir, err := s.reload(context.WithoutCancel(r.Context()), req.Name, req.Model, req.Force)
 	var re *requestError
 	switch {
 	case errors.Is(err, errNoModel):
@@ -478,36 +493,48 @@ func (s *server) handleReload(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return &requestError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("reload rejected, still serving %s: the artifact did not load (details in the server log)", prev)}
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"model": cur, "previous": prev, "dir": dir})
+	return writeJSON(w, http.StatusOK, map[string]string{"name": name, "model": cur, "previous": prev, "dir": dir})
 }
 
 // errReloadTimeout: a reload took longer than --reload-timeout.
 var errReloadTimeout = errors.New("reload timed out")
 
-// reload loads the artifact in dir ("" = the current model's directory,
+// reload loads the artifact in dir for the model called name ("" = the
+// default model; dir "" = the current model's directory,
 // e.g. after `export --replace` rewrote it) and swaps it in; a model that
 // fails to load is rejected and the old one keeps serving. A model of
 // another kind or schema (two-tower for CTR, other feature names) is
 // rejected (409) unless force. The whole reload, waiting for another one
 // included, is bounded by --reload-timeout: a load still running then is
 // abandoned (its model closed when it finishes) and the old model keeps
-// serving. It returns the new and previous model ids and the directory.
-func (s *server) reload(ctx context.Context, dir string, force bool) (cur, prev, loaded string, err error) {
+// serving. It returns the model's name, the new and previous model ids
+// and the directory.
+func (s *server) reload(ctx context.Context, name, dir string, force bool) (_, cur, prev, loaded string, err error) {
+	sl, err := s.slot(name)
+	if err != nil {
+		return name, "", "", dir, err
+	}
+	name = sl.name
+	cur, prev, loaded, err = s.reloadSlot(ctx, sl, dir, force)
+	return name, cur, prev, loaded, err
+}
+
+func (s *server) reloadSlot(ctx context.Context, sl *slot, dir string, force bool) (cur, prev, loaded string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReloadTimeout)
 	defer cancel()
 	select {
-	case s.reload1 <- struct{}{}:
+	case sl.reload1 <- struct{}{}:
 	case <-ctx.Done():
-		s.log.Error("reload rejected", "dir", dir, "err", "another reload still running", "timeout", s.cfg.ReloadTimeout)
+		s.log.Error("reload rejected", "model", sl.name, "dir", dir, "err", "another reload still running", "timeout", s.cfg.ReloadTimeout)
 		return "", "", dir, errReloadTimeout
 	}
 	unlock := true
 	defer func() {
 		if unlock {
-			<-s.reload1
+			<-sl.reload1
 		}
 	}()
-	old := s.acquire()
+	old := sl.acquire()
 	if old == nil {
 		return "", "", "", errNoModel
 	}
@@ -541,7 +568,7 @@ func (s *server) reload(ctx context.Context, dir string, force bool) (cur, prev,
 			if res.m != nil {
 				res.m.release()
 			}
-			<-s.reload1
+			<-sl.reload1
 		}()
 		s.met.reloads.WithLabelValues("error").Inc()
 		s.log.Error("reload rejected", "dir", loaded, "err", errReloadTimeout, "timeout", s.cfg.ReloadTimeout)
@@ -561,8 +588,8 @@ func (s *server) reload(ctx context.Context, dir string, force bool) (cur, prev,
 	}
 	m := res.m
 	s.met.reloads.WithLabelValues("ok").Inc()
-	s.setModel(m)
-	s.log.Info("model swapped", "previous", prev, "current", m.id(), "dir", loaded)
+	s.setModel(sl, m)
+	s.log.Info("model swapped", "model", sl.name, "previous", prev, "current", m.id(), "dir", loaded)
 	return m.id(), prev, loaded, nil
 }
 
@@ -585,7 +612,7 @@ func schemaChange(old, m *model) string {
 	return ""
 }
 
-// reloadOnSignal reloads the current model's directory each time sig
+// reloadOnSignal reloads every model from its directory each time sig
 // delivers (SIGHUP), until ctx ends: the Unix daemon convention, for
 // deploy scripts that replace the artifact in place.
 func (s *server) reloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
@@ -595,16 +622,18 @@ func (s *server) reloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
 			return
 		case v := <-sig:
 			s.log.Info("reload requested", "signal", v.String())
-			s.reload(ctx, "", false)
+			for _, name := range s.models.Load().names {
+				s.reload(ctx, name, "", false)
+			}
 		}
 	}
 }
 
 // handleRows writes rows into a store that takes updates.
 func (s *server) handleRows(w http.ResponseWriter, r *http.Request) error {
-	m := s.acquire()
-	if m == nil {
-		return errNoModel
+	m, err := s.acquireFor(r)
+	if err != nil {
+		return err
 	}
 	defer m.release()
 	if m.ret != nil {
