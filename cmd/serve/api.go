@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -63,6 +64,10 @@ type batch struct {
 	N     int
 	Cat   []string
 	Dense []float32
+	// Shared lists the categorical fields every instance takes from the
+	// request's "context" (one user's features beside N candidates): their
+	// vectors are gathered once.
+	Shared []int
 }
 
 // Pooling modes of /v1/embed.
@@ -203,6 +208,10 @@ type streamDecoder struct {
 	withDense bool
 	b         batch
 	seen      map[string]struct{} // keys of the current instance
+	// ctxKeys are the features of the request's context (nil without
+	// one): an instance may not give them again.
+	ctxKeys map[string]struct{}
+	ctx     *batch
 }
 
 // objectKeys reads the keys of the JSON object that starts at the next
@@ -274,6 +283,9 @@ func (d *streamDecoder) instance() error {
 	// that too many keys is a 413 whatever their names.
 	var unknown error
 	err := d.objectKeys(what, d.lim.MaxFields, d.seen, func(name string) error {
+		if _, dup := d.ctxKeys[name]; dup {
+			return badRequest("instance %d: feature %q is in the context too: give it once", i, name)
+		}
 		var raw json.RawMessage
 		if err := d.dec.Decode(&raw); err != nil {
 			return jsonError(err)
@@ -316,8 +328,10 @@ type instancesRequest struct {
 	Pooling string
 }
 
-// decodeInstances reads a request body holding "instances" or "features"
-// and, when embed, "fields" and "pooling". Missing features take the
+// decodeInstances reads a request body holding "instances" or "features",
+// optionally a "context" object before them (features every instance
+// shares: a ranking request's user beside its candidate items), and, when
+// embed, "fields" and "pooling". Missing features take the
 // value training gives a missing value: "" for a categorical field (it is
 // hashed like any value), 0 for a dense one. Dense features are read only
 // when withDense.
@@ -338,9 +352,29 @@ func decodeInstances(r io.Reader, s *schemaIndex, lim limits, withDense, embed b
 	both := badRequest(`give "instances" or "features", not both`)
 	top := map[string]struct{}{}
 	// Unknown and repeated keys are rejected, so the top level has at
-	// most four keys.
-	err = d.objectKeys("request", 4, top, func(key string) error {
+	// most five keys.
+	err = d.objectKeys("request", 5, top, func(key string) error {
 		switch {
+		case key == "context":
+			ok, err := d.openValue("context", '{')
+			if err != nil || !ok {
+				return err
+			}
+			if many || one {
+				return badRequest(`"context" must come before "instances" or "features"`)
+			}
+			save := d.b
+			d.b = batch{}
+			if err := d.instance(); err != nil {
+				if re, ok := err.(*requestError); ok {
+					re.msg = strings.Replace(re.msg, "instance 0", "context", 1)
+				}
+				return err
+			}
+			ctxb := d.b
+			d.ctx, d.b = &ctxb, save
+			d.ctxKeys = maps.Clone(d.seen)
+			return nil
 		case key == "instances":
 			ok, err := d.openValue("instances", '[')
 			if err != nil || !ok {
@@ -406,8 +440,30 @@ func decodeInstances(r io.Reader, s *schemaIndex, lim limits, withDense, embed b
 	if d.b.N == 0 {
 		return nil, badRequest(`no instances: give "features" (one instance) or "instances" (a list)`)
 	}
+	if d.ctx != nil {
+		d.shareContext()
+	}
 	req.batch = d.b
 	return &req, nil
+}
+
+// shareContext copies the context's features into every instance and
+// records the shared categorical fields.
+func (d *streamDecoder) shareContext() {
+	nf, nd := len(d.s.cat), len(d.s.dense)
+	for name := range d.ctxKeys {
+		if f, ok := d.s.catAt[name]; ok {
+			d.b.Shared = append(d.b.Shared, f)
+			for i := range d.b.N {
+				d.b.Cat[i*nf+f] = d.ctx.Cat[f]
+			}
+		} else if j, ok := d.s.denAt[name]; ok && d.withDense {
+			for i := range d.b.N {
+				d.b.Dense[i*nd+j] = d.ctx.Dense[j]
+			}
+		}
+	}
+	slices.Sort(d.b.Shared)
 }
 
 // decodeEmbed reads a /v1/embed request.

@@ -17,6 +17,7 @@ var (
 	fuzzLimits = limits{MaxBatch: 8, MaxFields: 6}
 	fuzzSeeds  = []string{
 		`{"features": {"C1": "a", "I1": 3}}`,
+		`{"context": {"C1": "u", "I2": 1}, "instances": [{"C2": "x"}, {"C2": "y", "I1": 2}]}`,
 		`{"instances": [{"C1": "a", "C2": null, "I2": "4.5"}, {"C3": 12, "I1": -1e3}]}`,
 		`{"features": {"C1": "a"}, "fields": ["C2", "C1"], "pooling": "mean"}`,
 		`{"instances": [null]}`,
@@ -68,6 +69,16 @@ func checkBatch(t *testing.T, b *batch, withDense bool) {
 	for _, v := range b.Dense {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			t.Fatalf("dense value %v", v)
+		}
+	}
+	for _, f := range b.Shared {
+		if f < 0 || f >= nf {
+			t.Fatalf("shared field %d", f)
+		}
+		for i := range b.N {
+			if b.Cat[i*nf+f] != b.Cat[f] {
+				t.Fatalf("shared field %d differs in instance %d", f, i)
+			}
 		}
 	}
 }

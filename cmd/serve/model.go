@@ -144,10 +144,9 @@ func (m *model) ids(b *batch) []uint64 {
 // pipeline's prediction (hash, table lookup, log1p(max(x,0)) of the dense
 // inputs, the dense net).
 func (m *model) score(ctx context.Context, b *batch) ([]float32, error) {
-	ids := m.ids(b)
 	n := b.N
 	emb := make([]float32, n*m.nf*m.dim)
-	if err := m.emb.Lookup(ctx, ids, emb[:b.N*m.nf*m.dim]); err != nil {
+	if err := m.gather(ctx, b, emb); err != nil {
 		return nil, err
 	}
 	dense := make([]float32, n*m.nd)
@@ -160,6 +159,52 @@ func (m *model) score(ctx context.Context, b *batch) ([]float32, error) {
 		return nil, err
 	}
 	return out[:b.N], nil
+}
+
+// gather writes the vectors of b's instances to emb (instance-major, nf x
+// dim each). The fields b shares across instances (its context) are
+// looked up once and copied.
+func (m *model) gather(ctx context.Context, b *batch, emb []float32) error {
+	if len(b.Shared) == 0 || b.N == 1 {
+		return m.emb.Lookup(ctx, m.ids(b), emb)
+	}
+	shared := make([]bool, m.nf)
+	for _, f := range b.Shared {
+		shared[f] = true
+	}
+	own := m.nf - len(b.Shared)
+	n := len(b.Shared) + b.N*own
+	fields, ids := make([]int, 0, n), make([]uint64, 0, n)
+	for _, f := range b.Shared {
+		fields = append(fields, f)
+		ids = append(ids, m.hasher.HashString(f, b.Cat[f]))
+	}
+	for i := range b.N {
+		for f := range m.nf {
+			if !shared[f] {
+				fields = append(fields, f)
+				ids = append(ids, m.hasher.HashString(f, b.Cat[i*m.nf+f]))
+			}
+		}
+	}
+	vecs := make([]float32, n*m.dim)
+	if err := m.emb.LookupFields(ctx, fields, ids, vecs); err != nil {
+		return err
+	}
+	d := m.dim
+	k := len(b.Shared)
+	for i := range b.N {
+		for j, f := range b.Shared {
+			copy(emb[(i*m.nf+f)*d:][:d], vecs[j*d:][:d])
+		}
+		for f := range m.nf {
+			if !shared[f] {
+				copy(emb[(i*m.nf+f)*d:][:d], vecs[k*d:][:d])
+				k++
+			}
+		}
+	}
+	return nil
 }
 
 // embed returns the vectors of q's fields for each instance, Dim floats
