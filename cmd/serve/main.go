@@ -100,7 +100,12 @@ type config struct {
 	ModelName string
 	// GRPCAddr is the listen address of the protocol's gRPC service ("":
 	// off).
-	GRPCAddr        string
+	GRPCAddr string
+	// BatchWait is how long the scoring micro-batcher waits for more
+	// requests to merge into one dense pass (0: off); BatchMax the most
+	// instances of one merged pass.
+	BatchWait       time.Duration
+	BatchMax        int
 	Addr            string
 	DebugAddr       string
 	AllowRemote     bool
@@ -148,6 +153,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringSliceVar(&c.RedisAddrs, "redis-addrs", nil, "redis: cluster seed addresses, host:port,...")
 	maxBody := fs.String("max-body", "4MiB", "largest request body")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1024, "most instances per request (and rows per update)")
+	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "scoring micro-batcher: how long a request waits for others to share its dense-net pass (e.g. 200us; 0 disables: each request runs its own pass)")
+	fs.IntVar(&c.BatchMax, "batch-max", 1024, "scoring micro-batcher: most instances of one merged dense-net pass (a pass closes early when it has them)")
 	fs.IntVar(&c.MaxFields, "max-fields", 1024, "most features per instance")
 	fs.IntVar(&c.MaxK, "max-k", 1000, "most items one /v1/retrieve request may ask for (two-tower models)")
 	gcPercent := fs.Int("gc-percent", 400, "Go GC target (GOGC): heap growth in percent between collections; the service allocates per request and a higher target collects less often, halving p99 at 10k req/s (BENCHMARKS.md) for a few tens of MiB more RSS; a GOGC environment variable wins unless this flag is given; -1 disables the GC")
@@ -253,6 +260,10 @@ func (c *config) validate() error {
 		return errors.New("--model is required")
 	case c.MaxBatch < 1 || c.MaxBatch > maxBatchLimit:
 		return fmt.Errorf("--max-batch %d: want 1 to %d", c.MaxBatch, maxBatchLimit)
+	case c.BatchWait < 0 || c.BatchWait > time.Second:
+		return fmt.Errorf("--batch-wait %v: want 0 to 1s", c.BatchWait)
+	case c.BatchMax < 1:
+		return fmt.Errorf("--batch-max %d must be positive", c.BatchMax)
 	case c.MaxFields < 1:
 		return fmt.Errorf("--max-fields %d must be positive", c.MaxFields)
 	case c.MaxK < 1 || c.MaxK > maxRetrieveK:

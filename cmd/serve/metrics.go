@@ -23,7 +23,8 @@ type metrics struct {
 	reloads      *prometheus.CounterVec
 	modelInfo    *prometheus.GaugeVec
 	inflight     prometheus.Gauge
-	modelLatency *prometheus.HistogramVec
+	modelLatency  *prometheus.HistogramVec
+	batchRequests prometheus.Histogram
 	grpcRequests *prometheus.CounterVec
 	grpcLatency  *prometheus.HistogramVec
 }
@@ -58,6 +59,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Latency of the requests a model answered (lookups and scoring, after decoding), by model name and handler.",
 			Buckets: prometheus.ExponentialBuckets(20e-6, 2, 18), // 20us .. 2.6s
 		}, []string{"model", "handler"}),
+		batchRequests: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "embtab_score_batch_requests",
+			Help:    "Requests merged into one dense-net pass by the micro-batcher (--batch-wait).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
 		grpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "embtab_grpc_requests_total",
 			Help: "gRPC calls (the Open Inference Protocol's service) by method and status code.",
@@ -80,7 +86,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests being served.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.instances, m.storeRows, m.storeLatency, m.reloads, m.modelInfo, m.inflight, m.modelLatency, m.grpcRequests, m.grpcLatency} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.instances, m.storeRows, m.storeLatency, m.reloads, m.modelInfo, m.inflight, m.modelLatency, m.batchRequests, m.grpcRequests, m.grpcLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -36,6 +36,8 @@ type model struct {
 	// ret is the retrieval part of a two-tower model (retrieve.go); net
 	// is nil then.
 	ret *twoTower
+	// bat merges concurrent requests' dense passes (nil: --batch-wait 0).
+	bat *batcher
 
 	refs atomic.Int64
 }
@@ -87,8 +89,14 @@ func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, m
 		schema: newSchemaIndex(man.Fields, man.Dense),
 		nf:     len(man.Fields), nd: len(man.Dense), dim: man.Table.Dim, log: log,
 	}
+	if cfg.BatchWait > 0 {
+		m.bat = newBatcher(net, m.nd, m.nf*m.dim, cfg.BatchWait, cfg.BatchMax, met.batchRequests)
+	}
 	m.refs.Store(1)
 	if _, err := m.score(ctx, &batch{N: 1, Cat: make([]string, m.nf), Dense: make([]float32, m.nd)}); err != nil {
+		if m.bat != nil {
+			m.bat.close()
+		}
 		st.Close()
 		return nil, fmt.Errorf("%s: test prediction: %w", dir, err)
 	}
@@ -121,6 +129,9 @@ func (m *model) release() {
 	if m.ret != nil {
 		rerr = m.ret.close()
 	}
+	if m.bat != nil {
+		m.bat.close()
+	}
 	err := errors.Join(rerr, m.store.Close(), m.art.Close())
 	if err != nil {
 		m.log.Error("closing model", "dir", m.dir, "id", m.id(), "err", err)
@@ -152,6 +163,9 @@ func (m *model) score(ctx context.Context, b *batch) ([]float32, error) {
 	dense := make([]float32, n*m.nd)
 	copy(dense, b.Dense)
 	datasets.TransformDense(dense[:b.N*m.nd])
+	if m.bat != nil {
+		return m.bat.predict(ctx, dense, emb, n)
+	}
 	out := make([]float32, n)
 	// Predict is safe for concurrent use: each call runs on a worker of
 	// its own.
