@@ -19,14 +19,14 @@ func TestScoreBatcher(t *testing.T) {
 	const workers, per = 8, 5
 	want := make([][]float32, workers)
 	for w := range workers {
-		_, want[w] = scores(t, plain.URL, map[string]any{"instances": []any{f.instance(w), f.instance((w+3)%workers)}})
+		_, want[w] = scores(t, plain.URL, map[string]any{"instances": []any{f.instance(w), f.instance((w + 3) % workers)}})
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
 		wg.Go(func() {
 			for range per {
-				_, got := scores(t, hs.URL, map[string]any{"instances": []any{f.instance(w), f.instance((w+3)%workers)}})
+				_, got := scores(t, hs.URL, map[string]any{"instances": []any{f.instance(w), f.instance((w + 3) % workers)}})
 				if !closeAll(got, want[w], 1e-6) {
 					errs <- fmt.Errorf("worker %d: batched %v, alone %v", w, got, want[w])
 					return

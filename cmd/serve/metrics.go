@@ -15,18 +15,18 @@ import (
 // metrics are the server's Prometheus metrics, registered on the
 // injected registerer (prometheus tsdb's dbMetrics pattern).
 type metrics struct {
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
-	instances    *prometheus.HistogramVec
-	storeRows    *prometheus.CounterVec
-	storeLatency *prometheus.HistogramVec
-	reloads      *prometheus.CounterVec
-	modelInfo    *prometheus.GaugeVec
-	inflight     prometheus.Gauge
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	instances     *prometheus.HistogramVec
+	storeRows     *prometheus.CounterVec
+	storeLatency  *prometheus.HistogramVec
+	reloads       *prometheus.CounterVec
+	modelInfo     *prometheus.GaugeVec
+	inflight      prometheus.Gauge
 	modelLatency  *prometheus.HistogramVec
 	batchRequests prometheus.Histogram
-	grpcRequests *prometheus.CounterVec
-	grpcLatency  *prometheus.HistogramVec
+	grpcRequests  *prometheus.CounterVec
+	grpcLatency   *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
