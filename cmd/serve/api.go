@@ -77,11 +77,11 @@ const (
 	poolMean = "mean"
 )
 
-// The bodies of POST /v1/embed and /v1/score are read as a stream of
-// JSON tokens (streamDecoder): the instances are counted and laid out
-// while they are read, so a body of many small instances stops at
-// --max-batch + 1 instead of being held whole, and no per-instance map is
-// built. /v1/embed takes one instance ("features") or several
+// The bodies of POST /v1/embed and /v1/score (at most --max-body bytes)
+// are read whole, checked by json.Valid and walked as a stream of JSON
+// tokens (streamDecoder over validLexer): the instances are counted and
+// laid out as they are met, stopping at --max-batch + 1, and no
+// per-instance map is built. /v1/embed takes one instance ("features") or several
 // ("instances"), the fields to embed ("fields", default all categorical
 // fields) and the pooling ("pooling"); /v1/score takes the instances only.
 // A key repeated in one object is rejected (encoding/json would keep the
@@ -189,7 +189,7 @@ func checkDuplicateKeys(data []byte) error {
 }
 
 // checkEnd fails unless dec has nothing left but white space.
-func checkEnd(dec *json.Decoder) error {
+func checkEnd(dec tokenSource) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -202,7 +202,7 @@ func checkEnd(dec *json.Decoder) error {
 
 // streamDecoder reads an instances request token by token.
 type streamDecoder struct {
-	dec       *json.Decoder
+	dec       tokenSource
 	s         *schemaIndex
 	lim       limits
 	withDense bool
@@ -336,7 +336,23 @@ type instancesRequest struct {
 // hashed like any value), 0 for a dense one. Dense features are read only
 // when withDense.
 func decodeInstances(r io.Reader, s *schemaIndex, lim limits, withDense, embed bool) (*instancesRequest, error) {
-	d := &streamDecoder{dec: json.NewDecoder(r), s: s, lim: lim, withDense: withDense, seen: map[string]struct{}{}}
+	// The body is read whole (it is bounded by --max-body); a valid one is
+	// walked by validLexer, an invalid one by json.Decoder, whose errors
+	// say where it breaks.
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	var src tokenSource = json.NewDecoder(bytes.NewReader(body))
+	if json.Valid(body) {
+		src = &validLexer{data: body}
+	}
+	return decodeTokens(src, s, lim, withDense, embed)
+}
+
+// decodeTokens is decodeInstances over a token source.
+func decodeTokens(src tokenSource, s *schemaIndex, lim limits, withDense, embed bool) (*instancesRequest, error) {
+	d := &streamDecoder{dec: src, s: s, lim: lim, withDense: withDense, seen: map[string]struct{}{}}
 	tok, err := d.dec.Token()
 	if errors.Is(err, io.EOF) {
 		return nil, badRequest("empty body: want a JSON object")
@@ -530,11 +546,7 @@ func categorical(raw json.RawMessage) (string, error) {
 	}
 	switch c := raw[0]; {
 	case c == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", err
-		}
-		return s, nil
+		return unquote(raw)
 	case c == 'n' && string(raw) == "null":
 		return "", nil
 	case c == '-' || c >= '0' && c <= '9':
@@ -552,7 +564,8 @@ func dense(raw json.RawMessage) (float32, error) {
 	}
 	text := string(raw)
 	if len(raw) > 0 && raw[0] == '"' {
-		if err := json.Unmarshal(raw, &text); err != nil {
+		var err error
+		if text, err = unquote(raw); err != nil {
 			return 0, err
 		}
 	} else if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
