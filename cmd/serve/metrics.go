@@ -25,6 +25,8 @@ type metrics struct {
 	inflight      prometheus.Gauge
 	modelLatency  *prometheus.HistogramVec
 	batchRequests prometheus.Histogram
+	fieldValues   *prometheus.CounterVec
+	fieldOOV      *prometheus.CounterVec
 	grpcRequests  *prometheus.CounterVec
 	grpcLatency   *prometheus.HistogramVec
 }
@@ -64,6 +66,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Requests merged into one dense-net pass by the micro-batcher (--batch-wait).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
+		fieldValues: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embtab_field_values_sampled_total",
+			Help: "Categorical values checked against the model's vocabulary, by model and field (one request in " + oovSampleText + " is checked; models with a vocabulary only).",
+		}, []string{"model", "field"}),
+		fieldOOV: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embtab_field_oov_sampled_total",
+			Help: "Of the checked values, those the vocabulary does not hold (a full table's OOV row, a hybrid table's hashed tail), by model and field: divided by embtab_field_values_sampled_total, the OOV rate.",
+		}, []string{"model", "field"}),
 		grpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "embtab_grpc_requests_total",
 			Help: "gRPC calls (the Open Inference Protocol's service) by method and status code.",
@@ -86,7 +96,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests being served.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.instances, m.storeRows, m.storeLatency, m.reloads, m.modelInfo, m.inflight, m.modelLatency, m.batchRequests, m.grpcRequests, m.grpcLatency} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.instances, m.storeRows, m.storeLatency, m.reloads, m.modelInfo, m.inflight, m.modelLatency, m.batchRequests, m.fieldValues, m.fieldOOV, m.grpcRequests, m.grpcLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

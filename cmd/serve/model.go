@@ -38,6 +38,9 @@ type model struct {
 	ret *twoTower
 	// bat merges concurrent requests' dense passes (nil: --batch-wait 0).
 	bat *batcher
+	// oov counts sampled vocabulary misses per field (nil: no vocabulary,
+	// or not yet served).
+	oov *oovCounter
 
 	refs atomic.Int64
 }
@@ -156,6 +159,7 @@ func (m *model) ids(b *batch) []uint64 {
 // inputs, the dense net).
 func (m *model) score(ctx context.Context, b *batch) ([]float32, error) {
 	n := b.N
+	m.observeOOV(b)
 	emb := make([]float32, n*m.nf*m.dim)
 	if err := m.gather(ctx, b, emb); err != nil {
 		return nil, err
@@ -224,6 +228,7 @@ func (m *model) gather(ctx context.Context, b *batch, emb []float32) error {
 // embed returns the vectors of q's fields for each instance, Dim floats
 // per (instance, field), instance-major.
 func (m *model) embed(ctx context.Context, q *embedQuery) ([]float32, error) {
+	m.observeOOV(&q.batch)
 	n := q.N * len(q.Fields)
 	ids := make([]uint64, n)
 	fields := make([]int, n)

@@ -176,6 +176,7 @@ func (s *server) removeModel(name string) error {
 	}
 	s.models.Store(s.models.Load().without(name))
 	if old := sl.cur.Swap(nil); old != nil {
+		old.oov.forget(s.met, name, old.schema.cat)
 		om := old.art.Manifest()
 		s.met.modelInfo.DeleteLabelValues(name, om.ID, om.Table.Method, om.Codec, s.cfg.Store)
 		old.release()

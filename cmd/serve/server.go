@@ -78,6 +78,9 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger, reg prometheu
 // closes once its last request is done.
 func (s *server) setModel(sl *slot, m *model) {
 	m.name = sl.name
+	if m.net != nil {
+		m.oov = newOOVCounter(s.met, sl.name, m.schema.cat, m.art.Vocab())
+	}
 	man := m.art.Manifest()
 	old := sl.cur.Swap(m)
 	if old != nil {
