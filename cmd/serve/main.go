@@ -104,26 +104,31 @@ type config struct {
 	// BatchWait is how long the scoring micro-batcher waits for more
 	// requests to merge into one dense pass (0: off); BatchMax the most
 	// instances of one merged pass.
-	BatchWait       time.Duration
-	BatchMax        int
-	Addr            string
-	DebugAddr       string
-	AllowRemote     bool
-	Store           string
-	StorePath       string
-	HugePages       bool
-	StorePrefix     string
-	RedisAddrs      []string
-	MaxBodyBytes    int64
-	MaxBatch        int
-	MaxFields       int
-	MaxK            int
-	MaxInFlight     int
-	MaxQueue        int
-	RequestTimeout  time.Duration
-	ShutdownTimeout time.Duration
-	ReloadTimeout   time.Duration
-	AdminToken      string
+	BatchWait time.Duration
+	BatchMax  int
+	// LogPredictions is the prediction log's file ("": off), with the
+	// share of instances logged and the file's size limit.
+	LogPredictions         string
+	LogPredictionsRate     float64
+	LogPredictionsMaxBytes int64
+	Addr                   string
+	DebugAddr              string
+	AllowRemote            bool
+	Store                  string
+	StorePath              string
+	HugePages              bool
+	StorePrefix            string
+	RedisAddrs             []string
+	MaxBodyBytes           int64
+	MaxBatch               int
+	MaxFields              int
+	MaxK                   int
+	MaxInFlight            int
+	MaxQueue               int
+	RequestTimeout         time.Duration
+	ShutdownTimeout        time.Duration
+	ReloadTimeout          time.Duration
+	AdminToken             string
 	// AdminInsecureLoopback lets loopback clients use the admin
 	// endpoints without a token.
 	AdminInsecureLoopback bool
@@ -155,6 +160,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.MaxBatch, "max-batch", 1024, "most instances per request (and rows per update)")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "scoring micro-batcher: how long a request waits for others to share its dense-net pass (e.g. 200us; 0 disables: each request runs its own pass)")
 	fs.IntVar(&c.BatchMax, "batch-max", 1024, "scoring micro-batcher: most instances of one merged dense-net pass (a pass closes early when it has them)")
+	fs.StringVar(&c.LogPredictions, "log-predictions", "", "append a sampled share of the scored instances (features as received and the score returned, one JSON line each) to this file, for training-serving skew checks (default off)")
+	fs.Float64Var(&c.LogPredictionsRate, "log-predictions-rate", 0.01, "share of scored instances --log-predictions writes (0 to 1)")
+	logMax := fs.String("log-predictions-max-bytes", "1GiB", "size at which --log-predictions stops writing (lines then count as dropped)")
 	fs.IntVar(&c.MaxFields, "max-fields", 1024, "most features per instance")
 	fs.IntVar(&c.MaxK, "max-k", 1000, "most items one /v1/retrieve request may ask for (two-tower models)")
 	gcPercent := fs.Int("gc-percent", 400, "Go GC target (GOGC): heap growth in percent between collections; the service allocates per request and a higher target collects less often, halving p99 at 10k req/s (BENCHMARKS.md) for a few tens of MiB more RSS; a GOGC environment variable wins unless this flag is given; -1 disables the GC")
@@ -190,6 +198,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var err error
 	if c.MaxBodyBytes, err = bytesize.Parse(*maxBody); err != nil {
 		return fmt.Errorf("--max-body: %w", err)
+	}
+	if c.LogPredictionsMaxBytes, err = bytesize.Parse(*logMax); err != nil {
+		return fmt.Errorf("--log-predictions-max-bytes: %w", err)
 	}
 	for _, v := range *modelFlags {
 		sp := parseModelSpec(v)
@@ -262,6 +273,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--max-batch %d: want 1 to %d", c.MaxBatch, maxBatchLimit)
 	case c.BatchWait < 0 || c.BatchWait > time.Second:
 		return fmt.Errorf("--batch-wait %v: want 0 to 1s", c.BatchWait)
+	case c.LogPredictions != "" && !(c.LogPredictionsRate > 0 && c.LogPredictionsRate <= 1):
+		return fmt.Errorf("--log-predictions-rate %v: want a share in (0, 1]", c.LogPredictionsRate)
 	case c.BatchMax < 1:
 		return fmt.Errorf("--batch-max %d must be positive", c.BatchMax)
 	case c.MaxFields < 1:

@@ -41,6 +41,8 @@ type model struct {
 	// oov counts sampled vocabulary misses per field (nil: no vocabulary,
 	// or not yet served).
 	oov *oovCounter
+	// plog logs sampled predictions (nil: --log-predictions off).
+	plog *predLogger
 
 	refs atomic.Int64
 }
@@ -167,15 +169,21 @@ func (m *model) score(ctx context.Context, b *batch) ([]float32, error) {
 	dense := make([]float32, n*m.nd)
 	copy(dense, b.Dense)
 	datasets.TransformDense(dense[:b.N*m.nd])
+	var out []float32
 	if m.bat != nil {
-		return m.bat.predict(ctx, dense, emb, n)
+		var err error
+		if out, err = m.bat.predict(ctx, dense, emb, n); err != nil {
+			return nil, err
+		}
+	} else {
+		out = make([]float32, n)
+		// Predict is safe for concurrent use: each call runs on a worker
+		// of its own.
+		if err := m.net.Predict(dense, emb, n, out); err != nil {
+			return nil, err
+		}
 	}
-	out := make([]float32, n)
-	// Predict is safe for concurrent use: each call runs on a worker of
-	// its own.
-	if err := m.net.Predict(dense, emb, n, out); err != nil {
-		return nil, err
-	}
+	m.plog.record(m, b, out)
 	return out[:b.N], nil
 }
 

@@ -33,6 +33,7 @@ type server struct {
 	met     *metrics
 	metrics http.Handler
 
+	plog     *predLogger // nil: --log-predictions off
 	models   atomic.Pointer[registry]
 	modelsMu sync.Mutex // serialises adding and removing models
 	ready    atomic.Bool
@@ -60,6 +61,11 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger, reg prometheu
 	s := &server{cfg: cfg, log: log, met: met, work: make(chan struct{}, cfg.MaxInFlight),
 		metrics: promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})}
 	s.models.Store(&registry{slots: map[string]*slot{}})
+	if cfg.LogPredictions != "" {
+		if s.plog, err = newPredLogger(cfg.LogPredictions, cfg.LogPredictionsRate, cfg.LogPredictionsMaxBytes, log, reg); err != nil {
+			return nil, err
+		}
+	}
 	specs := cfg.Models
 	if len(specs) == 0 {
 		specs = []modelSpec{{Name: cfg.ModelName, Dir: cfg.Model}}
@@ -80,6 +86,7 @@ func (s *server) setModel(sl *slot, m *model) {
 	m.name = sl.name
 	if m.net != nil {
 		m.oov = newOOVCounter(s.met, sl.name, m.schema.cat, m.art.Vocab())
+		m.plog = s.plog
 	}
 	man := m.art.Manifest()
 	old := sl.cur.Swap(m)
@@ -101,13 +108,17 @@ func (s *server) setModel(sl *slot, m *model) {
 	s.met.modelInfo.WithLabelValues(sl.name, man.ID, man.Table.Method, man.Codec, s.cfg.Store).Set(1)
 }
 
-// Close marks the server not ready and releases every model.
+// Close marks the server not ready, releases every model and closes the
+// prediction log (no request may run after it).
 func (s *server) Close() {
 	s.ready.Store(false)
 	for _, sl := range s.models.Load().slots {
 		if m := sl.cur.Swap(nil); m != nil {
 			m.release()
 		}
+	}
+	if err := s.plog.close(); err != nil {
+		s.log.Error("closing the prediction log", "err", err)
 	}
 }
 

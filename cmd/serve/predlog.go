@@ -1,0 +1,165 @@
+package main
+
+// Feature and prediction logging for training-serving skew checks: a
+// sampled share of the scored instances, each as one JSON line with the
+// features as the server received them (categorical values as strings,
+// dense values raw) and the probability it returned, written by one
+// goroutine behind a bounded queue (a full queue drops lines, counted,
+// rather than slowing requests) up to a byte limit.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// predLine is one logged instance.
+type predLine struct {
+	Time     string             `json:"time"`
+	Model    string             `json:"model"`
+	ID       string             `json:"id"`
+	Cat      map[string]string  `json:"categorical"`
+	Dense    map[string]float32 `json:"dense,omitempty"`
+	Score    float32            `json:"score"`
+	Instance int                `json:"instance"`
+}
+
+// predLogger writes sampled prediction lines to a file.
+type predLogger struct {
+	rate     float64
+	maxBytes int64
+	lines    chan predLine
+	done     chan struct{}
+	f        *os.File
+	log      *slog.Logger
+	written  prometheus.Counter
+	dropped  prometheus.Counter
+	once     sync.Once
+}
+
+// newPredLogger opens path for appending (created 0600) and starts its
+// writer.
+func newPredLogger(path string, rate float64, maxBytes int64, log *slog.Logger, reg prometheus.Registerer) (*predLogger, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("--log-predictions: %w", err)
+	}
+	p := &predLogger{rate: rate, maxBytes: maxBytes, lines: make(chan predLine, 4096), done: make(chan struct{}), f: f, log: log,
+		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "embtab_prediction_log_lines_total", Help: "Instances written to the prediction log."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "embtab_prediction_log_dropped_total", Help: "Sampled instances not logged: the writer's queue was full or the log reached --log-predictions-max-bytes."}),
+	}
+	for _, c := range []prometheus.Collector{p.written, p.dropped} {
+		if err := reg.Register(c); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	go p.run()
+	return p, nil
+}
+
+// record samples b's instances with their scores.
+func (p *predLogger) record(m *model, b *batch, scores []float32) {
+	if p == nil {
+		return
+	}
+	now := ""
+	for i := range b.N {
+		if rand.Float64() >= p.rate {
+			continue
+		}
+		if now == "" {
+			now = time.Now().UTC().Format(time.RFC3339Nano)
+		}
+		l := predLine{Time: now, Model: m.name, ID: m.id(), Score: scores[i], Instance: i, Cat: make(map[string]string, m.nf)}
+		for f, name := range m.schema.cat {
+			l.Cat[name] = b.Cat[i*m.nf+f]
+		}
+		if m.nd > 0 {
+			l.Dense = make(map[string]float32, m.nd)
+			for j, name := range m.schema.dense {
+				l.Dense[name] = b.Dense[i*m.nd+j]
+			}
+		}
+		select {
+		case p.lines <- l:
+		default:
+			p.dropped.Inc()
+		}
+	}
+}
+
+func (p *predLogger) run() {
+	defer close(p.done)
+	cw := &countingWriter{w: p.f}
+	if st, err := p.f.Stat(); err == nil {
+		cw.n = st.Size()
+	}
+	w := bufio.NewWriterSize(cw, 64<<10)
+	enc := json.NewEncoder(w)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	full := false
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				if err := w.Flush(); err != nil {
+					p.log.Error("prediction log", "err", err)
+				}
+				return
+			}
+			if full || cw.n+int64(w.Buffered()) >= p.maxBytes {
+				if !full {
+					p.log.Warn("prediction log reached its size limit: no more lines", "limit", p.maxBytes)
+					full = true
+				}
+				p.dropped.Inc()
+				continue
+			}
+			if err := enc.Encode(l); err != nil {
+				p.log.Error("prediction log", "err", err)
+				p.dropped.Inc()
+				continue
+			}
+			p.written.Inc()
+		case <-tick.C:
+			if err := w.Flush(); err != nil {
+				p.log.Error("prediction log", "err", err)
+			}
+		}
+	}
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w interface{ Write([]byte) (int, error) }
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// close flushes and closes the log; no record may follow.
+func (p *predLogger) close() error {
+	if p == nil {
+		return nil
+	}
+	var err error
+	p.once.Do(func() {
+		close(p.lines)
+		<-p.done
+		err = p.f.Close()
+	})
+	return err
+}
