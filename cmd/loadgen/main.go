@@ -46,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 
 	"github.com/embtab/embtab/artifact"
@@ -83,6 +84,13 @@ type options struct {
 	Cardinality int
 	Seed        uint64
 	JSON        bool
+	// Redis, when set, sends each request's categorical values to this
+	// Redis server as one MGET of "name:value" keys instead of posting the
+	// body (RedisValueBytes bytes a key, stored first): embtab and Redis
+	// measured by the same client.
+	Redis           string
+	RedisValueBytes int
+	keys            [][]string // per body, with Redis
 }
 
 // Report is the result of a run; --json prints it.
@@ -164,6 +172,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Cardinality, "cardinality", 100_000, "distinct values per categorical field in generated bodies")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the generated bodies")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as one JSON object")
+	fs.StringVar(&o.Redis, "redis", "", "instead of HTTP, read each generated body's categorical values from this Redis (loopback host:port) as one MGET of NAME:VALUE keys, after storing them (the same client measuring Redis and embtab's /v1/embed)")
+	fs.IntVar(&o.RedisValueBytes, "redis-value-bytes", 0, "with --redis: bytes stored per key (default: a --model's fp32 row, dim*4, else 64)")
 	fs.StringVar(&o.Accept, "accept", "", "Accept header to send, e.g. application/x-embtab-f32 for /v1/embed's binary reply")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: loadgen [flags]\n\nSends a bounded load to an embtab server on loopback and reports QPS and latency percentiles.\n\nflags:")
@@ -185,7 +195,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := load(ctx, &o, bodies)
+	do, cleanup, err := o.sender(ctx, bodies)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	rep, err := load(ctx, &o, bodies, do)
 	if err != nil {
 		return err
 	}
@@ -221,7 +236,18 @@ func (o *options) validate() error {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("--url %q: only loopback targets (127.0.0.1, ::1, localhost) are allowed", o.URL)
 	}
+	if o.Redis != "" {
+		host, _, err := net.SplitHostPort(o.Redis)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return fmt.Errorf("--redis %q: want a loopback host:port", o.Redis)
+		}
+		if o.BodyFile != "" {
+			return fmt.Errorf("--redis reads generated bodies' keys: not with --body-file")
+		}
+	}
 	switch {
+	case o.RedisValueBytes < 0 || o.RedisValueBytes > 1<<20:
+		return fmt.Errorf("--redis-value-bytes %d: want 0 to 1 MiB", o.RedisValueBytes)
 	case o.Concurrency < 1 || o.Concurrency > maxConcurrency:
 		return fmt.Errorf("--concurrency %d: want 1 to %d", o.Concurrency, maxConcurrency)
 	case o.Requests < 1 || o.Requests > maxRequests:
@@ -258,7 +284,14 @@ func (o *options) bodies() ([][]byte, error) {
 			return nil, fmt.Errorf("--model: %s: %w", artifact.ManifestFile, err)
 		}
 		dense, cat = m.Dense, m.Fields
+		if o.RedisValueBytes == 0 {
+			o.RedisValueBytes = 4 * m.Table.Dim
+		}
 	}
+	if o.RedisValueBytes == 0 {
+		o.RedisValueBytes = 64
+	}
+	o.keys = make([][]string, o.Bodies)
 	rng := rand.New(rand.NewPCG(o.Seed, 0x10ad))
 	zipf := rand.NewZipf(rng, 1.1, 1, uint64(o.Cardinality-1))
 	out := make([][]byte, o.Bodies)
@@ -272,7 +305,9 @@ func (o *options) bodies() ([][]byte, error) {
 				}
 			}
 			for f, name := range cat {
-				m[name] = fmt.Sprintf("%08x", uint32(zipf.Uint64()*2654435761+uint64(f)))
+				v := fmt.Sprintf("%08x", uint32(zipf.Uint64()*2654435761+uint64(f)))
+				m[name] = v
+				o.keys[i] = append(o.keys[i], name+":"+v)
 			}
 			inst[j] = m
 		}
@@ -304,13 +339,7 @@ type result struct {
 }
 
 // load runs the workers and builds the report.
-func load(ctx context.Context, o *options, bodies [][]byte) (*Report, error) {
-	tr := &http.Transport{
-		MaxIdleConns: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, MaxConnsPerHost: o.Concurrency,
-		IdleConnTimeout: 30 * time.Second, DisableCompression: true,
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: o.Timeout}
+func load(ctx context.Context, o *options, bodies [][]byte, do func(ctx context.Context, n int64) string) (*Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	var ticket atomic.Int64
@@ -341,7 +370,7 @@ func load(ctx context.Context, o *options, bodies [][]byte) (*Report, error) {
 						}
 					}
 				}
-				kind := send(ctx, client, o.URL, o.Accept, bodies[n%int64(len(bodies))])
+				kind := do(ctx, n)
 				if kind != "" && ctx.Err() != nil {
 					return // cut off by the end of the run: not a server error
 				}
@@ -357,7 +386,11 @@ func load(ctx context.Context, o *options, bodies [][]byte) (*Report, error) {
 		})
 	}
 	wg.Wait()
-	rep := &Report{URL: o.URL, Concurrency: o.Concurrency, TargetRate: o.Rate, Batch: o.Batch, ErrorKinds: map[string]int64{}}
+	target := o.URL
+	if o.Redis != "" {
+		target = "redis://" + o.Redis + " MGET"
+	}
+	rep := &Report{URL: target, Concurrency: o.Concurrency, TargetRate: o.Rate, Batch: o.Batch, ErrorKinds: map[string]int64{}}
 	var lat []time.Duration
 	end := start
 	for _, r := range results {
@@ -386,6 +419,72 @@ func load(ctx context.Context, o *options, bodies [][]byte) (*Report, error) {
 	summarize(rep, lat)
 	markRate(rep)
 	return rep, nil
+}
+
+// sender returns the request function of the run: an HTTP POST of body
+// n, or with --redis an MGET of body n's keys (stored first).
+func (o *options) sender(ctx context.Context, bodies [][]byte) (func(context.Context, int64) string, func(), error) {
+	if o.Redis == "" {
+		tr := &http.Transport{
+			MaxIdleConns: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, MaxConnsPerHost: o.Concurrency,
+			IdleConnTimeout: 30 * time.Second, DisableCompression: true,
+		}
+		client := &http.Client{Transport: tr, Timeout: o.Timeout}
+		return func(ctx context.Context, n int64) string {
+			return send(ctx, client, o.URL, o.Accept, bodies[n%int64(len(bodies))])
+		}, tr.CloseIdleConnections, nil
+	}
+	rc := redis.NewClient(&redis.Options{Addr: o.Redis, PoolSize: o.Concurrency, MinIdleConns: o.Concurrency,
+		ReadTimeout: o.Timeout, WriteTimeout: o.Timeout})
+	// store every key once, a pipeline of MSETs
+	val := make([]byte, o.RedisValueBytes)
+	for i := range val {
+		val[i] = byte(i * 31)
+	}
+	seen := map[string]bool{}
+	var pairs []any
+	flush := func() error {
+		if len(pairs) == 0 {
+			return nil
+		}
+		err := rc.MSet(ctx, pairs...).Err()
+		pairs = pairs[:0]
+		return err
+	}
+	for _, ks := range o.keys {
+		for _, k := range ks {
+			if !seen[k] {
+				seen[k] = true
+				pairs = append(pairs, k, val)
+				if len(pairs) >= 2000 {
+					if err := flush(); err != nil {
+						rc.Close()
+						return nil, nil, fmt.Errorf("--redis %s: storing the keys: %w", o.Redis, err)
+					}
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		rc.Close()
+		return nil, nil, fmt.Errorf("--redis %s: storing the keys: %w", o.Redis, err)
+	}
+	return func(ctx context.Context, n int64) string {
+		vals, err := rc.MGet(ctx, o.keys[n%int64(len(o.keys))]...).Result()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return "timeout"
+			}
+			return "redis"
+		}
+		for _, v := range vals {
+			if v == nil {
+				return "redis_missing"
+			}
+		}
+		return ""
+	}, func() { rc.Close() }, nil
 }
 
 // send posts body and returns "" on a 200 answer, else the error kind.
