@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,7 +81,8 @@ func (p *predLogger) record(m *model, b *batch, scores []float32) {
 		}
 		l := predLine{Time: now, Model: m.name, ID: m.id(), Score: scores[i], Instance: i, Cat: make(map[string]string, m.nf)}
 		for f, name := range m.schema.cat {
-			l.Cat[name] = b.Cat[i*m.nf+f]
+			// a copy: request strings alias the request's body
+			l.Cat[name] = strings.Clone(b.Cat[i*m.nf+f])
 		}
 		if m.nd > 0 {
 			l.Dense = make(map[string]float32, m.nd)
