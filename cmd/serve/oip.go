@@ -16,6 +16,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -288,10 +289,11 @@ type oipHTTPInput struct {
 }
 
 type oipHTTPOutput struct {
-	Name     string    `json:"name"`
-	Datatype string    `json:"datatype"`
-	Shape    []int64   `json:"shape"`
-	Data     []float32 `json:"data"`
+	Name       string         `json:"name"`
+	Datatype   string         `json:"datatype"`
+	Shape      []int64        `json:"shape"`
+	Parameters map[string]int `json:"parameters,omitempty"`
+	Data       []float32      `json:"data,omitempty"`
 }
 
 type oipHTTPResponse struct {
@@ -301,34 +303,51 @@ type oipHTTPResponse struct {
 	Outputs      []oipHTTPOutput `json:"outputs"`
 }
 
-// decodeOIPHTTP reads an infer request body into input tensors and the
-// requested output names.
-func decodeOIPHTTP(r io.Reader, maxElems int) (*oipHTTPRequest, []oipTensor, []string, error) {
+// decodeOIPHTTP reads an infer request: its JSON, and bin, the binary
+// tensor data after it (Triton's binary data extension: an input whose
+// parameters give binary_data_size takes that many bytes of bin, in input
+// order, in the raw layout of the gRPC binding). It returns the input
+// tensors, the requested output names and which of them go back binary.
+func decodeOIPHTTP(r io.Reader, bin []byte, maxElems int) (*oipHTTPRequest, []oipTensor, []string, []bool, error) {
 	var req oipHTTPRequest
 	if err := decodeJSON(r, &req); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	if _, ok := req.Parameters["binary_data_output"]; ok {
-		return nil, nil, nil, badRequest("parameters.binary_data_output: the binary tensor data extension is not supported; outputs are JSON")
+	allBinary, err := boolParam(req.Parameters, "binary_data_output")
+	if err != nil {
+		return nil, nil, nil, nil, badRequest("parameters: %v", err)
 	}
 	ts := make([]oipTensor, len(req.Inputs))
 	for k, in := range req.Inputs {
-		if _, ok := in.Parameters["binary_data_size"]; ok {
-			return nil, nil, nil, badRequest("input %q: the binary tensor data extension is not supported; send the data as JSON", in.Name)
-		}
 		if in.Name == "" {
-			return nil, nil, nil, badRequest("input %d has no name", k)
+			return nil, nil, nil, nil, badRequest("input %d has no name", k)
 		}
 		if !oipDatatypes[in.Datatype] {
-			return nil, nil, nil, badRequest("input %q: unknown datatype %q", in.Name, in.Datatype)
+			return nil, nil, nil, nil, badRequest("input %q: unknown datatype %q", in.Name, in.Datatype)
+		}
+		if raw, ok := in.Parameters["binary_data_size"]; ok {
+			var size int64
+			if err := json.Unmarshal(raw, &size); err != nil || size < 0 || size > int64(len(bin)) {
+				return nil, nil, nil, nil, badRequest("input %q: binary_data_size %s: want a byte count within the %d binary bytes left", in.Name, raw, len(bin))
+			}
+			if len(in.Data) != 0 {
+				return nil, nil, nil, nil, badRequest("input %q has data and binary_data_size: send one", in.Name)
+			}
+			t := oipTensor{Name: in.Name, Datatype: in.Datatype, Shape: in.Shape}
+			if err := rawTensor(&t, bin[:size], maxElems); err != nil {
+				return nil, nil, nil, nil, err
+			}
+			bin = bin[size:]
+			ts[k] = t
+			continue
 		}
 		elems, err := flattenJSONData(in.Data, in.Datatype, maxElems)
 		if err != nil {
 			var re *requestError
 			if errors.As(err, &re) {
-				return nil, nil, nil, &requestError{status: re.status, msg: fmt.Sprintf("input %q: data: %s", in.Name, re.msg)}
+				return nil, nil, nil, nil, &requestError{status: re.status, msg: fmt.Sprintf("input %q: data: %s", in.Name, re.msg)}
 			}
-			return nil, nil, nil, badRequest("input %q: data: %v", in.Name, err)
+			return nil, nil, nil, nil, badRequest("input %q: data: %v", in.Name, err)
 		}
 		ts[k] = oipTensor{Name: in.Name, Datatype: in.Datatype, Shape: in.Shape, n: len(elems),
 			str: func(i int) string { return elems[i] },
@@ -342,14 +361,36 @@ func decodeOIPHTTP(r io.Reader, maxElems int) (*oipHTTPRequest, []oipTensor, []s
 				return strconv.ParseFloat(elems[i], 64)
 			}}
 	}
+	if len(bin) != 0 {
+		return nil, nil, nil, nil, badRequest("%d bytes of binary data after the inputs' binary_data_size", len(bin))
+	}
 	var outs []string
+	var binary []bool
 	for _, o := range req.Outputs {
-		if _, ok := o.Parameters["binary_data"]; ok {
-			return nil, nil, nil, badRequest("output %q: the binary tensor data extension is not supported; outputs are JSON", o.Name)
+		b, err := boolParam(o.Parameters, "binary_data")
+		if err != nil {
+			return nil, nil, nil, nil, badRequest("output %q: %v", o.Name, err)
 		}
 		outs = append(outs, o.Name)
+		binary = append(binary, b || allBinary)
 	}
-	return &req, ts, outs, nil
+	if len(req.Outputs) == 0 && allBinary {
+		binary = []bool{true, true} // every output (oipInfer's default order)
+	}
+	return &req, ts, outs, binary, nil
+}
+
+// boolParam reads an optional boolean parameter.
+func boolParam(ps map[string]json.RawMessage, key string) (bool, error) {
+	raw, ok := ps[key]
+	if !ok {
+		return false, nil
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return false, fmt.Errorf("%s: want true or false", key)
+	}
+	return b, nil
 }
 
 // flattenJSONData reads a tensor's data (a flat or nested JSON array in
@@ -413,8 +454,28 @@ func flattenJSONData(data json.RawMessage, datatype string, maxElems int) ([]str
 	return out, nil
 }
 
+// oipHeaderLength is the binary data extension's header: the length of the
+// JSON part of a body that binary tensor data follows.
+const oipHeaderLength = "Inference-Header-Content-Length"
+
 func (s *server) handleOIPInfer(w http.ResponseWriter, r *http.Request) error {
-	req, inputs, outputs, err := decodeOIPHTTP(r.Body, s.cfg.MaxBatch)
+	var body io.Reader = r.Body
+	var bin []byte
+	if h := r.Header.Get(oipHeaderLength); h != "" {
+		n, err := strconv.ParseInt(h, 10, 64)
+		if err != nil || n < 0 {
+			return badRequest("%s %q: want a byte count", oipHeaderLength, h)
+		}
+		all, err := io.ReadAll(r.Body)
+		if err != nil {
+			return jsonError(err)
+		}
+		if n > int64(len(all)) {
+			return badRequest("%s %d: the body has %d bytes", oipHeaderLength, n, len(all))
+		}
+		body, bin = bytes.NewReader(all[:n]), all[n:]
+	}
+	req, inputs, outputs, asBinary, err := decodeOIPHTTP(body, bin, s.cfg.MaxBatch)
 	if err != nil {
 		return jsonError(err)
 	}
@@ -423,10 +484,33 @@ func (s *server) handleOIPInfer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := oipHTTPResponse{ModelName: r.PathValue("name"), ModelVersion: version, ID: req.ID}
-	for _, o := range outs {
-		resp.Outputs = append(resp.Outputs, oipHTTPOutput{Name: o.Name, Datatype: "FP32", Shape: o.Shape, Data: o.Data})
+	var tail []byte
+	for k, o := range outs {
+		out := oipHTTPOutput{Name: o.Name, Datatype: "FP32", Shape: o.Shape, Data: o.Data}
+		if k < len(asBinary) && asBinary[k] {
+			out.Data = nil
+			out.Parameters = map[string]int{"binary_data_size": 4 * len(o.Data)}
+			for _, v := range o.Data {
+				tail = binary.LittleEndian.AppendUint32(tail, math.Float32bits(v))
+			}
+		}
+		resp.Outputs = append(resp.Outputs, out)
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	if tail == nil {
+		return writeJSON(w, http.StatusOK, resp)
+	}
+	js, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set(oipHeaderLength, strconv.Itoa(len(js)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(js); err != nil {
+		return err
+	}
+	_, err = w.Write(tail)
+	return err
 }
 
 func (s *server) handleOIPModel(w http.ResponseWriter, r *http.Request) error {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -246,7 +249,8 @@ func TestOIPHTTPErrors(t *testing.T) {
 		{"twice", map[string]any{"inputs": []any{in(cat, "BYTES", []int{1}, []string{"a"}), in(cat, "BYTES", []int{1}, []string{"a"})}}, 400, "twice"},
 		{"over max batch", map[string]any{"inputs": []any{in(cat, "BYTES", []int{65}, big)}}, 413, "more than 64"},
 		{"unknown output", map[string]any{"inputs": []any{in(cat, "BYTES", []int{1}, []string{"a"})}, "outputs": []any{map[string]any{"name": "logit"}}}, 400, "output"},
-		{"binary extension", map[string]any{"inputs": []any{map[string]any{"name": cat, "datatype": "BYTES", "shape": []int{1}, "parameters": map[string]any{"binary_data_size": 5}}}}, 400, "binary"},
+		{"binary size beyond the body", map[string]any{"inputs": []any{map[string]any{"name": cat, "datatype": "BYTES", "shape": []int{1}, "parameters": map[string]any{"binary_data_size": 5}}}}, 400, "binary"},
+		{"binary_data not a bool", map[string]any{"inputs": []any{in(cat, "BYTES", []int{1}, []string{"a"})}, "outputs": []any{map[string]any{"name": "score", "parameters": map[string]any{"binary_data": "yes"}}}}, 400, "true or false"},
 		{"null element", map[string]any{"inputs": []any{in(den, "FP32", []int{1}, []any{nil})}}, 400, "null"},
 		{"object element", map[string]any{"inputs": []any{in(den, "FP32", []int{1}, []any{map[string]any{}})}}, 400, "object"},
 		{"scalar data", map[string]any{"inputs": []any{in(den, "FP32", []int{1}, 1)}}, 400, "array"},
@@ -424,12 +428,13 @@ func TestOIPGRPC(t *testing.T) {
 // FuzzOIPHTTPDecode: any body gives tensors or a request error, never a
 // panic, and never more elements than the limit.
 func FuzzOIPHTTPDecode(f *testing.F) {
-	f.Add(`{"inputs":[{"name":"C1","datatype":"BYTES","shape":[2],"data":["a","b"]}]}`)
-	f.Add(`{"inputs":[{"name":"I1","datatype":"FP32","shape":[2,1],"data":[[1],[2.5]]}],"outputs":[{"name":"score"}]}`)
-	f.Add(`{"inputs":[{"name":"b","datatype":"BOOL","shape":[1],"data":[true]}],"id":"x"}`)
-	f.Add(`{"inputs":[{"name":"x","datatype":"INT64","shape":[1],"data":[[[[[[[[[1]]]]]]]]]}]}`)
-	f.Fuzz(func(t *testing.T, body string) {
-		_, ts, _, err := decodeOIPHTTP(strings.NewReader(body), 16)
+	f.Add(`{"inputs":[{"name":"C1","datatype":"BYTES","shape":[2],"data":["a","b"]}]}`, []byte(nil))
+	f.Add(`{"inputs":[{"name":"I1","datatype":"FP32","shape":[2,1],"data":[[1],[2.5]]}],"outputs":[{"name":"score"}]}`, []byte(nil))
+	f.Add(`{"inputs":[{"name":"b","datatype":"BOOL","shape":[1],"data":[true]}],"id":"x"}`, []byte(nil))
+	f.Add(`{"inputs":[{"name":"x","datatype":"INT64","shape":[1],"data":[[[[[[[[[1]]]]]]]]]}]}`, []byte(nil))
+	f.Add(`{"inputs":[{"name":"C1","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":5}}],"parameters":{"binary_data_output":true}}`, []byte{1, 0, 0, 0, 'a'})
+	f.Fuzz(func(t *testing.T, body string, bin []byte) {
+		_, ts, _, _, err := decodeOIPHTTP(strings.NewReader(body), bin, 16)
 		if err != nil {
 			_ = jsonError(err).(*requestError) // what the handler sends: a status and a message
 			return
@@ -472,4 +477,69 @@ func FuzzOIPRaw(f *testing.F) {
 			tn.num(i)
 		}
 	})
+}
+
+// TestOIPHTTPBinary speaks Triton's binary tensor data extension (what
+// tritonclient.http sends by default): inputs as raw bytes after the JSON
+// header, outputs back the same way.
+func TestOIPHTTPBinary(t *testing.T) {
+	f := testFixture(t)
+	_, hs, _ := newTestServer(t, oipConfig(f.dir))
+	const n = 3
+	want := f.v1Scores(t, hs.URL, 0, n)
+	var ins []map[string]any
+	var bin []byte
+	for _, in := range f.oipInputs(0, n) {
+		var raw []byte
+		if in["datatype"] == "BYTES" {
+			raw = rawBytes(in["data"].([]string))
+		} else {
+			for _, v := range in["data"].([]float32) {
+				raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
+			}
+		}
+		ins = append(ins, map[string]any{"name": in["name"], "datatype": in["datatype"], "shape": []int{n},
+			"parameters": map[string]any{"binary_data_size": len(raw)}})
+		bin = append(bin, raw...)
+	}
+	js, _ := json.Marshal(map[string]any{"inputs": ins, "outputs": []any{
+		map[string]any{"name": "score", "parameters": map[string]any{"binary_data": true}}, map[string]any{"name": "embedding"}}})
+	req, _ := http.NewRequest("POST", hs.URL+"/v2/models/ctr/infer", bytes.NewReader(append(js, bin...)))
+	req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(len(js)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	hl, err := strconv.Atoi(resp.Header.Get("Inference-Header-Content-Length"))
+	if err != nil || hl > len(body) {
+		t.Fatalf("header length %q of %d bytes", resp.Header.Get("Inference-Header-Content-Length"), len(body))
+	}
+	var r oipHTTPResponse
+	if err := json.Unmarshal(body[:hl], &r); err != nil {
+		t.Fatal(err)
+	}
+	tail := body[hl:]
+	if len(r.Outputs) != 2 || r.Outputs[0].Parameters["binary_data_size"] != 4*n || len(tail) != 4*n || r.Outputs[1].Data == nil {
+		t.Fatalf("reply %+v with %d binary bytes", r, len(tail))
+	}
+	got := make([]float32, n)
+	for i := range got {
+		got[i] = math.Float32frombits(binary.LittleEndian.Uint32(tail[4*i:]))
+	}
+	if !closeAll(got, want, 1e-6) {
+		t.Errorf("binary scores %v, /v1/score %v", got, want)
+	}
+	// leftover bytes are an error
+	req, _ = http.NewRequest("POST", hs.URL+"/v2/models/ctr/infer", bytes.NewReader(append(append(js, bin...), 0)))
+	req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(len(js)))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
+		t.Errorf("trailing byte: %v %v", resp.StatusCode, err)
+	} else {
+		resp.Body.Close()
+	}
 }
