@@ -91,6 +91,14 @@ type options struct {
 	Redis           string
 	RedisValueBytes int
 	keys            [][]string // per body, with Redis
+	// GRPC, when set, sends each generated body to this Open Inference
+	// Protocol gRPC service (serve --grpc-addr) as one ModelInfer of model
+	// GRPCModel, features as raw tensors, the score output asked for.
+	GRPC      string
+	GRPCModel string
+	insts     [][]map[string]any // per body, with GRPC
+	dense     []string
+	cat       []string
 }
 
 // Report is the result of a run; --json prints it.
@@ -174,6 +182,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.JSON, "json", false, "print the report as one JSON object")
 	fs.StringVar(&o.Redis, "redis", "", "instead of HTTP, read each generated body's categorical values from this Redis (loopback host:port) as one MGET of NAME:VALUE keys, after storing them (the same client measuring Redis and embtab's /v1/embed)")
 	fs.IntVar(&o.RedisValueBytes, "redis-value-bytes", 0, "with --redis: bytes stored per key (default: a --model's fp32 row, dim*4, else 64)")
+	fs.StringVar(&o.GRPC, "grpc", "", "instead of HTTP, send each generated body to this Open Inference Protocol gRPC address (serve --grpc-addr; loopback host:port) as one ModelInfer with raw tensors")
+	fs.StringVar(&o.GRPCModel, "grpc-model", "", "with --grpc: the model name (serve's --model NAME=DIR)")
 	fs.StringVar(&o.Accept, "accept", "", "Accept header to send, e.g. application/x-embtab-f32 for /v1/embed's binary reply")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: loadgen [flags]\n\nSends a bounded load to an embtab server on loopback and reports QPS and latency percentiles.\n\nflags:")
@@ -236,6 +246,15 @@ func (o *options) validate() error {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("--url %q: only loopback targets (127.0.0.1, ::1, localhost) are allowed", o.URL)
 	}
+	if o.GRPC != "" {
+		host, _, err := net.SplitHostPort(o.GRPC)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return fmt.Errorf("--grpc %q: want a loopback host:port", o.GRPC)
+		}
+		if o.GRPCModel == "" || o.BodyFile != "" || o.Redis != "" {
+			return fmt.Errorf("--grpc needs --grpc-model and generated bodies (not --body-file, not --redis)")
+		}
+	}
 	if o.Redis != "" {
 		host, _, err := net.SplitHostPort(o.Redis)
 		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
@@ -292,6 +311,8 @@ func (o *options) bodies() ([][]byte, error) {
 		o.RedisValueBytes = 64
 	}
 	o.keys = make([][]string, o.Bodies)
+	o.insts = make([][]map[string]any, o.Bodies)
+	o.dense, o.cat = dense, cat
 	rng := rand.New(rand.NewPCG(o.Seed, 0x10ad))
 	zipf := rand.NewZipf(rng, 1.1, 1, uint64(o.Cardinality-1))
 	out := make([][]byte, o.Bodies)
@@ -311,6 +332,7 @@ func (o *options) bodies() ([][]byte, error) {
 			}
 			inst[j] = m
 		}
+		o.insts[i] = inst
 		b, err := json.Marshal(map[string]any{"instances": inst})
 		if err != nil {
 			return nil, err
@@ -387,8 +409,11 @@ func load(ctx context.Context, o *options, bodies [][]byte, do func(ctx context.
 	}
 	wg.Wait()
 	target := o.URL
-	if o.Redis != "" {
+	switch {
+	case o.Redis != "":
 		target = "redis://" + o.Redis + " MGET"
+	case o.GRPC != "":
+		target = "grpc://" + o.GRPC + " ModelInfer " + o.GRPCModel
 	}
 	rep := &Report{URL: target, Concurrency: o.Concurrency, TargetRate: o.Rate, Batch: o.Batch, ErrorKinds: map[string]int64{}}
 	var lat []time.Duration
@@ -424,6 +449,9 @@ func load(ctx context.Context, o *options, bodies [][]byte, do func(ctx context.
 // sender returns the request function of the run: an HTTP POST of body
 // n, or with --redis an MGET of body n's keys (stored first).
 func (o *options) sender(ctx context.Context, bodies [][]byte) (func(context.Context, int64) string, func(), error) {
+	if o.GRPC != "" {
+		return o.grpcSender()
+	}
 	if o.Redis == "" {
 		tr := &http.Transport{
 			MaxIdleConns: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, MaxConnsPerHost: o.Concurrency,
