@@ -3,13 +3,8 @@
 # per request; server on core 1, loadgen on core 0; 3 rounds, closed loop. BENCHMARKS.md, issue 19. Quiet machine.
 #   bench/serve_grpc.sh
 set -euo pipefail
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-go build -o "$work/bin/" ./cmd/serve ./cmd/loadgen ./cmd/dataset ./cmd/train
-PATH=$work/bin:$PATH
+. "$(dirname "$0")/serve_fixture.sh"
 cd "$work"
-dataset gen --rows 20000 --out synth.parquet --quiet >/dev/null
-train --data synth.parquet --out runs/a --quiet >/dev/null 2>&1
 for round in 1 2 3; do
   taskset -c 1 serve --model ctr=runs/a/model --grpc-addr 127.0.0.1:8001 --log-level warn >/dev/null 2>&1 &
   sp=$!

@@ -5,21 +5,17 @@
 #   bench/serve_score_batch.sh BEFORE_SERVE_BINARY [AFTER_SERVE_BINARY]
 set -euo pipefail
 before=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-go build -o "$work/" ./cmd/serve ./cmd/loadgen ./cmd/dataset ./cmd/train
-after=${2:-$work/serve}
-"$work/dataset" gen --rows 20000 --out "$work/synth.parquet" --quiet >/dev/null
-"$work/train" --data "$work/synth.parquet" --out "$work/run" --quiet >/dev/null 2>&1
+. "$(dirname "$0")/serve_fixture.sh"
+after=${2:-$work/bin/serve}
 for round in 1 2 3; do
   for bin in "$before" "$after"; do
     for bw in 0 500us; do
       for b in 1 200; do
-        taskset -c 1 "$bin" --model "$work/run/model" --batch-wait "$bw" --log-level warn >/dev/null 2>&1 &
+        taskset -c 1 "$bin" --model "$work/runs/a/model" --batch-wait "$bw" --log-level warn >/dev/null 2>&1 &
         sp=$!
         sleep 1.5
         conc=32; [ "$b" = 200 ] && conc=8
-        r=$(taskset -c 0 "$work/loadgen" --url http://127.0.0.1:8080/v1/score --model "$work/run/model" --batch "$b" \
+        r=$(taskset -c 0 loadgen --url http://127.0.0.1:8080/v1/score --model "$work/runs/a/model" --batch "$b" \
           --concurrency "$conc" --duration 6s --requests 10000000 --json 2>/dev/null | tail -1)
         echo "round=$round bin=$bin wait=$bw batch=$b $r"
         kill "$sp"; wait "$sp" 2>/dev/null || true

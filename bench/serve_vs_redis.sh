@@ -4,13 +4,8 @@
 # core 0; 3 rounds. BENCHMARKS.md, issue 19. Run on a quiet machine with redis-server installed.
 #   bench/serve_vs_redis.sh
 set -euo pipefail
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-go build -o "$work/bin/" ./cmd/serve ./cmd/loadgen ./cmd/dataset ./cmd/train
-PATH=$work/bin:$PATH
+. "$(dirname "$0")/serve_fixture.sh"
 cd "$work"
-dataset gen --rows 20000 --out synth.parquet --quiet >/dev/null
-train --data synth.parquet --out runs/a --quiet >/dev/null 2>&1
 for round in 1 2 3; do
   taskset -c 1 serve --model runs/a/model --log-level warn >/dev/null 2>&1 &
   sp=$!; sleep 1.5

@@ -328,11 +328,15 @@ func (o *options) bodies() ([][]byte, error) {
 			for f, name := range cat {
 				v := fmt.Sprintf("%08x", uint32(zipf.Uint64()*2654435761+uint64(f)))
 				m[name] = v
-				o.keys[i] = append(o.keys[i], name+":"+v)
+				if o.Redis != "" {
+					o.keys[i] = append(o.keys[i], name+":"+v)
+				}
 			}
 			inst[j] = m
 		}
-		o.insts[i] = inst
+		if o.GRPC != "" {
+			o.insts[i] = inst
+		}
 		b, err := json.Marshal(map[string]any{"instances": inst})
 		if err != nil {
 			return nil, err

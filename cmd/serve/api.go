@@ -269,8 +269,9 @@ func (d *streamDecoder) openValue(what string, want json.Delim) (bool, error) {
 }
 
 // instance reads one instance object (its '{' already read) as instance
-// number b.N and appends it to the batch.
-func (d *streamDecoder) instance() error {
+// number b.N and appends it to the batch; errors name it what ("instance
+// 3", "context").
+func (d *streamDecoder) instance(what string) error {
 	i := d.b.N
 	nf, nd := len(d.s.cat), len(d.s.dense)
 	d.b.Cat = append(d.b.Cat, make([]string, nf)...)
@@ -278,13 +279,12 @@ func (d *streamDecoder) instance() error {
 		d.b.Dense = append(d.b.Dense, make([]float32, nd)...)
 	}
 	d.b.N++
-	what := fmt.Sprintf("instance %d", i)
 	// An unknown name is reported once the instance has been read, so
 	// that too many keys is a 413 whatever their names.
 	var unknown error
 	err := d.objectKeys(what, d.lim.MaxFields, d.seen, func(name string) error {
 		if _, dup := d.ctxKeys[name]; dup {
-			return badRequest("instance %d: feature %q is in the context too: give it once", i, name)
+			return badRequest("%s: feature %q is in the context too: give it once", what, name)
 		}
 		var raw json.RawMessage
 		if err := d.dec.Decode(&raw); err != nil {
@@ -293,7 +293,7 @@ func (d *streamDecoder) instance() error {
 		if f, ok := d.s.catAt[name]; ok {
 			v, err := categorical(raw)
 			if err != nil {
-				return badRequest("instance %d: feature %q: %v", i, name, err)
+				return badRequest("%s: feature %q: %v", what, name, err)
 			}
 			d.b.Cat[i*nf+f] = v
 			return nil
@@ -304,13 +304,13 @@ func (d *streamDecoder) instance() error {
 			}
 			v, err := dense(raw)
 			if err != nil {
-				return badRequest("instance %d: feature %q: %v", i, name, err)
+				return badRequest("%s: feature %q: %v", what, name, err)
 			}
 			d.b.Dense[i*nd+j] = v
 			return nil
 		}
 		if !d.lim.IgnoreUnknown && unknown == nil {
-			unknown = badRequest("instance %d: unknown feature %q (the model's features are %s)", i, name, d.s.names())
+			unknown = badRequest("%s: unknown feature %q (the model's features are %s)", what, name, d.s.names())
 		}
 		return nil
 	})
@@ -381,10 +381,7 @@ func decodeTokens(src tokenSource, s *schemaIndex, lim limits, withDense, embed 
 			}
 			save := d.b
 			d.b = batch{}
-			if err := d.instance(); err != nil {
-				if re, ok := err.(*requestError); ok {
-					re.msg = strings.Replace(re.msg, "instance 0", "context", 1)
-				}
+			if err := d.instance("context"); err != nil {
 				return err
 			}
 			ctxb := d.b
@@ -405,14 +402,15 @@ func decodeTokens(src tokenSource, s *schemaIndex, lim limits, withDense, embed 
 					return &requestError{status: http.StatusRequestEntityTooLarge,
 						msg: fmt.Sprintf("more than %d instances, at most %d per request", lim.MaxBatch, lim.MaxBatch)}
 				}
-				ok, err := d.openValue(fmt.Sprintf("instance %d", d.b.N), '{')
+				what := fmt.Sprintf("instance %d", d.b.N)
+				ok, err := d.openValue(what, '{')
 				if err != nil {
 					return err
 				}
 				if !ok {
 					return badRequest("instance %d: null, want an object", d.b.N)
 				}
-				if err := d.instance(); err != nil {
+				if err := d.instance(what); err != nil {
 					return err
 				}
 			}
@@ -429,7 +427,7 @@ func decodeTokens(src tokenSource, s *schemaIndex, lim limits, withDense, embed 
 				return both
 			}
 			one = true
-			return d.instance()
+			return d.instance("instance 0")
 		case key == "fields" && embed:
 			if err := d.dec.Decode(&req.Fields); err != nil {
 				return valueError("fields", err)

@@ -94,12 +94,7 @@ func (b *batcher) run() {
 				break collect
 			}
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		timer.Stop() // since Go 1.23 a stopped timer delivers no stale tick
 		b.merged.Observe(float64(len(jobs)))
 		if len(jobs) == 1 {
 			j := jobs[0]

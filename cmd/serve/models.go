@@ -12,9 +12,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
-
 	"sync/atomic"
+	"time"
 )
 
 // modelSpec is one --model flag: a name and an artifact directory.

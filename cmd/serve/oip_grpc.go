@@ -270,10 +270,13 @@ func contentsTensor(t *oipTensor, c *inferencepb.InferTensorContents) error {
 	return nil
 }
 
+// oipElemSize is the raw width of each fixed-size datatype.
+var oipElemSize = map[string]int{"BOOL": 1, "INT8": 1, "UINT8": 1, "INT16": 2, "UINT16": 2, "FP16": 2,
+	"INT32": 4, "UINT32": 4, "FP32": 4, "INT64": 8, "UINT64": 8, "FP64": 8}
+
 // rawTensor reads t's elements from its raw little-endian bytes.
 func rawTensor(t *oipTensor, b []byte, maxElems int) error {
-	size := map[string]int{"BOOL": 1, "INT8": 1, "UINT8": 1, "INT16": 2, "UINT16": 2, "FP16": 2,
-		"INT32": 4, "UINT32": 4, "FP32": 4, "INT64": 8, "UINT64": 8, "FP64": 8}[t.Datatype]
+	size := oipElemSize[t.Datatype]
 	if t.Datatype == "BYTES" {
 		var v [][]byte
 		for len(b) > 0 {

@@ -431,23 +431,17 @@ func (s *server) handleModel(w http.ResponseWriter, r *http.Request) error {
 // body must be JSON (Content-Type application/json), so that a web page
 // cannot send one as a CORS simple request.
 func (s *server) admin(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.checkAdmin(r); err != nil {
-			var re *requestError
-			if errors.As(err, &re) && re.status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="embtab admin"`)
-			}
-			return err
-		}
+	return s.adminNoBody(func(w http.ResponseWriter, r *http.Request) error {
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 			return &requestError{status: http.StatusUnsupportedMediaType, msg: "admin requests need Content-Type: application/json"}
 		}
 		return h(w, r)
-	}
+	})
 }
 
 // adminNoBody guards an admin handler that reads no body (DELETE): the
-// token check alone (a DELETE is never a CORS simple request).
+// token check alone (a DELETE is never a CORS simple request). admin adds
+// the Content-Type check on top.
 func (s *server) adminNoBody(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.checkAdmin(r); err != nil {
