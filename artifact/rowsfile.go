@@ -152,8 +152,11 @@ func (s *quantStats) result() *QuantError {
 // src and encoded with c, fsyncs it and returns its file entry (its
 // checksum by h64, a new Manifest.fileHash) and row set description; rows
 // are rowAlign-aligned (0: packed, see RowStride). For a codec other than
-// fp32 it also measures the quantization error.
-func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, h64 hash.Hash64, src rowSource) (FileSpec, RowSetSpec, error) {
+// fp32 it also measures the quantization error. With raw (rows rows
+// already in c's format, packed) the rows are written as they are and src
+// is not read: a table trained in int8 keeps its codes, and no error is
+// recorded.
+func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, h64 hash.Hash64, src rowSource, raw []byte) (FileSpec, RowSetSpec, error) {
 	fail := func(err error) (FileSpec, RowSetSpec, error) {
 		return FileSpec{}, RowSetSpec{}, fmt.Errorf("write %s: %w", path, err)
 	}
@@ -171,7 +174,10 @@ func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, h6
 	w.Write(h.encode())
 	var bodyCRC uint32
 	var stats *quantStats
-	if c.Name() != quant.FP32.Name() {
+	if raw != nil && len(raw) != rows*rb {
+		return fail(fmt.Errorf("%d bytes of %s rows for %d rows of %d bytes: %w", len(raw), c.Name(), rows, rb, ErrInvalid))
+	}
+	if c.Name() != quant.FP32.Name() && raw == nil {
 		stats = new(quantStats)
 	}
 	vals := make([]float32, writeChunkRows*dim)
@@ -179,12 +185,22 @@ func writeRowsFile(path, name string, c quant.Codec, rows, dim, rowAlign int, h6
 	buf := make([]byte, writeChunkRows*h.stride)
 	for lo := 0; lo < rows; lo += writeChunkRows {
 		hi := min(lo+writeChunkRows, rows)
+		b := buf[:(hi-lo)*h.stride]
+		clear(b)
+		if raw != nil {
+			for i := range hi - lo {
+				copy(b[i*h.stride:i*h.stride+rb], raw[(lo+i)*rb:(lo+i+1)*rb])
+			}
+			bodyCRC = updateChecksum(bodyCRC, b)
+			if _, err := w.Write(b); err != nil {
+				return fail(err)
+			}
+			continue
+		}
 		v := vals[:(hi-lo)*dim]
 		if err := src(lo, hi, v); err != nil {
 			return fail(fmt.Errorf("rows [%d, %d): %w", lo, hi, err))
 		}
-		b := buf[:(hi-lo)*h.stride]
-		clear(b)
 		for i := range hi - lo {
 			row, enc := v[i*dim:(i+1)*dim], b[i*h.stride:i*h.stride+rb]
 			if err := c.EncodeRow(enc, row); err != nil {

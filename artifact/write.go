@@ -38,7 +38,11 @@ type Contents struct {
 	Model json.RawMessage
 	// Training is the run's configuration as JSON, kept for the record.
 	Training json.RawMessage
-	// Codec names the quant codec of the rows ("" means fp32).
+	// Codec names the quant codec of the rows ("" means fp32). With
+	// "int8", row stores trained in int8 (embedding.Rows.Int8Data: int8
+	// or ALPT storage) are written as they are, codes and scales, so the
+	// artifact serves exactly the trained rows; other stores are
+	// quantized.
 	Codec string
 	// Extra are model-specific files to store beside the table, by file
 	// name (see extra.go): each is written through its function, fsynced,
@@ -94,7 +98,11 @@ func Write(dir string, c Contents, opt WriteOptions) (*Manifest, error) {
 	m.Table = Table{Method: l.method, Config: l.config, Dim: l.dim, Width: l.width, FieldDims: l.fieldDims}
 	b := build{m: m, codec: codec, dense: c.Dense, vocab: l.vocab, extra: c.Extra}
 	for _, s := range l.sets {
-		b.sets = append(b.sets, setInput{rows: s.Len(), width: s.Dim(), src: readRows(s)})
+		in := setInput{rows: s.Len(), width: s.Dim(), src: readRows(s)}
+		if codec.Name() == quant.Int8.Name() {
+			in.raw = s.Int8Data()
+		}
+		b.sets = append(b.sets, in)
 	}
 	return b.write(dir, opt)
 }
@@ -192,6 +200,7 @@ type setInput struct {
 	rows  int
 	width int // floats per row (Table.Width, or the set's own)
 	src   rowSource
+	raw   []byte // the rows already in the codec's format, or nil
 }
 
 func (b *build) write(dir string, opt WriteOptions) (*Manifest, error) {
@@ -235,7 +244,7 @@ func (b *build) writeDir(dir string, opt WriteOptions) (m *Manifest, err error) 
 	m = b.m
 	for i, s := range b.sets {
 		name := RowsFile(i)
-		f, spec, err := writeRowsFile(filepath.Join(tmp, name), name, b.codec, s.rows, s.width, opt.RowAlign, m.fileHash(), s.src)
+		f, spec, err := writeRowsFile(filepath.Join(tmp, name), name, b.codec, s.rows, s.width, opt.RowAlign, m.fileHash(), s.src, s.raw)
 		if err != nil {
 			return nil, err
 		}

@@ -124,6 +124,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("cafe table: dim %d, %d fields, pool %d, sketch capacity %d: %w",
 			c.Dim, len(c.HashRows), c.Pool, c.Sketch.Capacity, embedding.ErrConfig)
 	}
+	if c.Storage == embedding.StorageALPT {
+		// Promotions move ids to other rows between Apply and ApplyScales.
+		return fmt.Errorf("cafe table: storage %s is not supported (fp32 or int8): %w", c.Storage, embedding.ErrConfig)
+	}
 	total := int64(c.Pool)
 	for f, n := range c.HashRows {
 		if n < 1 {

@@ -88,10 +88,7 @@ func Load(r io.Reader) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load dedup table: %w", err)
 	}
-	row := int64(c.Block) * 4
-	if c.Storage == embedding.StorageInt8 {
-		row = int64(c.Block) + 8
-	}
+	row := embedding.StorageRowBytes(c.Storage, c.Block)
 	if r, err = streamsize.AtLeast(r, int64(c.PhysicalRows())*row, embedding.ErrCorrupt); err != nil {
 		return nil, fmt.Errorf("load dedup table: %w", err)
 	}

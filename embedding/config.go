@@ -195,7 +195,7 @@ func canonicalStorage(s string) (string, error) {
 	if err != nil || !q {
 		return "", err
 	}
-	return StorageInt8, nil
+	return s, nil
 }
 
 // New builds a freshly initialised hashed or QR table from c. A full table

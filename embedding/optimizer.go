@@ -42,12 +42,16 @@ const (
 // Apply, with the sum of the gradients of the ids that map to the row.
 // Arithmetic is float32 (bias corrections float64), in a fixed order, so
 // updates are reproducible bit for bit.
+//
+// ScaleLR is the learning rate of the rows' quantization steps under
+// [StorageALPT] (0: [DefaultALPTScaleLR]); other storage ignores it.
 type Optimizer struct {
-	Name  string  `json:"name"`
-	LR    float32 `json:"lr"`
-	Eps   float32 `json:"eps,omitempty"`
-	Beta1 float32 `json:"beta1,omitempty"`
-	Beta2 float32 `json:"beta2,omitempty"`
+	Name    string  `json:"name"`
+	LR      float32 `json:"lr"`
+	Eps     float32 `json:"eps,omitempty"`
+	Beta1   float32 `json:"beta1,omitempty"`
+	Beta2   float32 `json:"beta2,omitempty"`
+	ScaleLR float32 `json:"scale_lr,omitempty"`
 }
 
 type optKind uint8
@@ -118,6 +122,9 @@ func (o Optimizer) WithDefaults() (Optimizer, error) {
 	}
 	if o.Eps < 0 || math.IsInf(float64(o.Eps), 0) || o.Eps != o.Eps {
 		return o, fmt.Errorf("optimizer %s: eps %v must be non-negative and finite: %w", o.Name, o.Eps, ErrConfig)
+	}
+	if !(o.ScaleLR >= 0) || math.IsInf(float64(o.ScaleLR), 0) {
+		return o, fmt.Errorf("optimizer %s: scale lr %v must be non-negative and finite: %w", o.Name, o.ScaleLR, ErrConfig)
 	}
 	for _, b := range []float32{o.Beta1, o.Beta2} {
 		if b < 0 || b >= 1 || b != b {

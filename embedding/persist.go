@@ -25,8 +25,8 @@ type Persister interface {
 // little-endian.
 //
 //	header   magic   8 bytes "EMBTABLE"
-//	         version uint32 (1: fp32 storage; 2: int8 storage; 3: per-field
-//	                 dims, either storage)
+//	         version uint32 (1: fp32 storage; 2: int8 or ALPT storage; 3:
+//	                 per-field dims, any storage)
 //	         cfgLen  uint32
 //	         config  cfgLen bytes: the table's Config as JSON, defaults filled in
 //	vocab    (full tables only) for each field f, Rows[f]-1 uint64 ids in row order
@@ -41,6 +41,8 @@ type Persister interface {
 //	                 float32 scale, float32 bias (quant's int8 row format)
 //	         state   n*stride float32, row-major
 //	         counts  n uint32 (if steps)
+//	         accs    n float32 (ALPT storage only: the steps' Adagrad
+//	                 accumulators; the steps are the rows' scales)
 //	end      magic   8 bytes "ENDTABLE"
 //
 // Version 3 is the format of tables whose config has field_dims: the rows
@@ -76,7 +78,7 @@ func versionFor(s string, perField bool) uint32 {
 	switch {
 	case perField:
 		return formatV3
-	case s == StorageInt8:
+	case s == StorageInt8 || s == StorageALPT:
 		return formatV2
 	}
 	return formatV1
@@ -258,6 +260,11 @@ func (r *Rows) save(w io.Writer) error {
 	if err := writeSlice(w, buf, r.steps); err != nil {
 		return fmt.Errorf("write step counts: %w", err)
 	}
+	if r.alpt != nil {
+		if err := writeSlice(w, buf, r.alpt.acc); err != nil {
+			return fmt.Errorf("write step accumulators: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -295,6 +302,12 @@ func (r *Rows) load(rd io.Reader) error {
 	}
 	if err := readSlice(rd, buf, r.steps); err != nil {
 		return fmt.Errorf("read step counts: %w", err)
+	}
+	if r.alpt != nil {
+		r.alpt.dropHold()
+		if err := readSlice(rd, buf, r.alpt.acc); err != nil {
+			return fmt.Errorf("read step accumulators: %w", err)
+		}
 	}
 	return nil
 }
@@ -384,8 +397,12 @@ func sectionBytes(n, dim int, opt Optimizer, storage string) int64 {
 	d := int64(min(dim, 1<<40)) // anything wider saturates below
 	row := 4 * d
 	head := int64(20)
-	if storage == StorageInt8 {
+	switch storage {
+	case StorageInt8:
 		row = int64(int8RowBytes(int(d)))
+		head += 8
+	case StorageALPT:
+		row = int64(int8RowBytes(int(d))) + 4 // and the step's accumulator
 		head += 8
 	}
 	row += 4 * int64(spec.stateFloats(int(d)))

@@ -30,6 +30,8 @@ func fuzzStreams(tb testing.TB) [][]byte {
 	add(embedding.NewHashed(embedding.Config{Dim: 4, Rows: []int{5, 3}, Optimizer: rowwise, Seed: 1}))
 	add(embedding.NewHashed(embedding.Config{Dim: 4, Rows: []int{5, 3}, Optimizer: adam, Seed: 2, Storage: embedding.StorageInt8}))
 	add(embedding.NewHashed(embedding.Config{Dim: 4, Rows: []int{5, 3, 2}, Optimizer: sgd, FieldDims: []int{1, 4, 3}}))
+	add(embedding.NewHashed(embedding.Config{Dim: 4, Rows: []int{5, 3}, Optimizer: rowwise, Seed: 6, Storage: embedding.StorageALPT}))
+	add(embedding.NewFull(vocab, embedding.Config{Dim: 4, Optimizer: sgd, FieldDims: []int{2, 4, 1}, Storage: embedding.StorageALPT}))
 	add(embedding.NewFull(vocab, embedding.Config{Dim: 3, Optimizer: adam, Seed: 3}))
 	add(embedding.NewFull(vocab, embedding.Config{Dim: 4, Optimizer: rowwise, FieldDims: []int{2, 4, 1}, Storage: embedding.StorageInt8}))
 	add(embedding.NewQR(embedding.Config{Dim: 3, Rows: []int{3, 2}, RemRows: []int{2, 4}, Optimizer: rowwise, Seed: 4}))

@@ -139,17 +139,58 @@ func (t *Planned) Lookup(ids []uint64, out []float32) {
 // updates it once. Gradients past a field's Used floats are ignored. It
 // panics on the shape errors Lookup panics on.
 func (t *Planned) Apply(ids []uint64, grads []float32) {
-	p := t.plan
-	d := p.Dim
-	checkBatch("Apply", len(ids), len(grads), len(p.Fields), d)
-	keys, err := t.g.Resolve(ids, nil)
-	if err != nil {
-		panic("embedding: Apply: " + err.Error())
-	}
-	if t.direct {
-		idx := t.g.rowIndices(nil)
+	if idx, direct := t.route("Apply", ids, grads); direct {
 		t.sets[0].Apply(idx, grads)
 		return
+	}
+	for s, r := range t.sets {
+		r.Apply(t.aidx[s], t.agrad[s])
+	}
+}
+
+// LearnsScales reports whether the table's rows learn their quantization
+// steps ([StorageALPT]): each Apply then wants an [Planned.ApplyScales].
+func (t *Planned) LearnsScales() bool {
+	for _, r := range t.sets {
+		if r.LearnsScales() {
+			return true
+		}
+	}
+	return false
+}
+
+// ApplyScales is ALPT's second pass over the table (see [StorageALPT] and
+// [Rows.ApplyScales]): grads is the loss's gradient at the vectors ids
+// read after the preceding Apply(ids, ...), routed to the keys as Apply
+// routes its gradients. Tables without ALPT storage ignore it.
+func (t *Planned) ApplyScales(ids []uint64, grads []float32) {
+	if !t.LearnsScales() || len(t.plan.Fields) == 0 {
+		return
+	}
+	batch := len(ids) / len(t.plan.Fields)
+	if idx, direct := t.route("ApplyScales", ids, grads); direct {
+		t.sets[0].ApplyScales(idx, grads, batch)
+		return
+	}
+	for s, r := range t.sets {
+		r.ApplyScales(t.aidx[s], t.agrad[s], batch)
+	}
+}
+
+// route resolves ids' keys and routes grads to them: with one copied row
+// per id (direct) it returns the rows, whose gradients are grads as they
+// are; otherwise it fills t.aidx and t.agrad with each set's rows and
+// their gradients (the backward of the plan's combines).
+func (t *Planned) route(op string, ids []uint64, grads []float32) ([]int32, bool) {
+	p := t.plan
+	d := p.Dim
+	checkBatch(op, len(ids), len(grads), len(p.Fields), d)
+	keys, err := t.g.Resolve(ids, nil)
+	if err != nil {
+		panic("embedding: " + op + ": " + err.Error())
+	}
+	if t.direct {
+		return t.g.rowIndices(nil), true
 	}
 	if t.hasComp {
 		// The computed fields' backward needs their rows: gather the batch
@@ -157,7 +198,7 @@ func (t *Planned) Apply(ids []uint64, grads []float32) {
 		t.fwd = growFloats(t.fwd, len(ids)*d)
 		t.tabs = t.tables(t.tabs)
 		if err := t.g.gatherGeneral(t.tabs, nil, t.fwd, t.threads); err != nil {
-			panic("embedding: Apply: " + err.Error())
+			panic("embedding: " + op + ": " + err.Error())
 		}
 		for s := range t.g.sets {
 			t.g.sets[s].pos = 0
@@ -227,9 +268,7 @@ func (t *Planned) Apply(ids []uint64, grads []float32) {
 			}
 		}
 	}
-	for s, r := range t.sets {
-		r.Apply(t.aidx[s], t.agrad[s])
-	}
+	return nil, false
 }
 
 // push adds one key's gradient row to its store's batch.

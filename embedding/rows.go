@@ -59,6 +59,9 @@ type Rows struct {
 	seed, rseed uint64
 	applies     uint64
 
+	// alpt is the learned-step state of StorageALPT (nil otherwise).
+	alpt *alptState
+
 	threads int
 
 	// Apply scratch, reused across calls.
@@ -110,6 +113,9 @@ func NewRowsWithStorage(n, dim int, opt Optimizer, s Storage) (*Rows, error) {
 	if quantized {
 		r.codes = make([]byte, n*int8RowBytes(dim))
 		r.rseed = hashing.Mix64(s.Seed ^ roundingSalt)
+		if s.Precision == StorageALPT {
+			r.alpt = newALPTState(n, opt)
+		}
 	} else {
 		r.params = make([]float32, n*dim)
 	}
@@ -161,10 +167,14 @@ func (r *Rows) span(lo, hi int) []float32 {
 // (a few bytes per id of the largest batch, and per goroutine) are not
 // counted.
 func (r *Rows) Bytes() Bytes {
-	return Bytes{
+	b := Bytes{
 		Params:    int64(len(r.params))*4 + int64(len(r.codes)),
 		Optimizer: int64(len(r.state))*4 + int64(len(r.steps))*4,
 	}
+	if r.alpt != nil {
+		b.Optimizer += int64(len(r.alpt.acc)) * 4
+	}
+	return b
 }
 
 // SetThreads sets the number of goroutines Apply may use; n <= 0 means
@@ -188,6 +198,9 @@ func (r *Rows) Fill(from, to int, v float32) {
 			p[i] = v
 		}
 		return
+	}
+	if r.alpt != nil {
+		r.alpt.dropHold()
 	}
 	row := make([]float32, r.dim)
 	for i := range row {
@@ -213,6 +226,9 @@ func (r *Rows) Fill(from, to int, v float32) {
 func (r *Rows) InitUniform(from, to int, scale float32, seed, stream uint64) {
 	if from < 0 || to > r.n || from > to {
 		panic(fmt.Sprintf("embedding: InitUniform rows [%d, %d) out of [0, %d)", from, to, r.n))
+	}
+	if r.alpt != nil {
+		r.alpt.dropHold()
 	}
 	d := r.dim
 	blocks := (to - from + initBlockRows - 1) / initBlockRows
@@ -406,16 +422,34 @@ func (r *Rows) apply(idx []int32, grads []float32, off, stride int) {
 	}
 	keys = r.sortKeys(keys)
 
-	threads := min(r.threads, n/minKeysPerThread)
-	r.growWorkers(max(threads, 1))
 	step := r.applies
 	r.applies++
+	if r.alpt != nil {
+		r.alpt.hold(keys, d, step)
+	}
 	g := gradSource{grads: grads, off: off, stride: stride}
-	if threads <= 1 {
-		r.applySorted(keys, g, &r.workers[0], step)
+	if r.groupThreads(n) <= 1 { // no closure: Apply does not allocate
+		r.growWorkers(1)
+		r.applySorted(keys, 0, g, &r.workers[0], step)
 		return
 	}
-	// Split at row boundaries: no row is in two parts.
+	r.forGroups(keys, func(part []uint64, base int, wk *worker) { r.applySorted(part, base, g, wk, step) })
+}
+
+// groupThreads is the goroutines forGroups uses for n keys.
+func (r *Rows) groupThreads(n int) int { return min(r.threads, n/minKeysPerThread) }
+
+// forGroups calls fn on parts of sorted keys split at row boundaries (no
+// row in two parts), on up to Threads() goroutines at minKeysPerThread
+// keys each; base is the part's offset in keys, wk its worker.
+func (r *Rows) forGroups(keys []uint64, fn func(part []uint64, base int, wk *worker)) {
+	n := len(keys)
+	threads := r.groupThreads(n)
+	r.growWorkers(max(threads, 1))
+	if threads <= 1 {
+		fn(keys, 0, &r.workers[0])
+		return
+	}
 	b := append(r.bounds[:0], 0)
 	for k := 1; k < threads; k++ {
 		at := max(n*k/threads, b[len(b)-1])
@@ -429,11 +463,11 @@ func (r *Rows) apply(idx []int32, grads []float32, off, stride int) {
 	var wg sync.WaitGroup
 	for k := 1; k < threads; k++ {
 		if b[k] < b[k+1] {
-			part, wk := keys[b[k]:b[k+1]], &r.workers[k]
-			wg.Go(func() { r.applySorted(part, g, wk, step) })
+			part, base, wk := keys[b[k]:b[k+1]], b[k], &r.workers[k]
+			wg.Go(func() { fn(part, base, wk) })
 		}
 	}
-	r.applySorted(keys[:b[1]], g, &r.workers[0], step)
+	fn(keys[:b[1]], 0, &r.workers[0])
 	wg.Wait()
 }
 
@@ -515,28 +549,40 @@ func (s gradSource) of(e, dim int) []float32 {
 }
 
 // applySorted sums the gradients of each row group of sorted keys, in entry
-// order, into wk.gsum and updates the row; step is the Apply's number.
-func (r *Rows) applySorted(keys []uint64, grads gradSource, wk *worker, step uint64) {
+// order, into wk.gsum and updates the row; base is keys' offset in the
+// Apply's sorted keys, step the Apply's number.
+func (r *Rows) applySorted(keys []uint64, base int, grads gradSource, wk *worker, step uint64) {
 	d := r.dim
-	gs := wk.gsum
 	for i := 0; i < len(keys); {
 		row := keys[i] >> 32
-		g := grads.of(int(keys[i]&0xFFFFFFFF), d)
-		j := i + 1
-		if j < len(keys) && keys[j]>>32 == row {
-			copy(gs, g)
-			for ; j < len(keys) && keys[j]>>32 == row; j++ {
-				add(gs, grads.of(int(keys[j]&0xFFFFFFFF), d))
-			}
-			g = gs
-		}
-		if r.codes == nil {
+		g, j := groupGrad(keys, i, grads, d, wk.gsum)
+		switch {
+		case r.codes == nil:
 			r.update(int(row), r.params[int(row)*d:int(row)*d+d], g)
-		} else {
+		case r.alpt != nil:
+			r.updateALPT(int(row), g, wk, base+i)
+		default:
 			r.updateInt8(int(row), g, wk, step)
 		}
 		i = j
 	}
+}
+
+// groupGrad returns the summed gradient of the row group of sorted keys
+// that starts at i (the entry's own gradient when it is alone, else the
+// sum in entry order, in gs) and the start of the next group.
+func groupGrad(keys []uint64, i int, grads gradSource, d int, gs []float32) ([]float32, int) {
+	row := keys[i] >> 32
+	g := grads.of(int(keys[i]&0xFFFFFFFF), d)
+	j := i + 1
+	if j < len(keys) && keys[j]>>32 == row {
+		copy(gs, g)
+		for ; j < len(keys) && keys[j]>>32 == row; j++ {
+			add(gs, grads.of(int(keys[j]&0xFFFFFFFF), d))
+		}
+		g = gs
+	}
+	return g, j
 }
 
 func add(dst, src []float32) {

@@ -20,6 +20,12 @@ const (
 	// float32 bias, dim+8 bytes per row. Training is low-precision: every
 	// update is rounded stochastically (see [Storage]).
 	StorageInt8 = "int8"
+	// StorageALPT is ALPT's adaptive low-precision training (Li et al.,
+	// AAAI'23): rows in the same int8 row format, symmetric (codes
+	// q+128 for q in [-128, 127], bias -128·scale) with a per-row step
+	// (the scale) learned by gradient descent; see [Rows.ApplyScales].
+	// Serving reads them as int8 rows.
+	StorageALPT = "alpt"
 )
 
 // roundingSalt separates the stochastic-rounding streams of int8 storage
@@ -56,30 +62,33 @@ const roundingSalt = 0x6A09E667F3BCC909
 // gives) is stored with codes 0 and NaN scale and bias, so it reads as NaN,
 // as the fp32 row would.
 type Storage struct {
-	// Precision is StorageFP32 (or "") or StorageInt8.
+	// Precision is StorageFP32 (or ""), StorageInt8 or StorageALPT.
 	Precision string
 	// Seed seeds the stochastic rounding of int8 updates; the tables pass
 	// their Config.Seed.
 	Seed uint64
 }
 
-// quantized reports whether s is int8 storage; the error wraps ErrConfig
-// for an unknown precision.
+// quantized reports whether s keeps int8 rows (int8 or ALPT storage); the
+// error wraps ErrConfig for an unknown precision.
 func (s Storage) quantized() (bool, error) {
 	switch s.Precision {
 	case "", StorageFP32:
 		return false, nil
-	case StorageInt8:
+	case StorageInt8, StorageALPT:
 		return true, nil
 	}
-	return false, fmt.Errorf("storage %q (want %s or %s): %w", s.Precision, StorageFP32, StorageInt8, ErrConfig)
+	return false, fmt.Errorf("storage %q (want %s, %s or %s): %w", s.Precision, StorageFP32, StorageInt8, StorageALPT, ErrConfig)
 }
 
 // Storage returns how the store keeps its parameters; Precision is
-// StorageFP32 or StorageInt8.
+// StorageFP32, StorageInt8 or StorageALPT.
 func (r *Rows) Storage() Storage {
-	if r.codes == nil {
+	switch {
+	case r.codes == nil:
 		return Storage{Precision: StorageFP32, Seed: r.seed}
+	case r.alpt != nil:
+		return Storage{Precision: StorageALPT, Seed: r.seed}
 	}
 	return Storage{Precision: StorageInt8, Seed: r.seed}
 }
@@ -126,12 +135,15 @@ func (r *Rows) WriteRows(lo int, src []float32) {
 		copy(r.params[lo*d:(lo+k)*d], src)
 		return
 	}
+	if r.alpt != nil {
+		r.alpt.dropHold()
+	}
 	rb := int8RowBytes(d)
 	for i := range k {
 		row := r.codes[(lo+i)*rb : (lo+i+1)*rb]
 		x := src[i*d : (i+1)*d]
 		if !recodeExact(row, x) {
-			encodeInt8(row, x)
+			r.encodeRow(lo+i, x)
 		}
 	}
 }
@@ -150,9 +162,14 @@ func (r *Rows) checkRange(op string, lo, floats int) int {
 	return k
 }
 
-// encodeRow rounds src to nearest into row i of an int8 store.
+// encodeRow rounds src to nearest into row i of an int8 store (for ALPT
+// storage on the symmetric grid of step max|src|/127).
 func (r *Rows) encodeRow(i int, src []float32) {
 	rb := int8RowBytes(r.dim)
+	if r.alpt != nil {
+		encodeALPT(r.codes[i*rb:(i+1)*rb], src, rangeStep(src), nil)
+		return
+	}
 	encodeInt8(r.codes[i*rb:(i+1)*rb], src)
 }
 

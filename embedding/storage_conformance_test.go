@@ -2,6 +2,7 @@ package embedding_test
 
 import (
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/embtab/embtab/embedding"
@@ -15,32 +16,42 @@ import (
 // its stochastically rounded code, or the row's scale, by a step.
 const int8Tolerance = 0.005
 
-// The int8 tables run the whole conformance suite: every exact check
+// The int8 tables, and the ALPT tables (int8 rows with learned steps,
+// driven as the trainer drives them: each Apply followed by its
+// ApplyScales, here with the same gradients), run the whole conformance
+// suite: every exact check
 // (determinism, zero gradients, untouched rows, threads, save and load,
 // allocations) holds bitwise; only Duplicates and Init's bound get
 // int8Tolerance.
 
+// quantStorages are the storages with int8 rows.
+var quantStorages = []string{embedding.StorageInt8, embedding.StorageALPT}
+
 func TestHashedInt8(t *testing.T) {
-	for _, opt := range optimizersUnderTest {
-		t.Run(opt.Name, func(t *testing.T) {
-			cfg := embedding.Config{Method: embedding.MethodHashed, Dim: 8, Rows: []int{1000, 600, 300},
-				Optimizer: opt, Seed: 42, Storage: embedding.StorageInt8}
-			embtest.TestTable(t, func() embedding.Trainable { return must(embedding.NewHashed(cfg)) },
-				embtest.Tolerance(int8Tolerance))
-		})
+	for _, st := range quantStorages {
+		for _, opt := range optimizersUnderTest {
+			t.Run(st+"/"+opt.Name, func(t *testing.T) {
+				cfg := embedding.Config{Method: embedding.MethodHashed, Dim: 8, Rows: []int{1000, 600, 300},
+					Optimizer: opt, Seed: 42, Storage: st}
+				embtest.TestTable(t, func() embedding.Trainable { return twoPass(must(embedding.NewHashed(cfg))) },
+					embtest.Tolerance(int8Tolerance))
+			})
+		}
 	}
 }
 
 func TestQRInt8(t *testing.T) {
-	for _, combine := range []string{embedding.CombineMul, embedding.CombineSum} {
-		for _, opt := range optimizersUnderTest {
-			t.Run(combine+"/"+opt.Name, func(t *testing.T) {
-				cfg := embedding.Config{Method: embedding.MethodQR, Dim: 8, Rows: []int{400, 300, 200},
-					RemRows: []int{300, 250, 200}, Combine: combine, Optimizer: opt, Seed: 7,
-					Storage: embedding.StorageInt8}
-				embtest.TestTable(t, func() embedding.Trainable { return must(embedding.NewQR(cfg)) },
-					embtest.Tolerance(int8Tolerance))
-			})
+	for _, st := range quantStorages {
+		for _, combine := range []string{embedding.CombineMul, embedding.CombineSum} {
+			for _, opt := range optimizersUnderTest {
+				t.Run(st+"/"+combine+"/"+opt.Name, func(t *testing.T) {
+					cfg := embedding.Config{Method: embedding.MethodQR, Dim: 8, Rows: []int{400, 300, 200},
+						RemRows: []int{300, 250, 200}, Combine: combine, Optimizer: opt, Seed: 7,
+						Storage: st}
+					embtest.TestTable(t, func() embedding.Trainable { return twoPass(must(embedding.NewQR(cfg))) },
+						embtest.Tolerance(int8Tolerance))
+				})
+			}
 		}
 	}
 }
@@ -50,25 +61,29 @@ func TestFullInt8(t *testing.T) {
 	for f := range vocab {
 		vocab[f] = vocab[f][:embtest.PoolSize*7/8]
 	}
-	for _, opt := range optimizersUnderTest {
-		t.Run(opt.Name, func(t *testing.T) {
-			cfg := embedding.Config{Method: embedding.MethodFull, Dim: 8, Optimizer: opt, Seed: 3,
-				Storage: embedding.StorageInt8}
-			embtest.TestTable(t, func() embedding.Trainable { return must(embedding.NewFull(vocab, cfg)) },
-				embtest.Tolerance(int8Tolerance))
-		})
+	for _, st := range quantStorages {
+		for _, opt := range optimizersUnderTest {
+			t.Run(st+"/"+opt.Name, func(t *testing.T) {
+				cfg := embedding.Config{Method: embedding.MethodFull, Dim: 8, Optimizer: opt, Seed: 3,
+					Storage: st}
+				embtest.TestTable(t, func() embedding.Trainable { return twoPass(must(embedding.NewFull(vocab, cfg))) },
+					embtest.Tolerance(int8Tolerance))
+			})
+		}
 	}
 }
 
 func TestHybridInt8(t *testing.T) {
-	for _, opt := range optimizersUnderTest {
-		t.Run(opt.Name, func(t *testing.T) {
-			heads := hybridHeads(64, 0, 200)
-			cfg := embedding.HybridConfig{Dim: 8, TailRows: []int{300, 500, 300}, Optimizer: opt, Seed: 11,
-				Storage: embedding.StorageInt8}
-			embtest.TestTable(t, func() embedding.Trainable { return must(embedding.NewHybrid(heads, cfg)) },
-				embtest.Tolerance(int8Tolerance))
-		})
+	for _, st := range quantStorages {
+		for _, opt := range optimizersUnderTest {
+			t.Run(st+"/"+opt.Name, func(t *testing.T) {
+				heads := hybridHeads(64, 0, 200)
+				cfg := embedding.HybridConfig{Dim: 8, TailRows: []int{300, 500, 300}, Optimizer: opt, Seed: 11,
+					Storage: st}
+				embtest.TestTable(t, func() embedding.Trainable { return twoPass(must(embedding.NewHybrid(heads, cfg))) },
+					embtest.Tolerance(int8Tolerance))
+			})
+		}
 	}
 }
 
@@ -80,8 +95,30 @@ func TestInt8OddDims(t *testing.T) {
 			RemRows: []int{300, 250}, Optimizer: embedding.Optimizer{Name: embedding.RowwiseAdagrad, LR: 0.05},
 			Seed: 9, Storage: embedding.StorageInt8}
 		t.Run(fmt.Sprint("dim=", dim), func(t *testing.T) {
-			embtest.TestTable(t, func() embedding.Trainable { return must(embedding.NewQR(cfg)) },
+			embtest.TestTable(t, func() embedding.Trainable { return twoPass(must(embedding.NewQR(cfg))) },
 				embtest.Tolerance(int8Tolerance))
 		})
 	}
+}
+
+// alptTable drives an ALPT table as the trainer does, each Apply followed
+// by its second pass (with the first pass's gradients standing in for the
+// dense net's at the rounded rows).
+type alptTable struct{ embedding.Trainable }
+
+func (t alptTable) Apply(ids []uint64, grads []float32) {
+	t.Trainable.Apply(ids, grads)
+	t.Trainable.(embedding.ScaleLearner).ApplyScales(ids, grads)
+}
+
+func (t alptTable) Save(w io.Writer) error { return t.Trainable.(embedding.Persister).Save(w) }
+func (t alptTable) Load(r io.Reader) error { return t.Trainable.(embedding.Persister).Load(r) }
+func (t alptTable) SetThreads(n int)       { t.Trainable.(interface{ SetThreads(int) }).SetThreads(n) }
+
+// twoPass wraps t as alptTable when it learns its steps.
+func twoPass(t embedding.Trainable) embedding.Trainable {
+	if sl, ok := t.(embedding.ScaleLearner); ok && sl.LearnsScales() {
+		return alptTable{t}
+	}
+	return t
 }

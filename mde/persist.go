@@ -119,10 +119,7 @@ func readHeader(r io.Reader) (Config, []byte, error) {
 func checkBody(r io.Reader, c Config) (io.Reader, error) {
 	need := int64(0)
 	for _, sh := range c.plan().Sets {
-		row := int64(sh.Width) * 4
-		if c.Storage == embedding.StorageInt8 {
-			row = int64(sh.Width) + 8
-		}
+		row := embedding.StorageRowBytes(c.Storage, sh.Width)
 		if row > (math.MaxInt64-need)/int64(sh.Rows) {
 			return nil, fmt.Errorf("%d rows of %d bytes: %w", sh.Rows, row, embedding.ErrCorrupt)
 		}

@@ -191,10 +191,7 @@ func readHeader(r io.Reader) (Config, error) {
 // other reader those bytes are read into memory first, so that a
 // truncated stream fails having allocated no more than it holds.
 func checkBody(r io.Reader, c Config) (io.Reader, error) {
-	row := int64(c.width()) * 4
-	if c.Storage == embedding.StorageInt8 {
-		row = int64(c.width()) + 8
-	}
+	row := embedding.StorageRowBytes(c.Storage, c.width())
 	need := int64(0)
 	for _, n := range c.Rows { // at most MaxRows in all
 		if row > (math.MaxInt64-need)/int64(n) {

@@ -69,10 +69,7 @@ func Load(r io.Reader) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load robe table: %w", err)
 	}
-	row := int64(c.Block) * 4
-	if c.Storage == embedding.StorageInt8 {
-		row = int64(c.Block) + 8
-	}
+	row := embedding.StorageRowBytes(c.Storage, c.Block)
 	// Before allocating the array: the stream must hold its rows.
 	if r, err = streamsize.AtLeast(r, int64(c.Rows)*row, embedding.ErrCorrupt); err != nil {
 		return nil, fmt.Errorf("load robe table: %w", err)

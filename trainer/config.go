@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/embedding"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
@@ -75,9 +76,13 @@ type Config struct {
 	// method's default).
 	MaxRank int `json:"max_rank,omitempty"`
 	// Storage is the precision the embedding rows are stored in during
-	// training: "fp32" (default) or "int8" (row-wise int8 with stochastic
-	// rounding on update: low-precision training).
-	Storage string `json:"storage,omitempty"`
+	// training: "fp32" (default), "int8" (row-wise int8 with stochastic
+	// rounding on update: low-precision training) or "alpt" (ALPT:
+	// symmetric int8 rows whose per-row steps are learned, a second dense
+	// pass a step; embedding.StorageALPT). ScaleLR is ALPT's step learning
+	// rate (0: embedding.DefaultALPTScaleLR).
+	Storage string  `json:"storage,omitempty"`
+	ScaleLR float64 `json:"scale_lr,omitempty"`
 	// Optimizer is the sparse optimizer of the embedding rows.
 	Optimizer string  `json:"optimizer"`
 	EmbLR     float64 `json:"emb_lr"`
@@ -264,8 +269,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--epochs %d must be > 0", c.Epochs)
 	case c.Batch <= 0:
 		return fmt.Errorf("--batch %d must be > 0", c.Batch)
-	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8":
-		return fmt.Errorf("--storage %q: want fp32 or int8", c.Storage)
+	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8" && c.Storage != "alpt":
+		return fmt.Errorf("--storage %q: want fp32, int8 or alpt", c.Storage)
+	case !(c.ScaleLR >= 0) || math.IsInf(c.ScaleLR, 0):
+		return fmt.Errorf("--scale-lr %v must be finite and >= 0", c.ScaleLR)
+	case c.ScaleLR > 0 && c.Storage != "alpt":
+		return fmt.Errorf("--scale-lr is the learning rate of ALPT's steps: it needs --storage alpt")
+	case c.Storage == "alpt" && c.Dense == DenseGoMLX:
+		return fmt.Errorf("--storage alpt needs the native dense net (its second pass is a gradient without an update): use --dense native")
 	case c.Chunks < 0 || c.Chunks > 0 && c.Dim%c.Chunks != 0:
 		return fmt.Errorf("--chunks %d must divide --dim %d", c.Chunks, c.Dim)
 	case c.Probes < 0 || c.HeadFraction < 0 || c.HeadFraction >= 1:
@@ -319,6 +330,7 @@ var resumeKey = []struct {
 	{"head-fraction", func(c *Config) any { return c.HeadFraction }},
 	{"max-rank", func(c *Config) any { return c.MaxRank }},
 	{"storage", func(c *Config) any { return c.Storage }},
+	{"scale-lr", func(c *Config) any { return c.ScaleLR }},
 	{"optimizer", func(c *Config) any { return c.Optimizer }},
 	{"emb-lr", func(c *Config) any { return c.EmbLR }},
 	{"fm-scale", func(c *Config) any { return c.FMScale }},

@@ -29,7 +29,8 @@ import (
 const PlanFile = "dimplan.json"
 
 // gradienter is a dense net that can compute gradients without updating
-// itself (densenet.Net): DNIS's validation steps need it.
+// itself (densenet.Net): DNIS's validation steps and ALPT's second pass
+// need it.
 type gradienter interface {
 	Gradient(dense, emb, labels []float32, batch int, dEmb []float32) (float32, error)
 }

@@ -32,7 +32,9 @@ type DenseSaver interface {
 
 // ExportArtifact writes table and net, trained under cfg on data of the
 // given schema, as a serving artifact at dir (replacing one that is
-// there), with fp32 rows: cmd/export re-quantizes it. The manifest records
+// there), with fp32 rows (cmd/export re-quantizes it), or for a table
+// trained in int8 (cfg.Storage int8 or alpt) with its int8 rows as they
+// are. The manifest records
 // the schema, the effective hash seed (hashing.DefaultSeed when
 // cfg.HashSeed is 0, as the batch readers use), the table's method and
 // config, the net's ModelConfig and cfg itself. See package artifact for
@@ -83,8 +85,12 @@ func exportArtifact(dir string, table embedding.Table, net DenseSaver, schema *d
 	if seed == 0 {
 		seed = hashing.DefaultSeed
 	}
+	codec := "" // fp32
+	if cfg.Storage == embedding.StorageInt8 || cfg.Storage == embedding.StorageALPT {
+		codec = "int8" // the trained codes as they are
+	}
 	_, err = artifact.Write(dir, artifact.Contents{
-		Schema: schema, HashSeed: seed, Table: table, Model: model, Training: training,
+		Schema: schema, HashSeed: seed, Table: table, Model: model, Training: training, Codec: codec,
 		Dense: func(w io.Writer) error {
 			_, err := w.Write(state.Bytes())
 			return err

@@ -742,6 +742,12 @@ func (s *stepper) prepare(b *datasets.Batch) {
 	s.dense = growF(s.dense, n*s.nd)
 	copy(s.dense, b.Dense)
 	datasets.TransformDense(s.dense)
+	s.prepareEmb(b)
+}
+
+// prepareEmb gathers the embeddings of b.
+func (s *stepper) prepareEmb(b *datasets.Batch) {
+	n := b.Rows
 	s.emb = growF(s.emb, n*s.nf*s.dim)
 	parallelRows(n, s.threads, func(lo, hi int) {
 		s.table.Lookup(b.IDs[lo*s.nf:hi*s.nf], s.emb[lo*s.nf*s.dim:hi*s.nf*s.dim])
@@ -756,6 +762,19 @@ func (s *stepper) step(b *datasets.Batch) (float32, error) {
 		return 0, err
 	}
 	s.table.Apply(b.IDs, s.dEmb)
+	if sl, ok := s.table.(embedding.ScaleLearner); ok && sl.LearnsScales() {
+		// ALPT's second pass: the loss's gradient at the rounded updated
+		// rows trains their steps (embedding.StorageALPT).
+		gn, ok := s.net.(gradienter)
+		if !ok {
+			return 0, fmt.Errorf("alpt storage: the dense net %T has no gradient pass", s.net)
+		}
+		s.prepareEmb(b)
+		if _, err := gn.Gradient(s.dense, s.emb, b.Labels, b.Rows, s.dEmb); err != nil {
+			return 0, err
+		}
+		sl.ApplyScales(b.IDs, s.dEmb)
+	}
 	return loss, nil
 }
 
@@ -1152,8 +1171,8 @@ func estimateMemory(cfg *Config, v *vocabulary, plan *dimsearch.Plan, mc ModelCo
 	}
 	var m memEstimate
 	m.Table = rows * dim * 4
-	if cfg.Storage == "int8" {
-		m.Table = rows * (dim + 8)
+	if cfg.Storage == "int8" || cfg.Storage == "alpt" {
+		m.Table = rows * embedding.StorageRowBytes(cfg.Storage, int(dim))
 	}
 	m.Optimizer = embedding.Optimizer{Name: cfg.Optimizer}.StateBytes(rows, cfg.Dim)
 	if l, err := densenet.NewLayout(mc.WithDefaults()); err == nil {

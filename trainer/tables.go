@@ -29,10 +29,11 @@ type TrainableTable = embedding.TrainTable
 // take. Package multiplex documents multiplex, unified and multiprobe;
 // package embedding full, hashed, qr and hybrid.
 //
-// cfg.Storage ("fp32" or "", or "int8": low-precision training, see
-// embedding.Storage) sets how the rows are kept; the budget counts fp32
-// bytes either way, so an int8 table has the rows of its fp32 twin in
-// about a third of the memory (Bytes reports what it holds).
+// cfg.Storage ("fp32" or "", "int8": low-precision training, see
+// embedding.Storage, or "alpt": int8 with learned steps) sets how the rows
+// are kept; the budget counts fp32 bytes either way, so an int8 table has
+// the rows of its fp32 twin in about a third of the memory (Bytes reports
+// what it holds).
 //
 // A dimension plan (package dimsearch; nil for none) gives the methods
 // per-field dims and kept ids (full: only the kept ids own rows; hashed and
@@ -43,7 +44,7 @@ func newTable(cfg *Config, v *vocabulary, plan *dimsearch.Plan) (trainTable, err
 		Dim:       cfg.Dim,
 		Budget:    cfg.MemoryBudget,
 		Fields:    make([]embedding.Frequencies, len(v.ids)),
-		Optimizer: embedding.Optimizer{Name: cfg.Optimizer, LR: float32(cfg.EmbLR)},
+		Optimizer: embedding.Optimizer{Name: cfg.Optimizer, LR: float32(cfg.EmbLR), ScaleLR: float32(cfg.ScaleLR)},
 		Seed:      cfg.Seed,
 		Storage:   cfg.Storage,
 		Params:    tableParams(cfg),

@@ -175,3 +175,46 @@ func TestServeEveryMethod(t *testing.T) {
 func defaultTrainConfig() trainer.Config { return trainer.Config{} }
 
 func containsString(list []string, s string) bool { return slices.Contains(list, s) }
+
+// TestServeInt8Trained trains tables in int8 and with ALPT's learned steps
+// and checks that their artifacts, written with the trained int8 rows as
+// they are, serve exactly the training table's vectors from both stores.
+func TestServeInt8Trained(t *testing.T) {
+	f := testFixture(t)
+	for _, storage := range []string{embedding.StorageInt8, embedding.StorageALPT} {
+		for _, tc := range []struct {
+			method string
+			cfg    trainer.Config
+		}{
+			{"full", trainer.Config{}},
+			{"hashed", trainer.Config{MemoryBudget: 4096}},
+			{"unified", trainer.Config{MemoryBudget: 4096}},
+			{"mde", trainer.Config{MemoryBudget: 40000}},
+		} {
+			t.Run(storage+"/"+tc.method, func(t *testing.T) {
+				tc.cfg.Storage = storage
+				dir, run := trainMethod(t, tc.method, tc.cfg)
+				a, err := artifact.Open(dir, artifact.OpenOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				codec := a.Manifest().Codec
+				a.Close()
+				if codec != "int8" {
+					t.Fatalf("artifact codec %q, want int8", codec)
+				}
+				for _, store := range []string{"mmap", "badger"} {
+					t.Run(store, func(t *testing.T) {
+						cfg := testConfig(dir)
+						cfg.Store = store
+						if store == "badger" {
+							cfg.StorePath = t.TempDir()
+						}
+						_, hs, _ := newTestServer(t, cfg)
+						checkEmbed(t, f, hs.URL, trainedTable(t, run), 8, true)
+					})
+				}
+			})
+		}
+	}
+}
