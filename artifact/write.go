@@ -38,11 +38,11 @@ type Contents struct {
 	Model json.RawMessage
 	// Training is the run's configuration as JSON, kept for the record.
 	Training json.RawMessage
-	// Codec names the quant codec of the rows ("" means fp32). With
-	// "int8", row stores trained in int8 (embedding.Rows.Int8Data: int8
-	// or ALPT storage) are written as they are, codes and scales, so the
-	// artifact serves exactly the trained rows; other stores are
-	// quantized.
+	// Codec names the quant codec of the rows ("" means fp32). Row stores
+	// that hold their rows on the codec's grid (embedding.Rows.EncodedAs:
+	// int8 and ALPT storage for "int8", ALPT-4 for "int4") are written as
+	// they are, so the artifact serves exactly the trained rows; other
+	// stores are quantized.
 	Codec string
 	// Extra are model-specific files to store beside the table, by file
 	// name (see extra.go): each is written through its function, fsynced,
@@ -99,9 +99,7 @@ func Write(dir string, c Contents, opt WriteOptions) (*Manifest, error) {
 	b := build{m: m, codec: codec, dense: c.Dense, vocab: l.vocab, extra: c.Extra}
 	for _, s := range l.sets {
 		in := setInput{rows: s.Len(), width: s.Dim(), src: readRows(s)}
-		if codec.Name() == quant.Int8.Name() {
-			in.raw = s.Int8Data()
-		}
+		in.raw = s.EncodedAs(codec.Name())
 		b.sets = append(b.sets, in)
 	}
 	return b.write(dir, opt)

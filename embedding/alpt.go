@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/embtab/embtab/hashing"
+	"github.com/embtab/embtab/quant"
 )
 
 // ALPT (adaptive low-precision training, Li et al., AAAI'23; Hetu's
@@ -31,7 +32,15 @@ import (
 // values are represented at full resolution; a row that is all zeros gets
 // its first step that way too, at its first update. Δ never goes below
 // [ALPTMinStep]. The steps' Adagrad accumulators are one float32 per row,
-// saved with the rows. Hetu gives the steps the embedding optimizer's
+// saved with the rows.
+//
+// [StorageALPT4] is the same at 4 bits: q in [-8, 7], kept in the int8
+// row format as codes q+8 with bias -8·Δ, where Δ is the float16 nearest
+// to a float32 master step (one more float32 a row, saved), so that the
+// rows are exactly quant.Int4 rows (4-bit codes, float16 scale and bias,
+// the same decode arithmetic): [Rows.EncodedAs] converts them, and an
+// artifact of them serves the trained values bit for bit at ceil(dim/2)+4
+// bytes a row. Training memory stays at int8's dim+8 bytes a row. Hetu gives the steps the embedding optimizer's
 // type; here they always take Adagrad, the scalar form of the default
 // row-wise Adagrad.
 //
@@ -44,18 +53,22 @@ import (
 // is 0: Hetu's 2e-5 for its ALPT runs.
 const DefaultALPTScaleLR = 2e-5
 
-// ALPTMinStep is the smallest step ALPT keeps.
+// ALPTMinStep is the smallest step ALPT keeps (at 4 bits: the smallest
+// float16, 2⁻²⁴).
 const ALPTMinStep = 1e-8
 
-// alptQmax is the largest code magnitude of the symmetric grid: rows are
-// initialised with max|x| = alptQmax·Δ.
-const alptQmax = 127
+const alptMinStep4 = 0x1p-24
 
-// alptState is a store's learned-step state: the steps' accumulators and
-// what the last Apply holds for ApplyScales.
+// alptState is a store's learned-step state: the grid, the steps'
+// accumulators (and at 4 bits their float32 masters) and what the last
+// Apply holds for ApplyScales.
 type alptState struct {
 	lr, eps float32
-	acc     []float32 // per row
+	// The grid: q in [-zero, qmax], stored as code q+zero, bias -zero·Δ.
+	zero, qmax float32
+	half       bool // steps are float16 values (4 bits)
+	acc        []float32
+	master     []float32 // per row at 4 bits (nil at 8): the float32 steps
 	// keys are the held Apply's sorted (row<<32 | entry) keys (empty:
 	// nothing held), w the updated rows of its row groups, the group
 	// starting at keys[i] at w[i*dim:], step its number.
@@ -64,12 +77,70 @@ type alptState struct {
 	step uint64
 }
 
-func newALPTState(n int, opt Optimizer) *alptState {
+func newALPTState(n int, opt Optimizer, bits int) *alptState {
 	lr := opt.ScaleLR
 	if lr == 0 {
 		lr = DefaultALPTScaleLR
 	}
-	return &alptState{lr: lr, eps: 1e-10, acc: make([]float32, n)}
+	a := &alptState{lr: lr, eps: 1e-10, acc: make([]float32, n), zero: 128, qmax: 127}
+	if bits == 4 {
+		a.zero, a.qmax, a.half = 8, 7, true
+		a.master = make([]float32, n)
+	}
+	return a
+}
+
+// stateFloats is the float32s of step state a row: the accumulator, and
+// at 4 bits the master step.
+func (a *alptState) stateFloats() int {
+	if a.half {
+		return 2
+	}
+	return 1
+}
+
+// effective returns the step a row stores for the master step m: m itself
+// at 8 bits, the nearest float16 at 4 (at least alptMinStep4).
+func (a *alptState) effective(m float32) float32 {
+	if !a.half {
+		return max(m, ALPTMinStep)
+	}
+	return max(quant.FromFloat16(quant.ToFloat16(m)), alptMinStep4)
+}
+
+// rangeStep is the step that represents x at full resolution, max|x|/qmax
+// (rounded up to a float16 at 4 bits; the least step for a zero row).
+func (a *alptState) rangeStep(x []float32) float32 {
+	var m float32
+	for _, v := range x {
+		m = max(m, abs32(v))
+	}
+	s := m / a.qmax
+	if a.half {
+		h := quant.FromFloat16(quant.ToFloat16(s))
+		if h < s {
+			h = quant.FromFloat16(quant.ToFloat16(h) + 1)
+		}
+		return max(h, alptMinStep4)
+	}
+	return max(s, ALPTMinStep)
+}
+
+// setStep makes m row i's master step (4 bits) and returns the step its
+// codes use.
+func (a *alptState) setStep(i int, m float32) float32 {
+	if a.master != nil {
+		a.master[i] = m
+	}
+	return a.effective(m)
+}
+
+// masterStep returns row i's master step, whose row stores step.
+func (a *alptState) masterStep(i int, step float32) float32 {
+	if a.master != nil && a.master[i] > 0 {
+		return a.master[i]
+	}
+	return step
 }
 
 // hold records the sorted keys of Apply number step, whose updated rows
@@ -99,9 +170,9 @@ func (r *Rows) updateALPT(i int, g []float32, wk *worker, slot int) {
 	r.update(i, w, g)
 	step, _ := int8ScaleBias(row, d)
 	if !(step > 0) {
-		step = rangeStep(w)
+		step = r.alpt.setStep(i, r.alpt.rangeStep(w))
 	}
-	encodeALPT(row, w, step, nil)
+	r.alpt.encode(row, w, step, nil)
 }
 
 // ApplyScales is ALPT's second pass (see [StorageALPT]): grads holds, for
@@ -126,7 +197,7 @@ func (r *Rows) ApplyScales(idx []int32, grads []float32, batch int) {
 			panic(fmt.Sprintf("embedding: ApplyScales: entry %d names row %d, the Apply's row %d", e, idx[e], k>>32))
 		}
 	}
-	gscale := float32(1 / math.Sqrt(float64(max(batch, 1))*float64(d)*alptQmax))
+	gscale := float32(1 / math.Sqrt(float64(max(batch, 1))*float64(d)*float64(a.qmax)))
 	g := gradSource{grads: grads, stride: d}
 	if r.groupThreads(len(a.keys)) <= 1 {
 		r.growWorkers(1)
@@ -158,15 +229,16 @@ func (r *Rows) commitALPT(i, slot int, g2 []float32, gscale float32, wk *worker)
 	w := a.w[slot*d : (slot+1)*d : (slot+1)*d]
 	step, _ := int8ScaleBias(row, d)
 	inv := 1 / step
+	lo, hi := -a.zero, a.qmax
 	var gs float32
 	for j, x := range w {
 		v := x * inv
 		var s float32
 		switch {
-		case v <= -128:
-			s = -128
-		case v >= alptQmax:
-			s = alptQmax
+		case v <= lo:
+			s = lo
+		case v >= hi:
+			s = hi
 		default:
 			s = float32(math.Floor(float64(v)+0.5)) - v
 		}
@@ -175,57 +247,77 @@ func (r *Rows) commitALPT(i, slot int, g2 []float32, gscale float32, wk *worker)
 	gs *= gscale
 	acc := a.acc[i] + gs*gs
 	a.acc[i] = acc
-	step -= a.lr * gs / (sqrt32(acc) + a.eps)
+	m := a.masterStep(i, step) - a.lr*gs/(sqrt32(acc)+a.eps)
 	wk.rng.Seed(hashing.Mix64(r.rseed+a.step), hashing.Mix64(uint64(i)))
-	encodeALPT(row, w, max(step, ALPTMinStep), wk)
+	a.encode(row, w, a.setStep(i, m), wk)
 }
 
 // dropHold forgets what the last Apply held: its rows stay at their
 // nearest grid points.
 func (a *alptState) dropHold() { a.keys = a.keys[:0] }
 
-// rangeStep is the step that represents x at full resolution,
-// max|x|/127 (ALPTMinStep for a zero row).
-func rangeStep(x []float32) float32 {
-	var m float32
-	for _, v := range x {
-		m = max(m, abs32(v))
-	}
-	return max(m/alptQmax, ALPTMinStep)
-}
-
 func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
-// encodeALPT stores x on the symmetric grid of step: codes
-// clip(round(x/step), -128, 127)+128 (round to nearest when wk is nil,
-// stochastically with wk's generator otherwise), scale step, bias
-// -128·step. A row with a value that is not finite, or a step that is
-// not, reads as NaN.
-func encodeALPT(row []byte, x []float32, step float32, wk *worker) {
+// encode stores x on the symmetric grid of step: codes
+// clip(round(x/step), -zero, qmax)+zero (round to nearest when wk is nil,
+// stochastically with wk's generator otherwise; a value on the grid keeps
+// its code, so a zero update is exact), scale step, bias -zero·step. A row
+// with a value that is not finite, or a step that is not, reads as NaN.
+func (a *alptState) encode(row []byte, x []float32, step float32, wk *worker) {
 	d := len(x)
 	if !(step > 0) || math.IsInf(float64(step), 0) {
 		setNaNRow(row)
 		return
 	}
 	inv := float64(1 / step)
-	bias := -128 * step
+	bias := -a.zero * step
+	lo, hi := float64(-a.zero), float64(a.qmax)
 	for j, v := range x {
 		if v != v || math.IsInf(float64(v), 0) {
 			setNaNRow(row)
 			return
 		}
 		q := float64(v) * inv
-		near := min(max(math.Floor(q+0.5), -128), alptQmax)
+		near := min(max(math.Floor(q+0.5), lo), hi)
 		if wk != nil {
-			// A value on the grid keeps its code (a zero update is exact).
-			if c := uint8(near + 128); float32(float32(c)*step)+bias != v {
-				near = min(max(math.Floor(q+float64(wk.rng.Uint64()>>11)*0x1p-53), -128), alptQmax)
+			if c := uint8(near - lo); float32(float32(c)*step)+bias != v {
+				near = min(max(math.Floor(q+float64(wk.rng.Uint64()>>11)*0x1p-53), lo), hi)
 			}
 		}
-		row[j] = uint8(near + 128)
+		row[j] = uint8(near - lo)
 	}
 	binary.LittleEndian.PutUint32(row[d:], math.Float32bits(step))
 	binary.LittleEndian.PutUint32(row[d+4:], math.Float32bits(bias))
+}
+
+// EncodedAs returns the rows in the format of quant codec name when the
+// store holds them exactly on that codec's grid, else nil: for "int8" the
+// rows of int8 and ALPT storage (Int8Data, aliased), for "int4" those of
+// ALPT-4 storage, converted (a new slice). An artifact writer writes such
+// rows as they are, so the artifact serves the trained values bit for bit.
+func (r *Rows) EncodedAs(name string) []byte {
+	switch {
+	case r.codes == nil:
+		return nil
+	case name == quant.Int8.Name() && (r.alpt == nil || !r.alpt.half):
+		return r.codes
+	case name != quant.Int4.Name() || r.alpt == nil || !r.alpt.half:
+		return nil
+	}
+	d := r.dim
+	rb, ob := int8RowBytes(d), quant.Int4.RowBytes(d)
+	h := (d + 1) / 2
+	out := make([]byte, r.n*ob)
+	for i := range r.n {
+		src, dst := r.codes[i*rb:(i+1)*rb], out[i*ob:(i+1)*ob]
+		for j, c := range src[:d] {
+			dst[j>>1] |= (c & 0xf) << (4 * (j & 1))
+		}
+		scale, bias := int8ScaleBias(src, d)
+		binary.LittleEndian.PutUint16(dst[h:], quant.ToFloat16(scale))
+		binary.LittleEndian.PutUint16(dst[h+2:], quant.ToFloat16(bias))
+	}
+	return out
 }
 
 // ScaleLearner is implemented by tables that can learn their rows'
@@ -238,11 +330,11 @@ type ScaleLearner interface {
 }
 
 // StorageRowBytes returns the parameter bytes of a row of width floats
-// under the precision storage ("" or StorageFP32: 4·width; StorageInt8 and
-// StorageALPT: width+8), for loaders that check a stream's length before
+// under the precision storage ("" or StorageFP32: 4·width; StorageInt8,
+// StorageALPT and StorageALPT4: width+8), for loaders that check a stream's length before
 // allocating.
 func StorageRowBytes(storage string, width int) int64 {
-	if storage == StorageInt8 || storage == StorageALPT {
+	if storage == StorageInt8 || storage == StorageALPT || storage == StorageALPT4 {
 		return int64(int8RowBytes(width))
 	}
 	return 4 * int64(width)

@@ -3,9 +3,11 @@ package embedding_test
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/quant"
 )
 
 // alptRow returns the scale, bias and decoded values of row i of an ALPT
@@ -139,5 +141,52 @@ func TestALPTFP32Unaffected(t *testing.T) {
 	r.ApplyScales([]int32{0}, []float32{5, 5}, 1)
 	if r.LearnsScales() || before[0] != r.Params()[0] {
 		t.Fatal("fp32 rows changed under ApplyScales")
+	}
+}
+
+// TestALPT4 checks the 4-bit grid: codes in [0, 15] (q+8), float16 steps,
+// and rows that EncodedAs("int4") turns into quant.Int4 rows decoding to
+// the same values.
+func TestALPT4(t *testing.T) {
+	opt := embedding.Optimizer{Name: embedding.RowwiseAdagrad, LR: 0.1, ScaleLR: 1e-3}
+	r := must(embedding.NewRowsWithStorage(50, 5, opt, embedding.Storage{Precision: embedding.StorageALPT4, Seed: 2}))
+	r.InitUniform(0, 50, 0.05, 3, 0)
+	for step := range 20 {
+		idx := []int32{int32(step % 50), int32((step * 7) % 50), 3}
+		g := make([]float32, len(idx)*5)
+		for j := range g {
+			g[j] = float32(j%3) - 1
+		}
+		r.Apply(idx, g)
+		r.ApplyScales(idx, g, 4)
+	}
+	if r.EncodedAs("int8") != nil {
+		t.Fatal("4-bit rows offered as int8 rows")
+	}
+	enc := r.EncodedAs("int4")
+	c := quant.Int4
+	rb := c.RowBytes(5)
+	if len(enc) != 50*rb {
+		t.Fatalf("%d bytes of int4 rows, want %d", len(enc), 50*rb)
+	}
+	got, want := make([]float32, 5), make([]float32, 5)
+	for i := range 50 {
+		row := r.Int8Data()[i*13 : (i+1)*13]
+		for _, code := range row[:5] {
+			if code > 15 {
+				t.Fatalf("row %d: code %d outside the 4-bit grid", i, code)
+			}
+		}
+		scale, bias, _ := alptRow(r, i)
+		if quant.FromFloat16(quant.ToFloat16(scale)) != scale || bias != -8*scale {
+			t.Fatalf("row %d: step %v is not a float16 or bias %v is not -8·step", i, scale, bias)
+		}
+		r.ReadRows(i, want)
+		if err := c.DecodeRow(got, enc[i*rb:(i+1)*rb]); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("row %d: int4 rows decode to %v, the store reads %v", i, got, want)
+		}
 	}
 }

@@ -43,6 +43,8 @@ type Persister interface {
 //	         counts  n uint32 (if steps)
 //	         accs    n float32 (ALPT storage only: the steps' Adagrad
 //	                 accumulators; the steps are the rows' scales)
+//	         masters n float32 (ALPT-4 storage only: the float32 steps
+//	                 whose nearest float16 the rows' scales are)
 //	end      magic   8 bytes "ENDTABLE"
 //
 // Version 3 is the format of tables whose config has field_dims: the rows
@@ -78,7 +80,7 @@ func versionFor(s string, perField bool) uint32 {
 	switch {
 	case perField:
 		return formatV3
-	case s == StorageInt8 || s == StorageALPT:
+	case s == StorageInt8 || s == StorageALPT || s == StorageALPT4:
 		return formatV2
 	}
 	return formatV1
@@ -264,6 +266,9 @@ func (r *Rows) save(w io.Writer) error {
 		if err := writeSlice(w, buf, r.alpt.acc); err != nil {
 			return fmt.Errorf("write step accumulators: %w", err)
 		}
+		if err := writeSlice(w, buf, r.alpt.master); err != nil {
+			return fmt.Errorf("write master steps: %w", err)
+		}
 	}
 	return nil
 }
@@ -307,6 +312,9 @@ func (r *Rows) load(rd io.Reader) error {
 		r.alpt.dropHold()
 		if err := readSlice(rd, buf, r.alpt.acc); err != nil {
 			return fmt.Errorf("read step accumulators: %w", err)
+		}
+		if err := readSlice(rd, buf, r.alpt.master); err != nil {
+			return fmt.Errorf("read master steps: %w", err)
 		}
 	}
 	return nil
@@ -403,6 +411,9 @@ func sectionBytes(n, dim int, opt Optimizer, storage string) int64 {
 		head += 8
 	case StorageALPT:
 		row = int64(int8RowBytes(int(d))) + 4 // and the step's accumulator
+		head += 8
+	case StorageALPT4:
+		row = int64(int8RowBytes(int(d))) + 8 // and the step's accumulator and master
 		head += 8
 	}
 	row += 4 * int64(spec.stateFloats(int(d)))

@@ -113,8 +113,11 @@ func NewRowsWithStorage(n, dim int, opt Optimizer, s Storage) (*Rows, error) {
 	if quantized {
 		r.codes = make([]byte, n*int8RowBytes(dim))
 		r.rseed = hashing.Mix64(s.Seed ^ roundingSalt)
-		if s.Precision == StorageALPT {
-			r.alpt = newALPTState(n, opt)
+		switch s.Precision {
+		case StorageALPT:
+			r.alpt = newALPTState(n, opt, 8)
+		case StorageALPT4:
+			r.alpt = newALPTState(n, opt, 4)
 		}
 	} else {
 		r.params = make([]float32, n*dim)
@@ -172,7 +175,7 @@ func (r *Rows) Bytes() Bytes {
 		Optimizer: int64(len(r.state))*4 + int64(len(r.steps))*4,
 	}
 	if r.alpt != nil {
-		b.Optimizer += int64(len(r.alpt.acc)) * 4
+		b.Optimizer += int64(len(r.alpt.acc)+len(r.alpt.master)) * 4
 	}
 	return b
 }

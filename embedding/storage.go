@@ -26,6 +26,9 @@ const (
 	// (the scale) learned by gradient descent; see [Rows.ApplyScales].
 	// Serving reads them as int8 rows.
 	StorageALPT = "alpt"
+	// StorageALPT4 is ALPT at 4 bits: rows exactly on quant.Int4's grid
+	// (see [StorageALPT] and [Rows.EncodedAs]).
+	StorageALPT4 = "alpt4"
 )
 
 // roundingSalt separates the stochastic-rounding streams of int8 storage
@@ -62,7 +65,8 @@ const roundingSalt = 0x6A09E667F3BCC909
 // gives) is stored with codes 0 and NaN scale and bias, so it reads as NaN,
 // as the fp32 row would.
 type Storage struct {
-	// Precision is StorageFP32 (or ""), StorageInt8 or StorageALPT.
+	// Precision is StorageFP32 (or ""), StorageInt8, StorageALPT or
+	// StorageALPT4.
 	Precision string
 	// Seed seeds the stochastic rounding of int8 updates; the tables pass
 	// their Config.Seed.
@@ -75,10 +79,10 @@ func (s Storage) quantized() (bool, error) {
 	switch s.Precision {
 	case "", StorageFP32:
 		return false, nil
-	case StorageInt8, StorageALPT:
+	case StorageInt8, StorageALPT, StorageALPT4:
 		return true, nil
 	}
-	return false, fmt.Errorf("storage %q (want %s, %s or %s): %w", s.Precision, StorageFP32, StorageInt8, StorageALPT, ErrConfig)
+	return false, fmt.Errorf("storage %q (want %s, %s, %s or %s): %w", s.Precision, StorageFP32, StorageInt8, StorageALPT, StorageALPT4, ErrConfig)
 }
 
 // Storage returns how the store keeps its parameters; Precision is
@@ -87,6 +91,8 @@ func (r *Rows) Storage() Storage {
 	switch {
 	case r.codes == nil:
 		return Storage{Precision: StorageFP32, Seed: r.seed}
+	case r.alpt != nil && r.alpt.half:
+		return Storage{Precision: StorageALPT4, Seed: r.seed}
 	case r.alpt != nil:
 		return Storage{Precision: StorageALPT, Seed: r.seed}
 	}
@@ -166,8 +172,8 @@ func (r *Rows) checkRange(op string, lo, floats int) int {
 // storage on the symmetric grid of step max|src|/127).
 func (r *Rows) encodeRow(i int, src []float32) {
 	rb := int8RowBytes(r.dim)
-	if r.alpt != nil {
-		encodeALPT(r.codes[i*rb:(i+1)*rb], src, rangeStep(src), nil)
+	if a := r.alpt; a != nil {
+		a.encode(r.codes[i*rb:(i+1)*rb], src, a.setStep(i, a.rangeStep(src)), nil)
 		return
 	}
 	encodeInt8(r.codes[i*rb:(i+1)*rb], src)

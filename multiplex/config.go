@@ -100,7 +100,7 @@ func (c Config) WithDefaults() (Config, error) {
 	switch c.Storage {
 	case "", embedding.StorageFP32:
 		c.Storage = ""
-	case embedding.StorageInt8, embedding.StorageALPT:
+	case embedding.StorageInt8, embedding.StorageALPT, embedding.StorageALPT4:
 	default:
 		return c, fmt.Errorf("%s table: storage %q: %w", c.Method, c.Storage, ErrConfig)
 	}

@@ -2,12 +2,13 @@ package trainer
 
 import (
 	"fmt"
-	"github.com/embtab/embtab/datasets"
-	"github.com/embtab/embtab/embedding"
 	"math"
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/embedding"
 )
 
 // Config is a training run. It is stored in checkpoints; a resumed run must
@@ -77,10 +78,11 @@ type Config struct {
 	MaxRank int `json:"max_rank,omitempty"`
 	// Storage is the precision the embedding rows are stored in during
 	// training: "fp32" (default), "int8" (row-wise int8 with stochastic
-	// rounding on update: low-precision training) or "alpt" (ALPT:
+	// rounding on update: low-precision training), "alpt" (ALPT:
 	// symmetric int8 rows whose per-row steps are learned, a second dense
-	// pass a step; embedding.StorageALPT). ScaleLR is ALPT's step learning
-	// rate (0: embedding.DefaultALPTScaleLR).
+	// pass a step; embedding.StorageALPT) or "alpt4" (the same at 4 bits,
+	// exported as int4 rows). ScaleLR is ALPT's step learning rate (0:
+	// embedding.DefaultALPTScaleLR).
 	Storage string  `json:"storage,omitempty"`
 	ScaleLR float64 `json:"scale_lr,omitempty"`
 	// Optimizer is the sparse optimizer of the embedding rows.
@@ -269,14 +271,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--epochs %d must be > 0", c.Epochs)
 	case c.Batch <= 0:
 		return fmt.Errorf("--batch %d must be > 0", c.Batch)
-	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8" && c.Storage != "alpt":
-		return fmt.Errorf("--storage %q: want fp32, int8 or alpt", c.Storage)
+	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8" && !isALPT(c.Storage):
+		return fmt.Errorf("--storage %q: want fp32, int8, alpt or alpt4", c.Storage)
 	case !(c.ScaleLR >= 0) || math.IsInf(c.ScaleLR, 0):
 		return fmt.Errorf("--scale-lr %v must be finite and >= 0", c.ScaleLR)
-	case c.ScaleLR > 0 && c.Storage != "alpt":
-		return fmt.Errorf("--scale-lr is the learning rate of ALPT's steps: it needs --storage alpt")
-	case c.Storage == "alpt" && c.Dense == DenseGoMLX:
-		return fmt.Errorf("--storage alpt needs the native dense net (its second pass is a gradient without an update): use --dense native")
+	case c.ScaleLR > 0 && !isALPT(c.Storage):
+		return fmt.Errorf("--scale-lr is the learning rate of ALPT's steps: it needs --storage alpt or alpt4")
+	case isALPT(c.Storage) && c.Dense == DenseGoMLX:
+		return fmt.Errorf("--storage %s needs the native dense net (its second pass is a gradient without an update): use --dense native", c.Storage)
 	case c.Chunks < 0 || c.Chunks > 0 && c.Dim%c.Chunks != 0:
 		return fmt.Errorf("--chunks %d must divide --dim %d", c.Chunks, c.Dim)
 	case c.Probes < 0 || c.HeadFraction < 0 || c.HeadFraction >= 1:
@@ -417,4 +419,9 @@ func DefaultEmbLR(optimizer, model string) float64 {
 		return 0.1
 	}
 	return embedding.DefaultLR(optimizer)
+}
+
+// isALPT reports whether storage is one of ALPT's (learned steps).
+func isALPT(storage string) bool {
+	return storage == embedding.StorageALPT || storage == embedding.StorageALPT4
 }

@@ -34,7 +34,7 @@ type DenseSaver interface {
 // given schema, as a serving artifact at dir (replacing one that is
 // there), with fp32 rows (cmd/export re-quantizes it), or for a table
 // trained in int8 (cfg.Storage int8 or alpt) with its int8 rows as they
-// are. The manifest records
+// are, and for alpt4 with its rows as the int4 rows they are. The manifest records
 // the schema, the effective hash seed (hashing.DefaultSeed when
 // cfg.HashSeed is 0, as the batch readers use), the table's method and
 // config, the net's ModelConfig and cfg itself. See package artifact for
@@ -86,8 +86,11 @@ func exportArtifact(dir string, table embedding.Table, net DenseSaver, schema *d
 		seed = hashing.DefaultSeed
 	}
 	codec := "" // fp32
-	if cfg.Storage == embedding.StorageInt8 || cfg.Storage == embedding.StorageALPT {
+	switch cfg.Storage {
+	case embedding.StorageInt8, embedding.StorageALPT:
 		codec = "int8" // the trained codes as they are
+	case embedding.StorageALPT4:
+		codec = "int4"
 	}
 	_, err = artifact.Write(dir, artifact.Contents{
 		Schema: schema, HashSeed: seed, Table: table, Model: model, Training: training, Codec: codec,

@@ -177,11 +177,12 @@ func defaultTrainConfig() trainer.Config { return trainer.Config{} }
 func containsString(list []string, s string) bool { return slices.Contains(list, s) }
 
 // TestServeInt8Trained trains tables in int8 and with ALPT's learned steps
-// and checks that their artifacts, written with the trained int8 rows as
-// they are, serve exactly the training table's vectors from both stores.
+// (8 and 4 bits) and checks that their artifacts, written with the trained
+// int8 (int4) rows as they are, serve exactly the training table's vectors
+// from both stores.
 func TestServeInt8Trained(t *testing.T) {
 	f := testFixture(t)
-	for _, storage := range []string{embedding.StorageInt8, embedding.StorageALPT} {
+	for _, storage := range []string{embedding.StorageInt8, embedding.StorageALPT, embedding.StorageALPT4} {
 		for _, tc := range []struct {
 			method string
 			cfg    trainer.Config
@@ -200,8 +201,8 @@ func TestServeInt8Trained(t *testing.T) {
 				}
 				codec := a.Manifest().Codec
 				a.Close()
-				if codec != "int8" {
-					t.Fatalf("artifact codec %q, want int8", codec)
+				if want := map[bool]string{true: "int4", false: "int8"}[storage == embedding.StorageALPT4]; codec != want {
+					t.Fatalf("artifact codec %q, want %s", codec, want)
 				}
 				for _, store := range []string{"mmap", "badger"} {
 					t.Run(store, func(t *testing.T) {

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# ALPT (learned-step int8 rows, --storage alpt) against our int8 training (stochastic rounding, min-max steps,
+# --storage int8) and fp32, at the same serving bytes for the two int8 storages (dim+8 bytes a row; fp32 4·dim).
+# Per dataset: ALPT's step learning rate is chosen on the validation split (seed 1, grid below); then every storage
+# trains with seeds 1-3 and is tested once. Writes experiments/alpt/{select,final}.jsonl; report.md is written by hand
+# from them.
+#   experiments/alpt/run.sh [shared_dir]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+shared=${1:-../shared}
+out=experiments/alpt
+work=${WORK:-$(mktemp -d)}
+mkdir -p "$work"
+go build -o "$work/" ./cmd/train ./cmd/dataset
+seeds=${SEEDS:-"1 2 3"}
+grid=${GRID:-"1e-4 1e-3 1e-2"}
+datasets=${DATASETS:-"synth ml1m frappe"}
+[ -f "$work/ck.parquet" ] || "$work/dataset" gen --preset criteo-kaggle --rows 2000000 --seed 1 --out "$work/ck.parquet" >/dev/null
+args() { # the dataset's data and model flags
+  case $1 in
+    synth) echo "--data $work/ck.parquet --valid-fraction 0.1 --test-fraction 0.1 --model dlrm --epochs 1" ;;
+    ml1m) echo "--data $shared/data/movielens/ml-1m --split time --valid-fraction 0.1 --model deepfm --epochs 1" ;;
+    # Frappe: DeepFM at experiments/frappe's chosen setting (dim 10, emb lr 0.4, 12 epochs), tested on the official
+    # validation split
+    frappe) echo "--data $shared/data/frappe/frappe_x1_train_rebuilt.csv --valid-fraction 0.1 --test-data $shared/data/frappe/frappe_x1_valid.csv --model deepfm --dim 10 --emb-lr 0.4 --epochs 12" ;;
+  esac
+}
+run() { # dataset, seed, storage flags...: one JSON line
+  local ds=$1 seed=$2; shift 2
+  # shellcheck disable=SC2046
+  "$work/train" $(args "$ds") --seed "$seed" --threads 2 --json --quiet "$@" | tail -1
+}
+summ() { # dataset, storage, scale_lr, seed on stdin's result line
+  python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+print(json.dumps({"dataset": sys.argv[1], "storage": sys.argv[2], "scale_lr": float(sys.argv[3]), "seed": int(sys.argv[4]),
+  "valid_auc": d.get("valid_auc"), "test_auc": d["test_auc"], "test_auc_se": d["test_auc_se"], "test_logloss": d["test_logloss"],
+  "test_rows": d["test_rows"], "serving_bytes": d["serving_bytes"], "embedding_bytes": d["embedding_bytes"],
+  "train_samples_per_s": d["train_samples_per_s"]}))' "$@"
+}
+: > "$out/select.jsonl.tmp"
+[ -f "$out/select.jsonl" ] && grep -v -E "$(echo "$datasets" | sed 's/ /|/g; s/^/"dataset": "(/; s/$/)"/')" "$out/select.jsonl" > "$out/select.jsonl.tmp" || true
+mv "$out/select.jsonl.tmp" "$out/select.jsonl"
+for ds in $datasets; do
+  for lr in $grid; do
+    run "$ds" 1 --storage alpt --scale-lr "$lr" | summ "$ds" alpt "$lr" 1 | tee -a "$out/select.jsonl"
+  done
+done
+[ -f "$out/final.jsonl" ] && grep -v -E "$(echo "$datasets" | sed 's/ /|/g; s/^/"dataset": "(/; s/$/)"/')" "$out/final.jsonl" > "$out/final.jsonl.tmp" || : > "$out/final.jsonl.tmp"
+mv "$out/final.jsonl.tmp" "$out/final.jsonl"
+for ds in $datasets; do
+  best=$(python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["dataset"] == sys.argv[2]]
+print(max(rows, key=lambda r: r["valid_auc"])["scale_lr"])' "$out/select.jsonl" "$ds")
+  for seed in $seeds; do
+    run "$ds" "$seed" | summ "$ds" fp32 0 "$seed" | tee -a "$out/final.jsonl"
+    run "$ds" "$seed" --storage int8 | summ "$ds" int8 0 "$seed" | tee -a "$out/final.jsonl"
+    run "$ds" "$seed" --storage alpt --scale-lr "$best" | summ "$ds" alpt "$best" "$seed" | tee -a "$out/final.jsonl"
+  done
+done
