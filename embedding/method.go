@@ -72,6 +72,10 @@ type Spec struct {
 	Optimizer Optimizer
 	// Seed seeds the init (and int8 rounding).
 	Seed uint64
+	// InitScale is the half-width of the rows' uniform init for the
+	// methods of this package that take it (full, hashed, qr); 0 means
+	// DefaultInitScale.
+	InitScale float32
 	// Storage is the training precision of the rows ("" or StorageFP32,
 	// StorageInt8).
 	Storage string

@@ -33,7 +33,7 @@ func IndexServingBytes(index [][]uint64) int64 {
 
 // config returns the Config of s for a method of this package.
 func (s *Spec) config(method string) Config {
-	return Config{Method: method, Dim: s.Dim, Optimizer: s.Optimizer, Seed: s.Seed, Storage: s.Storage}
+	return Config{Method: method, Dim: s.Dim, Optimizer: s.Optimizer, Seed: s.Seed, Storage: s.Storage, InitScale: s.InitScale}
 }
 
 // keptIDs returns the ids of field f that own rows: KeptIDs[f] when a

@@ -141,6 +141,12 @@ type SearchConfig struct {
 	// regulariser weight (dimsearch.SupernetConfig).
 	ThresholdLR float64 `json:"threshold_lr,omitempty"`
 	PruneReg    float64 `json:"prune_reg,omitempty"`
+	// InitScale is the half-width of the uniform init of OptEmbed's
+	// supernet table: 0 is Xavier's bound over the whole table,
+	// sqrt(6/(rows+Dim)), as OptEmbed and Hetu initialise it, so that
+	// rows the training barely touches stay near zero and fall below the
+	// thresholds; negative keeps embedding.DefaultInitScale.
+	InitScale float64 `json:"init_scale,omitempty"`
 	// Population and Generations of OptEmbed's evolutionary search.
 	Population  int `json:"population,omitempty"`
 	Generations int `json:"generations,omitempty"`

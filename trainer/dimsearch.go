@@ -194,10 +194,10 @@ func (r *searchRun) subBatch(b *datasets.Batch, val *valSet, dst *datasets.Batch
 
 // searchModel builds the search's table (full, fp32, every field at Dim)
 // and dense net.
-func (r *searchRun) searchModel() (trainTable, trainNet, error) {
+func (r *searchRun) searchModel(initScale float32) (trainTable, trainNet, error) {
 	tc := *r.cfg
 	tc.Table, tc.MemoryBudget, tc.Storage, tc.TableConfig, tc.Chunks = embedding.MethodFull, 0, "", "", 0
-	table, err := newTable(&tc, r.vocab, nil)
+	table, err := newTableInit(&tc, r.vocab, nil, initScale)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dimension search: %w", err)
 	}
@@ -292,6 +292,23 @@ func (r *searchRun) uniform(plan *dimsearch.Plan, card []int64) error {
 	return fmt.Errorf("uniform dimensions: dim 1 costs %d bytes, budget %d: %w", dimsearch.Cost(card, dims), r.budget, dimsearch.ErrBudget)
 }
 
+// supernetInit is the init half-width of OptEmbed's supernet table (see
+// SearchConfig.InitScale): Xavier's bound over the table's rows by
+// default, 0 (the table's default) when the search asks for it.
+func (r *searchRun) supernetInit() float32 {
+	switch s := r.sc.InitScale; {
+	case s > 0:
+		return float32(s)
+	case s < 0:
+		return 0
+	}
+	rows := int64(0)
+	for _, ids := range r.vocab.ids {
+		rows += int64(len(ids)) + 1
+	}
+	return float32(math.Sqrt(6 / float64(rows+int64(r.cfg.Dim))))
+}
+
 // optEmbed trains the supernet (row-pruning thresholds and sampled
 // dimensions), prunes the rows, and runs the evolutionary search.
 func (r *searchRun) optEmbed(plan *dimsearch.Plan) error {
@@ -299,7 +316,7 @@ func (r *searchRun) optEmbed(plan *dimsearch.Plan) error {
 	if err != nil {
 		return err
 	}
-	table, net, err := r.searchModel()
+	table, net, err := r.searchModel(r.supernetInit())
 	if err != nil {
 		return err
 	}
@@ -396,7 +413,7 @@ func (r *searchRun) optEmbed(plan *dimsearch.Plan) error {
 // on hold-out batches, then cuts the weakest (field, dimension) pairs to
 // the budget.
 func (r *searchRun) dnis(plan *dimsearch.Plan, card []int64) error {
-	table, net, err := r.searchModel()
+	table, net, err := r.searchModel(0)
 	if err != nil {
 		return err
 	}

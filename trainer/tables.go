@@ -40,7 +40,14 @@ type TrainableTable = embedding.TrainTable
 // unified: the rows are sized to the budget, or to the plan's bytes, at
 // the planned dims); the other methods refuse it.
 func newTable(cfg *Config, v *vocabulary, plan *dimsearch.Plan) (trainTable, error) {
+	return newTableInit(cfg, v, plan, 0)
+}
+
+// newTableInit is newTable with the rows' init half-width (0: the
+// method's default).
+func newTableInit(cfg *Config, v *vocabulary, plan *dimsearch.Plan, initScale float32) (trainTable, error) {
 	spec := embedding.Spec{
+		InitScale: initScale,
 		Dim:       cfg.Dim,
 		Budget:    cfg.MemoryBudget,
 		Fields:    make([]embedding.Frequencies, len(v.ids)),

@@ -94,6 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.Search.MaxValRows, "search-val-rows", 100000, "dimension search: at most this many hold-out rows")
 	fs.IntVar(&c.Search.Epochs, "search-epochs", 0, "dimension search: training epochs of the search model (default --epochs)")
 	fs.Float64Var(&c.Search.ThresholdLR, "search-threshold-lr", 0, "optembed: Adam learning rate of the row-pruning thresholds (default 1e-3)")
+	fs.Float64Var(&c.Search.InitScale, "search-init-scale", 0, "optembed: half-width of the supernet table's uniform init (0: Xavier's bound sqrt(6/(rows+dim)), as OptEmbed's code; negative: the table default 0.05)")
 	fs.Float64Var(&c.Search.PruneReg, "search-prune-reg", 0, "optembed: weight of the regulariser sum_f exp(-t_f) that raises the thresholds (default 1e-3; 0 keeps the default, larger prunes more rows)")
 	fs.IntVar(&c.Search.Population, "search-population", 0, "optembed: candidates per generation of the evolutionary search (default 20)")
 	fs.IntVar(&c.Search.Generations, "search-generations", 0, "optembed: generations of the evolutionary search (default 10)")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# ALPT (learned-step int8 rows, --storage alpt) against our int8 training (stochastic rounding, min-max steps,
-# --storage int8) and fp32, at the same serving bytes for the two int8 storages (dim+8 bytes a row; fp32 4·dim).
-# Per dataset: ALPT's step learning rate is chosen on the validation split (seed 1, grid below); then every storage
-# trains with seeds 1-3 and is tested once. Writes experiments/alpt/{select,final}.jsonl; report.md is written by hand
-# from them.
+# ALPT (learned-step rows: --storage alpt at 8 bits, alpt4 at 4) against our int8 training (stochastic rounding,
+# min-max steps, --storage int8) and fp32, at the same serving bytes: int8 rows (dim+8 bytes) for int8 and alpt;
+# int4 rows (ceil(dim/2)+4 bytes) for alpt4 and for the fp32 and int8 models quantized to int4 after training
+# (--eval-codecs int4, the post-training peer). Per dataset: each ALPT storage's step learning rate is chosen on
+# the validation split (seed 1, grid below); then every storage trains with seeds 1-3 and is tested once. Writes
+# experiments/alpt/{select,final}.jsonl; report.md is written by hand from them.
 #   experiments/alpt/run.sh [shared_dir]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,29 +35,44 @@ summ() { # dataset, storage, scale_lr, seed on stdin's result line
   python3 -c '
 import json, sys
 d = json.loads(sys.stdin.read())
-print(json.dumps({"dataset": sys.argv[1], "storage": sys.argv[2], "scale_lr": float(sys.argv[3]), "seed": int(sys.argv[4]),
+dim = d["dim"]
+r = {"dataset": sys.argv[1], "storage": sys.argv[2], "scale_lr": float(sys.argv[3]), "seed": int(sys.argv[4]),
   "valid_auc": d.get("valid_auc"), "test_auc": d["test_auc"], "test_auc_se": d["test_auc_se"], "test_logloss": d["test_logloss"],
   "test_rows": d["test_rows"], "serving_bytes": d["serving_bytes"], "embedding_bytes": d["embedding_bytes"],
-  "train_samples_per_s": d["train_samples_per_s"]}))' "$@"
+  "train_samples_per_s": d["train_samples_per_s"]}
+# the served rows: int8 rows as trained, alpt4 as int4 rows (same row count as its int8 training rows)
+if sys.argv[2] in ("int8", "alpt"): r["row_bytes"] = d["embedding_bytes"]
+if sys.argv[2] == "alpt4": r["row_bytes"] = d["embedding_bytes"] // (dim + 8) * ((dim + 1) // 2 + 4)
+for q in d.get("quantized") or []:
+    r["ptq_" + q["codec"]] = {"test_auc": q["test_auc"], "test_logloss": q["test_logloss"], "row_bytes": q["bytes"]}
+print(json.dumps(r))' "$@"
 }
 : > "$out/select.jsonl.tmp"
 [ -f "$out/select.jsonl" ] && grep -v -E "$(echo "$datasets" | sed 's/ /|/g; s/^/"dataset": "(/; s/$/)"/')" "$out/select.jsonl" > "$out/select.jsonl.tmp" || true
 mv "$out/select.jsonl.tmp" "$out/select.jsonl"
 for ds in $datasets; do
-  for lr in $grid; do
-    run "$ds" 1 --storage alpt --scale-lr "$lr" | summ "$ds" alpt "$lr" 1 | tee -a "$out/select.jsonl"
+  for st in alpt alpt4; do
+    for lr in $grid; do
+      run "$ds" 1 --storage $st --scale-lr "$lr" | summ "$ds" $st "$lr" 1 | tee -a "$out/select.jsonl"
+    done
   done
 done
 [ -f "$out/final.jsonl" ] && grep -v -E "$(echo "$datasets" | sed 's/ /|/g; s/^/"dataset": "(/; s/$/)"/')" "$out/final.jsonl" > "$out/final.jsonl.tmp" || : > "$out/final.jsonl.tmp"
 mv "$out/final.jsonl.tmp" "$out/final.jsonl"
-for ds in $datasets; do
-  best=$(python3 -c '
+best() { # dataset, storage: the scale lr with the best validation AUC
+  python3 -c '
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["dataset"] == sys.argv[2]]
-print(max(rows, key=lambda r: r["valid_auc"])["scale_lr"])' "$out/select.jsonl" "$ds")
+rows = [json.loads(l) for l in open(sys.argv[1])]
+rows = [r for r in rows if r["dataset"] == sys.argv[2] and r["storage"] == sys.argv[3]]
+print(max(rows, key=lambda r: r["valid_auc"])["scale_lr"])' "$out/select.jsonl" "$1" "$2"
+}
+for ds in $datasets; do
+  b8=$(best "$ds" alpt)
+  b4=$(best "$ds" alpt4)
   for seed in $seeds; do
-    run "$ds" "$seed" | summ "$ds" fp32 0 "$seed" | tee -a "$out/final.jsonl"
-    run "$ds" "$seed" --storage int8 | summ "$ds" int8 0 "$seed" | tee -a "$out/final.jsonl"
-    run "$ds" "$seed" --storage alpt --scale-lr "$best" | summ "$ds" alpt "$best" "$seed" | tee -a "$out/final.jsonl"
+    run "$ds" "$seed" --eval-codecs int4 | summ "$ds" fp32 0 "$seed" | tee -a "$out/final.jsonl"
+    run "$ds" "$seed" --storage int8 --eval-codecs int4 | summ "$ds" int8 0 "$seed" | tee -a "$out/final.jsonl"
+    run "$ds" "$seed" --storage alpt --scale-lr "$b8" | summ "$ds" alpt "$b8" "$seed" | tee -a "$out/final.jsonl"
+    run "$ds" "$seed" --storage alpt4 --scale-lr "$b4" | summ "$ds" alpt4 "$b4" "$seed" | tee -a "$out/final.jsonl"
   done
 done
