@@ -136,10 +136,21 @@ func benchApply(b *testing.B, method, storage string) {
 				for i := range grads {
 					grads[i] = float32(rng.NormFloat64()) * 1e-3
 				}
-				t.Apply(ids, grads) // grow scratch
+				// ALPT storage: each step is both passes (the second with
+				// the first's gradients; the dense pass between is not
+				// timed).
+				sl, _ := t.(embedding.ScaleLearner)
+				two := sl != nil && sl.LearnsScales()
+				step := func() {
+					t.Apply(ids, grads)
+					if two {
+						sl.ApplyScales(ids, grads)
+					}
+				}
+				step() // grow scratch
 				b.ReportAllocs()
 				for b.Loop() {
-					t.Apply(ids, grads)
+					step()
 				}
 				reportRows(b)
 			})
@@ -163,6 +174,13 @@ func BenchmarkHashedInt8Apply(b *testing.B) {
 }
 func BenchmarkQRInt8Lookup(b *testing.B) { benchLookup(b, embedding.MethodQR, embedding.StorageInt8) }
 func BenchmarkQRInt8Apply(b *testing.B)  { benchApply(b, embedding.MethodQR, embedding.StorageInt8) }
+
+// BenchmarkHashedALPTApply measures ALPT's two table passes a step
+// (Storage alpt: the update with its nearest-grid store, then the steps'
+// update and the stochastic store).
+func BenchmarkHashedALPTApply(b *testing.B) {
+	benchApply(b, embedding.MethodHashed, embedding.StorageALPT)
+}
 
 // BenchmarkNewHashed measures building and initialising a table (allocation
 // included).
