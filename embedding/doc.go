@@ -100,6 +100,12 @@
 // tables: [Rows.ReadRows] and [Rows.WriteRows] read and write rows of any
 // storage.
 //
+// [StorageALPT] and [StorageALPT4] are ALPT's adaptive low-precision
+// training: symmetric 8- or 4-bit rows whose per-row steps are learned
+// from a second dense pass a step ([ScaleLearner], [Rows.ApplyScales]);
+// the rows stay exactly on quant.Int8's (quant.Int4's) grid, so an
+// artifact written from them ([Rows.EncodedAs]) serves the trained values.
+//
 // # Concurrency
 //
 // Lookup is safe for concurrent use with other Lookups and reads only. Apply,

@@ -196,6 +196,10 @@ func NewModel(cfg Config, in *Interactions, sp *Split) (*Model, error) {
 			ids[f], cnts[f] = []uint64{m.blank[f]}, []uint32{1}
 		}
 	}
+	if cfg.Storage == embedding.StorageALPT || cfg.Storage == embedding.StorageALPT4 {
+		// Its steps learn from a second pass the two-tower loop does not run.
+		return nil, fmt.Errorf("two-tower table: storage %s is not supported (fp32 or int8)", cfg.Storage)
+	}
 	spec := embedding.Spec{Dim: cfg.Dim, Budget: cfg.MemoryBudget, Fields: make([]embedding.Frequencies, nf),
 		Optimizer: embedding.Optimizer{Name: cfg.Optimizer, LR: float32(cfg.EmbLR)}, Seed: cfg.Seed, Storage: cfg.Storage}
 	for f := range spec.Fields {
