@@ -20,6 +20,7 @@ import (
 const (
 	MethodOptEmbed = "optembed"
 	MethodDNIS     = "dnis"
+	MethodAutoDim  = "autodim"
 	MethodUniform  = "uniform"
 )
 
@@ -146,9 +147,9 @@ func (p *Plan) Validate() error {
 		return bad("format version %d, this build reads %d", p.FormatVersion, PlanVersion)
 	}
 	switch p.Method {
-	case MethodOptEmbed, MethodDNIS, MethodUniform:
+	case MethodOptEmbed, MethodDNIS, MethodAutoDim, MethodUniform:
 	default:
-		return bad("method %q: want %s, %s or %s", p.Method, MethodOptEmbed, MethodDNIS, MethodUniform)
+		return bad("method %q: want %s, %s, %s or %s", p.Method, MethodOptEmbed, MethodDNIS, MethodAutoDim, MethodUniform)
 	}
 	if p.BaseDim < 1 || len(p.Fields) == 0 {
 		return bad("base dim %d and %d fields", p.BaseDim, len(p.Fields))

@@ -69,7 +69,7 @@ func (d Dataset) config(method string, budget int64, seed uint64, threads int) t
 // train a full table of the plan's kept rows and dimensions.
 func SearchMethod(method string) bool {
 	switch method {
-	case dimsearch.MethodOptEmbed, dimsearch.MethodDNIS, dimsearch.MethodUniform:
+	case dimsearch.MethodOptEmbed, dimsearch.MethodDNIS, dimsearch.MethodAutoDim, dimsearch.MethodUniform:
 		return true
 	}
 	return false

@@ -113,7 +113,7 @@ type Config struct {
 	LogEvery int64 `json:"log_every"`
 
 	// DimSearch runs a per-field dimension search before training:
-	// "optembed", "dnis" or "uniform" (package dimsearch), within
+	// "optembed", "dnis", "autodim" or "uniform" (package dimsearch), within
 	// MemoryBudget, over a full table of dimension Dim; the run then
 	// trains from scratch with the plan found (saved as <Out>/dimplan.json)
 	// instead of Table's uniform dimensions. DimPlan trains with a saved
@@ -151,7 +151,8 @@ type SearchConfig struct {
 	Population  int `json:"population,omitempty"`
 	Generations int `json:"generations,omitempty"`
 	// SelectLR, SelectL1 and SelectEvery: DNIS's selection-weight learning
-	// rate, L1 penalty, and training steps per validation step (default 1).
+	// rate, L1 penalty, and training steps per validation step (default 1);
+	// SelectLR and SelectEvery also tune AutoDim's architecture weights.
 	SelectLR    float64 `json:"select_lr,omitempty"`
 	SelectL1    float64 `json:"select_l1,omitempty"`
 	SelectEvery int     `json:"select_every,omitempty"`
@@ -297,8 +298,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--rows-per-field %d: needs --table hashed and a positive count", c.RowsPerField)
 	case c.DimSearch != "" && c.DimPlan != "":
 		return fmt.Errorf("--dim-search and --dim-plan exclude each other: a search writes its own plan")
-	case c.DimSearch != "" && c.DimSearch != "optembed" && c.DimSearch != "dnis" && c.DimSearch != "uniform":
-		return fmt.Errorf("--dim-search %q: want optembed, dnis or uniform", c.DimSearch)
+	case c.DimSearch != "" && c.DimSearch != "optembed" && c.DimSearch != "dnis" && c.DimSearch != "autodim" && c.DimSearch != "uniform":
+		return fmt.Errorf("--dim-search %q: want optembed, dnis, autodim or uniform", c.DimSearch)
 	case c.DimSearch != "" && c.MemoryBudget <= 0:
 		return fmt.Errorf("--dim-search needs a --memory-budget to search within")
 	case c.DimSearch != "" && c.Table != "full" && c.Table != "unified" && c.Table != "hashed",

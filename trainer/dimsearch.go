@@ -264,8 +264,10 @@ func runDimSearch(ctx context.Context, cfg *Config, sp *split, onErr datasets.On
 		err = r.optEmbed(plan)
 	case dimsearch.MethodDNIS:
 		err = r.dnis(plan, card)
+	case dimsearch.MethodAutoDim:
+		err = r.autoDim(plan, card)
 	default:
-		err = fmt.Errorf("--dim-search %q: want optembed, dnis or uniform", cfg.DimSearch)
+		err = fmt.Errorf("--dim-search %q: want optembed, dnis, autodim or uniform", cfg.DimSearch)
 	}
 	if err != nil {
 		return nil, err
@@ -498,6 +500,87 @@ func (r *searchRun) dnis(plan *dimsearch.Plan, card []int64) error {
 	}
 	plan.ValAUC = auc
 	r.log.Info("dnis search", "dims", dims, "val_auc", auc)
+	return nil
+}
+
+// autoDim trains the model through AutoDim's mixer of candidate
+// dimensions, whose architecture weights learn on hold-out batches (the
+// temperature annealed over the search), then takes each field's argmax,
+// cut to the budget (dimsearch.DimMixer.FitBudget).
+func (r *searchRun) autoDim(plan *dimsearch.Plan, card []int64) error {
+	table, net, err := r.searchModel(0)
+	if err != nil {
+		return err
+	}
+	defer net.Close()
+	gn, ok := net.(gradienter)
+	if !ok {
+		return fmt.Errorf("autodim needs a dense net that computes gradients without updating (--dense native), not %T", net)
+	}
+	val, err := r.collectVal()
+	if err != nil {
+		return err
+	}
+	D, F := r.cfg.Dim, r.nf
+	mx, err := dimsearch.NewDimMixer(F, D, r.sc.SelectLR, r.cfg.Seed)
+	if err != nil {
+		return err
+	}
+	st := newStepper(table, net, r.schema, r.cfg.Threads)
+	B := r.cfg.Batch
+	vEmb, vGrad := make([]float32, B*F*D), make([]float32, B*F*D)
+	total := max(1, r.sc.Epochs*int(r.sp.trainRows/int64(B)))
+	var vPos, steps int
+	err = r.trainEpochs(val, "autodim", func(b *datasets.Batch) (float32, error) {
+		mx.SetProgress(float64(steps) / float64(total))
+		st.prepare(b)
+		mx.Forward(st.emb, b.Rows)
+		st.dEmb = growF(st.dEmb, len(st.emb))
+		loss, err := net.ForwardBackward(st.dense, st.emb, b.Labels, b.Rows, st.dEmb)
+		if err != nil {
+			return 0, err
+		}
+		mx.Backward(st.dEmb, b.Rows)
+		table.Apply(b.IDs, st.dEmb)
+		if steps++; steps%r.sc.SelectEvery == 0 {
+			lo := vPos
+			hi := min(lo+B, val.n)
+			n := hi - lo
+			table.Lookup(val.ids[lo*F:hi*F], vEmb[:n*F*D])
+			mx.Forward(vEmb[:n*F*D], n)
+			if _, err := gn.Gradient(val.dense[lo*r.nd:hi*r.nd], vEmb[:n*F*D], val.labels[lo:hi], n, vGrad[:n*F*D]); err != nil {
+				return 0, err
+			}
+			mx.Update(vGrad[:n*F*D], n)
+			if vPos = hi; vPos >= val.n {
+				vPos = 0
+			}
+		}
+		return loss, nil
+	})
+	if err != nil {
+		return err
+	}
+	dims, err := mx.FitBudget(card, r.budget)
+	if err != nil {
+		return err
+	}
+	for f := range plan.Fields {
+		plan.Fields[f].Dim = dims[f]
+	}
+	// Hold-out AUC of the search model cut to the plan.
+	emb := lookupVal(table, val, r.cfg.Threads)
+	for i := range emb {
+		if i%D >= dims[(i/D)%F] {
+			emb[i] = 0
+		}
+	}
+	auc, err := r.valAUC(net, val, emb, make([]float32, val.n))
+	if err != nil {
+		return err
+	}
+	plan.ValAUC = auc
+	r.log.Info("autodim search", "argmax", mx.Choice(), "dims", dims, "alpha", mx.Alpha(), "val_auc", auc)
 	return nil
 }
 

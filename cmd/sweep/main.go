@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("sweep", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dsNames := fs.String("datasets", "ml1m,synth", "datasets: ml1m (MovieLens 1M, time split, fm), criteo (the real Criteo slice, train/dev, dlrm), synth (generated Criteo-like, dlrm), synth-criteo-kaggle (the generator preset calibrated to real Criteo, --synth-rows rows, dlrm)")
-	methods := fs.String("methods", "full,hashed,qr", "table methods (trainer --table names) and dimension searches (optembed, dnis, uniform: trainer --dim-search over a full table). "+
+	methods := fs.String("methods", "full,hashed,qr", "table methods (trainer --table names) and dimension searches (optembed, dnis, autodim, uniform: trainer --dim-search over a full table). "+
 		"The full table is the baseline: it always runs, at ratio 1 only, first for each dataset and seed, and is added (with a note) when not listed here; every ratio and ΔAUC is against it")
 	ratios := fs.String("ratios", "1,2,10,100,1000", "compression ratios against the full fp32 table's serving bytes (embedding rows + index): a cell's budget is those bytes / ratio")
 	seeds := fs.String("seeds", "1,2,3", "seeds")
