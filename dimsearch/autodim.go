@@ -77,7 +77,7 @@ func NewDimMixer(fields, dim int, lr float64, seed uint64) (*DimMixer, error) {
 		alpha: make([]float32, fields*len(cands)), galpha: make([]float32, fields*len(cands)),
 		rng: rand.New(rand.NewPCG(seed, 0x6175746f64696d)),
 		p:   make([]float64, fields*len(cands)), c: make([]float32, fields*dim), gp: make([]float64, fields*len(cands)),
-		gc:  make([]float64, fields*dim)}
+		gc: make([]float64, fields*dim)}
 	opt, err := optim.NewAdam(optim.AdamConfig{LR: lr}, [][]float32{m.alpha}, [][]float32{m.galpha})
 	if err != nil {
 		return nil, fmt.Errorf("autodim: %w", err)
