@@ -124,7 +124,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("cafe table: dim %d, %d fields, pool %d, sketch capacity %d: %w",
 			c.Dim, len(c.HashRows), c.Pool, c.Sketch.Capacity, embedding.ErrConfig)
 	}
-	if c.Storage == embedding.StorageALPT || c.Storage == embedding.StorageALPT4 {
+	if embedding.IsALPT(c.Storage) {
 		// Promotions move ids to other rows between Apply and ApplyScales.
 		return fmt.Errorf("cafe table: storage %s is not supported (fp32 or int8): %w", c.Storage, embedding.ErrConfig)
 	}

@@ -150,7 +150,7 @@ func (c Config) WithDefaults() (Config, error) {
 	} else if c.Physical != 0 {
 		return c, fmt.Errorf("dedup table: %d physical rows without a remap: %w", c.Physical, embedding.ErrConfig)
 	}
-	if c.Storage == embedding.StorageALPT || c.Storage == embedding.StorageALPT4 {
+	if embedding.IsALPT(c.Storage) {
 		// Dedup's merge rewrites rows between Apply and ApplyScales.
 		return c, fmt.Errorf("dedup table: storage %s is not supported (fp32 or int8): %w", c.Storage, embedding.ErrConfig)
 	}

@@ -320,6 +320,10 @@ func (r *Rows) EncodedAs(name string) []byte {
 	return out
 }
 
+// IsALPT reports whether storage is one of ALPT's (StorageALPT,
+// StorageALPT4): its tables need the second pass of [ScaleLearner].
+func IsALPT(storage string) bool { return storage == StorageALPT || storage == StorageALPT4 }
+
 // ScaleLearner is implemented by tables that can learn their rows'
 // quantization steps ([StorageALPT]); every table built on [Planned] is
 // one. A trainer calls ApplyScales after each Apply when LearnsScales, with
@@ -334,7 +338,7 @@ type ScaleLearner interface {
 // StorageALPT and StorageALPT4: width+8), for loaders that check a stream's length before
 // allocating.
 func StorageRowBytes(storage string, width int) int64 {
-	if storage == StorageInt8 || storage == StorageALPT || storage == StorageALPT4 {
+	if storage == StorageInt8 || IsALPT(storage) {
 		return int64(int8RowBytes(width))
 	}
 	return 4 * int64(width)

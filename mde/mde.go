@@ -50,7 +50,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Dim < 1 || len(c.Fields) == 0 || !(c.InitScale > 0) {
 		return c, fmt.Errorf("mde table: dim %d, %d fields, init scale %v: %w", c.Dim, len(c.Fields), c.InitScale, embedding.ErrConfig)
 	}
-	if c.Storage != "" && c.Storage != embedding.StorageFP32 && c.Storage != embedding.StorageInt8 && c.Storage != embedding.StorageALPT && c.Storage != embedding.StorageALPT4 {
+	if c.Storage != "" && c.Storage != embedding.StorageFP32 && c.Storage != embedding.StorageInt8 && !embedding.IsALPT(c.Storage) {
 		return c, fmt.Errorf("mde table: storage %q: %w", c.Storage, embedding.ErrConfig)
 	}
 	total := 0

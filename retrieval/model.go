@@ -196,7 +196,7 @@ func NewModel(cfg Config, in *Interactions, sp *Split) (*Model, error) {
 			ids[f], cnts[f] = []uint64{m.blank[f]}, []uint32{1}
 		}
 	}
-	if cfg.Storage == embedding.StorageALPT || cfg.Storage == embedding.StorageALPT4 {
+	if embedding.IsALPT(cfg.Storage) {
 		// Its steps learn from a second pass the two-tower loop does not run.
 		return nil, fmt.Errorf("two-tower table: storage %s is not supported (fp32 or int8)", cfg.Storage)
 	}

@@ -278,13 +278,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--epochs %d must be > 0", c.Epochs)
 	case c.Batch <= 0:
 		return fmt.Errorf("--batch %d must be > 0", c.Batch)
-	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8" && !isALPT(c.Storage):
+	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8" && !embedding.IsALPT(c.Storage):
 		return fmt.Errorf("--storage %q: want fp32, int8, alpt or alpt4", c.Storage)
 	case !(c.ScaleLR >= 0) || math.IsInf(c.ScaleLR, 0):
 		return fmt.Errorf("--scale-lr %v must be finite and >= 0", c.ScaleLR)
-	case c.ScaleLR > 0 && !isALPT(c.Storage):
+	case c.ScaleLR > 0 && !embedding.IsALPT(c.Storage):
 		return fmt.Errorf("--scale-lr is the learning rate of ALPT's steps: it needs --storage alpt or alpt4")
-	case isALPT(c.Storage) && c.Dense == DenseGoMLX:
+	case embedding.IsALPT(c.Storage) && c.Dense == DenseGoMLX:
 		return fmt.Errorf("--storage %s needs the native dense net (its second pass is a gradient without an update): use --dense native", c.Storage)
 	case c.Chunks < 0 || c.Chunks > 0 && c.Dim%c.Chunks != 0:
 		return fmt.Errorf("--chunks %d must divide --dim %d", c.Chunks, c.Dim)
@@ -426,9 +426,4 @@ func DefaultEmbLR(optimizer, model string) float64 {
 		return 0.1
 	}
 	return embedding.DefaultLR(optimizer)
-}
-
-// isALPT reports whether storage is one of ALPT's (learned steps).
-func isALPT(storage string) bool {
-	return storage == embedding.StorageALPT || storage == embedding.StorageALPT4
 }

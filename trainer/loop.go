@@ -1171,7 +1171,7 @@ func estimateMemory(cfg *Config, v *vocabulary, plan *dimsearch.Plan, mc ModelCo
 	}
 	var m memEstimate
 	m.Table = rows * dim * 4
-	if cfg.Storage == "int8" || isALPT(cfg.Storage) {
+	if cfg.Storage == "int8" || embedding.IsALPT(cfg.Storage) {
 		m.Table = rows * embedding.StorageRowBytes(cfg.Storage, int(dim))
 	}
 	m.Optimizer = embedding.Optimizer{Name: cfg.Optimizer}.StateBytes(rows, cfg.Dim)

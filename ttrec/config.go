@@ -150,7 +150,7 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("%d fields", len(c.Fields))
 	case !(c.InitScale > 0) || math.IsInf(float64(c.InitScale), 0):
 		return bad("init scale %v", c.InitScale)
-	case c.Storage != "" && c.Storage != embedding.StorageFP32 && c.Storage != embedding.StorageInt8 && c.Storage != embedding.StorageALPT && c.Storage != embedding.StorageALPT4:
+	case c.Storage != "" && c.Storage != embedding.StorageFP32 && c.Storage != embedding.StorageInt8 && !embedding.IsALPT(c.Storage):
 		return bad("storage %q", c.Storage)
 	}
 	plain := 0
