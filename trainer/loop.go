@@ -1175,6 +1175,12 @@ func estimateMemory(cfg *Config, v *vocabulary, plan *dimsearch.Plan, mc ModelCo
 		m.Table = rows * embedding.StorageRowBytes(cfg.Storage, int(dim))
 	}
 	m.Optimizer = embedding.Optimizer{Name: cfg.Optimizer}.StateBytes(rows, cfg.Dim)
+	switch cfg.Storage {
+	case embedding.StorageALPT:
+		m.Optimizer += rows * 4 // the steps' accumulators
+	case embedding.StorageALPT4:
+		m.Optimizer += rows * 8 // and their float32 masters
+	}
 	if l, err := densenet.NewLayout(mc.WithDefaults()); err == nil {
 		var n int64
 		for _, p := range l.Params {

@@ -16,6 +16,11 @@ go build -o "$work/" ./cmd/train ./cmd/dataset
 seeds=${SEEDS:-"1 2 3"}
 grid=${GRID:-"1e-4 1e-3 1e-2"}
 datasets=${DATASETS:-"synth ml1m frappe"}
+# SELECT and FINAL name the storages whose selection and final runs to do; KEEP=1 keeps the other rows of the
+# datasets in select.jsonl and final.jsonl (e.g. GRID=0.1 SELECT=alpt4 FINAL=alpt4 KEEP=1 extends alpt4's grid)
+select_storages=${SELECT:-"alpt alpt4"}
+final_storages=${FINAL:-"fp32 int8 alpt alpt4"}
+keep=${KEEP:-0}
 [ -f "$work/ck.parquet" ] || "$work/dataset" gen --preset criteo-kaggle --rows 2000000 --seed 1 --out "$work/ck.parquet" >/dev/null
 args() { # the dataset's data and model flags
   case $1 in
@@ -47,18 +52,29 @@ for q in d.get("quantized") or []:
     r["ptq_" + q["codec"]] = {"test_auc": q["test_auc"], "test_logloss": q["test_logloss"], "row_bytes": q["bytes"]}
 print(json.dumps(r))' "$@"
 }
-: > "$out/select.jsonl.tmp"
-[ -f "$out/select.jsonl" ] && grep -v -E "$(echo "$datasets" | sed 's/ /|/g; s/^/"dataset": "(/; s/$/)"/')" "$out/select.jsonl" > "$out/select.jsonl.tmp" || true
-mv "$out/select.jsonl.tmp" "$out/select.jsonl"
+drop() { # file, storages[, scale lrs]: remove the datasets' rows (with KEEP=1 only those of the storages, and of
+  # the scale lrs when given: the rows about to be re-run)
+  local f=$1 sts=$2 lrs=${3:-}
+  [ -f "$f" ] || : > "$f"
+  python3 -c '
+import json, sys
+ds, sts, keep, lrs = sys.argv[2].split(), sys.argv[3].split(), sys.argv[4] == "1", [float(x) for x in sys.argv[5].split()]
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["dataset"] in ds and (not keep or (r["storage"] in sts and (not lrs or r["scale_lr"] in lrs))):
+        continue
+    print(l, end="")' "$f" "$datasets" "$sts" "$keep" "$lrs" > "$f.tmp"
+  mv "$f.tmp" "$f"
+}
+drop "$out/select.jsonl" "$select_storages" "$grid"
 for ds in $datasets; do
-  for st in alpt alpt4; do
+  for st in $select_storages; do
     for lr in $grid; do
       run "$ds" 1 --storage $st --scale-lr "$lr" | summ "$ds" $st "$lr" 1 | tee -a "$out/select.jsonl"
     done
   done
 done
-[ -f "$out/final.jsonl" ] && grep -v -E "$(echo "$datasets" | sed 's/ /|/g; s/^/"dataset": "(/; s/$/)"/')" "$out/final.jsonl" > "$out/final.jsonl.tmp" || : > "$out/final.jsonl.tmp"
-mv "$out/final.jsonl.tmp" "$out/final.jsonl"
+drop "$out/final.jsonl" "$final_storages"
 best() { # dataset, storage: the scale lr with the best validation AUC
   python3 -c '
 import json, sys
@@ -70,9 +86,13 @@ for ds in $datasets; do
   b8=$(best "$ds" alpt)
   b4=$(best "$ds" alpt4)
   for seed in $seeds; do
-    run "$ds" "$seed" --eval-codecs int4 | summ "$ds" fp32 0 "$seed" | tee -a "$out/final.jsonl"
-    run "$ds" "$seed" --storage int8 --eval-codecs int4 | summ "$ds" int8 0 "$seed" | tee -a "$out/final.jsonl"
-    run "$ds" "$seed" --storage alpt --scale-lr "$b8" | summ "$ds" alpt "$b8" "$seed" | tee -a "$out/final.jsonl"
-    run "$ds" "$seed" --storage alpt4 --scale-lr "$b4" | summ "$ds" alpt4 "$b4" "$seed" | tee -a "$out/final.jsonl"
+    for st in $final_storages; do
+      case $st in
+        fp32) run "$ds" "$seed" --eval-codecs int4 | summ "$ds" fp32 0 "$seed" ;;
+        int8) run "$ds" "$seed" --storage int8 --eval-codecs int4 | summ "$ds" int8 0 "$seed" ;;
+        alpt) run "$ds" "$seed" --storage alpt --scale-lr "$b8" | summ "$ds" alpt "$b8" "$seed" ;;
+        alpt4) run "$ds" "$seed" --storage alpt4 --scale-lr "$b4" | summ "$ds" alpt4 "$b4" "$seed" ;;
+      esac | tee -a "$out/final.jsonl"
+    done
   done
 done
