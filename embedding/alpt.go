@@ -90,15 +90,6 @@ func newALPTState(n int, opt Optimizer, bits int) *alptState {
 	return a
 }
 
-// stateFloats is the float32s of step state a row: the accumulator, and
-// at 4 bits the master step.
-func (a *alptState) stateFloats() int {
-	if a.half {
-		return 2
-	}
-	return 1
-}
-
 // effective returns the step a row stores for the master step m: m itself
 // at 8 bits, the nearest float16 at 4 (at least alptMinStep4).
 func (a *alptState) effective(m float32) float32 {
