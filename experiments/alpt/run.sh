@@ -14,12 +14,17 @@ work=${WORK:-$(mktemp -d)}
 mkdir -p "$work"
 go build -o "$work/" ./cmd/train ./cmd/dataset
 seeds=${SEEDS:-"1 2 3"}
-grid=${GRID:-"1e-4 1e-3 1e-2"}
+grid() { # storage: the step learning rates tried (alpt4's best sat at 1e-2, the first grid's edge: 1e-1 added)
+  case $1 in
+    alpt) echo "${GRID8:-1e-4 1e-3 1e-2}" ;;
+    alpt4) echo "${GRID4:-1e-4 1e-3 1e-2 1e-1}" ;;
+  esac
+}
 datasets=${DATASETS:-"synth ml1m frappe"}
 # SELECT and FINAL name the storages whose selection and final runs to do; KEEP=1 keeps the other rows of the
-# datasets in select.jsonl and final.jsonl (e.g. GRID=0.1 SELECT=alpt4 FINAL=alpt4 KEEP=1 extends alpt4's grid)
-select_storages=${SELECT:-"alpt alpt4"}
-final_storages=${FINAL:-"fp32 int8 alpt alpt4"}
+# datasets in select.jsonl and final.jsonl (e.g. GRID4=0.3 SELECT=alpt4 FINAL=alpt4 KEEP=1 extends alpt4's grid)
+select_storages=${SELECT-"alpt alpt4"}
+final_storages=${FINAL-"fp32 int8 alpt alpt4"}
 keep=${KEEP:-0}
 [ -f "$work/ck.parquet" ] || "$work/dataset" gen --preset criteo-kaggle --rows 2000000 --seed 1 --out "$work/ck.parquet" >/dev/null
 args() { # the dataset's data and model flags
@@ -66,10 +71,12 @@ for l in open(sys.argv[1]):
     print(l, end="")' "$f" "$datasets" "$sts" "$keep" "$lrs" > "$f.tmp"
   mv "$f.tmp" "$f"
 }
-drop "$out/select.jsonl" "$select_storages" "$grid"
+for st in $select_storages; do
+  drop "$out/select.jsonl" "$st" "$(grid "$st")"
+done
 for ds in $datasets; do
   for st in $select_storages; do
-    for lr in $grid; do
+    for lr in $(grid "$st"); do
       run "$ds" 1 --storage $st --scale-lr "$lr" | summ "$ds" $st "$lr" 1 | tee -a "$out/select.jsonl"
     done
   done
