@@ -730,10 +730,16 @@ type stepper struct {
 	dEmb, probs []float32
 	// bar counts the rows evaluate predicts (nil: none).
 	bar *progress.Bar
+	// scales is the table when it learns its rows' steps (ALPT), else nil.
+	scales embedding.ScaleLearner
 }
 
 func newStepper(t trainTable, net trainNet, s *datasets.Schema, threads int) *stepper {
-	return &stepper{table: t, net: net, nd: s.NumDense(), nf: s.NumCat(), dim: t.Dim(), threads: threads}
+	st := &stepper{table: t, net: net, nd: s.NumDense(), nf: s.NumCat(), dim: t.Dim(), threads: threads}
+	if sl, ok := t.(embedding.ScaleLearner); ok && sl.LearnsScales() {
+		st.scales = sl
+	}
+	return st
 }
 
 // prepare transforms dense features and gathers embeddings for b.
@@ -762,7 +768,7 @@ func (s *stepper) step(b *datasets.Batch) (float32, error) {
 		return 0, err
 	}
 	s.table.Apply(b.IDs, s.dEmb)
-	if sl, ok := s.table.(embedding.ScaleLearner); ok && sl.LearnsScales() {
+	if s.scales != nil {
 		// ALPT's second pass: the loss's gradient at the rounded updated
 		// rows trains their steps (embedding.StorageALPT).
 		gn, ok := s.net.(gradienter)
@@ -773,7 +779,7 @@ func (s *stepper) step(b *datasets.Batch) (float32, error) {
 		if _, err := gn.Gradient(s.dense, s.emb, b.Labels, b.Rows, s.dEmb); err != nil {
 			return 0, err
 		}
-		sl.ApplyScales(b.IDs, s.dEmb)
+		s.scales.ApplyScales(b.IDs, s.dEmb)
 	}
 	return loss, nil
 }
