@@ -411,6 +411,56 @@ func (r *searchRun) optEmbed(plan *dimsearch.Plan) error {
 	return nil
 }
 
+// selector is a search layer between the lookup and the dense net whose
+// own weights learn on hold-out batches: DNIS's soft selection and
+// AutoDim's mixer.
+type selector interface {
+	Forward(emb []float32, batch int)
+	Backward(dEmb []float32, batch int)
+	Update(dEmb []float32, batch int)
+}
+
+// trainBiLevel trains table and net on the search's training batches
+// through sel (its weights fixed), and sel's weights on one hold-out batch
+// every SelectEvery steps (the validation loss's gradient, the net not
+// updated): the bi-level scheme of DNIS and AutoDim. before, when not nil,
+// is called with the step number before each training step.
+func (r *searchRun) trainBiLevel(phase string, table trainTable, net trainNet, gn gradienter, val *valSet, sel selector, before func(step int)) error {
+	D, F, B := r.cfg.Dim, r.nf, r.cfg.Batch
+	st := newStepper(table, net, r.schema, r.cfg.Threads)
+	vEmb, vGrad := make([]float32, B*F*D), make([]float32, B*F*D)
+	var vPos, steps int
+	return r.trainEpochs(val, phase, func(b *datasets.Batch) (float32, error) {
+		if before != nil {
+			before(steps)
+		}
+		st.prepare(b)
+		sel.Forward(st.emb, b.Rows)
+		st.dEmb = growF(st.dEmb, len(st.emb))
+		loss, err := net.ForwardBackward(st.dense, st.emb, b.Labels, b.Rows, st.dEmb)
+		if err != nil {
+			return 0, err
+		}
+		sel.Backward(st.dEmb, b.Rows)
+		table.Apply(b.IDs, st.dEmb)
+		if steps++; steps%r.sc.SelectEvery == 0 {
+			lo := vPos
+			hi := min(lo+B, val.n)
+			n := hi - lo
+			table.Lookup(val.ids[lo*F:hi*F], vEmb[:n*F*D])
+			sel.Forward(vEmb[:n*F*D], n)
+			if _, err := gn.Gradient(val.dense[lo*r.nd:hi*r.nd], vEmb[:n*F*D], val.labels[lo:hi], n, vGrad[:n*F*D]); err != nil {
+				return 0, err
+			}
+			sel.Update(vGrad[:n*F*D], n)
+			if vPos = hi; vPos >= val.n {
+				vPos = 0
+			}
+		}
+		return loss, nil
+	})
+}
+
 // dnis trains the model with a soft selection layer whose weights learn
 // on hold-out batches, then cuts the weakest (field, dimension) pairs to
 // the budget.
@@ -433,38 +483,7 @@ func (r *searchRun) dnis(plan *dimsearch.Plan, card []int64) error {
 	if err != nil {
 		return err
 	}
-	st := newStepper(table, net, r.schema, r.cfg.Threads)
-	B := r.cfg.Batch
-	vEmb, vGrad := make([]float32, B*F*D), make([]float32, B*F*D)
-	var vPos, steps int
-	err = r.trainEpochs(val, "dnis", func(b *datasets.Batch) (float32, error) {
-		st.prepare(b)
-		ss.Forward(st.emb, b.Rows)
-		st.dEmb = growF(st.dEmb, len(st.emb))
-		loss, err := net.ForwardBackward(st.dense, st.emb, b.Labels, b.Rows, st.dEmb)
-		if err != nil {
-			return 0, err
-		}
-		ss.Backward(st.dEmb, b.Rows)
-		table.Apply(b.IDs, st.dEmb)
-		if steps++; steps%r.sc.SelectEvery == 0 {
-			// One validation step of the selection weights.
-			lo := vPos
-			hi := min(lo+B, val.n)
-			n := hi - lo
-			table.Lookup(val.ids[lo*F:hi*F], vEmb[:n*F*D])
-			ss.Forward(vEmb[:n*F*D], n)
-			if _, err := gn.Gradient(val.dense[lo*r.nd:hi*r.nd], vEmb[:n*F*D], val.labels[lo:hi], n, vGrad[:n*F*D]); err != nil {
-				return 0, err
-			}
-			ss.Update(vGrad[:n*F*D], n)
-			if vPos = hi; vPos >= val.n {
-				vPos = 0
-			}
-		}
-		return loss, nil
-	})
-	if err != nil {
+	if err := r.trainBiLevel("dnis", table, net, gn, val, ss, nil); err != nil {
 		return err
 	}
 	imp := ss.Importance()
@@ -526,39 +545,9 @@ func (r *searchRun) autoDim(plan *dimsearch.Plan, card []int64) error {
 	if err != nil {
 		return err
 	}
-	st := newStepper(table, net, r.schema, r.cfg.Threads)
-	B := r.cfg.Batch
-	vEmb, vGrad := make([]float32, B*F*D), make([]float32, B*F*D)
-	total := max(1, r.sc.Epochs*int(r.sp.trainRows/int64(B)))
-	var vPos, steps int
-	err = r.trainEpochs(val, "autodim", func(b *datasets.Batch) (float32, error) {
-		mx.SetProgress(float64(steps) / float64(total))
-		st.prepare(b)
-		mx.Forward(st.emb, b.Rows)
-		st.dEmb = growF(st.dEmb, len(st.emb))
-		loss, err := net.ForwardBackward(st.dense, st.emb, b.Labels, b.Rows, st.dEmb)
-		if err != nil {
-			return 0, err
-		}
-		mx.Backward(st.dEmb, b.Rows)
-		table.Apply(b.IDs, st.dEmb)
-		if steps++; steps%r.sc.SelectEvery == 0 {
-			lo := vPos
-			hi := min(lo+B, val.n)
-			n := hi - lo
-			table.Lookup(val.ids[lo*F:hi*F], vEmb[:n*F*D])
-			mx.Forward(vEmb[:n*F*D], n)
-			if _, err := gn.Gradient(val.dense[lo*r.nd:hi*r.nd], vEmb[:n*F*D], val.labels[lo:hi], n, vGrad[:n*F*D]); err != nil {
-				return 0, err
-			}
-			mx.Update(vGrad[:n*F*D], n)
-			if vPos = hi; vPos >= val.n {
-				vPos = 0
-			}
-		}
-		return loss, nil
-	})
-	if err != nil {
+	total := max(1, r.sc.Epochs*int(r.sp.trainRows/int64(r.cfg.Batch)))
+	anneal := func(step int) { mx.SetProgress(float64(step) / float64(total)) }
+	if err := r.trainBiLevel("autodim", table, net, gn, val, mx, anneal); err != nil {
 		return err
 	}
 	dims, err := mx.FitBudget(card, r.budget)
