@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/quant"
 )
 
@@ -225,7 +226,7 @@ func (m *Manifest) Validate() error {
 	switch {
 	case t.Method == "" || len(t.Config) == 0:
 		return bad("table has no method or config")
-	case t.Dim < 1 || t.Width < 1 || t.Width > t.Dim:
+	case t.Dim < 1 || t.Width < 1 || t.Width > maxWidth(t.Dim):
 		return bad("table dim %d, width %d", t.Dim, t.Width)
 	case len(t.FieldDims) != len(m.Fields):
 		return bad("%d field dims for %d fields", len(t.FieldDims), len(m.Fields))
@@ -258,7 +259,7 @@ func (m *Manifest) Validate() error {
 		if s.Rows < 1 || s.RowBytes < 1 || s.Stride < s.RowBytes {
 			return bad("row set %s: %d rows, stride %d, row bytes %d", s.File, s.Rows, s.Stride, s.RowBytes)
 		}
-		if s.Width < 0 || s.Width > t.Dim {
+		if s.Width < 0 || s.Width > maxWidth(t.Dim) {
 			return bad("row set %s: width %d of dim %d", s.File, s.Width, t.Dim)
 		}
 		need = append(need, s.File)
@@ -289,3 +290,7 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// maxWidth bounds the floats of a row of a table of dim floats per vector:
+// dim, and a sparse row's mask besides (embedding.SparseRow).
+func maxWidth(dim int) int { return dim + embedding.MaskWords(dim) }

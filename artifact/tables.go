@@ -17,6 +17,7 @@ type tableLayout struct {
 	fieldDims []int
 	sets      []*embedding.Rows
 	vocab     [][]uint64 // per field, the index's ids in row order (full, hybrid)
+	exact     bool       // the plan stores sparse rows (fp32 only)
 }
 
 // layoutOf reads what the table's method records of it
@@ -40,7 +41,7 @@ func layoutOf(t embedding.Table) (tableLayout, error) {
 		return l, fmt.Errorf("%s table: %d row sets for %d set widths: %w", desc.Method, len(desc.Sets), len(desc.SetWidths), ErrUnsupportedTable)
 	}
 	l = tableLayout{method: desc.Method, config: desc.Config, dim: desc.Plan.Dim, width: desc.Width,
-		fieldDims: desc.Plan.FieldDims(), sets: desc.Sets, vocab: desc.Index}
+		fieldDims: desc.Plan.FieldDims(), sets: desc.Sets, vocab: desc.Index, exact: desc.Plan.Exact()}
 	for i, s := range l.sets {
 		want := l.width
 		if desc.SetWidths != nil {

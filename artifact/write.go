@@ -90,6 +90,9 @@ func Write(dir string, c Contents, opt WriteOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write artifact %s: %w", dir, err)
 	}
+	if l.exact && codec.Name() != quant.FP32.Name() {
+		return nil, fmt.Errorf("write artifact %s: a %s table's sparse rows are stored exactly: codec %s, want %s: %w", dir, l.method, codec.Name(), quant.FP32.Name(), ErrInvalid)
+	}
 	if got, want := c.Table.Fields(), c.Schema.NumCat(); got != want {
 		return nil, fmt.Errorf("write artifact %s: table has %d fields, schema %d categorical columns: %w", dir, got, want, ErrInvalid)
 	}
@@ -117,6 +120,15 @@ func Requantize(src *Artifact, dir, codec string, opt WriteOptions) (*Manifest, 
 		return nil, fmt.Errorf("requantize %s: %w: %w", src.dir, ErrInvalid, err)
 	}
 	old := src.Manifest()
+	if meth, err := embedding.MethodByName(old.Table.Method); err == nil && c.Name() != quant.FP32.Name() {
+		var index embedding.Index
+		if v := src.Vocab(); v != nil {
+			index = v
+		}
+		if p, err := meth.Plan(old.Table.Config, index); err == nil && p.Exact() {
+			return nil, fmt.Errorf("requantize %s: a %s table's sparse rows are stored exactly: codec %s, want %s: %w", src.dir, old.Table.Method, c.Name(), quant.FP32.Name(), ErrInvalid)
+		}
+	}
 	m := newManifest(&old.Schema, uint64(old.Hash.Seed), c.Name())
 	m.Model, m.Training, m.QuantizedFrom = old.Model, old.Training, old.Codec
 	m.Table = Table{Method: old.Table.Method, Config: old.Table.Config, Dim: old.Table.Dim,

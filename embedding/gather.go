@@ -2,6 +2,7 @@ package embedding
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/embtab/embtab/kernels"
 )
@@ -344,6 +345,39 @@ func (g *Gatherer) combineOne(f int, fp *FieldPlan, id uint64, o []float32) {
 	case ComputeVector:
 		rows := g.computedRows(f, fp, keys)
 		fp.Computer.Compute(id, rows, o[:fp.Used])
+	case SparseRow:
+		s := keys[0].Set
+		decodeSparse(o[:fp.Used], g.next(s, g.plan.Sets[s].Width))
+	}
+}
+
+// decodeSparse writes the vector of a [SparseRow] row to o (len(o) is
+// the field's Used floats). A mask word that is not an integer in
+// [0, 2^24), or a mask naming more values than the row holds (only a
+// corrupt file), stops the decode there.
+func decodeSparse(o, row []float32) {
+	clear(o)
+	mw := MaskWords(len(o))
+	if len(row) < mw {
+		return
+	}
+	vals := row[mw:]
+	k := 0
+	for w := range mw {
+		x := row[w]
+		if !(x >= 0 && x < 1<<MaskBits) {
+			return
+		}
+		m := uint32(x)
+		for m != 0 && k < len(vals) {
+			j := w*MaskBits + bits.TrailingZeros32(m)
+			if j >= len(o) {
+				break
+			}
+			o[j] = vals[k]
+			k++
+			m &= m - 1
+		}
 	}
 }
 

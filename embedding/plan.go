@@ -34,9 +34,27 @@ const (
 	// and its keys' rows (a QR product, a tensor-train contraction, an MLP
 	// over hash encodings with no rows at all).
 	ComputeVector
+	// SparseRow: one key, naming a row of a pruned table's sparse form
+	// (package prune): the row's first MaskWords(Used) floats hold a bit
+	// mask over the vector's Used floats, 24 bits a float as an exact
+	// integer value (bit b of float w set: float 24w+b is stored), and
+	// the floats after them hold the stored values in ascending order;
+	// every other float is zero. A field's keys may name sets of
+	// different widths (one per count of stored values), each at most
+	// Width floats. The rows only mean this in fp32: serving only, never
+	// trained.
+	SparseRow
 )
 
-var combineNames = [...]string{CopyRow: "copy", SumRows: "sum", ConcatRows: "concat", ComputeVector: "computed"}
+var combineNames = [...]string{CopyRow: "copy", SumRows: "sum", ConcatRows: "concat", ComputeVector: "computed", SparseRow: "sparse"}
+
+// MaskWords returns the floats of a [SparseRow] row's mask over dim
+// floats: one per [MaskBits].
+func MaskWords(dim int) int { return (dim + MaskBits - 1) / MaskBits }
+
+// MaskBits is the bits of a [SparseRow] mask a float holds: integers
+// below 2^24 are exact in float32.
+const MaskBits = 24
 
 // String returns the combine's name.
 func (c Combine) String() string {
@@ -171,6 +189,10 @@ func (fp *FieldPlan) validate(dim int) error {
 			return fmt.Errorf("concat of no keys: %w", ErrConfig)
 		}
 		want = fp.NumKeys * fp.Width
+	case SparseRow:
+		if fp.NumKeys != 1 || fp.Width < MaskWords(fp.Used) {
+			return fmt.Errorf("sparse rows: %d keys of width %d for %d floats: %w", fp.NumKeys, fp.Width, fp.Used, ErrConfig)
+		}
 	case ComputeVector:
 		if fp.Computer == nil {
 			return fmt.Errorf("computed field without a computer: %w", ErrConfig)
@@ -249,4 +271,15 @@ func (p *Plan) fast() (fastKind, int) {
 		return fastSum, k
 	}
 	return fastNone, 0
+}
+
+// Exact reports whether the plan's rows must be stored exactly (fp32):
+// it has [SparseRow] fields, whose rows carry masks as bit patterns.
+func (p *Plan) Exact() bool {
+	for f := range p.Fields {
+		if p.Fields[f].Combine == SparseRow {
+			return true
+		}
+	}
+	return false
 }

@@ -55,6 +55,9 @@ func NewPlanned(p *Plan, sets []*Rows) (*Planned, error) {
 		aidx: make([][]int32, len(sets)), agrad: make([][]float32, len(sets))}
 	for f := range p.Fields {
 		fp := &p.Fields[f]
+		if fp.Combine == SparseRow {
+			return nil, fmt.Errorf("planned table: field %d: sparse rows are a serving form and cannot train: %w", f, ErrConfig)
+		}
 		if fp.Combine == ComputeVector {
 			if _, ok := fp.Computer.(GradComputer); !ok {
 				return nil, fmt.Errorf("planned table: field %d: computer %T cannot train (no Backward): %w", f, fp.Computer, ErrConfig)

@@ -37,3 +37,12 @@ type Trainable interface {
 	Table
 	Apply(ids []uint64, grads []float32)
 }
+
+// Scheduled is implemented by tables whose training follows the run's
+// progress (DeepLight's pruning schedule, PEP's search phase): the
+// trainer calls SetStep before each training step's lookups with the
+// step (from 0) and the run's total steps. A table restored from a
+// checkpoint gets the step it resumes at.
+type Scheduled interface {
+	SetStep(step, total int64)
+}

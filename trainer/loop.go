@@ -485,6 +485,10 @@ func (r *run) trainEpoch() error {
 		if err != nil {
 			return err
 		}
+		if sch, ok := r.st.table.(embedding.Scheduled); ok {
+			perEpoch := (r.sp.trainRows + int64(cfg.Batch) - 1) / int64(cfg.Batch)
+			sch.SetStep(meta.Step, perEpoch*int64(cfg.Epochs))
+		}
 		loss, err := r.st.step(b)
 		if err != nil {
 			return fmt.Errorf("epoch %d step %d: %w", epoch+1, meta.Step+1, err)
