@@ -14,9 +14,10 @@ import (
 func init() {
 	embedding.RegisterMethod(DeepLight, method{kind: DeepLight})
 	embedding.RegisterMethod(PEP, method{kind: PEP})
+	embedding.RegisterMethod(AutoSrh, method{kind: AutoSrh})
 }
 
-// method is DeepLight or PEP as an embedding.Method.
+// method is DeepLight, PEP or AutoSrh as an embedding.Method.
 type method struct{ kind string }
 
 // New builds a table over the spec's training ids that prunes to the
@@ -43,18 +44,19 @@ func (m method) New(s embedding.Spec) (embedding.Trainable, error) {
 			return nil, fmt.Errorf("%s table: %s: %w: %w", m.kind, path, err, embedding.ErrConfig)
 		}
 	}
-	vocab := make([][]uint64, len(s.Fields))
+	vocab, counts := make([][]uint64, len(s.Fields)), make([][]uint32, len(s.Fields))
 	rows := 0
 	for f, fr := range s.Fields {
-		vocab[f] = fr.IDs
+		vocab[f], counts[f] = fr.IDs, fr.Counts
 		rows += len(fr.IDs) + 1
 	}
 	init := s.InitScale
 	if init == 0 {
 		init = float32(math.Sqrt(6 / float64(rows+s.Dim)))
 	}
-	return New(vocab, Config{Kind: m.kind, Budget: s.SizingBudget(),
+	return New(vocab, counts, Config{Kind: m.kind, Budget: s.SizingBudget(),
 		PruneEvery: set.PruneEvery, Ramp: set.Ramp, ThresholdInit: set.ThresholdInit,
+		Groups: set.Groups, L1: set.L1, AlphaLR: set.AlphaLR,
 		Full: embedding.Config{Method: embedding.MethodFull, Dim: s.Dim, Optimizer: s.Optimizer, InitScale: init, Seed: s.Seed, Storage: s.Storage}})
 }
 

@@ -20,7 +20,10 @@ import (
 //	state   step int64, done uint8, searching uint8, pruned int64
 //	full    the full table as embedding.Full.Save writes it
 //	mask    ceil(values/64) uint64 words
-//	thr     while PEP searches: the thresholds as embedding.Rows.Save
+//	search  while PEP searches: the thresholds as embedding.Rows.Save;
+//	        while AutoSrh searches: each row's group (a byte a row, the
+//	        full table's rows), then the groups' weights (Groups x dim
+//	        float32)
 //	end     magic   8 bytes "ENDPRN.1"
 //
 // The format has no checksum: the caller checksums the file.
@@ -48,7 +51,7 @@ func (t *Table) Save(w io.Writer) error {
 	if t.done {
 		st.Done = 1
 	}
-	if t.search != nil {
+	if t.search != nil || t.srh != nil {
 		st.Searching = 1
 	}
 	if err := binary.Write(w, binary.LittleEndian, st); err != nil {
@@ -63,6 +66,14 @@ func (t *Table) Save(w io.Writer) error {
 	if t.thr != nil {
 		if err := t.thr.Save(w); err != nil {
 			return fail(fmt.Errorf("thresholds: %w", err))
+		}
+	}
+	if t.srh != nil {
+		if _, err := w.Write(t.srh.group); err != nil {
+			return fail(err)
+		}
+		if err := binary.Write(w, binary.LittleEndian, t.srh.alpha); err != nil {
+			return fail(err)
 		}
 	}
 	if err := frame.WriteEnd(w); err != nil {
@@ -117,7 +128,7 @@ func loadBody(r io.Reader, c Config) (*Table, error) {
 	if err := binary.Read(r, binary.LittleEndian, &st); err != nil {
 		return nil, embedding.Truncated(err)
 	}
-	if st.Done > 1 || st.Searching > 1 || (st.Searching == 1 && c.Kind != PEP) || st.Step < 0 || st.Pruned < 0 {
+	if st.Done > 1 || st.Searching > 1 || (st.Searching == 1 && c.Kind == DeepLight) || st.Step < 0 || st.Pruned < 0 {
 		return nil, fmt.Errorf("state %+v: %w", st, embedding.ErrCorrupt)
 	}
 	ft, err := embedding.Load(r)
@@ -140,13 +151,38 @@ func loadBody(r io.Reader, c Config) (*Table, error) {
 	if err := binary.Read(r, binary.LittleEndian, t.mask); err != nil {
 		return nil, fmt.Errorf("mask: %w", embedding.Truncated(err))
 	}
-	if st.Searching == 1 {
+	switch {
+	case st.Searching == 1 && c.Kind == PEP:
 		if err := t.startSearch(); err != nil {
 			return nil, err
 		}
 		if err := t.thr.Load(r); err != nil {
 			return nil, fmt.Errorf("thresholds: %w", err)
 		}
+	case st.Searching == 1 && c.Kind == AutoSrh:
+		rows, d := t.rows.Len(), c.Full.Dim
+		if r, err = streamsize.AtLeast(r, int64(rows)+4*int64(c.Groups*d), embedding.ErrCorrupt); err != nil {
+			return nil, err
+		}
+		group := make([]uint8, rows)
+		if _, err := io.ReadFull(r, group); err != nil {
+			return nil, fmt.Errorf("groups: %w", embedding.Truncated(err))
+		}
+		s := newSRHSearch(group, c.Groups, d)
+		if err := binary.Read(r, binary.LittleEndian, s.alpha); err != nil {
+			return nil, fmt.Errorf("group weights: %w", embedding.Truncated(err))
+		}
+		for i, g := range group {
+			if int(g) >= c.Groups {
+				return nil, fmt.Errorf("row %d in group %d of %d: %w", i, g, c.Groups, embedding.ErrCorrupt)
+			}
+		}
+		for _, a := range s.alpha {
+			if !(a >= 0 && a <= 1) {
+				return nil, fmt.Errorf("group weight %v: %w", a, embedding.ErrCorrupt)
+			}
+		}
+		t.srh = s
 	}
 	if err := frame.ReadEnd(r); err != nil {
 		return nil, err

@@ -20,7 +20,14 @@ var rowwise = embedding.Optimizer{Name: embedding.RowwiseAdagrad, LR: 0.05}
 // budget bytes, its schedule advanced to step of total.
 func newTable(t testing.TB, kind string, budget int64, step, total int64) *Table {
 	t.Helper()
-	tbl, err := New(embtest.IDs(3), Config{Kind: kind, Budget: budget, PruneEvery: 1,
+	ids := embtest.IDs(3)
+	counts := make([][]uint32, len(ids))
+	for f := range ids {
+		for i := range ids[f] {
+			counts[f] = append(counts[f], uint32(1+i%50))
+		}
+	}
+	tbl, err := New(ids, counts, Config{Kind: kind, Budget: budget, PruneEvery: 1,
 		Full: embedding.Config{Dim: 8, Optimizer: rowwise, Seed: 7, InitScale: 0.1}})
 	if err != nil {
 		t.Fatal(err)
@@ -44,9 +51,15 @@ func TestConformance(t *testing.T) {
 		{"deeplight/pruned", DeepLight, 9, 10},
 		{"pep/searching", PEP, -1, 0},
 		{"pep/masked", PEP, 9, 10},
+		{"autosrh/searching", AutoSrh, -1, 0},
+		{"autosrh/masked", AutoSrh, 9, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			embtest.TestTable(t, func() embedding.Trainable { return newTable(t, tc.kind, full/3, tc.step, tc.total) })
+			var opts []embtest.Option
+			if tc.name == "autosrh/searching" {
+				opts = append(opts, embtest.SharedParameters()) // a group's weights are every id's of the group
+			}
+			embtest.TestTable(t, func() embedding.Trainable { return newTable(t, tc.kind, full/3, tc.step, tc.total) }, opts...)
 		})
 	}
 }
@@ -231,7 +244,7 @@ func TestSparseServesTheRows(t *testing.T) {
 // description serves its lookups exactly, through the registered method's
 // plan.
 func TestDescribeServesTheTable(t *testing.T) {
-	for _, kind := range []string{DeepLight, PEP} {
+	for _, kind := range []string{DeepLight, PEP, AutoSrh} {
 		budget := newTable(t, kind, 1<<40, -1, 0).denseBytes() / 4
 		tbl := newTable(t, kind, budget, 9, 10)
 		rng := rand.New(rand.NewPCG(5, 6))
@@ -357,8 +370,10 @@ func TestConfigErrors(t *testing.T) {
 		"ramp":       {Kind: DeepLight, Budget: 100, Ramp: 1.5, Full: full},
 		"int8":       {Kind: DeepLight, Budget: 100, Full: embedding.Config{Dim: 4, Optimizer: rowwise, Storage: embedding.StorageInt8}},
 		"field dims": {Kind: PEP, Budget: 100, Full: embedding.Config{Dim: 4, Optimizer: rowwise, FieldDims: []int{2}}},
+		"groups":     {Kind: AutoSrh, Budget: 100, Groups: 300, Full: full},
+		"alpha lr":   {Kind: AutoSrh, Budget: 100, AlphaLR: -1, Full: full},
 	} {
-		if _, err := New([][]uint64{{1, 2}}, c); !errors.Is(err, embedding.ErrConfig) {
+		if _, err := New([][]uint64{{1, 2}}, [][]uint32{{1, 1}}, c); !errors.Is(err, embedding.ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
 		}
 	}
@@ -370,8 +385,8 @@ func saved(tb testing.TB) [][]byte {
 	for _, tc := range []struct {
 		kind string
 		step int64
-	}{{DeepLight, -1}, {DeepLight, 9}, {PEP, -1}, {PEP, 9}} {
-		tbl, err := New([][]uint64{{3, 5, 9}, {7}}, Config{Kind: tc.kind, Budget: 60, PruneEvery: 1,
+	}{{DeepLight, -1}, {DeepLight, 9}, {PEP, -1}, {PEP, 9}, {AutoSrh, -1}, {AutoSrh, 9}} {
+		tbl, err := New([][]uint64{{3, 5, 9}, {7}}, [][]uint32{{4, 1, 1}, {2}}, Config{Kind: tc.kind, Budget: 60, PruneEvery: 1,
 			Full: embedding.Config{Dim: 3, Optimizer: rowwise, Seed: 1}})
 		if err != nil {
 			tb.Fatal(err)
@@ -450,4 +465,56 @@ func FuzzPlan(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestFrequencyGroups checks the groups: about equal sizes, rarer ids in
+// lower groups, ids of one count together, unseen-id rows in group 0.
+func TestFrequencyGroups(t *testing.T) {
+	vocab := [][]uint64{{1, 2, 3, 4, 5, 6}, {7, 8, 9, 10, 11, 12}}
+	counts := [][]uint32{{1, 2, 3, 4, 5, 6}, {7, 8, 9, 10, 11, 11}}
+	g, err := frequencyGroups(vocab, counts, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint8{0, 0, 0, 0, 1, 1, 0, 1, 1, 2, 2, 2, 2, 0}
+	if !slices.Equal(g, want) {
+		t.Fatalf("groups %v, want %v", g, want)
+	}
+}
+
+// TestAutoSrhWeights checks that AutoSrh's weights move with the loss
+// (an always positive gradient on a positive value lowers them), stay in
+// [0, 1], and that ending the search bakes them into the rows.
+func TestAutoSrhWeights(t *testing.T) {
+	tbl := newTable(t, AutoSrh, 1<<40, -1, 0)
+	ids := embtest.IDs(3)
+	batch := []uint64{ids[0][0], ids[1][0], ids[2][0]}
+	before := make([]float32, 3*8)
+	tbl.Lookup(batch, before)
+	g := make([]float32, len(before))
+	for i, v := range before {
+		if v > 0 {
+			g[i] = 1
+		} else {
+			g[i] = -1
+		}
+	}
+	tbl.Apply(batch, g)
+	for _, a := range tbl.srh.alpha {
+		if !(a >= 0 && a <= 1) {
+			t.Fatalf("weight %v outside [0, 1]", a)
+		}
+	}
+	if slices.Min(tbl.srh.alpha) == 1 {
+		t.Fatal("no weight moved")
+	}
+	mid := make([]float32, len(before))
+	tbl.Lookup(batch, mid)
+	tbl.srh.bake(tbl)
+	tbl.srh = nil
+	after := make([]float32, len(before))
+	tbl.Lookup(batch, after)
+	if !slices.Equal(mid, after) {
+		t.Fatal("baking the weights changed the vectors")
+	}
 }

@@ -9,15 +9,17 @@ import (
 	"github.com/embtab/embtab/hashing"
 )
 
-// The methods' names (train --table deeplight, --table pep).
+// The methods' names (train --table deeplight, --table pep, --table
+// autosrh).
 const (
 	DeepLight = "deeplight"
 	PEP       = "pep"
+	AutoSrh   = "autosrh"
 )
 
 // Config is a pruned table's configuration, as checkpoints record it.
 type Config struct {
-	// Kind is DeepLight or PEP.
+	// Kind is DeepLight, PEP or AutoSrh.
 	Kind string `json:"kind"`
 	// Full is the full table's config (its Rows: each field's vocabulary
 	// and the row for unseen ids).
@@ -28,12 +30,18 @@ type Config struct {
 	// (PEP); default 10.
 	PruneEvery int `json:"prune_every"`
 	// Ramp is the share of the run's steps by which the budget is met:
-	// DeepLight's schedule ends there (default 0.8), PEP's search at the
-	// latest (default 0.5).
+	// DeepLight's schedule ends there (default 0.8), PEP's and AutoSrh's
+	// search at the latest (default 0.5).
 	Ramp float64 `json:"ramp"`
 	// ThresholdInit is PEP's thresholds' initial s (sigmoid(s) is the
 	// threshold); default -6.
-	ThresholdInit float32 `json:"threshold_init"`
+	ThresholdInit float32 `json:"threshold_init,omitempty"`
+	// AutoSrh: Groups frequency groups of ids (default 6), their
+	// per-dimension weights' L1 coefficient (default 1e-5) and step
+	// (default 1e-3), as Hetu's nsplit, alpha_l1 and alpha_lr.
+	Groups  int     `json:"groups,omitempty"`
+	L1      float32 `json:"l1,omitempty"`
+	AlphaLR float32 `json:"alpha_lr,omitempty"`
 }
 
 // Settings are the --table-config file's fields.
@@ -41,6 +49,9 @@ type Settings struct {
 	PruneEvery    int     `json:"prune_every"`
 	Ramp          float64 `json:"ramp"`
 	ThresholdInit float32 `json:"threshold_init"`
+	Groups        int     `json:"groups"`
+	L1            float32 `json:"l1"`
+	AlphaLR       float32 `json:"alpha_lr"`
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -49,15 +60,31 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Ramp == 0 {
 		c.Ramp = 0.8
-		if c.Kind == PEP {
+		if c.Kind != DeepLight {
 			c.Ramp = 0.5
 		}
 	}
-	if c.ThresholdInit == 0 && c.Kind == PEP {
-		c.ThresholdInit = -6
-	}
-	if c.Kind != DeepLight && c.Kind != PEP {
-		return c, fmt.Errorf("pruned table: kind %q (want %s or %s): %w", c.Kind, DeepLight, PEP, embedding.ErrConfig)
+	switch c.Kind {
+	case DeepLight:
+	case PEP:
+		if c.ThresholdInit == 0 {
+			c.ThresholdInit = -6
+		}
+	case AutoSrh:
+		if c.Groups == 0 {
+			c.Groups = 6
+		}
+		if c.L1 == 0 {
+			c.L1 = 1e-5
+		}
+		if c.AlphaLR == 0 {
+			c.AlphaLR = 1e-3
+		}
+		if c.Groups < 1 || c.Groups > 255 || !(c.L1 >= 0) || !(c.AlphaLR > 0) || math.IsInf(float64(c.L1), 0) || math.IsInf(float64(c.AlphaLR), 0) {
+			return c, fmt.Errorf("autosrh table: %d groups, l1 %g, alpha lr %g: %w", c.Groups, c.L1, c.AlphaLR, embedding.ErrConfig)
+		}
+	default:
+		return c, fmt.Errorf("pruned table: kind %q (want %s, %s or %s): %w", c.Kind, DeepLight, PEP, AutoSrh, embedding.ErrConfig)
 	}
 	if c.Budget < 1 || c.PruneEvery < 1 || !(c.Ramp > 0 && c.Ramp <= 1) || math.IsNaN(float64(c.ThresholdInit)) || math.IsInf(float64(c.ThresholdInit), 0) {
 		return c, fmt.Errorf("%s table: budget %d, prune every %d, ramp %g, threshold init %g: %w", c.Kind, c.Budget, c.PruneEvery, c.Ramp, c.ThresholdInit, embedding.ErrConfig)
@@ -92,11 +119,16 @@ type Table struct {
 	thr    *embedding.Rows
 	search *embedding.Planned
 	keys   []embedding.Key
+	// AutoSrh's search: each row's frequency group (nil once the search
+	// ended) and the groups' per-dimension weights.
+	srh *srhSearch
 }
 
 // New returns a fresh table over vocab (per field, the training ids) for
-// c; c.Full.Rows is set from vocab.
-func New(vocab [][]uint64, c Config) (*Table, error) {
+// c; c.Full.Rows is set from vocab. AutoSrh needs counts (per field, the
+// ids' training counts, as vocab) for its frequency groups; the others
+// ignore them.
+func New(vocab [][]uint64, counts [][]uint32, c Config) (*Table, error) {
 	c, err := c.withDefaults()
 	if err != nil {
 		return nil, err
@@ -121,10 +153,20 @@ func New(vocab [][]uint64, c Config) (*Table, error) {
 			t.setMask(j)
 		}
 	}
-	if c.Kind == PEP {
+	switch c.Kind {
+	case PEP:
 		if err := t.startSearch(); err != nil {
 			return nil, err
 		}
+	case AutoSrh:
+		if len(counts) != len(vocab) {
+			return nil, fmt.Errorf("autosrh table: counts of %d fields for %d: %w", len(counts), len(vocab), embedding.ErrConfig)
+		}
+		groups, err := frequencyGroups(vocab, counts, c.Groups)
+		if err != nil {
+			return nil, err
+		}
+		t.srh = newSRHSearch(groups, c.Groups, d)
 	}
 	return t, nil
 }
@@ -242,12 +284,19 @@ func (t *Table) Lookup(ids []uint64, out []float32) {
 		return
 	}
 	t.full.Lookup(ids, out)
+	if t.srh != nil {
+		t.srh.scale(t, ids, out)
+	}
 }
 
 // Apply updates the rows of ids and keeps pruned values at zero.
 func (t *Table) Apply(ids []uint64, grads []float32) {
 	if t.search != nil {
 		t.search.Apply(ids, grads)
+		return
+	}
+	if t.srh != nil {
+		t.srh.apply(t, ids, grads)
 		return
 	}
 	t.full.Apply(ids, grads)
@@ -278,7 +327,7 @@ func (t *Table) SetThreads(n int) {
 }
 
 // Bytes reports the training memory: the full table, the mask, and PEP's
-// thresholds while it searches.
+// thresholds (AutoSrh's groups) while it searches.
 func (t *Table) Bytes() embedding.Bytes {
 	b := t.full.Bytes()
 	b.Index += 8 * int64(len(t.mask))
@@ -286,6 +335,10 @@ func (t *Table) Bytes() embedding.Bytes {
 		tb := t.thr.Bytes()
 		b.Params += tb.Params
 		b.Optimizer += tb.Optimizer
+	}
+	if t.srh != nil {
+		b.Params += 4 * int64(len(t.srh.alpha))
+		b.Index += int64(len(t.srh.group))
 	}
 	return b
 }
@@ -317,6 +370,13 @@ func (t *Table) SetStep(step, total int64) {
 	case PEP:
 		if last || t.thresholdedBytes() <= t.cfg.Budget {
 			t.fixMask()
+		}
+	case AutoSrh:
+		if last {
+			t.srh.bake(t)
+			t.srh = nil
+			t.pruneTo(t.cfg.Budget)
+			t.done = true
 		}
 	}
 }
@@ -412,8 +472,8 @@ func (t *Table) fixMask() {
 // Describe records the sparse form for an artifact: the rows' nonzero
 // values by class, and the vocabulary of the ids that kept one.
 func (t *Table) Describe() (embedding.Description, error) {
-	if t.search != nil {
-		return embedding.Description{}, fmt.Errorf("pep table: still searching (its mask is fixed at %g of the run): %w", t.cfg.Ramp, embedding.ErrConfig)
+	if t.search != nil || t.srh != nil {
+		return embedding.Description{}, fmt.Errorf("%s table: still searching (its mask is fixed at %g of the run): %w", t.cfg.Kind, t.cfg.Ramp, embedding.ErrConfig)
 	}
 	vocab, params := t.fieldRows()
 	e := encode(t.cfg.Full.Dim, vocab, params)
