@@ -91,7 +91,7 @@ func Write(dir string, c Contents, opt WriteOptions) (*Manifest, error) {
 		return nil, fmt.Errorf("write artifact %s: %w", dir, err)
 	}
 	if l.exact && codec.Name() != quant.FP32.Name() {
-		return nil, fmt.Errorf("write artifact %s: a %s table's sparse rows are stored exactly: codec %s, want %s: %w", dir, l.method, codec.Name(), quant.FP32.Name(), ErrInvalid)
+		return nil, fmt.Errorf("write artifact %s: a %s table's rows carry integers (sparse masks, codes) and are stored exactly: codec %s, want %s: %w", dir, l.method, codec.Name(), quant.FP32.Name(), ErrInvalid)
 	}
 	if got, want := c.Table.Fields(), c.Schema.NumCat(); got != want {
 		return nil, fmt.Errorf("write artifact %s: table has %d fields, schema %d categorical columns: %w", dir, got, want, ErrInvalid)
@@ -126,7 +126,7 @@ func Requantize(src *Artifact, dir, codec string, opt WriteOptions) (*Manifest, 
 			index = v
 		}
 		if p, err := meth.Plan(old.Table.Config, index); err == nil && p.Exact() {
-			return nil, fmt.Errorf("requantize %s: a %s table's sparse rows are stored exactly: codec %s, want %s: %w", src.dir, old.Table.Method, c.Name(), quant.FP32.Name(), ErrInvalid)
+			return nil, fmt.Errorf("requantize %s: a %s table's rows carry integers (sparse masks, codes) and are stored exactly: codec %s, want %s: %w", src.dir, old.Table.Method, c.Name(), quant.FP32.Name(), ErrInvalid)
 		}
 	}
 	m := newManifest(&old.Schema, uint64(old.Hash.Seed), c.Name())

@@ -217,7 +217,8 @@ func (g *Gatherer) gatherGeneral(tables []kernels.Table, rowOf []int32, out []fl
 }
 
 // placeShared copies each present field's gathered shared rows into
-// g.shared[f].
+// g.shared[f], a row to a slot of the field's Width floats (a row of a
+// narrower set zero-padded).
 func (g *Gatherer) placeShared() {
 	for f := range g.plan.Fields {
 		at := g.sharedAt[f]
@@ -229,7 +230,10 @@ func (g *Gatherer) placeShared() {
 		g.shared[f] = growFloats(g.shared[f], len(fp.Shared)*w)
 		for j, k := range fp.Shared {
 			pos := int(g.sharedPos[at-g.nOwn+j])
-			copy(g.shared[f][j*w:(j+1)*w], g.sets[k.Set].out[pos*w:(pos+1)*w])
+			sw := min(g.plan.Sets[k.Set].Width, w)
+			slot := g.shared[f][j*w : (j+1)*w]
+			copy(slot, g.sets[k.Set].out[pos*sw:(pos+1)*sw])
+			clear(slot[sw:])
 		}
 	}
 }
@@ -343,6 +347,10 @@ func (g *Gatherer) combineOne(f int, fp *FieldPlan, id uint64, o []float32) {
 			copyRow(o[kk*w:(kk+1)*w], g.next(k.Set, w))
 		}
 	case ComputeVector:
+		if sc, ok := fp.Computer.(SharedComputer); ok {
+			sc.ComputeShared(id, g.ownRows(fp, keys), g.shared[f], o[:fp.Used])
+			return
+		}
 		rows := g.computedRows(f, fp, keys)
 		fp.Computer.Compute(id, rows, o[:fp.Used])
 	case SparseRow:
@@ -382,17 +390,36 @@ func decodeSparse(o, row []float32) {
 }
 
 // computedRows returns a computed id's rows: its keys' next gathered
-// rows, then its field's shared rows (in g.comp).
+// rows, then its field's shared rows (in g.comp), each in a slot of the
+// field's Width floats (a row of a narrower set zero-padded).
 func (g *Gatherer) computedRows(f int, fp *FieldPlan, keys []Key) []float32 {
 	w, n, ns := fp.Width, len(keys), len(fp.Shared)
 	g.comp = growFloats(g.comp, (n+ns)*w)
-	for kk, k := range keys {
-		copy(g.comp[kk*w:(kk+1)*w], g.next(k.Set, w))
-	}
+	g.fillOwn(g.comp, w, keys)
 	if ns > 0 {
 		copy(g.comp[n*w:], g.shared[f])
 	}
 	return g.comp[:(n+ns)*w]
+}
+
+// ownRows returns a computed id's own rows (in g.comp), as computedRows
+// does but without the shared ones.
+func (g *Gatherer) ownRows(fp *FieldPlan, keys []Key) []float32 {
+	w := fp.Width
+	g.comp = growFloats(g.comp, len(keys)*w)
+	g.fillOwn(g.comp, w, keys)
+	return g.comp[:len(keys)*w]
+}
+
+// fillOwn copies the next gathered rows of keys into dst, a row to a
+// slot of w floats.
+func (g *Gatherer) fillOwn(dst []float32, w int, keys []Key) {
+	for kk, k := range keys {
+		sw := min(g.plan.Sets[k.Set].Width, w)
+		slot := dst[kk*w : (kk+1)*w]
+		copy(slot, g.next(k.Set, sw))
+		clear(slot[sw:])
+	}
 }
 
 // takeKeys returns the next n keys of the batch in id order.

@@ -1,6 +1,10 @@
 package embedding
 
-import "github.com/embtab/embtab/hashing"
+import (
+	"fmt"
+
+	"github.com/embtab/embtab/hashing"
+)
 
 // Mapped fields. A full table's and a hybrid table's fields resolve ids
 // through an explicit index: the head ids (a full table's vocabulary, a
@@ -80,4 +84,16 @@ func newIDMaps(heads [][]uint64) (m idMaps, field int, dup uint64, ok bool) {
 		}
 	}
 	return m, 0, 0, true
+}
+
+// NewIndex returns an in-memory [Index] over ids (per field, the ids in
+// row order), as the full table holds its vocabulary: for methods that
+// build a plan over an index they are about to describe. A field listing
+// an id twice is an error wrapping [ErrDuplicateID].
+func NewIndex(ids [][]uint64) (Index, error) {
+	m, f, dup, ok := newIDMaps(ids)
+	if !ok {
+		return nil, fmt.Errorf("index: field %d id %#x: %w", f, dup, ErrDuplicateID)
+	}
+	return m, nil
 }

@@ -88,6 +88,17 @@ type GradComputer interface {
 	Backward(id uint64, rows, dout, drows []float32)
 }
 
+// SharedComputer is a Computer that reads its field's shared rows in
+// place: a [Gatherer] calls ComputeShared instead of Compute, with the
+// id's own rows (its NumKeys rows, in slots of Width floats) and the
+// field's shared rows apart, sparing a copy of the shared rows per id
+// (a codebook of many rows). ComputeShared must write what Compute writes
+// for rows = own followed by shared.
+type SharedComputer interface {
+	Computer
+	ComputeShared(id uint64, own, shared, out []float32)
+}
+
 // FieldPlan is how one field's ids become vectors.
 type FieldPlan struct {
 	// Keys maps an id to its keys (nil when NumKeys is 0).
@@ -98,6 +109,9 @@ type FieldPlan struct {
 	// Combine is how the keys' rows make the vector.
 	Combine Combine
 	// Width is the floats per row of every set the field's keys name.
+	// A computed field's keys (own and shared) may also name narrower
+	// sets: each row reaches its Computer in a slot of Width floats,
+	// zero-padded (and its gradient is the slot's leading floats).
 	Width int
 	// Used is the number of leading floats of the Dim-float vector the
 	// field fills; the rest are zero. Copy and Sum: Used == Width;
@@ -107,6 +121,9 @@ type FieldPlan struct {
 	Weights []float32
 	// Computer makes the vector of a computed field.
 	Computer Computer
+	// Exact says the field's rows carry integers as float values (a
+	// product quantizer's codes) that only an exact codec (fp32) keeps.
+	Exact bool
 	// Shared are keys every id of a computed field reads besides its own
 	// NumKeys (the field's shared parameters: a projection, a codebook),
 	// Width floats each. Their rows follow the id's own rows in what the
@@ -274,10 +291,11 @@ func (p *Plan) fast() (fastKind, int) {
 }
 
 // Exact reports whether the plan's rows must be stored exactly (fp32):
-// it has [SparseRow] fields, whose rows carry masks as bit patterns.
+// it has [SparseRow] fields, whose rows carry masks as integers, or
+// fields marked Exact.
 func (p *Plan) Exact() bool {
 	for f := range p.Fields {
-		if p.Fields[f].Combine == SparseRow {
+		if p.Fields[f].Combine == SparseRow || p.Fields[f].Exact {
 			return true
 		}
 	}

@@ -249,7 +249,7 @@ func (t *Planned) route(op string, ids []uint64, grads []float32) ([]int32, bool
 			t.drows = growFloats(t.drows, len(rows))
 			fp.Computer.(GradComputer).Backward(id, rows, g[:fp.Used], t.drows)
 			for kk, k := range ks {
-				t.push(k, t.drows[kk*w:(kk+1)*w])
+				t.push(k, t.drows[kk*w:kk*w+min(p.Sets[k.Set].Width, w)])
 			}
 			if len(fp.Shared) > 0 {
 				add(t.sgrad[f], t.drows[n*w:len(rows)])
@@ -267,7 +267,7 @@ func (t *Planned) route(op string, ids []uint64, grads []float32) ([]int32, bool
 			}
 			w := fp.Width
 			for j, k := range fp.Shared {
-				t.push(k, t.sgrad[f][j*w:(j+1)*w])
+				t.push(k, t.sgrad[f][j*w:j*w+min(p.Sets[k.Set].Width, w)])
 			}
 		}
 	}

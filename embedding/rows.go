@@ -412,8 +412,9 @@ func (r *Rows) apply(idx []int32, grads []float32, off, stride int) {
 		return
 	}
 	if cap(r.keys) < n {
-		r.keys = make([]uint64, n)
-		r.tmp = make([]uint64, n)
+		c := max(n, 2*cap(r.keys)) // amortised: batches of a varying number of rows
+		r.keys = make([]uint64, c)
+		r.tmp = make([]uint64, c)
 	}
 	keys := r.keys[:n]
 	rows := uint32(r.n)

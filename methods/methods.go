@@ -14,6 +14,7 @@ import (
 	_ "github.com/embtab/embtab/dhe"       // dhe
 	_ "github.com/embtab/embtab/mde"       // mde
 	_ "github.com/embtab/embtab/multiplex" // multiplex, unified, multiprobe
+	_ "github.com/embtab/embtab/pq"        // mgqe, dpq
 	_ "github.com/embtab/embtab/prune"     // deeplight, pep
 	_ "github.com/embtab/embtab/robe"      // robe
 	_ "github.com/embtab/embtab/ttrec"     // ttrec

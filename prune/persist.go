@@ -139,6 +139,9 @@ func loadBody(r io.Reader, c Config) (*Table, error) {
 	if !ok {
 		return nil, fmt.Errorf("full table: %T: %w", ft, embedding.ErrCorrupt)
 	}
+	if a, b := mustJSON(c.Full), mustJSON(full.Config()); a != b {
+		return nil, fmt.Errorf("full table %s, header %s: %w", b, a, embedding.ErrCorrupt)
+	}
 	c.Full = full.Config()
 	if r, err = streamsize.AtLeast(r, 8*((int64(full.RowSets()[0].Len())*int64(c.Full.Dim)+63)/64), embedding.ErrCorrupt); err != nil {
 		return nil, err
@@ -188,4 +191,13 @@ func loadBody(r io.Reader, c Config) (*Table, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// mustJSON returns v as JSON (a config: it always encodes).
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

@@ -199,7 +199,7 @@ func TestSparseServesTheRows(t *testing.T) {
 				fields = append(fields, f)
 			}
 		}
-		p, err := e.cfg.plan(newMapIndex(e.index))
+		p, err := e.cfg.plan(mustIndex(t, e.index))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +271,7 @@ func TestDescribeServesTheTable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := m.Plan(d.Config, newMapIndex(d.Index))
+		p, err := m.Plan(d.Config, mustIndex(t, d.Index))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,7 +353,7 @@ func TestSparseConfigErrors(t *testing.T) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
 		}
 	}
-	if _, err := good.plan(newMapIndex([][]uint64{{1}})); !errors.Is(err, embedding.ErrCorrupt) {
+	if _, err := good.plan(mustIndex(t, [][]uint64{{1}})); !errors.Is(err, embedding.ErrCorrupt) {
 		t.Errorf("index of 1 id for 2: %v, want ErrCorrupt", err)
 	}
 	if _, err := good.plan(nil); !errors.Is(err, embedding.ErrCorrupt) {
@@ -441,7 +441,7 @@ func FuzzPlan(f *testing.F) {
 				ids[f] = append(ids[f], uint64(k+1))
 			}
 		}
-		p, err := m.Plan(raw, newMapIndex(ids))
+		p, err := m.Plan(raw, mustIndex(t, ids))
 		if err != nil {
 			return
 		}
@@ -517,4 +517,13 @@ func TestAutoSrhWeights(t *testing.T) {
 	if !slices.Equal(mid, after) {
 		t.Fatal("baking the weights changed the vectors")
 	}
+}
+
+func mustIndex(t testing.TB, ids [][]uint64) embedding.Index {
+	t.Helper()
+	x, err := embedding.NewIndex(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
 }

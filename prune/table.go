@@ -481,7 +481,11 @@ func (t *Table) Describe() (embedding.Description, error) {
 	if err != nil {
 		return embedding.Description{}, fmt.Errorf("%s table: encode config: %w", t.cfg.Kind, err)
 	}
-	p, err := e.cfg.plan(newMapIndex(e.index))
+	index, err := embedding.NewIndex(e.index)
+	if err != nil {
+		return embedding.Description{}, fmt.Errorf("%s table: %w", t.cfg.Kind, err)
+	}
+	p, err := e.cfg.plan(index)
 	if err != nil {
 		return embedding.Description{}, err
 	}
@@ -520,32 +524,6 @@ func (t *Table) ServingBytes() int64 {
 		}
 	}
 	return b
-}
-
-// mapIndex is an in-memory embedding.Index over per-field ids in row
-// order.
-type mapIndex struct {
-	ids  [][]uint64
-	rows []map[uint64]uint32
-}
-
-func newMapIndex(ids [][]uint64) *mapIndex {
-	x := &mapIndex{ids: ids, rows: make([]map[uint64]uint32, len(ids))}
-	for f, v := range ids {
-		x.rows[f] = make(map[uint64]uint32, len(v))
-		for r, id := range v {
-			x.rows[f][id] = uint32(r)
-		}
-	}
-	return x
-}
-
-func (x *mapIndex) Fields() int   { return len(x.ids) }
-func (x *mapIndex) Len(f int) int { return len(x.ids[f]) }
-
-func (x *mapIndex) Find(f int, id uint64) (uint32, bool) {
-	r, ok := x.rows[f][id]
-	return r, ok
 }
 
 var (

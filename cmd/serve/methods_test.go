@@ -135,6 +135,8 @@ func TestServeEveryMethod(t *testing.T) {
 		"deeplight":  {MemoryBudget: 6000},                 // about a third of the full table's bytes: rows of every count of values
 		"pep":        {MemoryBudget: 6000},
 		"autosrh":    {MemoryBudget: 6000},
+		"mgqe":       {MemoryBudget: 200000}, // codebooks of several sizes; frequent ids with wider codes
+		"dpq":        {MemoryBudget: 200000},
 	}
 	for _, name := range embedding.Methods() {
 		t.Run(name, func(t *testing.T) {
@@ -157,8 +159,8 @@ func TestServeEveryMethod(t *testing.T) {
 				if codec != "fp32" {
 					cdir = filepath.Join(t.TempDir(), "model-"+codec)
 					_, err := artifact.Requantize(src, cdir, codec, artifact.WriteOptions{})
-					if name == "deeplight" || name == "pep" || name == "autosrh" {
-						// Sparse rows carry their masks in exact floats.
+					if exactRows[name] {
+						// Sparse masks and codes are integers in exact floats.
 						if !errors.Is(err, artifact.ErrInvalid) {
 							t.Fatalf("requantize a sparse table to %s: %v, want ErrInvalid", codec, err)
 						}
@@ -187,6 +189,9 @@ func TestServeEveryMethod(t *testing.T) {
 		})
 	}
 }
+
+// exactRows are the methods whose artifacts only fp32 holds.
+var exactRows = map[string]bool{"deeplight": true, "pep": true, "autosrh": true, "mgqe": true, "dpq": true}
 
 // defaultTrainConfig is trainMethod's settings with nothing set.
 func defaultTrainConfig() trainer.Config { return trainer.Config{} }
