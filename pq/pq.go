@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/hashing"
@@ -121,6 +122,13 @@ type Table struct {
 	// Per field: codewords per part (frequent ids, others) and the first
 	// codebook row.
 	books, lows, bbase []int
+	// The codes of the current epoch, per query row (cache[r·Parts + p]),
+	// valid where stamp[r] == epoch: lookups fill them (from any goroutine:
+	// atomic stores of the same values), Apply reads them and then moves
+	// the epoch, as its updates change queries and codewords.
+	stamp []atomic.Uint32
+	cache []atomic.Uint32
+	epoch uint32
 	// Apply's scratch.
 	codes []uint16
 	cgrad []float32
@@ -208,7 +216,33 @@ func wrap(c Config, full *embedding.Full, cb *embedding.Rows) (*Table, error) {
 	}
 	t.cb = cb
 	t.cb.SetThreads(full.Threads())
+	t.stamp = make([]atomic.Uint32, len(t.high))
+	t.cache = make([]atomic.Uint32, len(t.high)*c.Parts)
+	t.epoch = 1
 	return t, nil
+}
+
+// code returns the code of part p of query row r of field f, from the
+// epoch's cache (computing and caching the row's codes when it has none).
+func (t *Table) code(f, r, p int) int {
+	P := t.cfg.Parts
+	if t.stamp[r].Load() != t.epoch {
+		for k := range P {
+			t.cache[r*P+k].Store(uint32(t.nearest(f, k, r)))
+		}
+		t.stamp[r].Store(t.epoch)
+	}
+	return int(t.cache[r*P+p].Load())
+}
+
+// nextEpoch invalidates the cached codes.
+func (t *Table) nextEpoch() {
+	if t.epoch++; t.epoch == 0 {
+		for i := range t.stamp {
+			t.stamp[i].Store(0)
+		}
+		t.epoch = 1
+	}
 }
 
 // Fields returns the number of fields.
@@ -270,7 +304,7 @@ func (t *Table) Lookup(ids []uint64, out []float32) {
 		f := i % nf
 		r := t.rowOf(keys, f, id)
 		for p := range t.cfg.Parts {
-			copy(out[i*d+p*pd:i*d+(p+1)*pd], t.codeword(f, p, t.nearest(f, p, r)))
+			copy(out[i*d+p*pd:i*d+(p+1)*pd], t.codeword(f, p, t.code(f, r, p)))
 		}
 	}
 }
@@ -338,6 +372,7 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 		t.cb.Apply(t.cidx, t.cgrad[:at*pd])
 	}
 	clear(t.cgrad)
+	t.nextEpoch()
 }
 
 // computeCodes writes the codes of ids[lo:hi] (from their queries before
@@ -348,7 +383,7 @@ func (t *Table) computeCodes(ids []uint64, codes []uint16, lo, hi int, keys *[]e
 		f := i % nf
 		r := t.rowOf(keys, f, ids[i])
 		for p := range P {
-			codes[i*P+p] = uint16(t.nearest(f, p, r))
+			codes[i*P+p] = uint16(t.code(f, r, p))
 		}
 	}
 }
@@ -365,7 +400,7 @@ func (t *Table) Bytes() embedding.Bytes {
 	cb := t.cb.Bytes()
 	b.Params += cb.Params
 	b.Optimizer += cb.Optimizer
-	b.Index += int64(len(t.high))
+	b.Index += int64(len(t.high)) + 4*int64(len(t.stamp)+len(t.cache))
 	return b
 }
 
@@ -403,7 +438,7 @@ func (t *Table) Describe() (embedding.Description, error) {
 	codes := make([]int, P)
 	put := func(dst []float32, f, r, b, w int) []float32 {
 		for p := range P {
-			codes[p] = t.nearest(f, p, r)
+			codes[p] = t.code(f, r, p)
 		}
 		return append(dst, pack(codes, b, w)...)
 	}

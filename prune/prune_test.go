@@ -527,3 +527,16 @@ func mustIndex(t testing.TB, ids [][]uint64) embedding.Index {
 	}
 	return x
 }
+
+// TestExp32 checks exp32 against math.Exp over PEP's range.
+func TestExp32(t *testing.T) {
+	for x := float32(-87); x <= 88; x += 0.01 {
+		want := math.Exp(float64(x))
+		if got := float64(exp32(x)); math.Abs(got-want) > 4e-7*want {
+			t.Fatalf("exp32(%v) = %v, math.Exp %v", x, got, want)
+		}
+	}
+	if exp32(-100) != 0 || !math.IsInf(float64(exp32(100)), 1) {
+		t.Fatal("exp32 out of range")
+	}
+}
