@@ -71,7 +71,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/hashing"
@@ -162,14 +161,8 @@ var paramNames = []string{"config", "hash_fraction", "threshold", "decay", "buck
 // individual params (which win).
 func readSettings(s *embedding.Spec) (settings, error) {
 	var st settings
-	if path := s.Params["config"]; path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return st, fmt.Errorf("cafe table: settings file: %w", err)
-		}
-		if err := embedding.DecodeConfig(b, &st); err != nil {
-			return st, fmt.Errorf("cafe table: settings file %s (keys %v): %w", path, paramNames[1:], err)
-		}
+	if err := s.SettingsFile("cafe", &st); err != nil {
+		return st, fmt.Errorf("%w (keys %v)", err, paramNames[1:])
 	}
 	for _, name := range []string{"hash_fraction", "threshold", "decay"} {
 		if _, ok := s.Params[name]; !ok {

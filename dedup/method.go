@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 
 	"github.com/embtab/embtab/embedding"
 )
@@ -74,14 +73,10 @@ func ConfigFor(s embedding.Spec) (Config, error) {
 		sh.Block = s.Dim
 	}
 	after := DefaultAfter
-	if path := s.Params["config"]; path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return c, fmt.Errorf("dedup table: table config: %w", err)
-		}
+	if s.Params["config"] != "" {
 		var f Shape
-		if err := embedding.DecodeConfig(b, &f); err != nil {
-			return c, fmt.Errorf("dedup table: table config %s: %w: %w", path, embedding.ErrConfig, err)
+		if err := s.SettingsFile(Method, &f); err != nil {
+			return c, err
 		}
 		if f.Block != 0 {
 			sh.Block = f.Block

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -128,6 +129,25 @@ func (s *Spec) CheckParams(method string, known ...string) error {
 		if !slices.Contains(known, k) {
 			return fmt.Errorf("%s table: unknown setting %q (it takes %v): %w", method, k, known, ErrConfig)
 		}
+	}
+	return nil
+}
+
+// SettingsFile decodes into v the JSON file the "config" setting names
+// (--table-config), strictly: unknown keys and trailing data are errors.
+// Without the setting v is left as it is. The errors name the method and
+// the file and wrap [ErrConfig].
+func (s *Spec) SettingsFile(method string, v any) error {
+	path := s.Params["config"]
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s table: settings file: %w: %w", method, ErrConfig, err)
+	}
+	if err := DecodeConfig(b, v); err != nil {
+		return fmt.Errorf("%s table: settings file %s: %w: %w", method, path, ErrConfig, err)
 	}
 	return nil
 }

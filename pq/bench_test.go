@@ -1,37 +1,15 @@
 package pq
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"github.com/embtab/embtab/embedding"
-	"github.com/embtab/embtab/hashing"
+	"github.com/embtab/embtab/embedding/embtest"
 	"github.com/embtab/embtab/kernels"
 )
 
-// benchVocab is 26 fields of 10,000 ids each with Zipf-like counts, and a
-// 2048-example batch drawn by those counts.
-func benchVocab() ([][]uint64, [][]uint32, []uint64) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	ids, counts := make([][]uint64, 26), make([][]uint32, 26)
-	for f := range ids {
-		for k := range 10000 {
-			ids[f] = append(ids[f], hashing.Mix64(uint64(f)<<32|uint64(k)))
-			counts[f] = append(counts[f], uint32(1+100000/(k+1)))
-		}
-	}
-	z := rand.NewZipf(rng, 1.1, 1, 9999)
-	batch := make([]uint64, 0, 2048*26)
-	for range 2048 {
-		for f := range 26 {
-			batch = append(batch, ids[f][z.Uint64()])
-		}
-	}
-	return ids, counts, batch
-}
-
 func benchTable(b *testing.B, kind string) *Table {
-	ids, counts, _ := benchVocab()
+	ids, counts, _ := embtest.ZipfVocab(26, 10000, 2048)
 	c := Config{Kind: kind, Parts: 4, High: 256, Low: 64,
 		Full: embedding.Config{Dim: 16, Optimizer: embedding.Optimizer{Name: embedding.RowwiseAdagrad, LR: 0.05}, Seed: 1, InitScale: 0.01}}
 	if kind == DPQ {
@@ -48,7 +26,7 @@ func benchTable(b *testing.B, kind string) *Table {
 // BenchmarkStep times a training step (Lookup and Apply of 2048 examples
 // of 26 fields, dim 16, 4 parts, 2 threads).
 func BenchmarkStep(b *testing.B) {
-	_, _, batch := benchVocab()
+	_, _, batch := embtest.ZipfVocab(26, 10000, 2048)
 	out := make([]float32, len(batch)*16)
 	g := make([]float32, len(out))
 	for i := range g {
@@ -69,7 +47,7 @@ func BenchmarkStep(b *testing.B) {
 // BenchmarkServe times serving a batch from the artifact form (resolve
 // and gather through the plan, one thread).
 func BenchmarkServe(b *testing.B) {
-	_, _, batch := benchVocab()
+	_, _, batch := embtest.ZipfVocab(26, 10000, 2048)
 	for _, kind := range []string{MGQE, DPQ} {
 		b.Run(kind, func(b *testing.B) {
 			d, err := benchTable(b, kind).Describe()

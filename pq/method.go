@@ -1,12 +1,10 @@
 package pq
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
 
 	"github.com/embtab/embtab/embedding"
 )
@@ -53,16 +51,8 @@ func (m method) New(s embedding.Spec) (embedding.Trainable, error) {
 		return nil, fmt.Errorf("%s table: per-field dims: %w", m.kind, embedding.ErrConfig)
 	}
 	var set Settings
-	if path := s.Params["config"]; path != "" {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s table: %w", m.kind, err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&set); err != nil {
-			return nil, fmt.Errorf("%s table: %s: %w: %w", m.kind, path, err, embedding.ErrConfig)
-		}
+	if err := s.SettingsFile(m.kind, &set); err != nil {
+		return nil, err
 	}
 	set = set.defaults(m.kind)
 	if !(set.TopFraction >= 0 && set.TopFraction <= 1) {

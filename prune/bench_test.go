@@ -1,40 +1,18 @@
 package prune
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"github.com/embtab/embtab/embedding"
-	"github.com/embtab/embtab/hashing"
+	"github.com/embtab/embtab/embedding/embtest"
 	"github.com/embtab/embtab/kernels"
 )
-
-// benchVocab is 26 fields of 10,000 ids each with Zipf-like counts, and a
-// 2048-example batch drawn by those counts.
-func benchVocab() ([][]uint64, [][]uint32, []uint64) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	ids, counts := make([][]uint64, 26), make([][]uint32, 26)
-	for f := range ids {
-		for k := range 10000 {
-			ids[f] = append(ids[f], hashing.Mix64(uint64(f)<<32|uint64(k)))
-			counts[f] = append(counts[f], uint32(1+100000/(k+1)))
-		}
-	}
-	z := rand.NewZipf(rng, 1.1, 1, 9999)
-	batch := make([]uint64, 0, 2048*26)
-	for range 2048 {
-		for f := range 26 {
-			batch = append(batch, ids[f][z.Uint64()])
-		}
-	}
-	return ids, counts, batch
-}
 
 // BenchmarkStep times a training step (Lookup and Apply of 2048 examples
 // of 26 fields, dim 16, 2 threads) of each pruned table beside the full
 // table it wraps.
 func BenchmarkStep(b *testing.B) {
-	ids, counts, batch := benchVocab()
+	ids, counts, batch := embtest.ZipfVocab(26, 10000, 2048)
 	out := make([]float32, len(batch)*16)
 	g := make([]float32, len(out))
 	for i := range g {
@@ -79,7 +57,7 @@ func BenchmarkStep(b *testing.B) {
 // plan, one thread) from a DeepLight table's sparse form at a quarter of
 // the full table's bytes, beside the full table's artifact rows.
 func BenchmarkServe(b *testing.B) {
-	ids, counts, batch := benchVocab()
+	ids, counts, batch := embtest.ZipfVocab(26, 10000, 2048)
 	opt := embedding.Optimizer{Name: embedding.RowwiseAdagrad, LR: 0.05}
 	full := embedding.Config{Dim: 16, Optimizer: opt, Seed: 1, InitScale: 0.01}
 	ft, err := embedding.NewFull(ids, full)

@@ -1,12 +1,10 @@
 package prune
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
 
 	"github.com/embtab/embtab/embedding"
 )
@@ -33,16 +31,8 @@ func (m method) New(s embedding.Spec) (embedding.Trainable, error) {
 		return nil, fmt.Errorf("%s table: per-field dims: pruning keeps single values instead: %w", m.kind, embedding.ErrConfig)
 	}
 	var set Settings
-	if path := s.Params["config"]; path != "" {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s table: %w", m.kind, err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&set); err != nil {
-			return nil, fmt.Errorf("%s table: %s: %w: %w", m.kind, path, err, embedding.ErrConfig)
-		}
+	if err := s.SettingsFile(m.kind, &set); err != nil {
+		return nil, err
 	}
 	vocab, counts := make([][]uint64, len(s.Fields)), make([][]uint32, len(s.Fields))
 	rows := 0

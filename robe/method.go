@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
 	"github.com/embtab/embtab/embedding"
@@ -51,14 +50,8 @@ func ConfigFor(s embedding.Spec) (Config, error) {
 		return c, fmt.Errorf("robe table: per-field dims (a dimension plan) are for full, hashed and unified tables: %w", embedding.ErrConfig)
 	}
 	var shape Shape
-	if path := s.Params["config"]; path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return c, fmt.Errorf("robe table: table config: %w", err)
-		}
-		if err := embedding.DecodeConfig(b, &shape); err != nil {
-			return c, fmt.Errorf("robe table: table config %s: %w: %w", path, embedding.ErrConfig, err)
-		}
+	if err := s.SettingsFile(Method, &shape); err != nil {
+		return c, err
 	}
 	block, err := s.IntParam("block", shape.Block)
 	if err != nil {

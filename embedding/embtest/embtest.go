@@ -536,3 +536,26 @@ func (s *suite) testAllocs(t *testing.T) {
 		t.Errorf("Apply allocates %v times per call in steady state", n)
 	}
 }
+
+// ZipfVocab returns a benchmark's vocabulary and batch: fields fields of
+// perField ids each (hashed), their counts falling as 1/rank, and
+// examples examples whose ids are drawn by Zipf's law (s = 1.1), the
+// batch row-major as Table.Lookup takes it.
+func ZipfVocab(fields, perField, examples int) (ids [][]uint64, counts [][]uint32, batch []uint64) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids, counts = make([][]uint64, fields), make([][]uint32, fields)
+	for f := range ids {
+		for k := range perField {
+			ids[f] = append(ids[f], hashing.Mix64(uint64(f)<<32|uint64(k)))
+			counts[f] = append(counts[f], uint32(1+100000/(k+1)))
+		}
+	}
+	z := rand.NewZipf(rng, 1.1, 1, uint64(perField-1))
+	batch = make([]uint64, 0, examples*fields)
+	for range examples {
+		for f := range fields {
+			batch = append(batch, ids[f][z.Uint64()])
+		}
+	}
+	return ids, counts, batch
+}
