@@ -26,8 +26,8 @@ type Config struct {
 	Full embedding.Config `json:"full"`
 	// Budget is the serving bytes the sparse form must fit.
 	Budget int64 `json:"budget"`
-	// PruneEvery is the steps between prunes (DeepLight) or budget checks
-	// (PEP); default 10.
+	// PruneEvery is the steps between prunes (DeepLight; default 10) or
+	// budget checks (PEP, each a pass over every value; default 50).
 	PruneEvery int `json:"prune_every"`
 	// Ramp is the share of the run's steps by which the budget is met:
 	// DeepLight's schedule ends there (default 0.8), PEP's and AutoSrh's
@@ -57,6 +57,9 @@ type Settings struct {
 func (c Config) withDefaults() (Config, error) {
 	if c.PruneEvery == 0 {
 		c.PruneEvery = 10
+		if c.Kind == PEP {
+			c.PruneEvery = 50 // each check thresholds every value
+		}
 	}
 	if c.Ramp == 0 {
 		c.Ramp = 0.8
@@ -122,6 +125,7 @@ type Table struct {
 	// AutoSrh's search: each row's frequency group (nil once the search
 	// ended) and the groups' per-dimension weights.
 	srh *srhSearch
+	sz  *sizer // pruneTo's and thresholdedBytes' histograms
 }
 
 // New returns a fresh table over vocab (per field, the training ids) for
@@ -439,10 +443,20 @@ func (t *Table) fieldRows() ([][]uint64, [][]float32) {
 	return vocab, params
 }
 
+// newSizer returns the table's sizer, cleared (one per table: its
+// histograms are 768 KiB).
+func (t *Table) newSizer() *sizer {
+	if t.sz == nil {
+		t.sz = &sizer{}
+	}
+	*t.sz = sizer{dim: t.cfg.Full.Dim}
+	return t.sz
+}
+
 // pruneTo prunes the smallest values until the sparse form fits target
 // bytes.
 func (t *Table) pruneTo(target int64) {
-	z := &sizer{dim: t.cfg.Full.Dim}
+	z := t.newSizer()
 	z.addTable(t.fieldRows())
 	th, _ := z.cut(target)
 	vals := t.rows.Params()
@@ -463,7 +477,7 @@ func (t *Table) thresholdedBytes() int64 {
 	d := t.cfg.Full.Dim
 	vocab, params := t.fieldRows()
 	th := t.thr.Params()
-	z := &sizer{dim: d}
+	z := t.newSizer()
 	row := make([]float32, d)
 	at := 0
 	for f, ids := range vocab {
