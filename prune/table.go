@@ -34,7 +34,9 @@ type Config struct {
 	// search at the latest (default 0.5).
 	Ramp float64 `json:"ramp"`
 	// ThresholdInit is PEP's thresholds' initial s (sigmoid(s) is the
-	// threshold); default -6.
+	// threshold); default -15 (3e-7: below any row's init, which at
+	// Xavier's bound over millions of rows is ~1e-3, so nothing starts
+	// pruned; the row optimizer's normalised steps raise it).
 	ThresholdInit float32 `json:"threshold_init,omitempty"`
 	// AutoSrh: Groups frequency groups of ids (default 6), their
 	// per-dimension weights' L1 coefficient (default 1e-5) and step
@@ -71,7 +73,7 @@ func (c Config) withDefaults() (Config, error) {
 	case DeepLight:
 	case PEP:
 		if c.ThresholdInit == 0 {
-			c.ThresholdInit = -6
+			c.ThresholdInit = -15
 		}
 	case AutoSrh:
 		if c.Groups == 0 {
