@@ -79,8 +79,28 @@ func TestTrainModelsLearn(t *testing.T) {
 // TestResumeSameResult interrupts a run after a few steps and resumes it
 // from its checkpoint: the result must equal an uninterrupted run's.
 func TestResumeSameResult(t *testing.T) {
+	testResumeSameResult(t, Config{})
+}
+
+// TestResumeScheduled is TestResumeSameResult for the tables whose
+// training follows the run's step (embedding.Scheduled: DeepLight prunes
+// on its schedule, across the resume point; PEP and AutoSrh fix their
+// masks before it) and for MGQE's cached codes.
+func TestResumeScheduled(t *testing.T) {
+	for _, tc := range []struct {
+		table  string
+		budget int64
+	}{{"deeplight", 40000}, {"pep", 40000}, {"autosrh", 40000}, {"mgqe", 300000}} {
+		t.Run(tc.table, func(t *testing.T) {
+			testResumeSameResult(t, Config{Table: tc.table, MemoryBudget: tc.budget})
+		})
+	}
+}
+
+func testResumeSameResult(t *testing.T, base Config) {
 	data := genData(t, 6000)
-	cfg := Config{Data: data, Model: "dlrm", Dim: 8, Batch: 500, Epochs: 2, Threads: 2, CheckpointEvery: 3, LogEvery: 1}
+	cfg := base
+	cfg.Data, cfg.Model, cfg.Dim, cfg.Batch, cfg.Epochs, cfg.Threads, cfg.CheckpointEvery, cfg.LogEvery = data, "dlrm", 8, 500, 2, 2, 3, 1
 	cfg.Out = t.TempDir()
 	want, err := Train(context.Background(), cfg, Options{})
 	if err != nil {
@@ -99,6 +119,9 @@ func TestResumeSameResult(t *testing.T) {
 	}
 	if !got.Resumed {
 		t.Fatal("run did not resume")
+	}
+	if b := base.MemoryBudget; b > 0 && (got.ServingBytes > b || got.FullServingBytes <= b) {
+		t.Fatalf("serving bytes %d, full table's %d, budget %d: the budget must bind and hold", got.ServingBytes, got.FullServingBytes, b)
 	}
 	if got.TestAUC != want.TestAUC || got.TestLogLoss != want.TestLogLoss || got.Steps != want.Steps {
 		t.Fatalf("resumed run: auc %v logloss %v steps %d; uninterrupted: auc %v logloss %v steps %d",
