@@ -42,8 +42,12 @@ func TestConformance(t *testing.T) {
 	for _, codec := range []string{"fp32", "int8"} {
 		for name, fixture := range map[string]func(testing.TB, string) *artifact.Artifact{
 			"": storetest.Fixture, "/field-dims": storetest.FixtureFieldDims,
+			"/sparse": func(t testing.TB, _ string) *artifact.Artifact { return storetest.FixtureSparse(t) },
 		} {
 			t.Run(codec+name, func(t *testing.T) {
+				if name == "/sparse" && codec != "fp32" {
+					t.Skip("sparse rows are fp32 only")
+				}
 				a := fixture(t, codec)
 				storetest.Run(t, a, func(t *testing.T) lookup.Store {
 					s, err := redisstore.Open(context.Background(), a, redisstore.Options{Addrs: addrs, Prefix: "test"})

@@ -20,6 +20,7 @@ import (
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/lookup"
 	"github.com/embtab/embtab/multiplex"
+	"github.com/embtab/embtab/prune"
 )
 
 // Fixture writes a small artifact with rows in codec into a temporary
@@ -52,6 +53,28 @@ func FixtureFieldDims(t testing.TB, codec string) *artifact.Artifact {
 	}
 	Train(tbl, 5, 11)
 	return write(t, tbl, codec)
+}
+
+// FixtureSparse is Fixture for a pruned table's sparse form (package
+// prune: a DeepLight table of 3 fields of 200 ids, dim 8, pruned to a
+// third of its bytes): row sets of many widths, the vocabulary as the
+// index. Its rows only exist in fp32.
+func FixtureSparse(t testing.TB) *artifact.Artifact {
+	t.Helper()
+	vocab, counts := make([][]uint64, 3), make([][]uint32, 3)
+	for f := range vocab {
+		for k := range 200 {
+			vocab[f] = append(vocab[f], uint64(f*1000+k+1))
+			counts[f] = append(counts[f], 1)
+		}
+	}
+	tbl, err := prune.New(vocab, counts, prune.Config{Kind: prune.DeepLight, Budget: 3 * 200 * 44 / 3, PruneEvery: 1,
+		Full: embedding.Config{Dim: 8, Seed: 7, InitScale: 0.1, Optimizer: embedding.Optimizer{Name: embedding.RowwiseAdagrad, LR: 0.1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl.SetStep(0, 1)
+	return write(t, tbl, "fp32")
 }
 
 // write writes tbl as an artifact of 3 categorical fields with rows in
