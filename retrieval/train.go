@@ -3,6 +3,7 @@ package retrieval
 import (
 	"context"
 	"fmt"
+	"github.com/embtab/embtab/embedding"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -55,6 +56,9 @@ func Train(ctx context.Context, m *Model, sp *Split, hooks TrainHooks) error {
 				return err
 			}
 			hi := min(lo+bs, len(order))
+			if sch, ok := m.Table.(embedding.Scheduled); ok {
+				sch.SetStep(done, total) // a pruning schedule (package prune)
+			}
 			loss, err := st.step(order[lo:hi])
 			if err != nil {
 				return fmt.Errorf("train two-tower: epoch %d: %w", epoch, err)
