@@ -129,6 +129,7 @@ type Table struct {
 	stamp []atomic.Uint32
 	cache []atomic.Uint32
 	epoch uint32
+	norms []float32 // each codeword's squared norm, for nearest
 	// Apply's scratch.
 	codes []uint16
 	cgrad []float32
@@ -180,6 +181,7 @@ func New(vocab [][]uint64, counts [][]uint32, top float64, c Config) (*Table, er
 		copy(t.high[t.base[f]:], high[f])
 	}
 	t.cb.InitUniform(0, t.cb.Len(), c.Full.InitScale, c.Full.Seed, 1<<20)
+	t.updateNorms()
 	return t, nil
 }
 
@@ -219,6 +221,7 @@ func wrap(c Config, full *embedding.Full, cb *embedding.Rows) (*Table, error) {
 	t.stamp = make([]atomic.Uint32, len(t.high))
 	t.cache = make([]atomic.Uint32, len(t.high)*c.Parts)
 	t.epoch = 1
+	t.updateNorms()
 	return t, nil
 }
 
@@ -235,8 +238,10 @@ func (t *Table) code(f, r, p int) int {
 	return int(t.cache[r*P+p].Load())
 }
 
-// nextEpoch invalidates the cached codes.
+// nextEpoch invalidates the cached codes (and recomputes the norms of
+// the codewords, which moved).
 func (t *Table) nextEpoch() {
+	t.updateNorms()
 	if t.epoch++; t.epoch == 0 {
 		for i := range t.stamp {
 			t.stamp[i].Store(0)
@@ -258,28 +263,47 @@ func (t *Table) rowOf(keys *[]embedding.Key, f int, id uint64) int {
 }
 
 // nearest returns the code of part p of query row r of field f: the
-// nearest of the row's tier's codewords (the first on ties).
+// nearest of the row's tier's codewords by squared distance, computed as
+// |c|² − 2·q·c (|q|² is the same for every candidate) with the epoch's
+// norms; the first on ties.
 func (t *Table) nearest(f, p, r int) int {
 	pd := t.cfg.Full.Dim / t.cfg.Parts
-	q := t.q.Params()[r*t.cfg.Full.Dim+p*pd:][:pd]
+	q := t.q.Params()[r*t.cfg.Full.Dim+p*pd:][:pd:pd]
 	k := t.lows[f]
 	if t.high[r] {
 		k = t.books[f]
 	}
-	cbs := t.cb.Params()[(t.bbase[f]+p*t.books[f])*pd:][: k*pd : k*pd]
+	first := t.bbase[f] + p*t.books[f]
+	cbs := t.cb.Params()[first*pd:][: k*pd : k*pd]
+	norms := t.norms[first:][:k:k]
 	best, bestD := 0, float32(math.Inf(1))
-	for c := range k {
+	for c, n := range norms {
 		w := cbs[c*pd : (c+1)*pd : (c+1)*pd]
-		var s float32
+		var dot float32
 		for j, x := range q {
-			e := x - w[j]
-			s += e * e
+			dot += x * w[j]
 		}
-		if s < bestD {
+		if s := n - 2*dot; s < bestD {
 			best, bestD = c, s
 		}
 	}
 	return best
+}
+
+// updateNorms recomputes the codewords' squared norms.
+func (t *Table) updateNorms() {
+	pd := t.cb.Dim()
+	if len(t.norms) != t.cb.Len() {
+		t.norms = make([]float32, t.cb.Len())
+	}
+	vals := t.cb.Params()
+	for c := range t.norms {
+		var s float32
+		for _, x := range vals[c*pd : (c+1)*pd] {
+			s += x * x
+		}
+		t.norms[c] = s
+	}
 }
 
 // codeword returns codeword c of part p of field f.
