@@ -46,7 +46,7 @@ func (m method) New(s embedding.Spec) (embedding.Trainable, error) {
 	}
 	return New(vocab, counts, Config{Kind: m.kind, Budget: s.SizingBudget(),
 		PruneEvery: set.PruneEvery, Ramp: set.Ramp, ThresholdInit: set.ThresholdInit,
-		Groups: set.Groups, L1: set.L1, AlphaLR: set.AlphaLR,
+		Groups: set.Groups, L1: set.L1, AlphaLR: set.AlphaLR, Retrain: set.Retrain,
 		Full: embedding.Config{Method: embedding.MethodFull, Dim: s.Dim, Optimizer: s.Optimizer, InitScale: init, Seed: s.Seed, Storage: s.Storage}})
 }
 

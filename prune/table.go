@@ -44,6 +44,10 @@ type Config struct {
 	Groups  int     `json:"groups,omitempty"`
 	L1      float32 `json:"l1,omitempty"`
 	AlphaLR float32 `json:"alpha_lr,omitempty"`
+	// Retrain names the artifact of an earlier pruned run: the table
+	// trains from its init under that run's mask from the first step (PEP's
+	// and AutoSrh's retraining stage; no search, no schedule).
+	Retrain string `json:"retrain,omitempty"`
 }
 
 // Settings are the --table-config file's fields.
@@ -54,6 +58,7 @@ type Settings struct {
 	Groups        int     `json:"groups"`
 	L1            float32 `json:"l1"`
 	AlphaLR       float32 `json:"alpha_lr"`
+	Retrain       string  `json:"retrain"`
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -173,6 +178,15 @@ func New(vocab [][]uint64, counts [][]uint32, c Config) (*Table, error) {
 			return nil, err
 		}
 		t.srh = newSRHSearch(groups, c.Groups, d)
+	}
+	if c.Retrain != "" {
+		kept, err := keptMask(c.Retrain, d)
+		if err != nil {
+			return nil, fmt.Errorf("%s table: %w", c.Kind, err)
+		}
+		if err := t.restrict(kept); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }
