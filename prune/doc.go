@@ -16,8 +16,9 @@
 //     run at the latest, the thresholded values are kept, the zeros
 //     masked, any excess cut by magnitude, and training goes on under the
 //     mask. The paper retrains from the initial values under the mask (a
-//     lottery ticket) in a second run; this table fine-tunes instead, in
-//     the same run.
+//     lottery ticket); this table fine-tunes instead, in the same run, and
+//     the second stage is a second run: the setting retrain names the first
+//     run's artifact, whose mask the new table trains under from its init.
 //
 // Training holds a full table (one row per training id and one per
 // field for unseen ids, fp32 only) and a bit per value. An artifact holds
@@ -29,6 +30,12 @@
 // 4·(1+K) + 12 bytes at dims up to 24, against 4·dim + 12 for the full
 // table: the budget is met with ids pruned whole as well as with values.
 //
-// Both register as table methods (train --table deeplight, --table pep;
-// settings in --table-config: prune_every, ramp, threshold_init).
+//   - AutoSrh (the VLDB'24 benchmark's): ids in frequency groups, a weight
+//     in [0, 1] per group and dimension under L1 (see srhSearch); at Ramp
+//     the weights are baked into the rows, the smallest values cut to the
+//     budget, and training goes on under the mask.
+//
+// All three register as table methods (train --table deeplight, --table
+// pep, --table autosrh; settings in --table-config: prune_every, ramp,
+// threshold_init, groups, l1, alpha_lr, retrain).
 package prune
