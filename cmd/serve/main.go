@@ -111,6 +111,7 @@ type config struct {
 	LogPredictions         string
 	LogPredictionsRate     float64
 	LogPredictionsMaxBytes int64
+	LogPredictionsKeep     int
 	Addr                   string
 	DebugAddr              string
 	AllowRemote            bool
@@ -162,7 +163,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.BatchMax, "batch-max", 1024, "scoring micro-batcher: most instances of one merged dense-net pass (a pass closes early when it has them)")
 	fs.StringVar(&c.LogPredictions, "log-predictions", "", "append a sampled share of the scored instances (features as received and the score returned, one JSON line each) to this file, for training-serving skew checks (default off)")
 	fs.Float64Var(&c.LogPredictionsRate, "log-predictions-rate", 0.01, "share of scored instances --log-predictions writes (0 to 1)")
-	logMax := fs.String("log-predictions-max-bytes", "1GiB", "size at which --log-predictions stops writing (lines then count as dropped)")
+	logMax := fs.String("log-predictions-max-bytes", "1GiB", "size at which --log-predictions rotates (with --log-predictions-keep) or stops writing (lines then count as dropped)")
+	fs.IntVar(&c.LogPredictionsKeep, "log-predictions-keep", 0, "old prediction logs kept when the log reaches --log-predictions-max-bytes: the file becomes FILE.1 (older ones FILE.2, ...) and a new one starts (0: no rotation, writing stops at the limit)")
 	fs.IntVar(&c.MaxFields, "max-fields", 1024, "most features per instance")
 	fs.IntVar(&c.MaxK, "max-k", 1000, "most items one /v1/retrieve request may ask for (two-tower models)")
 	gcPercent := fs.Int("gc-percent", 400, "Go GC target (GOGC): heap growth in percent between collections; the service allocates per request and a higher target collects less often, halving p99 at 10k req/s (BENCHMARKS.md) for a few tens of MiB more RSS; a GOGC environment variable wins unless this flag is given; -1 disables the GC")
@@ -275,6 +277,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--batch-wait %v: want 0 to 1s", c.BatchWait)
 	case c.LogPredictions != "" && !(c.LogPredictionsRate > 0 && c.LogPredictionsRate <= 1):
 		return fmt.Errorf("--log-predictions-rate %v: want a share in (0, 1]", c.LogPredictionsRate)
+	case c.LogPredictionsKeep < 0 || c.LogPredictionsKeep > 1000:
+		return fmt.Errorf("--log-predictions-keep %d: want 0 to 1000", c.LogPredictionsKeep)
 	case c.BatchMax < 1:
 		return fmt.Errorf("--batch-max %d must be positive", c.BatchMax)
 	case c.MaxFields < 1:

@@ -5,7 +5,9 @@ package main
 // features as the server received them (categorical values as strings,
 // dense values raw) and the probability it returned, written by one
 // goroutine behind a bounded queue (a full queue drops lines, counted,
-// rather than slowing requests) up to a byte limit.
+// rather than slowing requests) up to a byte limit, where the file is
+// either rotated (path.1 is the newest old file, up to path.<keep>) or, with
+// keep 0, left full.
 
 import (
 	"bufio"
@@ -34,29 +36,33 @@ type predLine struct {
 
 // predLogger writes sampled prediction lines to a file.
 type predLogger struct {
+	path     string
 	rate     float64
 	maxBytes int64
+	keep     int
 	lines    chan predLine
 	done     chan struct{}
 	f        *os.File
 	log      *slog.Logger
 	written  prometheus.Counter
 	dropped  prometheus.Counter
+	rotated  prometheus.Counter
 	once     sync.Once
 }
 
 // newPredLogger opens path for appending (created 0600) and starts its
 // writer.
-func newPredLogger(path string, rate float64, maxBytes int64, log *slog.Logger, reg prometheus.Registerer) (*predLogger, error) {
+func newPredLogger(path string, rate float64, maxBytes int64, keep int, log *slog.Logger, reg prometheus.Registerer) (*predLogger, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("--log-predictions: %w", err)
 	}
-	p := &predLogger{rate: rate, maxBytes: maxBytes, lines: make(chan predLine, 4096), done: make(chan struct{}), f: f, log: log,
+	p := &predLogger{path: path, rate: rate, maxBytes: maxBytes, keep: keep, lines: make(chan predLine, 4096), done: make(chan struct{}), f: f, log: log,
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "embtab_prediction_log_lines_total", Help: "Instances written to the prediction log."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "embtab_prediction_log_dropped_total", Help: "Sampled instances not logged: the writer's queue was full or the log reached --log-predictions-max-bytes."}),
+		rotated: prometheus.NewCounter(prometheus.CounterOpts{Name: "embtab_prediction_log_rotations_total", Help: "Times the prediction log reached --log-predictions-max-bytes and was rotated (--log-predictions-keep)."}),
 	}
-	for _, c := range []prometheus.Collector{p.written, p.dropped} {
+	for _, c := range []prometheus.Collector{p.written, p.dropped, p.rotated} {
 		if err := reg.Register(c); err != nil {
 			f.Close()
 			return nil, err
@@ -118,6 +124,15 @@ func (p *predLogger) run() {
 				}
 				return
 			}
+			if !full && p.keep > 0 && cw.n+int64(w.Buffered()) >= p.maxBytes {
+				if err := p.rotate(w); err != nil {
+					p.log.Error("prediction log: rotate: writing stops", "err", err)
+					full = true
+				} else {
+					cw = &countingWriter{w: p.f}
+					w.Reset(cw)
+				}
+			}
 			if full || cw.n+int64(w.Buffered()) >= p.maxBytes {
 				if !full {
 					p.log.Warn("prediction log reached its size limit: no more lines", "limit", p.maxBytes)
@@ -138,6 +153,37 @@ func (p *predLogger) run() {
 			}
 		}
 	}
+}
+
+// rotate flushes w and closes the file, shifts path.1 .. path.<keep-1>
+// up by one (dropping path.<keep>), renames the file to path.1 and opens a
+// new one at path.
+func (p *predLogger) rotate(w *bufio.Writer) error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := p.f.Sync(); err != nil {
+		return err
+	}
+	if err := p.f.Close(); err != nil {
+		return err
+	}
+	for i := p.keep - 1; i >= 1; i-- {
+		old := fmt.Sprintf("%s.%d", p.path, i)
+		if err := os.Rename(old, fmt.Sprintf("%s.%d", p.path, i+1)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	if err := os.Rename(p.path, p.path+".1"); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	p.f = f
+	p.rotated.Inc()
+	return nil
 }
 
 // countingWriter counts the bytes written through it.

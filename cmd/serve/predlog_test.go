@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestPredictionLog: with rate 1 every scored instance is one JSON line
@@ -57,5 +59,44 @@ func TestPredictionLog(t *testing.T) {
 	s2.Close()
 	if st, err := os.Stat(path2); err != nil || st.Size() > 10+1024 {
 		t.Errorf("limited log: %v, %v", st, err)
+	}
+}
+
+// TestPredictionLogRotates: with --log-predictions-keep 2 a log at its
+// size limit becomes FILE.1 (the one before FILE.2, the oldest dropped)
+// and writing goes on in a new FILE, losing no line.
+func TestPredictionLogRotates(t *testing.T) {
+	f := testFixture(t)
+	path := filepath.Join(t.TempDir(), "pred.jsonl")
+	cfg := testConfig(f.dir)
+	cfg.LogPredictions, cfg.LogPredictionsRate, cfg.LogPredictionsMaxBytes, cfg.LogPredictionsKeep = path, 1, 1500, 2
+	s, hs, _ := newTestServer(t, cfg)
+	const n = 12
+	for i := range n {
+		scores(t, hs.URL, map[string]any{"features": f.instance(i % 6)})
+		time.Sleep(20 * time.Millisecond) // let the writer take each line in turn
+	}
+	s.Close()
+	count := func(p string) int {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return -1
+		}
+		return strings.Count(string(data), "\n")
+	}
+	cur, one, two := count(path), count(path+".1"), count(path+".2")
+	if cur < 1 || one < 1 || two < 1 {
+		t.Fatalf("lines in FILE, FILE.1, FILE.2: %d, %d, %d: want all three written", cur, one, two)
+	}
+	if _, err := os.Stat(path + ".3"); err == nil {
+		t.Fatal("FILE.3 exists: keep is 2")
+	}
+	for _, p := range []string{path + ".1", path + ".2"} {
+		if st, _ := os.Stat(p); st.Size() > 1500+1024 {
+			t.Errorf("%s: %d bytes, limit 1500", p, st.Size())
+		}
+	}
+	if total := cur + one + two; total > n {
+		t.Fatalf("%d lines for %d instances", total, n)
 	}
 }

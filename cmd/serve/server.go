@@ -62,7 +62,7 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger, reg prometheu
 		metrics: promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})}
 	s.models.Store(&registry{slots: map[string]*slot{}})
 	if cfg.LogPredictions != "" {
-		if s.plog, err = newPredLogger(cfg.LogPredictions, cfg.LogPredictionsRate, cfg.LogPredictionsMaxBytes, log, reg); err != nil {
+		if s.plog, err = newPredLogger(cfg.LogPredictions, cfg.LogPredictionsRate, cfg.LogPredictionsMaxBytes, cfg.LogPredictionsKeep, log, reg); err != nil {
 			return nil, err
 		}
 	}
