@@ -473,6 +473,10 @@ func (r *run) trainEpoch() error {
 	}
 	defer src.Close()
 	bar.SetDone(skipRows)
+	// A table with a schedule (embedding.Scheduled: pruning) is told each
+	// step of the run's total.
+	sch, _ := r.st.table.(embedding.Scheduled)
+	totalSteps := (r.sp.trainRows + int64(cfg.Batch) - 1) / int64(cfg.Batch) * int64(cfg.Epochs)
 	start := time.Now()
 	for {
 		if err := r.ctx.Err(); err != nil {
@@ -485,9 +489,8 @@ func (r *run) trainEpoch() error {
 		if err != nil {
 			return err
 		}
-		if sch, ok := r.st.table.(embedding.Scheduled); ok {
-			perEpoch := (r.sp.trainRows + int64(cfg.Batch) - 1) / int64(cfg.Batch)
-			sch.SetStep(meta.Step, perEpoch*int64(cfg.Epochs))
+		if sch != nil {
+			sch.SetStep(meta.Step, totalSteps)
 		}
 		loss, err := r.st.step(b)
 		if err != nil {
