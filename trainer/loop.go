@@ -434,6 +434,12 @@ func (r *run) trainEpochs() error {
 		if err := r.trainEpoch(); err != nil {
 			return err
 		}
+		if sch, ok := r.st.table.(embedding.Scheduled); ok && r.meta.Epoch == r.cfg.Epochs-1 {
+			// The schedule ends with the run even if fewer batches came
+			// than the rows promised (rows skipped as malformed).
+			total := max(r.meta.Step, r.totalSteps())
+			sch.SetStep(total-1, total)
+		}
 		if err := r.evalEpoch(); err != nil {
 			return err
 		}
@@ -476,7 +482,7 @@ func (r *run) trainEpoch() error {
 	// A table with a schedule (embedding.Scheduled: pruning) is told each
 	// step of the run's total.
 	sch, _ := r.st.table.(embedding.Scheduled)
-	totalSteps := (r.sp.trainRows + int64(cfg.Batch) - 1) / int64(cfg.Batch) * int64(cfg.Epochs)
+	totalSteps := r.totalSteps()
 	start := time.Now()
 	for {
 		if err := r.ctx.Err(); err != nil {
@@ -533,6 +539,13 @@ func (r *run) trainEpoch() error {
 	r.trainTime += time.Since(start)
 	r.res.TrainLogLoss = meta.LossSum / math.Max(float64(meta.LossN), 1)
 	return nil
+}
+
+// totalSteps is the run's training steps: its epochs of whole and partial
+// batches of the training rows.
+func (r *run) totalSteps() int64 {
+	b := int64(r.cfg.Batch)
+	return (r.sp.trainRows + b - 1) / b * int64(r.cfg.Epochs)
 }
 
 // evalEpoch evaluates after epoch meta.Epoch and logs it: the
