@@ -47,6 +47,9 @@ type Gatherer struct {
 	sharedPos []int32
 	shared    [][]float32
 	present   []bool
+	// fixed: the shared rows were given once (FixShared) and are not
+	// resolved or gathered per batch.
+	fixed bool
 }
 
 // setScratch is one row set's part of a general gather.
@@ -115,7 +118,7 @@ func (g *Gatherer) Resolve(ids []uint64, fields []int) ([]Key, error) {
 		}
 	}
 	g.nOwn = len(keys)
-	if g.hasShared {
+	if g.hasShared && !g.fixed {
 		clear(g.present)
 		if fields == nil {
 			if len(ids) > 0 {
@@ -209,10 +212,33 @@ func (g *Gatherer) gatherGeneral(tables []kernels.Table, rowOf []int32, out []fl
 			return fmt.Errorf("embedding: gather row set %d: %w", s, err)
 		}
 	}
-	if g.hasShared {
+	if g.hasShared && !g.fixed {
 		g.placeShared()
 	}
 	g.combine(out)
+	return nil
+}
+
+// FixShared gives the gatherer every field's shared rows (FieldPlan.Shared)
+// once, for rows that do not change while it is used (a served artifact):
+// rows[f] holds field f's len(Shared) rows in slots of the field's Width
+// floats, as the key's set stores them (zero-padded when narrower). Resolve
+// then leaves the shared keys out of the keys it returns and Gather reads
+// these rows instead of gathering them with every batch. The gatherer keeps
+// rows (not a copy); the caller must not change them. Errors wrap ErrShape.
+func (g *Gatherer) FixShared(rows [][]float32) error {
+	p := g.plan
+	if len(rows) != len(p.Fields) {
+		return fmt.Errorf("embedding: shared rows of %d fields for %d: %w", len(rows), len(p.Fields), ErrShape)
+	}
+	for f := range p.Fields {
+		fp := &p.Fields[f]
+		if len(rows[f]) != len(fp.Shared)*fp.Width {
+			return fmt.Errorf("embedding: field %d: %d shared floats for %d rows of %d: %w", f, len(rows[f]), len(fp.Shared), fp.Width, ErrShape)
+		}
+	}
+	g.shared = rows
+	g.fixed = true
 	return nil
 }
 

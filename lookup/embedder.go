@@ -31,11 +31,20 @@ type Embedder struct {
 	mapped  Mapped
 	threads int
 	pool    sync.Pool // *scratch
+	// The plan's shared rows (a projection, a codebook: every id of a
+	// field reads them), read once from the store at the first lookup and
+	// given to every scratch's gatherer (embedding.Gatherer.FixShared),
+	// so that a request does not gather a whole codebook; nil until read
+	// (hasShared: the plan has some).
+	hasShared bool
+	sharedMu  sync.Mutex
+	shared    [][]float32
 }
 
 // scratch holds one lookup's buffers.
 type scratch struct {
 	g     *embedding.Gatherer
+	fixed bool          // g has the shared rows
 	index map[Key]int32 // distinct key -> its row in its set's fetched rows
 	first []Key         // distinct keys, in first-use order
 	count []int32       // distinct keys per row set
@@ -50,7 +59,44 @@ type scratch struct {
 func NewEmbedder(r *Resolver, s Store) *Embedder {
 	e := &Embedder{res: r, store: s, threads: 1}
 	e.mapped, _ = s.(Mapped)
+	for f := range r.plan.Fields {
+		e.hasShared = e.hasShared || len(r.plan.Fields[f].Shared) > 0
+	}
 	return e
+}
+
+// sharedRows returns the plan's shared rows, reading them from the store
+// the first time (a failed read is retried by the next lookup).
+func (e *Embedder) sharedRows(ctx context.Context) ([][]float32, error) {
+	e.sharedMu.Lock()
+	defer e.sharedMu.Unlock()
+	if e.shared != nil {
+		return e.shared, nil
+	}
+	p, w := e.res.plan, e.res.width
+	var keys []Key
+	for f := range p.Fields {
+		keys = append(keys, p.Fields[f].Shared...)
+	}
+	rows := make([]float32, len(keys)*w)
+	if len(keys) > 0 {
+		if err := e.store.Get(ctx, keys, rows); err != nil {
+			return nil, fmt.Errorf("lookup: shared rows: %w", err)
+		}
+	}
+	shared := make([][]float32, len(p.Fields))
+	at := 0
+	for f := range p.Fields {
+		fp := &p.Fields[f]
+		shared[f] = make([]float32, len(fp.Shared)*fp.Width)
+		for j, k := range fp.Shared {
+			sw := min(e.res.widths[k.Set], fp.Width)
+			copy(shared[f][j*fp.Width:j*fp.Width+sw], rows[at*w:at*w+sw])
+			at++
+		}
+	}
+	e.shared = shared
+	return shared, nil
 }
 
 // SetThreads sets the goroutines one lookup's kernels may use (default 1:
@@ -103,6 +149,16 @@ func (e *Embedder) lookup(ctx context.Context, ids []uint64, fields []int, out [
 		s = &scratch{g: embedding.NewGatherer(e.res.plan), index: make(map[Key]int32)}
 	}
 	defer e.pool.Put(s)
+	if e.hasShared && !s.fixed {
+		shared, err := e.sharedRows(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.g.FixShared(shared); err != nil {
+			return fmt.Errorf("lookup: %w", err)
+		}
+		s.fixed = true
+	}
 	keys, err := s.g.Resolve(ids, fields)
 	if err != nil {
 		return fmt.Errorf("lookup: %w: %w", ErrShape, err)
