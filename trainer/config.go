@@ -193,8 +193,16 @@ func (c *Config) RawOptions() (datasets.RawOptions, error) {
 	return o, nil
 }
 
-// Defaults fills unset fields.
+// Defaults fills unset fields. A Table naming a dimension search
+// (optembed, dnis, autodim, uniform: `train --table autodim`) is that
+// search over a full table.
 func (c *Config) Defaults() {
+	switch c.Table {
+	case "optembed", "dnis", "autodim", "uniform":
+		if c.DimSearch == "" {
+			c.Table, c.DimSearch = embedding.MethodFull, c.Table
+		}
+	}
 	if c.Format == "" && c.Data != "" {
 		c.Format = guessFormat(c.Data)
 	}

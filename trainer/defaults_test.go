@@ -21,3 +21,15 @@ func TestDefaultTable(t *testing.T) {
 		}
 	}
 }
+
+// TestTableNamesSearch: --table autodim (and the other searches) is that
+// dimension search over a full table.
+func TestTableNamesSearch(t *testing.T) {
+	for _, name := range []string{"optembed", "dnis", "autodim", "uniform"} {
+		c := Config{Table: name}
+		c.Defaults()
+		if c.Table != "full" || c.DimSearch != name {
+			t.Errorf("--table %s: table %q, dim search %q", name, c.Table, c.DimSearch)
+		}
+	}
+}
