@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Tables of the intra-feature (shrinking) methods beside the sharing methods, from the sweep's results.csv.
 
-    python3 experiments/shrink/tables.py [experiments/results]
+    python3 experiments/shrink/tables.py [experiments/results]              # print the tables
+    python3 experiments/shrink/tables.py experiments/results --update experiments/shrink/report.md
+                                                       # rewrite the report's "## The cells" section with them
 
 Per dataset and target ratio: each shrinking method's mean test AUC ± the seeds' sample sd (n seeds), its
 achieved ratio (the full table's serving bytes / its own), and the best sharing method at that ratio; cells the
@@ -12,7 +14,12 @@ import statistics as st
 import sys
 from collections import defaultdict
 
+import io
+
 d = sys.argv[1] if len(sys.argv) > 1 else "experiments/results"
+update = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--update" else None
+if update:
+    sys.stdout = io.StringIO()
 SHRINK = ["deeplight", "pep", "autosrh", "mgqe", "dpq", "mde", "optembed", "dnis", "autodim", "uniform"]
 SHARE = ["hashed", "qr", "hybrid", "multiplex", "unified", "multiprobe", "robe", "ttrec", "dhe", "dedup", "adaptemb", "cafe"]
 auc, ratio, se = defaultdict(list), defaultdict(list), {}
@@ -52,3 +59,11 @@ for ds in sorted({k[0] for k in auc}):
         best = max(((st.mean(auc[(ds, m, rt)]), m) for m in SHARE if (ds, m, rt) in auc), default=None)
         b = f"{best[1]} {cell((ds, best[1], rt))}" if best else ""
         print(f"| {rt:g}x | " + " | ".join(row) + f" | {b} |")
+
+if update:
+    tables = sys.stdout.getvalue()
+    sys.stdout = sys.__stdout__
+    text = open(update).read()
+    head = text[: text.index("## The cells")]
+    open(update, "w").write(head + "## The cells\n" + tables)
+    print(f"{update}: the cells rewritten")
