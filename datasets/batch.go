@@ -29,11 +29,36 @@ type Batch struct {
 	// Raw holds the categorical values as strings when BatchOptions.KeepRaw
 	// is set, in the same layout as IDs.
 	Raw []string
+	// Bags holds the bag fields' values, Bags[k] for Schema.Bags[k].
+	Bags []BagColumn
 	// Timestamps are Unix seconds when the schema has a timestamp.
 	Timestamps []int64
 	// FirstRow is the 0-based index in the source of the batch's first row
 	// (counting only rows that were delivered).
 	FirstRow int64
+}
+
+// BagColumn holds one bag field of a batch: example i's values are
+// IDs[Offsets[i]:Offsets[i+1]], hashed with the salt of the bag's table
+// field (Schema.BagField), in the order the source lists them.
+type BagColumn struct {
+	// Offsets has Rows+1 entries, from 0.
+	Offsets []int32
+	IDs     []uint64
+	// Raw holds the values as strings when BatchOptions.KeepRaw is set.
+	Raw []string
+}
+
+// Values returns example i's ids.
+func (c *BagColumn) Values(i int) []uint64 { return c.IDs[c.Offsets[i]:c.Offsets[i+1]] }
+
+// BagValues returns the number of bag values in b (all bags).
+func (b *Batch) BagValues() int {
+	n := 0
+	for k := range b.Bags {
+		n += len(b.Bags[k].IDs)
+	}
+	return n
 }
 
 // reset sizes b for n rows of schema s, reusing its buffers.
@@ -53,6 +78,27 @@ func (b *Batch) reset(s *Schema, n int, keepRaw bool) {
 	} else {
 		b.Timestamps = b.Timestamps[:0]
 	}
+	if len(b.Bags) != s.NumBags() {
+		b.Bags = make([]BagColumn, s.NumBags())
+	}
+	for k := range b.Bags {
+		c := &b.Bags[k]
+		c.Offsets = append(c.Offsets[:0], 0)
+		c.IDs = c.IDs[:0]
+		c.Raw = c.Raw[:0]
+	}
+}
+
+// addBag appends example values vs (hashed by h in field f) as the next
+// example of bag column c.
+func (c *BagColumn) add(h *hashing.Hasher, f int, vs []string, keepRaw bool) {
+	for _, v := range vs {
+		c.IDs = append(c.IDs, h.HashString(f, v))
+		if keepRaw {
+			c.Raw = append(c.Raw, strings.Clone(v))
+		}
+	}
+	c.Offsets = append(c.Offsets, int32(len(c.IDs)))
 }
 
 // truncate shrinks the slices to b.Rows rows.
@@ -139,7 +185,7 @@ func NewRecordBatcher(r RecordReader, opt BatchOptions) BatchReader {
 	sk := NewSkipping(r, opt.OnError, 10)
 	return &recordBatcher{
 		r: r, skip: sk, opt: opt,
-		hasher: hashing.New(opt.HashSeed, s.NumCat()),
+		hasher: hashing.New(opt.HashSeed, s.NumFields()),
 		rec:    NewRecord(s),
 	}
 }
@@ -199,6 +245,9 @@ func (rb *recordBatcher) Next() (*Batch, error) {
 			if rb.opt.KeepRaw {
 				b.Raw[i*nc+f] = strings.Clone(rec.Cat[f])
 			}
+		}
+		for k := range b.Bags {
+			b.Bags[k].add(rb.hasher, s.BagField(k), rec.Bags[k], rb.opt.KeepRaw)
 		}
 		if s.Timestamp != "" {
 			b.Timestamps[i] = rec.Timestamp

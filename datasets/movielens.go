@@ -61,6 +61,17 @@ type MovieLensOptions struct {
 	// LabelThreshold is the smallest rating labelled 1 (positive); 0 means
 	// the default, 4. It must be in 1..5.
 	LabelThreshold int
+	// GenresBag makes "genres" a multi-hot bag of the movie's genres
+	// instead of one categorical value per combination.
+	GenresBag bool
+	// History, when > 0, adds the sequence bag "history": the user's last
+	// History positively rated movies strictly before the rating (sharing
+	// movie_id's rows; see History).
+	History int
+	// Tags, when > 0 (movielens-latest only: tags.csv), adds the bag
+	// "tags": the movie's last Tags distinct tags applied before the
+	// rating (see MovieTags).
+	Tags int
 }
 
 // movieLensSchema returns the schema of MovieLens records of the given
@@ -124,6 +135,47 @@ type movieLensReader struct {
 // FormatMovieLensLatest): ratings.csv and movies.csv, half-star ratings,
 // no user demographics.
 func OpenMovieLens(dir, variant string, opt MovieLensOptions) (RecordReader, error) {
+	if opt.History < 0 || opt.Tags < 0 {
+		return nil, fmt.Errorf("open %s: history %d, tags %d: want >= 0", variant, opt.History, opt.Tags)
+	}
+	if opt.Tags > 0 && variant != FormatMovieLensLatest {
+		return nil, fmt.Errorf("open %s: a tags bag needs movielens-latest (tags.csv)", variant)
+	}
+	base := opt
+	base.GenresBag, base.History, base.Tags = false, 0, 0
+	open := func() (RecordReader, error) {
+		r, err := openMovieLensBase(dir, variant, base)
+		if err != nil {
+			return nil, err
+		}
+		if opt.Tags > 0 {
+			tagsPath, err := findMovieLensFile(dir, "tags.csv")
+			if err == nil {
+				r, err = MovieTags(r, tagsPath, opt.Tags)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("open %s %s: %w", variant, dir, err)
+			}
+		}
+		if opt.GenresBag {
+			if r, err = SplitBag(r, "genres", "|"); err != nil {
+				return nil, fmt.Errorf("open %s %s: %w", variant, dir, err)
+			}
+		}
+		return r, nil
+	}
+	if opt.History > 0 {
+		r, err := History(open, HistoryOptions{Len: opt.History})
+		if err != nil {
+			return nil, fmt.Errorf("open %s %s: %w", variant, dir, err)
+		}
+		return r, nil
+	}
+	return open()
+}
+
+// openMovieLensBase opens the one-hot MovieLens reader of OpenMovieLens.
+func openMovieLensBase(dir, variant string, opt MovieLensOptions) (RecordReader, error) {
 	threshold := opt.LabelThreshold
 	if threshold == 0 {
 		threshold = defaultLabelThreshold

@@ -59,13 +59,13 @@ func OpenRawWith(format, path string, opt RawOptions) (RecordReader, error) {
 	case FormatLibFFM:
 		return OpenLibFFM(path, opt)
 	case FormatMovieLensLatest:
-		return OpenMovieLens(path, format, MovieLensOptions{})
+		return OpenMovieLens(path, format, opt.MovieLens)
 	case FormatCriteo:
 		return OpenCriteo(path)
 	case FormatAvazu:
 		return OpenAvazu(path)
 	case FormatMovieLens1M, FormatMovieLens100K:
-		return OpenMovieLens(path, format, MovieLensOptions{})
+		return OpenMovieLens(path, format, opt.MovieLens)
 	}
 	return nil, unknownFormat(format)
 }

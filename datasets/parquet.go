@@ -25,6 +25,8 @@ const DefaultRowGroupRows = 65536
 //	<categorical> BYTE_ARRAY (STRING) required, "" = missing
 //	<timestamp>  INT64  required   Unix seconds
 //	<extra>      BYTE_ARRAY (STRING) required
+//	<bag>        LIST of BYTE_ARRAY (STRING) required elements, required list
+//	             (an empty bag is an empty list); the leaf is <bag>.list.element
 //
 // every column zstd-compressed, plain-encoded. parquet-go orders the columns
 // of a group by name; readers find columns by name, never by position.
@@ -43,6 +45,9 @@ func ParquetSchema(s *Schema) *parquet.Schema {
 	}
 	for _, n := range s.Extra {
 		g[n] = parquet.Compressed(parquet.String(), codec)
+	}
+	for _, b := range s.Bags {
+		g[b.Name] = parquet.List(parquet.Compressed(parquet.String(), codec))
 	}
 	return parquet.NewSchema(s.Dataset, g)
 }
@@ -71,6 +76,20 @@ func columnIndex(s *Schema, ps *parquet.Schema) (map[string]int, error) {
 	for _, n := range s.Extra {
 		cols = append(cols, col{n, parquet.ByteArray, false})
 	}
+	for _, b := range s.Bags {
+		leaf, ok := ps.Lookup(b.Name, "list", "element")
+		if !ok {
+			return nil, fmt.Errorf("parquet schema has no list column %q (a bag: %s.list.element)", b.Name, b.Name)
+		}
+		if leaf.Node.Type() == nil || !leaf.Node.Leaf() || leaf.Node.Type().Kind() != parquet.ByteArray {
+			return nil, fmt.Errorf("column %q: the %s schema wants a list of strings", b.Name, s.Dataset)
+		}
+		if leaf.MaxRepetitionLevel != 1 || leaf.MaxDefinitionLevel != 1 {
+			return nil, fmt.Errorf("column %q: the %s schema wants a required list of required strings (repetition %d, definition %d levels)",
+				b.Name, s.Dataset, leaf.MaxRepetitionLevel, leaf.MaxDefinitionLevel)
+		}
+		idx[bagKey(b.Name)] = leaf.ColumnIndex
+	}
 	for _, c := range cols {
 		leaf, ok := ps.Lookup(c.name)
 		if !ok {
@@ -93,6 +112,10 @@ func columnIndex(s *Schema, ps *parquet.Schema) (map[string]int, error) {
 	return idx, nil
 }
 
+// bagKey is a bag's key in a column index map (bags and other columns
+// have distinct names, but the key keeps the two kinds apart).
+func bagKey(name string) string { return "bag:" + name }
+
 // ParquetWriter writes Records to a Parquet file with the schema of one
 // dataset. Rows are built in chunks by the caller's goroutine and encoded
 // and compressed by a second goroutine, so parsing overlaps with writing.
@@ -103,6 +126,8 @@ type ParquetWriter struct {
 	label, ts       int
 	dense, cat, ext []int
 	ncols           int
+	bagAt           []int // per column: its bag, or -1
+	slot            []parquet.Value
 
 	cur    *rowChunk
 	ch     chan *rowChunk // full chunks to the writer goroutine
@@ -161,6 +186,14 @@ func NewParquetWriter(w io.Writer, s *Schema, rowGroupRows int) (*ParquetWriter,
 	for _, n := range s.Extra {
 		pw.ext = append(pw.ext, col[n])
 	}
+	pw.bagAt = make([]int, pw.ncols)
+	for i := range pw.bagAt {
+		pw.bagAt[i] = -1
+	}
+	for k, b := range s.Bags {
+		pw.bagAt[col[bagKey(b.Name)]] = k
+	}
+	pw.slot = make([]parquet.Value, pw.ncols)
 	for i := 0; i < writeChunks; i++ {
 		pw.free <- &rowChunk{}
 	}
@@ -194,34 +227,52 @@ func (pw *ParquetWriter) Write(rec *Record) error {
 	c := pw.cur
 	var row parquet.Row
 	if len(c.rows) < cap(c.rows) {
-		row = c.rows[: len(c.rows)+1 : cap(c.rows)][len(c.rows)]
+		row = c.rows[: len(c.rows)+1 : cap(c.rows)][len(c.rows)][:0]
 	}
-	if cap(row) < pw.ncols {
-		row = make(parquet.Row, pw.ncols)
+	if len(rec.Bags) != len(pw.s.Bags) {
+		return fmt.Errorf("parquet writer: record has %d bags, the schema %d", len(rec.Bags), len(pw.s.Bags))
 	}
-	row = row[:pw.ncols]
-	row[pw.label] = parquet.Int32Value(int32(rec.Label)).Level(0, 0, pw.label)
+	slot := pw.slot
+	slot[pw.label] = parquet.Int32Value(int32(rec.Label)).Level(0, 0, pw.label)
 	for j, col := range pw.dense {
 		if rec.DenseValid[j] {
-			row[col] = parquet.Int64Value(rec.Dense[j]).Level(0, 1, col)
+			slot[col] = parquet.Int64Value(rec.Dense[j]).Level(0, 1, col)
 		} else {
-			row[col] = parquet.NullValue().Level(0, 0, col)
+			slot[col] = parquet.NullValue().Level(0, 0, col)
 		}
 	}
 	// Strings point into the arena; it is only appended to while the chunk
 	// fills, and earlier rows keep the old backing array if it grows.
-	for f, col := range pw.cat {
+	str := func(v string, rep, def, col int) parquet.Value {
 		start := len(c.arena)
-		c.arena = append(c.arena, rec.Cat[f]...)
-		row[col] = parquet.ByteArrayValue(c.arena[start:len(c.arena):len(c.arena)]).Level(0, 0, col)
+		c.arena = append(c.arena, v...)
+		return parquet.ByteArrayValue(c.arena[start:len(c.arena):len(c.arena)]).Level(rep, def, col)
+	}
+	for f, col := range pw.cat {
+		slot[col] = str(rec.Cat[f], 0, 0, col)
 	}
 	if pw.ts >= 0 {
-		row[pw.ts] = parquet.Int64Value(rec.Timestamp).Level(0, 0, pw.ts)
+		slot[pw.ts] = parquet.Int64Value(rec.Timestamp).Level(0, 0, pw.ts)
 	}
 	for j, col := range pw.ext {
-		start := len(c.arena)
-		c.arena = append(c.arena, rec.Extra[j]...)
-		row[col] = parquet.ByteArrayValue(c.arena[start:len(c.arena):len(c.arena)]).Level(0, 0, col)
+		slot[col] = str(rec.Extra[j], 0, 0, col)
+	}
+	// A row lists its columns' values in column order, a bag's values
+	// consecutively (repetition level 0 starts the list, 1 continues it;
+	// an empty list is one null at definition level 0).
+	for col, k := range pw.bagAt {
+		if k < 0 {
+			row = append(row, slot[col])
+			continue
+		}
+		vs := rec.Bags[k]
+		if len(vs) == 0 {
+			row = append(row, parquet.NullValue().Level(0, 0, col))
+			continue
+		}
+		for i, v := range vs {
+			row = append(row, str(v, min(i, 1), 1, col))
+		}
 	}
 	c.rows = append(c.rows, row)
 	pw.n++

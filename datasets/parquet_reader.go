@@ -72,6 +72,7 @@ type rowGroupColumns struct {
 	raw    [][]string // per categorical field, when keepRaw
 	ts     []int64
 	extra  [][]string // per extra column, when keepExtra
+	bags   []BagColumn // per bag: Offsets has n+1 entries
 }
 
 // parquetBatches reads batches from a ParquetFile, one decoded row group at
@@ -103,7 +104,7 @@ func OpenParquetBatches(path string, opt BatchOptions) (BatchReader, error) {
 }
 
 func newParquetBatches(p *ParquetFile, opt BatchOptions) *parquetBatches {
-	pb := &parquetBatches{p: p, opt: opt, userRaw: opt.KeepRaw, hasher: hashing.New(opt.HashSeed, p.Schema.NumCat())}
+	pb := &parquetBatches{p: p, opt: opt, userRaw: opt.KeepRaw, hasher: hashing.New(opt.HashSeed, p.Schema.NumFields())}
 	if opt.Filter != nil {
 		pb.keepExtra = true
 		pb.opt.KeepRaw = true
@@ -189,6 +190,15 @@ func (pb *parquetBatches) Next() (*Batch, error) {
 				b.Raw[i*nc+f] = c.raw[f][r]
 			}
 		}
+		for k := range b.Bags {
+			src, dst := &c.bags[k], &b.Bags[k]
+			lo, hi := src.Offsets[r], src.Offsets[r+1]
+			dst.IDs = append(dst.IDs, src.IDs[lo:hi]...)
+			if userRaw {
+				dst.Raw = append(dst.Raw, src.Raw[lo:hi]...)
+			}
+			dst.Offsets = append(dst.Offsets, int32(len(dst.IDs)))
+		}
 		if s.Timestamp != "" {
 			b.Timestamps[i] = c.ts[r]
 		}
@@ -213,6 +223,10 @@ func (pb *parquetBatches) record(r int) *Record {
 	}
 	for f := range rec.Cat {
 		rec.Cat[f] = c.raw[f][r]
+	}
+	for k := range rec.Bags {
+		bc := &c.bags[k]
+		rec.Bags[k] = append(rec.Bags[k][:0], bc.Raw[bc.Offsets[r]:bc.Offsets[r+1]]...)
 	}
 	if c.ts != nil {
 		rec.Timestamp = c.ts[r]
@@ -263,6 +277,9 @@ func (pb *parquetBatches) decode(rg parquet.RowGroup) error {
 	if pb.keepExtra {
 		c.extra = growCols(c.extra, len(s.Extra), n)
 	}
+	if len(c.bags) != s.NumBags() {
+		c.bags = make([]BagColumn, s.NumBags())
+	}
 	chunks := rg.ColumnChunks()
 	type job func() error
 	var jobs []job
@@ -293,6 +310,19 @@ func (pb *parquetBatches) decode(rg parquet.RowGroup) error {
 	if s.Timestamp != "" {
 		jobs = append(jobs, func() error {
 			return readInt64Column(chunks[pb.p.col[s.Timestamp]], c.ts, s.Timestamp)
+		})
+	}
+	for k, bag := range s.Bags {
+		f := s.BagField(k)
+		jobs = append(jobs, func() error {
+			bc := &c.bags[k]
+			bc.IDs, bc.Raw = bc.IDs[:0], bc.Raw[:0]
+			return readBagColumn(chunks[pb.p.col[bagKey(bag.Name)]], bag.Name, &bc.Offsets, n, func(v []byte) {
+				bc.IDs = append(bc.IDs, pb.hasher.Hash(f, v))
+				if keepRaw {
+					bc.Raw = append(bc.Raw, string(v))
+				}
+			})
 		})
 	}
 	if pb.keepExtra {
@@ -464,6 +494,59 @@ func readStringColumn(cc parquet.ColumnChunk, name string, fn func(int, []byte),
 	if err == nil && off != n {
 		err = fmt.Errorf("column %s: %w", name, errColumnLength)
 	}
+	return err
+}
+
+// readBagColumn reads a bag's LIST column: fn(value) for every value in
+// row order, and offs set to the n+1 row offsets into them. A row is
+// started by repetition level 0; a definition level 0 there is an empty
+// list.
+func readBagColumn(cc parquet.ColumnChunk, name string, offs *[]int32, n int, fn func([]byte)) error {
+	o := append((*offs)[:0], 0)
+	var vals int32
+	started := 0 // rows started
+	err := forPages(cc, name, func(p parquet.Page) error {
+		reps, defs := p.RepetitionLevels(), p.DefinitionLevels()
+		if len(reps) != len(defs) {
+			return fmt.Errorf("column %s: %d repetition levels for %d definition levels: %w", name, len(reps), len(defs), ErrMalformed)
+		}
+		d := p.Data()
+		data, offsets := d.ByteArray()
+		next := 0
+		for i, rep := range reps {
+			switch {
+			case rep == 0:
+				if started == n {
+					return errColumnLength
+				}
+				if started > 0 {
+					o = append(o, vals) // the previous row ends
+				}
+				started++
+			case started == 0:
+				return fmt.Errorf("column %s: the first value continues a list: %w", name, ErrMalformed)
+			}
+			if defs[i] == 0 {
+				continue
+			}
+			if next+1 >= len(offsets) {
+				return fmt.Errorf("column %s: fewer values than definition levels: %w", name, ErrMalformed)
+			}
+			fn(data[offsets[next]:offsets[next+1]])
+			next++
+			vals++
+		}
+		return nil
+	})
+	if err == nil {
+		if started > 0 {
+			o = append(o, vals)
+		}
+		if started != n {
+			err = fmt.Errorf("column %s: %w", name, errColumnLength)
+		}
+	}
+	*offs = o
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -23,6 +24,15 @@ type Schema struct {
 	// Categorical lists the categorical feature columns, in field order:
 	// field i of a batch's ids is Categorical[i]. A missing value is "".
 	Categorical []string `json:"categorical"`
+	// Bags lists the bag (multi-hot or sequence) feature columns, each
+	// value a list of categorical values: a movie's genres, a user's
+	// recent items. They are the model's inputs after Categorical: input
+	// slot NumCat()+k is Bags[k], pooled from its values' vectors. A bag
+	// with Of set holds values of that categorical field and shares its
+	// rows (a user's history of movie ids shares the movie_id field's
+	// rows); otherwise it is a table field of its own, after the
+	// categorical fields (see [Schema.BagField]).
+	Bags []Bag `json:"bags,omitempty"`
 	// Timestamp names the Unix-seconds timestamp column, or "" if none.
 	Timestamp string `json:"timestamp,omitempty"`
 	// Extra lists string columns kept for reference, not model inputs.
@@ -30,6 +40,68 @@ type Schema struct {
 	// LabelRule documents how the label was derived when it is not in the
 	// raw data (MovieLens: "rating >= 4").
 	LabelRule string `json:"label_rule,omitempty"`
+}
+
+// Bag is one bag column of a [Schema].
+type Bag struct {
+	// Name is the column's name.
+	Name string `json:"name"`
+	// Of names the categorical field whose value space the bag shares
+	// ("" = a field of its own).
+	Of string `json:"of,omitempty"`
+}
+
+// NumBags returns len(s.Bags).
+func (s *Schema) NumBags() int { return len(s.Bags) }
+
+// NumSlots returns the model's embedding inputs per example: one per
+// categorical field and one per bag.
+func (s *Schema) NumSlots() int { return len(s.Categorical) + len(s.Bags) }
+
+// NumFields returns the table fields: the categorical fields, then one per
+// bag that has no Of field.
+func (s *Schema) NumFields() int {
+	n := len(s.Categorical)
+	for _, b := range s.Bags {
+		if b.Of == "" {
+			n++
+		}
+	}
+	return n
+}
+
+// BagField returns the table field of bag k: the index of its Of field in
+// Categorical, or its own field after the categorical ones. The schema
+// must be valid.
+func (s *Schema) BagField(k int) int {
+	if of := s.Bags[k].Of; of != "" {
+		for f, n := range s.Categorical {
+			if n == of {
+				return f
+			}
+		}
+		panic("datasets: bag " + s.Bags[k].Name + ": no categorical field " + of)
+	}
+	f := len(s.Categorical)
+	for _, b := range s.Bags[:k] {
+		if b.Of == "" {
+			f++
+		}
+	}
+	return f
+}
+
+// FieldName names table field f (see [Schema.NumFields]).
+func (s *Schema) FieldName(f int) string {
+	if f < len(s.Categorical) {
+		return s.Categorical[f]
+	}
+	for k, b := range s.Bags {
+		if b.Of == "" && s.BagField(k) == f {
+			return b.Name
+		}
+	}
+	return ""
 }
 
 // NumDense returns len(s.Dense).
@@ -64,6 +136,14 @@ func (s *Schema) Validate() error {
 	}
 	if err := check("extra", s.Extra); err != nil {
 		return err
+	}
+	for _, b := range s.Bags {
+		if err := check("bag", []string{b.Name}); err != nil {
+			return err
+		}
+		if b.Of != "" && !slices.Contains(s.Categorical, b.Of) {
+			return fmt.Errorf("schema: bag %q shares field %q, which is not a categorical column", b.Name, b.Of)
+		}
 	}
 	if s.Timestamp != "" {
 		if err := check("timestamp", []string{s.Timestamp}); err != nil {
@@ -102,7 +182,9 @@ type Record struct {
 	Dense      []int64
 	DenseValid []bool
 	// Cat holds the categorical values in schema order; "" is missing.
-	Cat       []string
+	Cat []string
+	// Bags holds each bag's values in schema order (an empty bag: none).
+	Bags      [][]string
 	Timestamp int64
 	Extra     []string
 }
@@ -113,6 +195,7 @@ func NewRecord(s *Schema) *Record {
 		Dense:      make([]int64, len(s.Dense)),
 		DenseValid: make([]bool, len(s.Dense)),
 		Cat:        make([]string, len(s.Categorical)),
+		Bags:       make([][]string, len(s.Bags)),
 		Extra:      make([]string, len(s.Extra)),
 	}
 }
@@ -125,6 +208,15 @@ func (r *Record) CopyFrom(o *Record) {
 	r.Cat = r.Cat[:0]
 	for _, v := range o.Cat {
 		r.Cat = append(r.Cat, strings.Clone(v))
+	}
+	if len(r.Bags) != len(o.Bags) {
+		r.Bags = make([][]string, len(o.Bags))
+	}
+	for k, vs := range o.Bags {
+		r.Bags[k] = r.Bags[k][:0]
+		for _, v := range vs {
+			r.Bags[k] = append(r.Bags[k], strings.Clone(v))
+		}
 	}
 	r.Timestamp = o.Timestamp
 	r.Extra = r.Extra[:0]

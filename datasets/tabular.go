@@ -30,6 +30,8 @@ type RawOptions struct {
 	// pair belongs to the last field whose offset is <= its index; a field
 	// absent from a row is missing. See ReadFieldOffsets.
 	Offsets []int64
+	// MovieLens configures the MovieLens readers (label threshold, bags).
+	MovieLens MovieLensOptions
 }
 
 // defaultCSVLabel is the label column of a csv file when RawOptions.Label is
