@@ -42,7 +42,7 @@ func TestMovieLensBags(t *testing.T) {
 	want := []struct {
 		genres, history []string
 	}{
-		{[]string{"Drama", "Musical"}, []string{"1"}},         // user 1 at 20: only t=10 is before
+		{[]string{"Drama", "Musical"}, []string{"1"}},        // user 1 at 20: only t=10 is before
 		{[]string{"Animation", "Children's", "Comedy"}, nil}, // user 1 at 10
 		{[]string{"Animation", "Children's", "Comedy"}, nil}, // user 2 at 5
 		{[]string{"Drama"}, []string{"1"}},                   // user 1 at 20 (same second as 73)

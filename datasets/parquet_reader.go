@@ -71,7 +71,7 @@ type rowGroupColumns struct {
 	ids    [][]uint64 // per categorical field
 	raw    [][]string // per categorical field, when keepRaw
 	ts     []int64
-	extra  [][]string // per extra column, when keepExtra
+	extra  [][]string  // per extra column, when keepExtra
 	bags   []BagColumn // per bag: Offsets has n+1 entries
 }
 
