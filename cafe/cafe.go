@@ -313,6 +313,7 @@ type Table struct {
 
 	norms      []float32 // Apply: importance of each id
 	sums       []float64 // Apply: per field
+	counts     []float64 // Apply: per field, the batch's ids
 	promotions uint64
 }
 
@@ -401,17 +402,32 @@ func (t *Table) Bytes() embedding.Bytes {
 // promoted id's pool row becomes a copy of its (updated) hashed row.
 func (t *Table) Apply(ids []uint64, grads []float32) {
 	t.Planned.Apply(ids, grads)
-	t.admit(ids, grads)
+	t.admit(ids, nil, grads)
+}
+
+// ApplyFields is Apply for ids in the given fields (see
+// [embedding.FieldTrainable]).
+func (t *Table) ApplyFields(ids []uint64, fields []int, grads []float32) {
+	t.Planned.ApplyFields(ids, fields, grads)
+	t.admit(ids, fields, grads)
 }
 
 // admit feeds the batch's importances to the sketch and promotes the ids
-// it reports (Apply's second half: the rows are already updated).
-func (t *Table) admit(ids []uint64, grads []float32) {
+// it reports (Apply's second half: the rows are already updated). fields
+// nil means whole examples. An id's importance is its gradient's norm over
+// the mean norm of its field's ids in the batch (or 1 with frequency
+// importance).
+func (t *Table) admit(ids []uint64, fields []int, grads []float32) {
 	if len(ids) == 0 {
 		return
 	}
 	nf, d := len(t.cfg.HashRows), t.cfg.Dim
-	n := float64(len(ids) / nf)
+	field := func(i int) int {
+		if fields != nil {
+			return fields[i]
+		}
+		return i % nf
+	}
 	freq := t.cfg.Importance == ImportanceFreq
 	if !freq {
 		if cap(t.norms) < len(ids) {
@@ -419,23 +435,29 @@ func (t *Table) admit(ids []uint64, grads []float32) {
 		}
 		t.norms = t.norms[:len(ids)]
 		clear(t.sums)
+		if len(t.counts) != nf {
+			t.counts = make([]float64, nf)
+		}
+		clear(t.counts)
 		for i := range ids {
 			var s float64
 			for _, g := range grads[i*d : (i+1)*d] {
 				s += float64(g) * float64(g)
 			}
+			f := field(i)
 			t.norms[i] = float32(math.Sqrt(s))
-			t.sums[i%nf] += float64(t.norms[i])
+			t.sums[f] += float64(t.norms[i])
+			t.counts[f]++
 		}
 	}
 	for i, id := range ids {
-		f := i % nf
+		f := field(i)
 		imp := float32(1)
 		if !freq {
 			if !(t.sums[f] > 0) || math.IsInf(t.sums[f], 0) {
 				continue
 			}
-			imp = float32(float64(t.norms[i]) * n / t.sums[f])
+			imp = float32(float64(t.norms[i]) * t.counts[f] / t.sums[f])
 		}
 		if h, promoted := t.sk.Insert(id^t.salts[f], imp); promoted {
 			t.rows.CopyRow(h, t.rows, int(t.hashedRow(f, id)))
@@ -597,3 +619,5 @@ func (x *Index) Find(f int, id uint64) (uint32, bool) {
 	r, ok := x.rows[f][id]
 	return r, ok
 }
+
+var _ embedding.FieldTrainable = (*Table)(nil)

@@ -136,7 +136,7 @@ func TestPromotionContinuous(t *testing.T) {
 				ids, g := batch(rng, 3, 8, 64, pool)
 				tb.Planned.Apply(ids, g)
 				before, p0 := lookup(tb, all), tb.Promotions()
-				tb.admit(ids, g)
+				tb.admit(ids, nil, g)
 				if i := diff(before, lookup(tb, all)); i >= 0 {
 					t.Fatalf("step %d: %d promotions moved float %d of id %x", step, tb.Promotions()-p0, i, all[i/8])
 				}

@@ -291,6 +291,18 @@ func (t *Table) SetThreads(n int) {
 // call then runs the dedup.
 func (t *Table) Apply(ids []uint64, grads []float32) {
 	t.Planned.Apply(ids, grads)
+	t.stepped()
+}
+
+// ApplyFields is Apply for ids in the given fields (see
+// [embedding.FieldTrainable]).
+func (t *Table) ApplyFields(ids []uint64, fields []int, grads []float32) {
+	t.Planned.ApplyFields(ids, fields, grads)
+	t.stepped()
+}
+
+// stepped counts a training step and runs the dedup at the After-th.
+func (t *Table) stepped() {
 	t.steps++
 	if t.cfg.After > 0 && t.steps >= t.cfg.After && !t.cfg.Deduped() {
 		if err := t.Dedup(); err != nil {

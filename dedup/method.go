@@ -176,7 +176,8 @@ func (t *Table) Describe() (embedding.Description, error) {
 }
 
 var (
-	_ embedding.TrainTable = (*Table)(nil)
-	_ embedding.Describer  = (*Table)(nil)
-	_ embedding.RowStore   = (*Table)(nil)
+	_ embedding.TrainTable     = (*Table)(nil)
+	_ embedding.FieldTrainable = (*Table)(nil)
+	_ embedding.Describer      = (*Table)(nil)
+	_ embedding.RowStore       = (*Table)(nil)
 )

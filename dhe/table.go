@@ -147,10 +147,29 @@ const minLookupIDs = 256
 // split), and Adam steps every weight once with the batch's summed
 // gradient. An empty batch changes nothing.
 func (t *Table) Apply(ids []uint64, grads []float32) {
+	t.train(func() { t.Planned.Apply(ids, grads) })
+}
+
+// LookupFields writes the vector of ids[i] in field fields[i] (see
+// [embedding.FieldTrainable]): each is the one Compute gives it, as with
+// Lookup, through the engine's per-id path.
+func (t *Table) LookupFields(ids []uint64, fields []int, out []float32) {
+	t.Planned.LookupFields(ids, fields, out)
+}
+
+// ApplyFields is Apply for ids in the given fields.
+func (t *Table) ApplyFields(ids []uint64, fields []int, grads []float32) {
+	t.train(func() { t.Planned.ApplyFields(ids, fields, grads) })
+}
+
+// train runs route (the engine's Apply, which queues each id's output
+// gradient with its field's Backward), then the queued backward passes and
+// Adam's step.
+func (t *Table) train(route func()) {
 	t.tr.inApply = true
 	func() {
 		defer func() { t.tr.inApply = false }()
-		t.Planned.Apply(ids, grads)
+		route()
 	}()
 	if t.tr.queued() == 0 {
 		return
@@ -189,7 +208,8 @@ func (t *Table) Describe() (embedding.Description, error) {
 }
 
 var (
-	_ embedding.TrainTable = (*Table)(nil)
-	_ embedding.Describer  = (*Table)(nil)
-	_ embedding.RowStore   = (*Table)(nil)
+	_ embedding.TrainTable     = (*Table)(nil)
+	_ embedding.FieldTrainable = (*Table)(nil)
+	_ embedding.Describer      = (*Table)(nil)
+	_ embedding.RowStore       = (*Table)(nil)
 )

@@ -174,7 +174,7 @@ func (g *Gatherer) Gather(tables []kernels.Table, rowOf []int32, out []float32, 
 	if len(g.ids) == 0 {
 		return nil
 	}
-	if g.fast != fastNone && g.fields == nil {
+	if g.fast != fastNone {
 		return g.gatherFast(tables[0], rowOf, out, threads)
 	}
 	return g.gatherGeneral(tables, rowOf, out, threads)

@@ -146,6 +146,17 @@ func (t *Hashed) loadBody(r io.Reader) error {
 
 // checkBatch panics unless n ids form whole examples of fields ids and the
 // float buffer holds dim floats per id.
+// checkFields panics unless ids and fields pair up and floats holds dim
+// per id (the field range is the resolver's check).
+func checkFields(op string, ids []uint64, fields []int, floats, dim int) {
+	if len(fields) != len(ids) {
+		panic(fmt.Sprintf("embedding: %s: %d fields for %d ids", op, len(fields), len(ids)))
+	}
+	if floats != len(ids)*dim {
+		panic(fmt.Sprintf("embedding: %s: %d floats for %d ids of dim %d, want %d", op, floats, len(ids), dim, len(ids)*dim))
+	}
+}
+
 func checkBatch(op string, n, floats, fields, dim int) {
 	if n%fields != 0 {
 		panic(fmt.Sprintf("embedding: %s: len(ids)=%d is not a multiple of Fields()=%d", op, n, fields))

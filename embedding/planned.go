@@ -120,17 +120,30 @@ func (t *Planned) tables(dst []kernels.Table) []kernels.Table {
 // multiple of Fields() or len(out) != len(ids)*Dim().
 func (t *Planned) Lookup(ids []uint64, out []float32) {
 	checkBatch("Lookup", len(ids), len(out), len(t.plan.Fields), t.plan.Dim)
+	t.lookup("Lookup", ids, nil, out)
+}
+
+// LookupFields writes the vector of ids[i] in field fields[i] to
+// out[i*Dim:(i+1)*Dim] (see [FieldTrainable]). It panics unless
+// len(fields) == len(ids), len(out) == len(ids)*Dim() and every field is
+// in range.
+func (t *Planned) LookupFields(ids []uint64, fields []int, out []float32) {
+	checkFields("LookupFields", ids, fields, len(out), t.plan.Dim)
+	t.lookup("LookupFields", ids, fields, out)
+}
+
+func (t *Planned) lookup(op string, ids []uint64, fields []int, out []float32) {
 	g, _ := t.pool.Get().(*Gatherer)
 	if g == nil {
 		g = NewGatherer(t.plan)
 	}
 	defer t.pool.Put(g)
-	if _, err := g.Resolve(ids, nil); err != nil {
-		panic("embedding: Lookup: " + err.Error())
+	if _, err := g.Resolve(ids, fields); err != nil {
+		panic("embedding: " + op + ": " + err.Error())
 	}
 	var tabs [4]kernels.Table
 	if err := g.Gather(t.tables(tabs[:0]), nil, out, t.threads); err != nil {
-		panic("embedding: Lookup: " + err.Error())
+		panic("embedding: " + op + ": " + err.Error())
 	}
 }
 
@@ -142,7 +155,19 @@ func (t *Planned) Lookup(ids []uint64, out []float32) {
 // updates it once. Gradients past a field's Used floats are ignored. It
 // panics on the shape errors Lookup panics on.
 func (t *Planned) Apply(ids []uint64, grads []float32) {
-	if idx, direct := t.route("Apply", ids, grads); direct {
+	checkBatch("Apply", len(ids), len(grads), len(t.plan.Fields), t.plan.Dim)
+	t.apply("Apply", ids, nil, grads)
+}
+
+// ApplyFields is [Planned.Apply] for ids[i] in field fields[i] (see
+// [FieldTrainable]); it panics on the shape errors LookupFields panics on.
+func (t *Planned) ApplyFields(ids []uint64, fields []int, grads []float32) {
+	checkFields("ApplyFields", ids, fields, len(grads), t.plan.Dim)
+	t.apply("ApplyFields", ids, fields, grads)
+}
+
+func (t *Planned) apply(op string, ids []uint64, fields []int, grads []float32) {
+	if idx, direct := t.route(op, ids, fields, grads); direct {
 		t.sets[0].Apply(idx, grads)
 		return
 	}
@@ -170,8 +195,9 @@ func (t *Planned) ApplyScales(ids []uint64, grads []float32) {
 	if !t.LearnsScales() || len(t.plan.Fields) == 0 {
 		return
 	}
+	checkBatch("ApplyScales", len(ids), len(grads), len(t.plan.Fields), t.plan.Dim)
 	batch := len(ids) / len(t.plan.Fields)
-	if idx, direct := t.route("ApplyScales", ids, grads); direct {
+	if idx, direct := t.route("ApplyScales", ids, nil, grads); direct {
 		t.sets[0].ApplyScales(idx, grads, batch)
 		return
 	}
@@ -180,15 +206,15 @@ func (t *Planned) ApplyScales(ids []uint64, grads []float32) {
 	}
 }
 
-// route resolves ids' keys and routes grads to them: with one copied row
-// per id (direct) it returns the rows, whose gradients are grads as they
-// are; otherwise it fills t.aidx and t.agrad with each set's rows and
-// their gradients (the backward of the plan's combines).
-func (t *Planned) route(op string, ids []uint64, grads []float32) ([]int32, bool) {
+// route resolves ids' keys (in fields, or whole examples with fields
+// nil) and routes grads to them: with one copied row per id (direct) it
+// returns the rows, whose gradients are grads as they are; otherwise it
+// fills t.aidx and t.agrad with each set's rows and their gradients (the
+// backward of the plan's combines). The caller has checked the shapes.
+func (t *Planned) route(op string, ids []uint64, fields []int, grads []float32) ([]int32, bool) {
 	p := t.plan
 	d := p.Dim
-	checkBatch(op, len(ids), len(grads), len(p.Fields), d)
-	keys, err := t.g.Resolve(ids, nil)
+	keys, err := t.g.Resolve(ids, fields)
 	if err != nil {
 		panic("embedding: " + op + ": " + err.Error())
 	}
@@ -224,6 +250,9 @@ func (t *Planned) route(op string, ids []uint64, grads []float32) ([]int32, bool
 	nf := len(p.Fields)
 	f, kpos := 0, 0
 	for i, id := range ids {
+		if fields != nil {
+			f = fields[i]
+		}
 		fp := &p.Fields[f]
 		g := grads[i*d : (i+1)*d]
 		w, n := fp.Width, fp.NumKeys
@@ -303,3 +332,5 @@ func (r *Rows) KernelTable() kernels.Table {
 	}
 	return kernels.Table{Codec: quant.FP32, Data: b, Rows: r.n, Dim: r.dim, Stride: 4 * r.dim}
 }
+
+var _ FieldTrainable = (*Planned)(nil)

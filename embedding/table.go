@@ -38,6 +38,20 @@ type Trainable interface {
 	Apply(ids []uint64, grads []float32)
 }
 
+// FieldTrainable is a Trainable that also looks up and trains ids of any
+// fields in any order, several of a field per example: the values of bag
+// fields, pooled by the caller. LookupFields(ids, fields, out) writes the
+// vector of ids[i] in field fields[i] to out[i*Dim():(i+1)*Dim()];
+// ApplyFields is Apply for such a list, so one call trains a batch's
+// one-hot and bag values together, each row once. For fields listing
+// whole examples in order (0, 1, ..., F-1, 0, ...) they equal Lookup and
+// Apply bit for bit (embtest checks it).
+type FieldTrainable interface {
+	Trainable
+	LookupFields(ids []uint64, fields []int, out []float32)
+	ApplyFields(ids []uint64, fields []int, grads []float32)
+}
+
 // Scheduled is implemented by tables whose training follows the run's
 // progress (DeepLight's pruning schedule, PEP's search phase): the
 // trainer calls SetStep before each training step's lookups with the

@@ -315,17 +315,51 @@ func (t *Table) codeword(f, p, c int) []float32 {
 // Lookup writes each id's codewords: per part, the one nearest its query.
 // It is safe for concurrent use.
 func (t *Table) Lookup(ids []uint64, out []float32) {
-	d, nf, pd := t.cfg.Full.Dim, t.Fields(), t.cfg.Full.Dim/t.cfg.Parts
+	d, nf := t.cfg.Full.Dim, t.Fields()
 	if len(ids)%nf != 0 || len(out) != len(ids)*d {
 		panic(fmt.Sprintf("pq: Lookup: %d ids of %d fields, len(out)=%d, want %d", len(ids), nf, len(out), len(ids)*d))
 	}
+	t.lookup(ids, nil, out)
+}
+
+// LookupFields is Lookup for ids in the given fields (see
+// [embedding.FieldTrainable]).
+func (t *Table) LookupFields(ids []uint64, fields []int, out []float32) {
+	checkFields("LookupFields", ids, fields, len(out), t.cfg.Full.Dim, t.Fields())
+	t.lookup(ids, fields, out)
+}
+
+// checkFields panics unless ids and fields pair up, every field is in
+// range and floats holds d per id.
+func checkFields(op string, ids []uint64, fields []int, floats, d, nf int) {
+	if len(fields) != len(ids) || floats != len(ids)*d {
+		panic(fmt.Sprintf("pq: %s: %d ids, %d fields, %d floats, want %d", op, len(ids), len(fields), floats, len(ids)*d))
+	}
+	for i, f := range fields {
+		if f < 0 || f >= nf {
+			panic(fmt.Sprintf("pq: %s: id %d: field %d out of [0, %d)", op, i, f, nf))
+		}
+	}
+}
+
+// fieldOf returns the field of id i: fields[i], or i's place in whole
+// examples of nf fields.
+func fieldOf(fields []int, i, nf int) int {
+	if fields != nil {
+		return fields[i]
+	}
+	return i % nf
+}
+
+func (t *Table) lookup(ids []uint64, fields []int, out []float32) {
+	d, nf, pd := t.cfg.Full.Dim, t.Fields(), t.cfg.Full.Dim/t.cfg.Parts
 	keys, _ := keyPool.Get().(*[]embedding.Key)
 	if keys == nil {
 		keys = new([]embedding.Key)
 	}
 	defer keyPool.Put(keys)
 	for i, id := range ids {
-		f := i % nf
+		f := fieldOf(fields, i, nf)
 		r := t.rowOf(keys, f, id)
 		for p := range t.cfg.Parts {
 			copy(out[i*d+p*pd:i*d+(p+1)*pd], t.codeword(f, p, t.code(f, r, p)))
@@ -338,10 +372,21 @@ func (t *Table) Lookup(ids []uint64, out []float32) {
 // squared distance over the batch's values (an id whose gradient is zero
 // moves none).
 func (t *Table) Apply(ids []uint64, grads []float32) {
-	d, nf, P, pd := t.cfg.Full.Dim, t.Fields(), t.cfg.Parts, t.cfg.Full.Dim/t.cfg.Parts
+	d, nf := t.cfg.Full.Dim, t.Fields()
 	if len(ids)%nf != 0 || len(grads) != len(ids)*d {
 		panic(fmt.Sprintf("pq: Apply: %d ids of %d fields, len(grads)=%d, want %d", len(ids), nf, len(grads), len(ids)*d))
 	}
+	t.apply(ids, nil, grads)
+}
+
+// ApplyFields is Apply for ids in the given fields.
+func (t *Table) ApplyFields(ids []uint64, fields []int, grads []float32) {
+	checkFields("ApplyFields", ids, fields, len(grads), t.cfg.Full.Dim, t.Fields())
+	t.apply(ids, fields, grads)
+}
+
+func (t *Table) apply(ids []uint64, fields []int, grads []float32) {
+	d, nf, P, pd := t.cfg.Full.Dim, t.Fields(), t.cfg.Parts, t.cfg.Full.Dim/t.cfg.Parts
 	if cap(t.codes) < len(ids)*P {
 		t.codes = make([]uint16, len(ids)*P)
 	}
@@ -354,12 +399,12 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 			go func() {
 				defer wg.Done()
 				var keys []embedding.Key
-				t.computeCodes(ids, codes, lo, hi, &keys)
+				t.computeCodes(ids, fields, codes, lo, hi, &keys)
 			}()
 		}
 		wg.Wait()
 	} else {
-		t.computeCodes(ids, codes, 0, len(ids), &t.keys)
+		t.computeCodes(ids, fields, codes, 0, len(ids), &t.keys)
 	}
 	n := t.cb.Len()
 	if len(t.cgrad) != n*pd {
@@ -371,7 +416,7 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 		if !slices.ContainsFunc(grads[i*d:(i+1)*d], func(x float32) bool { return x != 0 }) {
 			continue
 		}
-		f := i % nf
+		f := fieldOf(fields, i, nf)
 		r := t.rowOf(&t.keys, f, id)
 		for p := range P {
 			cr := t.bbase[f] + p*t.books[f] + int(codes[i*P+p])
@@ -381,7 +426,11 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 			}
 		}
 	}
-	t.full.Apply(ids, grads)
+	if fields == nil {
+		t.full.Apply(ids, grads)
+	} else {
+		t.full.ApplyFields(ids, fields, grads)
+	}
 	t.cidx = t.cidx[:0]
 	at := 0
 	for cr := range n {
@@ -401,10 +450,10 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 
 // computeCodes writes the codes of ids[lo:hi] (from their queries before
 // the update) to codes.
-func (t *Table) computeCodes(ids []uint64, codes []uint16, lo, hi int, keys *[]embedding.Key) {
+func (t *Table) computeCodes(ids []uint64, fields []int, codes []uint16, lo, hi int, keys *[]embedding.Key) {
 	nf, P := t.Fields(), t.cfg.Parts
 	for i := lo; i < hi; i++ {
-		f := i % nf
+		f := fieldOf(fields, i, nf)
 		r := t.rowOf(keys, f, ids[i])
 		for p := range P {
 			codes[i*P+p] = uint16(t.code(f, r, p))
@@ -547,6 +596,7 @@ func unpack(row []float32, p, b int) int {
 }
 
 var (
-	_ embedding.TrainTable = (*Table)(nil)
-	_ embedding.Describer  = (*Table)(nil)
+	_ embedding.TrainTable     = (*Table)(nil)
+	_ embedding.FieldTrainable = (*Table)(nil)
+	_ embedding.Describer      = (*Table)(nil)
 )

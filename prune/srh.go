@@ -82,7 +82,7 @@ func (t *Table) rowOf(keys *[]embedding.Key, f int, id uint64) int {
 
 // scale multiplies the looked-up rows of ids in out by their groups'
 // weights. It is safe for concurrent use (key scratch from a pool).
-func (s *srhSearch) scale(t *Table, ids []uint64, out []float32) {
+func (s *srhSearch) scale(t *Table, ids []uint64, fields []int, out []float32) {
 	d, nf := s.d, t.Fields()
 	keys, _ := keyPool.Get().(*[]embedding.Key)
 	if keys == nil {
@@ -90,7 +90,7 @@ func (s *srhSearch) scale(t *Table, ids []uint64, out []float32) {
 	}
 	defer keyPool.Put(keys)
 	for i, id := range ids {
-		a := s.alpha[int(s.group[t.rowOf(keys, i%nf, id)])*d:][:d]
+		a := s.alpha[int(s.group[t.rowOf(keys, fieldOf(fields, i, nf), id)])*d:][:d]
 		o := out[i*d : (i+1)*d]
 		for j := range o {
 			o[j] *= a[j]
@@ -99,7 +99,7 @@ func (s *srhSearch) scale(t *Table, ids []uint64, out []float32) {
 }
 
 // apply trains the rows (on grads times the weights) and the weights.
-func (s *srhSearch) apply(t *Table, ids []uint64, grads []float32) {
+func (s *srhSearch) apply(t *Table, ids []uint64, fields []int, grads []float32) {
 	d, nf := s.d, t.Fields()
 	vals := t.rows.Params()
 	if cap(s.scaled) < len(grads) {
@@ -108,7 +108,7 @@ func (s *srhSearch) apply(t *Table, ids []uint64, grads []float32) {
 	s.scaled = s.scaled[:len(grads)]
 	clear(s.galpha)
 	for i, id := range ids {
-		r := t.rowOf(&t.keys, i%nf, id)
+		r := t.rowOf(&t.keys, fieldOf(fields, i, nf), id)
 		gi := int(s.group[r]) * d
 		a, ga := s.alpha[gi:gi+d], s.galpha[gi:gi+d]
 		v := vals[r*d : (r+1)*d]
@@ -119,7 +119,11 @@ func (s *srhSearch) apply(t *Table, ids []uint64, grads []float32) {
 			sc[j] = g[j] * a[j]
 		}
 	}
-	t.full.Apply(ids, s.scaled)
+	if fields == nil {
+		t.full.Apply(ids, s.scaled)
+	} else {
+		t.full.ApplyFields(ids, fields, s.scaled)
+	}
 	groups := len(s.alpha) / d
 	for k := range groups {
 		a, ga := s.alpha[k*d:(k+1)*d], s.galpha[k*d:(k+1)*d]

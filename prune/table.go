@@ -324,28 +324,44 @@ func (t *Table) Dim() int { return t.full.Dim() }
 
 // Lookup writes the vectors of ids: the thresholded values while PEP
 // searches, else the full table's rows (pruned values are zero).
-func (t *Table) Lookup(ids []uint64, out []float32) {
-	if t.search != nil {
-		t.search.Lookup(ids, out)
-		return
-	}
-	t.full.Lookup(ids, out)
-	if t.srh != nil {
-		t.srh.scale(t, ids, out)
-	}
+func (t *Table) Lookup(ids []uint64, out []float32) { t.lookup(ids, nil, out) }
+
+// LookupFields is Lookup for ids in the given fields (see
+// [embedding.FieldTrainable]).
+func (t *Table) LookupFields(ids []uint64, fields []int, out []float32) {
+	t.lookup(ids, fields, out)
 }
 
 // Apply updates the rows of ids and keeps pruned values at zero.
-func (t *Table) Apply(ids []uint64, grads []float32) {
+func (t *Table) Apply(ids []uint64, grads []float32) { t.apply(ids, nil, grads) }
+
+// ApplyFields is Apply for ids in the given fields.
+func (t *Table) ApplyFields(ids []uint64, fields []int, grads []float32) {
+	t.apply(ids, fields, grads)
+}
+
+// lookup and apply take fields nil for whole examples.
+func (t *Table) lookup(ids []uint64, fields []int, out []float32) {
 	if t.search != nil {
-		t.search.Apply(ids, grads)
+		planned(t.search, ids, fields, out, false)
+		return
+	}
+	planned(t.full.Planned, ids, fields, out, false)
+	if t.srh != nil {
+		t.srh.scale(t, ids, fields, out)
+	}
+}
+
+func (t *Table) apply(ids []uint64, fields []int, grads []float32) {
+	if t.search != nil {
+		planned(t.search, ids, fields, grads, true)
 		return
 	}
 	if t.srh != nil {
-		t.srh.apply(t, ids, grads)
+		t.srh.apply(t, ids, fields, grads)
 		return
 	}
-	t.full.Apply(ids, grads)
+	planned(t.full.Planned, ids, fields, grads, true)
 	if t.pruned == 0 {
 		return
 	}
@@ -354,7 +370,7 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 	nf := t.Fields()
 	plan := t.full.Plan()
 	for i, id := range ids {
-		t.keys = plan.Fields[i%nf].Keys(t.keys[:0], id)
+		t.keys = plan.Fields[fieldOf(fields, i, nf)].Keys(t.keys[:0], id)
 		at := int(t.keys[0].Row) * d
 		for j := at; j < at+d; j++ {
 			if t.mask[j/64]&(1<<(j%64)) != 0 {
@@ -362,6 +378,30 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 			}
 		}
 	}
+}
+
+// planned runs p's Lookup (or Apply, with train) on whole examples
+// (fields nil) or on ids in fields.
+func planned(p *embedding.Planned, ids []uint64, fields []int, v []float32, train bool) {
+	switch {
+	case fields == nil && train:
+		p.Apply(ids, v)
+	case fields == nil:
+		p.Lookup(ids, v)
+	case train:
+		p.ApplyFields(ids, fields, v)
+	default:
+		p.LookupFields(ids, fields, v)
+	}
+}
+
+// fieldOf returns the field of id i: fields[i], or i's place in whole
+// examples of nf fields.
+func fieldOf(fields []int, i, nf int) int {
+	if fields != nil {
+		return fields[i]
+	}
+	return i % nf
 }
 
 // SetThreads sets the threads of lookups and updates.
@@ -583,8 +623,9 @@ func (t *Table) ServingBytes() int64 {
 }
 
 var (
-	_ embedding.TrainTable   = (*Table)(nil)
-	_ embedding.Describer    = (*Table)(nil)
-	_ embedding.Scheduled    = (*Table)(nil)
-	_ embedding.GradComputer = soft{}
+	_ embedding.TrainTable     = (*Table)(nil)
+	_ embedding.FieldTrainable = (*Table)(nil)
+	_ embedding.Describer      = (*Table)(nil)
+	_ embedding.Scheduled      = (*Table)(nil)
+	_ embedding.GradComputer   = soft{}
 )

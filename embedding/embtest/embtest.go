@@ -103,6 +103,11 @@ type (
 //     identical second Save; Load rejects truncated and corrupt streams.
 //   - Bytes: Bytes is plausible and constant under Lookup and Apply.
 //   - Allocs: steady-state Lookup and single-threaded Apply do not allocate.
+//   - Fields: for an embedding.FieldTrainable, LookupFields and ApplyFields
+//     over whole examples (fields 0, 1, ..., F-1, 0, ...) equal Lookup and
+//     Apply bit for bit through several steps; LookupFields of a bag-shaped
+//     list (any count of a field, any order) gives each id the vector
+//     Lookup gives it; mismatched fields and out-of-range fields panic.
 //
 // Options (such as [Tolerance]) adjust the expectations.
 func TestTable(t *testing.T, newTable func() embedding.Trainable, opts ...Option) {
@@ -127,6 +132,64 @@ func TestTable(t *testing.T, newTable func() embedding.Trainable, opts ...Option
 	t.Run("SaveLoad", s.testSaveLoad)
 	t.Run("Bytes", s.testBytes)
 	t.Run("Allocs", s.testAllocs)
+	t.Run("Fields", s.testFields)
+}
+
+func (s *suite) testFields(t *testing.T) {
+	if _, ok := s.newTable().(embedding.FieldTrainable); !ok {
+		t.Skip("not an embedding.FieldTrainable")
+	}
+	a, b := s.newTable(), s.newTable().(embedding.FieldTrainable)
+	rng := newRand(21)
+	for step := range 3 {
+		ids := s.batch(rng, 32)
+		fields := make([]int, len(ids))
+		for i := range fields {
+			fields[i] = i % s.fields
+		}
+		la := s.lookup(a, ids)
+		lb := make([]float32, len(la))
+		b.LookupFields(ids, fields, lb)
+		if i := diff(la, lb); i >= 0 {
+			t.Fatalf("step %d: LookupFields over whole examples differs from Lookup at float %d", step, i)
+		}
+		g := s.grads(rng, ids)
+		a.Apply(ids, g)
+		b.ApplyFields(ids, fields, g)
+	}
+	// A bag-shaped list: field f k times for k in 0..3, shuffled.
+	var ids []uint64
+	var fields []int
+	for f := range s.fields {
+		for range rng.IntN(4) {
+			ids = append(ids, s.pool[f][rng.IntN(PoolSize)])
+			fields = append(fields, f)
+		}
+	}
+	for len(ids) < 2 {
+		ids, fields = append(ids, s.pool[0][rng.IntN(PoolSize)]), append(fields, 0)
+	}
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i]; fields[i], fields[j] = fields[j], fields[i] })
+	got := make([]float32, len(ids)*s.dim)
+	b.LookupFields(ids, fields, got)
+	row := s.batch(rng, 1)
+	for i, id := range ids {
+		ex := append([]uint64(nil), row...)
+		ex[fields[i]] = id
+		want := s.lookup(b, ex)[fields[i]*s.dim:][:s.dim]
+		if j := diff(want, got[i*s.dim:(i+1)*s.dim]); j >= 0 {
+			t.Fatalf("LookupFields of id %d (field %d) differs from Lookup at float %d", i, fields[i], j)
+		}
+	}
+	mustPanic(t, "LookupFields with fewer fields than ids", func() {
+		b.LookupFields(ids[:2], fields[:1], make([]float32, 2*s.dim))
+	})
+	mustPanic(t, "LookupFields of a field out of range", func() {
+		b.LookupFields(ids[:1], []int{s.fields}, make([]float32, s.dim))
+	})
+	mustPanic(t, "ApplyFields with a short gradient", func() {
+		b.ApplyFields(ids[:2], fields[:2], make([]float32, s.dim))
+	})
 }
 
 type suite struct {
