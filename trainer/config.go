@@ -46,6 +46,15 @@ type Config struct {
 	DenseColumns []string `json:"dense_columns,omitempty"`
 	Fields       []string `json:"fields,omitempty"`
 	FieldOffsets string   `json:"field_offsets,omitempty"`
+	// MovieLens bags (datasets.MovieLensOptions): genres as a multi-hot
+	// bag, the user's last History positives as a sequence bag, the
+	// movie's last Tags tags (movielens-latest).
+	GenresBag bool `json:"genres_bag,omitempty"`
+	History   int  `json:"history,omitempty"`
+	Tags      int  `json:"tags,omitempty"`
+	// BagPooling pools a bag field's value vectors into its input: "mean"
+	// ("" too: the default) or "sum". An empty bag is the zero vector.
+	BagPooling string `json:"bag_pooling,omitempty"`
 
 	Model string `json:"model"` // lr, fm, deepfm, dlrm, dcnv2
 	// Dense picks the dense-net implementation: "auto" (default: native
@@ -178,7 +187,8 @@ func (s SearchConfig) withDefaults(epochs int) SearchConfig {
 // RawOptions returns the reader options of the csv, libsvm and libffm
 // formats (reading the field offsets file, if any).
 func (c *Config) RawOptions() (datasets.RawOptions, error) {
-	o := datasets.RawOptions{Label: c.Label, Dense: c.DenseColumns, Fields: c.Fields}
+	o := datasets.RawOptions{Label: c.Label, Dense: c.DenseColumns, Fields: c.Fields,
+		MovieLens: datasets.MovieLensOptions{GenresBag: c.GenresBag, History: c.History, Tags: c.Tags}}
 	if c.FieldOffsets != "" {
 		names, offs, err := datasets.ReadFieldOffsets(c.FieldOffsets)
 		if err != nil {
@@ -218,6 +228,7 @@ func (c *Config) Defaults() {
 	if c.Split == "" {
 		c.Split = "order"
 	}
+
 	if c.Model == "" {
 		c.Model = "dlrm"
 	}
@@ -286,6 +297,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--epochs %d must be > 0", c.Epochs)
 	case c.Batch <= 0:
 		return fmt.Errorf("--batch %d must be > 0", c.Batch)
+	case c.BagPooling != "" && c.BagPooling != BagMean && c.BagPooling != BagSum:
+		return fmt.Errorf("--bag-pooling %q: want mean or sum", c.BagPooling)
+	case c.History < 0 || c.Tags < 0:
+		return fmt.Errorf("--history %d, --tags %d: want >= 0", c.History, c.Tags)
 	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8" && !embedding.IsALPT(c.Storage):
 		return fmt.Errorf("--storage %q: want fp32, int8, alpt or alpt4", c.Storage)
 	case !(c.ScaleLR >= 0) || math.IsInf(c.ScaleLR, 0):
@@ -361,6 +376,18 @@ var resumeKey = []struct {
 	{"field-offsets", func(c *Config) any { return c.FieldOffsets }},
 	{"dim-search", func(c *Config) any { return c.DimSearch }},
 	{"dim-plan", func(c *Config) any { return c.DimPlan }},
+	{"genres-bag", func(c *Config) any { return c.GenresBag }},
+	{"history", func(c *Config) any { return c.History }},
+	{"tags", func(c *Config) any { return c.Tags }},
+	{"bag-pooling", func(c *Config) any { return c.bagPooling() }},
+}
+
+// bagPooling returns BagPooling with its default filled.
+func (c *Config) bagPooling() string {
+	if c.BagPooling == "" {
+		return BagMean
+	}
+	return c.BagPooling
 }
 
 // compatible reports why a checkpoint written under o cannot resume c:

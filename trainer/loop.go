@@ -264,7 +264,10 @@ func (r *run) scan() error {
 		return fmt.Errorf("--model dlrm needs dense features (its bottom MLP reads them) and %s has none: use --model fm, deepfm, dcnv2 or lr (or name integer columns with --dense-columns)", cfg.Data)
 	}
 	if cfg.FMScale == 0 && (cfg.Model == "fm" || cfg.Model == "deepfm") {
-		cfg.FMScale = DefaultFMScale(schema.NumCat())
+		cfg.FMScale = DefaultFMScale(schema.NumSlots())
+	}
+	if schema.NumBags() > 0 && (cfg.DimSearch != "" || cfg.DimPlan != "") {
+		return fmt.Errorf("--dim-search and --dim-plan with bag fields (%s) are not supported: the searches train one value per field", bagNames(schema))
 	}
 	if cfg.DimSearch != "" {
 		// The search trains a full table of dimension Dim first.
@@ -289,7 +292,7 @@ func (r *run) scan() error {
 func (r *run) build() error {
 	cfg := &r.cfg
 	mc := ModelConfig{
-		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumCat(), Dim: cfg.Dim,
+		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumSlots(), Dim: cfg.Dim,
 		LR: cfg.LR, Seed: cfg.Seed, FMScale: cfg.FMScale,
 	}
 	if err := checkMemory(cfg, estimateMemory(cfg, r.vocab, r.plan, mc)); err != nil {
@@ -307,6 +310,9 @@ func (r *run) build() error {
 	r.table, r.net, r.dense = table, net, dense
 	r.st = newStepper(table, net, r.schema, cfg.Threads)
 	r.st.bar = r.bar
+	if err := r.st.withBags(r.schema, cfg.BagPooling); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -667,7 +673,11 @@ func (r *run) finish() (*Result, error) {
 	if cfg.Out == "" {
 		return res, nil
 	}
-	if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), r.table, r.net, r.schema, *cfg, r.plan); err != nil {
+	if r.schema.NumBags() > 0 {
+		// Serving bag fields is not built yet: the run keeps its metrics,
+		// checkpoint and result, and writes no artifact.
+		r.log.Warn("no serving artifact: models with bag fields cannot be served yet", "bags", bagNames(r.schema))
+	} else if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), r.table, r.net, r.schema, *cfg, r.plan); err != nil {
 		return nil, err
 	}
 	if err := writeResult(filepath.Join(cfg.Out, ResultFile), res, cfg); err != nil {
@@ -752,6 +762,8 @@ type stepper struct {
 	bar *progress.Bar
 	// scales is the table when it learns its rows' steps (ALPT), else nil.
 	scales embedding.ScaleLearner
+	// bags runs the embedding side for data with bag fields (nil: none).
+	bags *bagStep
 }
 
 func newStepper(t trainTable, net trainNet, s *datasets.Schema, threads int) *stepper {
@@ -760,6 +772,24 @@ func newStepper(t trainTable, net trainNet, s *datasets.Schema, threads int) *st
 		st.scales = sl
 	}
 	return st
+}
+
+// withBags makes the stepper read s's bag fields, pooled as pooling says;
+// it is an error for tables that cannot look up a bag's values, and with
+// ALPT storage (whose second pass has no bag form).
+func (s *stepper) withBags(sc *datasets.Schema, pooling string) error {
+	if sc.NumBags() == 0 {
+		return nil
+	}
+	if s.scales != nil {
+		return fmt.Errorf("bag fields (%s): ALPT storage does not train bags; use fp32 or int8", bagNames(sc))
+	}
+	bs, err := newBagStep(s.table, sc, pooling)
+	if err != nil {
+		return err
+	}
+	s.bags, s.nf = bs, sc.NumSlots()
+	return nil
 }
 
 // prepare transforms dense features and gathers embeddings for b.
@@ -775,6 +805,10 @@ func (s *stepper) prepare(b *datasets.Batch) {
 func (s *stepper) prepareEmb(b *datasets.Batch) {
 	n := b.Rows
 	s.emb = growF(s.emb, n*s.nf*s.dim)
+	if s.bags != nil {
+		s.bags.lookup(b, s.emb, s.threads)
+		return
+	}
 	parallelRows(n, s.threads, func(lo, hi int) {
 		s.table.Lookup(b.IDs[lo*s.nf:hi*s.nf], s.emb[lo*s.nf*s.dim:hi*s.nf*s.dim])
 	})
@@ -786,6 +820,10 @@ func (s *stepper) step(b *datasets.Batch) (float32, error) {
 	loss, err := s.net.ForwardBackward(s.dense, s.emb, b.Labels, b.Rows, s.dEmb)
 	if err != nil {
 		return 0, err
+	}
+	if s.bags != nil {
+		s.bags.apply(b, s.dEmb)
+		return loss, nil
 	}
 	s.table.Apply(b.IDs, s.dEmb)
 	if s.scales != nil {
@@ -1040,7 +1078,8 @@ func scanVocabulary(ctx context.Context, cfg *Config, sp *split, onErr datasets.
 		return nil, err
 	}
 	defer src.Close()
-	nf := src.Schema().NumCat()
+	sch := src.Schema()
+	nc, nf := sch.NumCat(), sch.NumFields()
 	sets := make([]map[uint64]uint32, nf)
 	for f := range sets {
 		sets[f] = make(map[uint64]uint32)
@@ -1059,9 +1098,17 @@ func scanVocabulary(ctx context.Context, cfg *Config, sp *split, onErr datasets.
 			return nil, err
 		}
 		for i, id := range b.IDs {
-			m := sets[i%nf]
+			m := sets[i%nc]
 			if c := m[id]; c < math.MaxUint32 {
 				m[id] = c + 1
+			}
+		}
+		for k := range b.Bags {
+			m := sets[sch.BagField(k)]
+			for _, id := range b.Bags[k].IDs {
+				if c := m[id]; c < math.MaxUint32 {
+					m[id] = c + 1
+				}
 			}
 		}
 		rows += int64(b.Rows)

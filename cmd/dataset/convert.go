@@ -26,6 +26,9 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	onError := fs.String("on-error", "fail", "malformed rows: fail (stop at the first) or skip (count and report them)")
 	rowGroup := fs.Int("row-group-rows", datasets.DefaultRowGroupRows, "rows per Parquet row group")
 	threshold := fs.Int("label-threshold", 4, "MovieLens only: label = 1 when rating >= this (1..5)")
+	genresBag := fs.Bool("genres-bag", false, "MovieLens only: write genres as a multi-hot bag (a LIST column) instead of one value per genre combination")
+	history := fs.Int("history", 0, fmt.Sprintf("MovieLens only: add a sequence bag \"history\" of the user's last N positively rated movies strictly before each rating (0: none; %d is the usual length)", datasets.DefaultHistory))
+	tags := fs.Int("tags", 0, "movielens-latest only: add a bag \"tags\" of the movie's last N distinct tags applied before each rating (0: none)")
 	asJSON := fs.Bool("json", false, "print a JSON summary as the last stdout line")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
@@ -57,7 +60,8 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var r datasets.RecordReader
 	switch *format {
 	case "movielens1m", "movielens100k", datasets.FormatMovieLensLatest:
-		r, err = datasets.OpenMovieLens(*in, *format, datasets.MovieLensOptions{LabelThreshold: *threshold})
+		r, err = datasets.OpenMovieLens(*in, *format, datasets.MovieLensOptions{LabelThreshold: *threshold,
+			GenresBag: *genresBag, History: *history, Tags: *tags})
 	default:
 		raw := datasets.RawOptions{Label: *label, Dense: *denseCols, Fields: *fields}
 		if *offsets != "" {
