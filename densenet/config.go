@@ -45,6 +45,19 @@ const (
 	// layer) in parallel, both outputs concatenated, then a linear layer to the
 	// logit.
 	ModelDCNv2 = "dcnv2"
+	// ModelAutoInt is AutoInt (Song et al. 2019): the field vectors (and,
+	// when NumDense > 0, one more projected from the dense features, as
+	// FM's) are T tokens through AttentionLayers layers of multi-head
+	// self-attention with residuals: per head h of HeadDim,
+	// P = softmax_j(Q_h·K_hᵀ) (unscaled, as the paper), O_h = P·V_h, the
+	// heads concatenated, and the layer's output ReLU(O + X·W_res); the
+	// last layer's tokens, flattened, go through a linear layer to the
+	// logit. Q, K, V and W_res are bias-free [in, Heads·HeadDim] maps.
+	ModelAutoInt = "autoint"
+	// ModelAutoIntPlus is AutoInt with a deep MLP over [dense ; emb
+	// flattened] in parallel (ReLU after every hidden layer, a linear
+	// layer to a logit), the two logits summed.
+	ModelAutoIntPlus = "autoint+"
 )
 
 // Hyperparameter defaults used by Config.WithDefaults. They match
@@ -56,6 +69,10 @@ const (
 	DefaultEps         = optim.DefaultEps
 	DefaultCrossLayers = 3
 	DefaultBottomWidth = 64 // dlrm bottom MLP: NumDense→64→Dim
+	// AutoInt's attention: layers, heads and floats per head.
+	DefaultAttentionLayers = 3
+	DefaultHeads           = 2
+	DefaultHeadDim         = 16
 )
 
 // DefaultTopMLP is the default hidden widths of the dlrm top MLP and
@@ -72,7 +89,8 @@ var (
 // non-nil slice means "no hidden layers" (JSON null versus []).
 // WithDefaults resolves them, and New keeps the resolved config.
 type Config struct {
-	// Name is one of ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2.
+	// Name is one of ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2,
+	// ModelAutoInt, ModelAutoIntPlus.
 	Name string `json:"name"`
 	// NumDense is the number of dense features per example (may be 0 except
 	// for dlrm), Fields the number of embedded categorical fields and Dim
@@ -86,7 +104,7 @@ type Config struct {
 	// TopMLP (dlrm) lists the top MLP hidden widths; a final linear layer to
 	// the logit is always added. Default {256, 128}.
 	TopMLP []int `json:"top_mlp"`
-	// DeepMLP (deepfm, dcnv2) lists the deep MLP hidden widths. Default
+	// DeepMLP (deepfm, dcnv2, autoint+) lists the deep MLP hidden widths. Default
 	// {256, 128}.
 	DeepMLP []int `json:"deep_mlp"`
 	// FMScale (fm, deepfm) multiplies the second-order term. Zero means 1,
@@ -97,6 +115,11 @@ type Config struct {
 	// CrossLayers (dcnv2) is the number of cross layers. Default 3; use a
 	// negative value for none.
 	CrossLayers int `json:"cross_layers"`
+	// AttentionLayers, Heads and HeadDim (autoint, autoint+) shape the
+	// self-attention; zero means the default (3, 2, 16).
+	AttentionLayers int `json:"attention_layers,omitempty"`
+	Heads           int `json:"heads,omitempty"`
+	HeadDim         int `json:"head_dim,omitempty"`
 	// LR, Beta1, Beta2 and Eps configure Adam for the dense parameters
 	// (torch.optim.Adam semantics, no weight decay). Zero means the default.
 	LR    float64 `json:"lr"`
@@ -122,7 +145,15 @@ func (c Config) WithDefaults() Config {
 	var bottom, top, deep []int
 	cross := 0
 	fmScale := 0.0
+	layers, heads, headDim := 0, 0, 0
 	switch c.Name {
+	case ModelAutoInt, ModelAutoIntPlus:
+		layers = cmp.Or(c.AttentionLayers, DefaultAttentionLayers)
+		heads = cmp.Or(c.Heads, DefaultHeads)
+		headDim = cmp.Or(c.HeadDim, DefaultHeadDim)
+		if c.Name == ModelAutoIntPlus {
+			deep = orInt(c.DeepMLP, DefaultDeepMLP)
+		}
 	case ModelFM:
 		fmScale = cmp.Or(c.FMScale, 1)
 	case ModelDLRM:
@@ -143,6 +174,7 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	c.BottomMLP, c.TopMLP, c.DeepMLP, c.CrossLayers, c.FMScale = bottom, top, deep, cross, fmScale
+	c.AttentionLayers, c.Heads, c.HeadDim = layers, heads, headDim
 	return c
 }
 
@@ -150,7 +182,7 @@ func (c Config) WithDefaults() Config {
 // model. Errors wrap ErrInvalidConfig or ErrUnknownModel.
 func (c Config) Validate() error {
 	switch c.Name {
-	case ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2:
+	case ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2, ModelAutoInt, ModelAutoIntPlus:
 	default:
 		return fmt.Errorf("%w: %q", ErrUnknownModel, c.Name)
 	}
@@ -172,6 +204,9 @@ func (c Config) Validate() error {
 				return bad("layer widths must be positive, got %v", l)
 			}
 		}
+	}
+	if (c.Name == ModelAutoInt || c.Name == ModelAutoIntPlus) && (c.AttentionLayers <= 0 || c.Heads <= 0 || c.HeadDim <= 0) {
+		return bad("attention layers, heads and head dim must be positive, got %d, %d, %d", c.AttentionLayers, c.Heads, c.HeadDim)
 	}
 	if c.Name == ModelDLRM {
 		if c.NumDense == 0 {

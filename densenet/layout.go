@@ -53,13 +53,33 @@ type Layout struct {
 	// tensors of a State.
 	Params []ParamSpec
 
-	Linear Layer   // first-order term over x0 = [dense ; emb]
-	Proj   Layer   // fm, deepfm: dense → Dim projection
-	Deep   []Layer // deepfm, dcnv2: the deep MLP over x0
-	Bottom []Layer // dlrm: bottom MLP over the dense features
-	Top    []Layer // dlrm: top MLP over [bottom output ; pair dots]
-	Cross  []Layer // dcnv2: cross layers [K, K]
-	Out    Layer   // dcnv2: [x_L ; deep output] → logit
+	Linear Layer       // first-order term over x0 = [dense ; emb]
+	Proj   Layer       // fm, deepfm: dense → Dim projection
+	Deep   []Layer     // deepfm, dcnv2: the deep MLP over x0
+	Bottom []Layer     // dlrm: bottom MLP over the dense features
+	Top    []Layer     // dlrm: top MLP over [bottom output ; pair dots]
+	Cross  []Layer     // dcnv2: cross layers [K, K]
+	Out    Layer       // dcnv2: [x_L ; deep output] → logit; autoint: last tokens → logit
+	Attn   []Attention // autoint: the self-attention layers
+}
+
+// Attention is one self-attention layer of AutoInt: bias-free [In,
+// Heads·HeadDim] weights Q, K, V and Res (indexes into Layout.Params).
+type Attention struct {
+	Q, K, V, Res     int
+	In, Heads, HeadD int
+}
+
+// Width returns the layer's output floats per token.
+func (a Attention) Width() int { return a.Heads * a.HeadD }
+
+// Tokens returns AutoInt's attention tokens for c: the fields, and one
+// more for the dense features when there are any.
+func Tokens(c Config) int {
+	if c.NumDense > 0 {
+		return c.Fields + 1
+	}
+	return c.Fields
 }
 
 // NewLayout declares the parameters of c's model. c must be resolved
@@ -99,6 +119,26 @@ func NewLayout(c Config) (Layout, error) {
 		}
 		l.Deep = l.mlp("deep", x0, c.DeepMLP, false)
 		l.Out = l.fc("dcn/logit", x0+width(l.Deep), 1, false)
+	case ModelAutoInt, ModelAutoIntPlus:
+		if c.NumDense > 0 {
+			// The dense token starts as small as an embedding row (see fm).
+			l.Proj = Layer{W: l.add("autoint/dense_proj/w", fmDenseInitBound, c.NumDense, c.Dim),
+				B: l.add("autoint/dense_proj/b", 0, c.Dim), In: c.NumDense, Out: c.Dim}
+		}
+		in, a := c.Dim, c.Heads*c.HeadDim
+		for i := range c.AttentionLayers {
+			bound := 1 / math.Sqrt(float64(in))
+			name := "autoint/attn/" + strconv.Itoa(i)
+			l.Attn = append(l.Attn, Attention{
+				Q: l.add(name+"/q", bound, in, a), K: l.add(name+"/k", bound, in, a),
+				V: l.add(name+"/v", bound, in, a), Res: l.add(name+"/res", bound, in, a),
+				In: in, Heads: c.Heads, HeadD: c.HeadDim})
+			in = a
+		}
+		l.Out = l.fc("autoint/logit", Tokens(c)*a, 1, false)
+		if c.Name == ModelAutoIntPlus {
+			l.Deep = l.mlp("deep", x0, c.DeepMLP, true)
+		}
 	default:
 		return Layout{}, fmt.Errorf("%w: %q", ErrUnknownModel, c.Name)
 	}

@@ -121,6 +121,8 @@ func New(cfg Config) (*Net, error) {
 		n.model = &fm{cfg: cfg, lin: l.Linear, proj: l.Proj, deep: l.Deep}
 	case ModelDCNv2:
 		n.model = &dcn{cfg: cfg, cross: l.Cross, deep: l.Deep, out: l.Out}
+	case ModelAutoInt, ModelAutoIntPlus:
+		n.model = newAutoInt(cfg, l)
 	}
 	for _, s := range l.Params {
 		n.grads = append(n.grads, make([]float32, s.Size()))

@@ -56,7 +56,7 @@ type Config struct {
 	// ("" too: the default) or "sum". An empty bag is the zero vector.
 	BagPooling string `json:"bag_pooling,omitempty"`
 
-	Model string `json:"model"` // lr, fm, deepfm, dlrm, dcnv2
+	Model string `json:"model"` // lr, fm, deepfm, dlrm, dcnv2, autoint, autoint+
 	// Dense picks the dense-net implementation: "auto" (default: native
 	// where the model has one), "native" or "gomlx". Not part of the
 	// checkpoint key: both write the same state.

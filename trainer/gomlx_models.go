@@ -38,6 +38,8 @@ func buildModel(cfg ModelConfig) (denseModel, []densenet.ParamSpec, error) {
 		m = &fmModel{cfg: cfg, lin: newFC(l.Linear), proj: newFC(l.Proj), deep: newMLP(l.Deep)}
 	case densenet.ModelDLRM:
 		m = &dlrmModel{cfg: cfg, inter: dotInteraction{n: 1 + cfg.Fields}, bottom: newMLP(l.Bottom), top: newMLP(l.Top)}
+	case densenet.ModelAutoInt, densenet.ModelAutoIntPlus:
+		m = &autointModel{cfg: cfg, proj: newFC(l.Proj), attn: l.Attn, out: newFC(l.Out), deep: newMLP(l.Deep)}
 	case densenet.ModelDCNv2:
 		d := &dcnModel{cfg: cfg, deep: newMLP(l.Deep), out: newFC(l.Out)}
 		for _, c := range l.Cross {
@@ -216,5 +218,99 @@ func (m *dcnModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.Node
 		}
 		dx0 = addGrad(dx0, g)
 		return embPart(dx0, m.cfg.NumDense), grads
+	}
+}
+
+// autointModel is AutoInt, and AutoInt+ when deep is set.
+type autointModel struct {
+	cfg  ModelConfig
+	proj fcLayer // dense → Dim token (unused when NumDense is 0)
+	attn []densenet.Attention
+	out  fcLayer
+	deep mlp // autoint+ only
+}
+
+// attnPass holds one attention layer's forward tensors: its input x [B,
+// T, in], q, k, v [B, T, H, hd], the weights p [B, H, T, T] and the output
+// y [B, T, A].
+type attnPass struct {
+	x, q, k, v, p, y *graph.Node
+}
+
+func (m *autointModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.Node, backwardFn) {
+	cfg := m.cfg
+	batch := emb.Shape().Dimensions[0]
+	T := densenet.Tokens(cfg)
+	x := graph.Reshape(emb, batch, cfg.Fields, cfg.Dim)
+	var projOut *graph.Node
+	if dense != nil {
+		projOut = m.proj.forward(p, dense) // [B, Dim]
+		x = graph.Concatenate([]*graph.Node{graph.InsertAxes(projOut, 1), x}, 1)
+	}
+	var passes []attnPass
+	for _, a := range m.attn {
+		A := a.Width()
+		lin := func(w int) *graph.Node { return graph.DotGeneral(x, []int{2}, nil, p[w], []int{0}, nil) } // [B, T, A]
+		heads := func(t *graph.Node) *graph.Node { return graph.Reshape(t, batch, T, a.Heads, a.HeadD) }
+		q, k, v := heads(lin(a.Q)), heads(lin(a.K)), heads(lin(a.V))
+		scores := graph.DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}) // [B, H, Ti, Tj]
+		pw := graph.Softmax(scores, 3)
+		o := graph.DotGeneral(pw, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [B, H, Ti, hd]
+		o = graph.Reshape(graph.TransposeAllDims(o, 0, 2, 1, 3), batch, T, A)
+		y := graph.MaxScalar(graph.Add(o, lin(a.Res)), 0)
+		passes = append(passes, attnPass{x: x, q: q, k: k, v: v, p: pw, y: y})
+		x = y
+	}
+	last := m.attn[len(m.attn)-1].Width()
+	flatY := graph.Reshape(x, batch, T*last)
+	z := m.out.forward(p, flatY)
+	logit := graph.Reshape(z, batch)
+	var deepActs []*graph.Node
+	x0 := concatX0(dense, emb)
+	if len(m.deep) > 0 {
+		deepActs = m.deep.forward(p, x0)
+		logit = graph.Add(logit, graph.Reshape(deepActs[len(deepActs)-1], batch))
+	}
+	return logit, func(dLogit *graph.Node) (*graph.Node, []*graph.Node) {
+		grads := make([]*graph.Node, len(p))
+		dCol := column(dLogit)
+		g := graph.Reshape(m.out.backward(p, grads, flatY, z, dCol, true), batch, T, last)
+		for l := len(m.attn) - 1; l >= 0; l-- {
+			a, ps := m.attn[l], passes[l]
+			A := a.Width()
+			zero := graph.ScalarZero(g.Graph(), g.DType())
+			g = graph.Where(graph.GreaterThan(ps.y, zero), g, zero) // dL/dZ
+			dO := graph.Reshape(g, batch, T, a.Heads, a.HeadD)
+			dP := graph.DotGeneral(dO, []int{3}, []int{0, 2}, ps.v, []int{3}, []int{0, 2}) // [B, H, Ti, Tj]
+			dV := graph.DotGeneral(ps.p, []int{2}, []int{0, 1}, dO, []int{1}, []int{0, 2}) // [B, H, Tj, hd]
+			dS := graph.Mul(ps.p, graph.Sub(dP, graph.ReduceAndKeep(graph.Mul(ps.p, dP), graph.ReduceSum, 3)))
+			dQ := graph.DotGeneral(dS, []int{3}, []int{0, 1}, ps.k, []int{1}, []int{0, 2}) // [B, H, Ti, hd]
+			dK := graph.DotGeneral(dS, []int{2}, []int{0, 1}, ps.q, []int{1}, []int{0, 2}) // [B, H, Tj, hd]
+			flat := func(t *graph.Node) *graph.Node {
+				return graph.Reshape(graph.TransposeAllDims(t, 0, 2, 1, 3), batch, T, A)
+			}
+			var dx *graph.Node
+			for _, wd := range []struct {
+				w int
+				d *graph.Node
+			}{{a.Res, g}, {a.Q, flat(dQ)}, {a.K, flat(dK)}, {a.V, flat(dV)}} {
+				grads[wd.w] = graph.DotGeneral(ps.x, []int{0, 1}, nil, wd.d, []int{0, 1}, nil)
+				dx = addGrad(dx, graph.DotGeneral(wd.d, []int{2}, nil, p[wd.w], []int{1}, nil))
+			}
+			g = dx
+		}
+		dTokens := g // [B, T, Dim]
+		var dEmb *graph.Node
+		if len(m.deep) > 0 {
+			dEmb = embPart(m.deep.backward(p, grads, deepActs, dCol, true), cfg.NumDense)
+		}
+		dFields := dTokens
+		if dense != nil {
+			dProj := graph.Reshape(graph.SliceAxis(dTokens, 1, graph.AxisRange(0, 1)), batch, cfg.Dim)
+			m.proj.backward(p, grads, dense, projOut, dProj, false)
+			dFields = graph.SliceAxis(dTokens, 1, graph.AxisRangeToEnd(1))
+		}
+		dEmb = addGrad(dEmb, graph.Reshape(dFields, batch, cfg.Fields*cfg.Dim))
+		return dEmb, grads
 	}
 }

@@ -15,13 +15,14 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-var allModels = []string{densenet.ModelLR, densenet.ModelFM, densenet.ModelDeepFM, densenet.ModelDLRM, densenet.ModelDCNv2}
+var allModels = []string{densenet.ModelLR, densenet.ModelFM, densenet.ModelDeepFM, densenet.ModelDLRM, densenet.ModelDCNv2, densenet.ModelAutoInt, densenet.ModelAutoIntPlus}
 
 // smallConfig is a tiny instance of a model for tests.
 func smallConfig(name string, numDense int) ModelConfig {
 	return ModelConfig{
 		Name: name, NumDense: numDense, Fields: 4, Dim: 3,
 		BottomMLP: []int{5, 3}, TopMLP: []int{7, 6}, DeepMLP: []int{7, 6}, CrossLayers: 2,
+		AttentionLayers: 2, Heads: 2, HeadDim: 3,
 		Seed: 7,
 	}
 }
@@ -323,6 +324,66 @@ func referenceProbs(s densenet.State, dense, emb []float32, batch int) []float64
 				x = append(x, mlp("deep", x0, len(c.DeepMLP), false)...)
 			}
 			logit = linear("dcn/logit", x, false)[0]
+		case densenet.ModelAutoInt, densenet.ModelAutoIntPlus:
+			var tokens [][]float64
+			if N > 0 {
+				tokens = append(tokens, linear("autoint/dense_proj", x0[:N], false))
+			}
+			for f := range F {
+				tokens = append(tokens, fields[f*D:(f+1)*D])
+			}
+			H, hd := c.Heads, c.HeadDim
+			A := H * hd
+			matmul := func(x []float64, name string) []float64 { // x·W, no bias
+				W := w[name]
+				in := W.Dims[0]
+				y := make([]float64, A)
+				for o := range A {
+					for i := range in {
+						y[o] += x[i] * float64(W.Data[i*A+o])
+					}
+				}
+				return y
+			}
+			for l := range c.AttentionLayers {
+				name := "autoint/attn/" + strconv.Itoa(l)
+				var q, k, v [][]float64
+				for _, t := range tokens {
+					q, k, v = append(q, matmul(t, name+"/q")), append(k, matmul(t, name+"/k")), append(v, matmul(t, name+"/v"))
+				}
+				next := make([][]float64, len(tokens))
+				for i, t := range tokens {
+					y := matmul(t, name+"/res")
+					for h := range H {
+						sc := make([]float64, len(tokens))
+						var sum float64
+						for j := range tokens {
+							for x := range hd {
+								sc[j] += q[i][h*hd+x] * k[j][h*hd+x]
+							}
+						}
+						mx := slices.Max(sc)
+						for j := range sc {
+							sc[j] = math.Exp(sc[j] - mx)
+							sum += sc[j]
+						}
+						for j := range tokens {
+							for x := range hd {
+								y[h*hd+x] += sc[j] / sum * v[j][h*hd+x]
+							}
+						}
+					}
+					for o := range y {
+						y[o] = max(y[o], 0)
+					}
+					next[i] = y
+				}
+				tokens = next
+			}
+			logit = linear("autoint/logit", slices.Concat(tokens...), false)[0]
+			if c.Name == densenet.ModelAutoIntPlus {
+				logit += mlp("deep", x0, len(c.DeepMLP)+1, true)[0]
+			}
 		}
 		probs[b] = 1 / (1 + math.Exp(-logit))
 	}

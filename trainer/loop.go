@@ -261,7 +261,7 @@ func (r *run) scan() error {
 		return err
 	}
 	if cfg.Model == "dlrm" && schema.NumDense() == 0 {
-		return fmt.Errorf("--model dlrm needs dense features (its bottom MLP reads them) and %s has none: use --model fm, deepfm, dcnv2 or lr (or name integer columns with --dense-columns)", cfg.Data)
+		return fmt.Errorf("--model dlrm needs dense features (its bottom MLP reads them) and %s has none: use --model fm, deepfm, dcnv2, autoint, autoint+ or lr (or name integer columns with --dense-columns)", cfg.Data)
 	}
 	if cfg.FMScale == 0 && (cfg.Model == "fm" || cfg.Model == "deepfm") {
 		cfg.FMScale = DefaultFMScale(schema.NumSlots())

@@ -34,6 +34,8 @@ func nativeTestConfigs() map[string]ModelConfig {
 		TopMLP: []int{40, 17}, Seed: 3}
 	cfgs["dcnv2/wide"] = ModelConfig{Name: densenet.ModelDCNv2, NumDense: 5, Fields: 6, Dim: 8,
 		DeepMLP: []int{33}, CrossLayers: 2, Seed: 4}
+	cfgs["autoint+/criteo-like"] = ModelConfig{Name: densenet.ModelAutoIntPlus, NumDense: 13, Fields: 26, Dim: 16,
+		AttentionLayers: 2, Heads: 2, HeadDim: 16, DeepMLP: []int{40}, Seed: 6}
 	cfgs["deepfm/wide"] = ModelConfig{Name: densenet.ModelDeepFM, NumDense: 13, Fields: 10, Dim: 16,
 		DeepMLP: []int{45, 20}, Seed: 5}
 	return cfgs
