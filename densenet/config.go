@@ -58,6 +58,16 @@ const (
 	// flattened] in parallel (ReLU after every hidden layer, a linear
 	// layer to a logit), the two logits summed.
 	ModelAutoIntPlus = "autoint+"
+	// ModelDIN is the Deep Interest Network (Zhou et al. 2018): the SeqLen
+	// slots from SeqStart are a behaviour sequence (zero vectors pad it),
+	// the Target slot the candidate. A local activation unit scores each
+	// behaviour e_j against the candidate e_c, an MLP over [e_j ; e_c ;
+	// e_j−e_c ; e_j⊙e_c] with one PReLU hidden layer of AttentionUnits and
+	// a linear output w_j (no softmax, as the paper); the sequence pools to
+	// Σ_j w_j·e_j (a padding zero vector adds nothing and passes no
+	// gradient to the unit). The deep MLP (ReLU) over [dense ; every
+	// other slot ; the pooled sequence] ends in the logit.
+	ModelDIN = "din"
 )
 
 // Hyperparameter defaults used by Config.WithDefaults. They match
@@ -69,6 +79,8 @@ const (
 	DefaultEps         = optim.DefaultEps
 	DefaultCrossLayers = 3
 	DefaultBottomWidth = 64 // dlrm bottom MLP: NumDense→64→Dim
+	// DefaultAttentionUnits is the hidden width of DIN's activation unit.
+	DefaultAttentionUnits = 36
 	// AutoInt's attention: layers, heads and floats per head.
 	DefaultAttentionLayers = 3
 	DefaultHeads           = 2
@@ -80,6 +92,8 @@ const (
 var (
 	DefaultTopMLP  = []int{256, 128}
 	DefaultDeepMLP = []int{256, 128}
+	// DefaultDINMLP is DIN's deep MLP (the paper's 200-80).
+	DefaultDINMLP = []int{200, 80}
 )
 
 // Config describes a dense model. It is serialised (JSON) into
@@ -90,7 +104,7 @@ var (
 // WithDefaults resolves them, and New keeps the resolved config.
 type Config struct {
 	// Name is one of ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2,
-	// ModelAutoInt, ModelAutoIntPlus.
+	// ModelAutoInt, ModelAutoIntPlus, ModelDIN.
 	Name string `json:"name"`
 	// NumDense is the number of dense features per example (may be 0 except
 	// for dlrm), Fields the number of embedded categorical fields and Dim
@@ -120,6 +134,13 @@ type Config struct {
 	AttentionLayers int `json:"attention_layers,omitempty"`
 	Heads           int `json:"heads,omitempty"`
 	HeadDim         int `json:"head_dim,omitempty"`
+	// SeqStart, SeqLen and Target (din) place the behaviour sequence and
+	// the candidate among the Fields slots; AttentionUnits is the
+	// activation unit's hidden width (0: 36).
+	SeqStart       int `json:"seq_start,omitempty"`
+	SeqLen         int `json:"seq_len,omitempty"`
+	Target         int `json:"target,omitempty"`
+	AttentionUnits int `json:"attention_units,omitempty"`
 	// LR, Beta1, Beta2 and Eps configure Adam for the dense parameters
 	// (torch.optim.Adam semantics, no weight decay). Zero means the default.
 	LR    float64 `json:"lr"`
@@ -145,8 +166,11 @@ func (c Config) WithDefaults() Config {
 	var bottom, top, deep []int
 	cross := 0
 	fmScale := 0.0
-	layers, heads, headDim := 0, 0, 0
+	layers, heads, headDim, units := 0, 0, 0, 0
 	switch c.Name {
+	case ModelDIN:
+		units = cmp.Or(c.AttentionUnits, DefaultAttentionUnits)
+		deep = orInt(c.DeepMLP, DefaultDINMLP)
 	case ModelAutoInt, ModelAutoIntPlus:
 		layers = cmp.Or(c.AttentionLayers, DefaultAttentionLayers)
 		heads = cmp.Or(c.Heads, DefaultHeads)
@@ -174,7 +198,10 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	c.BottomMLP, c.TopMLP, c.DeepMLP, c.CrossLayers, c.FMScale = bottom, top, deep, cross, fmScale
-	c.AttentionLayers, c.Heads, c.HeadDim = layers, heads, headDim
+	c.AttentionLayers, c.Heads, c.HeadDim, c.AttentionUnits = layers, heads, headDim, units
+	if c.Name != ModelDIN {
+		c.SeqStart, c.SeqLen, c.Target = 0, 0, 0
+	}
 	return c
 }
 
@@ -182,7 +209,7 @@ func (c Config) WithDefaults() Config {
 // model. Errors wrap ErrInvalidConfig or ErrUnknownModel.
 func (c Config) Validate() error {
 	switch c.Name {
-	case ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2, ModelAutoInt, ModelAutoIntPlus:
+	case ModelLR, ModelFM, ModelDeepFM, ModelDLRM, ModelDCNv2, ModelAutoInt, ModelAutoIntPlus, ModelDIN:
 	default:
 		return fmt.Errorf("%w: %q", ErrUnknownModel, c.Name)
 	}
@@ -207,6 +234,16 @@ func (c Config) Validate() error {
 	}
 	if (c.Name == ModelAutoInt || c.Name == ModelAutoIntPlus) && (c.AttentionLayers <= 0 || c.Heads <= 0 || c.HeadDim <= 0) {
 		return bad("attention layers, heads and head dim must be positive, got %d, %d, %d", c.AttentionLayers, c.Heads, c.HeadDim)
+	}
+	if c.Name == ModelDIN {
+		switch {
+		case c.SeqLen <= 0 || c.SeqStart < 0 || c.SeqStart+c.SeqLen > c.Fields:
+			return bad("the sequence slots [%d, %d) must be a non-empty range of the %d slots", c.SeqStart, c.SeqStart+c.SeqLen, c.Fields)
+		case c.Target < 0 || c.Target >= c.Fields || (c.Target >= c.SeqStart && c.Target < c.SeqStart+c.SeqLen):
+			return bad("the target slot %d must be a slot outside the sequence [%d, %d)", c.Target, c.SeqStart, c.SeqStart+c.SeqLen)
+		case c.AttentionUnits <= 0:
+			return bad("attention units must be positive, got %d", c.AttentionUnits)
+		}
 	}
 	if c.Name == ModelDLRM {
 		if c.NumDense == 0 {

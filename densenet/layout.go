@@ -19,6 +19,9 @@ type ParamSpec struct {
 	Name  string
 	Dims  []int
 	Bound float64
+	// Const, when not zero, is every value's initial value instead (a
+	// PReLU slope): nothing is drawn for it.
+	Const float64
 }
 
 // Size returns the number of values of the tensor.
@@ -61,6 +64,11 @@ type Layout struct {
 	Cross  []Layer     // dcnv2: cross layers [K, K]
 	Out    Layer       // dcnv2: [x_L ; deep output] → logit; autoint: last tokens → logit
 	Attn   []Attention // autoint: the self-attention layers
+	// din: the activation unit [4·Dim → AttentionUnits (PReLU, slopes
+	// PReLU) → 1] (AttUnit, AttOut), Deep over [dense ; other slots ;
+	// pooled sequence] ending in the logit layer.
+	AttUnit, AttOut Layer
+	PReLU           int
 }
 
 // Attention is one self-attention layer of AutoInt: bias-free [In,
@@ -72,6 +80,13 @@ type Attention struct {
 
 // Width returns the layer's output floats per token.
 func (a Attention) Width() int { return a.Heads * a.HeadD }
+
+// PReLUInit is the initial slope of a PReLU unit (PyTorch's).
+const PReLUInit = 0.25
+
+// DINInput returns the width of DIN's deep MLP input: the dense features,
+// every slot but the sequence's, and the pooled sequence.
+func DINInput(c Config) int { return c.NumDense + (c.Fields-c.SeqLen+1)*c.Dim }
 
 // Tokens returns AutoInt's attention tokens for c: the fields, and one
 // more for the dense features when there are any.
@@ -119,6 +134,12 @@ func NewLayout(c Config) (Layout, error) {
 		}
 		l.Deep = l.mlp("deep", x0, c.DeepMLP, false)
 		l.Out = l.fc("dcn/logit", x0+width(l.Deep), 1, false)
+	case ModelDIN:
+		l.AttUnit = l.fc("din/att/0", 4*c.Dim, c.AttentionUnits, false)
+		l.PReLU = len(l.Params)
+		l.Params = append(l.Params, ParamSpec{Name: "din/att/prelu", Dims: []int{c.AttentionUnits}, Const: PReLUInit})
+		l.AttOut = l.fc("din/att/1", c.AttentionUnits, 1, false)
+		l.Deep = l.mlp("deep", DINInput(c), c.DeepMLP, true)
 	case ModelAutoInt, ModelAutoIntPlus:
 		if c.NumDense > 0 {
 			// The dense token starts as small as an embedding row (see fm).
@@ -193,6 +214,10 @@ func InitParams(specs []ParamSpec, seed uint64) [][]float32 {
 	for i, s := range specs {
 		p := make([]float32, s.Size())
 		for j := range p {
+			if s.Const != 0 {
+				p[j] = float32(s.Const)
+				continue
+			}
 			p[j] = float32((2*rng.Float64() - 1) * s.Bound)
 		}
 		out[i] = p

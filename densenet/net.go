@@ -123,6 +123,8 @@ func New(cfg Config) (*Net, error) {
 		n.model = &dcn{cfg: cfg, cross: l.Cross, deep: l.Deep, out: l.Out}
 	case ModelAutoInt, ModelAutoIntPlus:
 		n.model = newAutoInt(cfg, l)
+	case ModelDIN:
+		n.model = newDIN(cfg, l)
 	}
 	for _, s := range l.Params {
 		n.grads = append(n.grads, make([]float32, s.Size()))

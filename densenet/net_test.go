@@ -20,6 +20,7 @@ func testConfigs() map[string]Config {
 		"dlrm":       {Name: ModelDLRM, NumDense: 3, Fields: 4, Dim: 5, BottomMLP: []int{7, 5}, TopMLP: []int{8}},
 		"dcnv2":      {Name: ModelDCNv2, NumDense: 3, Fields: 4, Dim: 5, DeepMLP: []int{6}, CrossLayers: 2},
 		"autoint":    {Name: ModelAutoInt, NumDense: 3, Fields: 4, Dim: 5, AttentionLayers: 2, Heads: 2, HeadDim: 3},
+		"din":        {Name: ModelDIN, NumDense: 3, Fields: 6, Dim: 5, SeqStart: 2, SeqLen: 3, Target: 1, AttentionUnits: 4, DeepMLP: []int{6}},
 		"autoint+":   {Name: ModelAutoIntPlus, Fields: 4, Dim: 5, AttentionLayers: 1, Heads: 1, HeadDim: 4, DeepMLP: []int{6}},
 	}
 }

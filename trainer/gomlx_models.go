@@ -38,6 +38,8 @@ func buildModel(cfg ModelConfig) (denseModel, []densenet.ParamSpec, error) {
 		m = &fmModel{cfg: cfg, lin: newFC(l.Linear), proj: newFC(l.Proj), deep: newMLP(l.Deep)}
 	case densenet.ModelDLRM:
 		m = &dlrmModel{cfg: cfg, inter: dotInteraction{n: 1 + cfg.Fields}, bottom: newMLP(l.Bottom), top: newMLP(l.Top)}
+	case densenet.ModelDIN:
+		m = &dinModel{cfg: cfg, unit: newFC(l.AttUnit), out: newFC(l.AttOut), prelu: l.PReLU, deep: newMLP(l.Deep)}
 	case densenet.ModelAutoInt, densenet.ModelAutoIntPlus:
 		m = &autointModel{cfg: cfg, proj: newFC(l.Proj), attn: l.Attn, out: newFC(l.Out), deep: newMLP(l.Deep)}
 	case densenet.ModelDCNv2:
@@ -312,5 +314,94 @@ func (m *autointModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.
 		}
 		dEmb = addGrad(dEmb, graph.Reshape(dFields, batch, cfg.Fields*cfg.Dim))
 		return dEmb, grads
+	}
+}
+
+// dinModel is the Deep Interest Network. The sequence, candidate and other
+// slots are taken from emb by constant one-hot selection matrices rather
+// than slices (so graph.Gradient can check the backward: simplego has no
+// Pad, the VJP of a slice).
+type dinModel struct {
+	cfg       ModelConfig
+	unit, out fcLayer
+	prelu     int
+	deep      mlp
+}
+
+// selection returns the [S, len(slots)] one-hot matrix picking slots.
+func selection(g *graph.Graph, S int, slots []int) *graph.Node {
+	m := make([][]float32, S)
+	for i := range m {
+		m[i] = make([]float32, len(slots))
+	}
+	for k, s := range slots {
+		m[s][k] = 1
+	}
+	return graph.Const(g, m)
+}
+
+// pick returns emb3 [B, S, D]'s slots [B, len(slots), D].
+func pick(emb3, sel *graph.Node) *graph.Node {
+	return graph.TransposeAllDims(graph.DotGeneral(emb3, []int{1}, nil, sel, []int{0}, nil), 0, 2, 1)
+}
+
+// place is pick's transpose: x [B, k, D] into [B, S, D].
+func place(x, sel *graph.Node) *graph.Node {
+	return graph.TransposeAllDims(graph.DotGeneral(x, []int{1}, nil, sel, []int{1}, nil), 0, 2, 1)
+}
+
+func (m *dinModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.Node, backwardFn) {
+	c := m.cfg
+	g := emb.Graph()
+	batch := emb.Shape().Dimensions[0]
+	S, D, L := c.Fields, c.Dim, c.SeqLen
+	var seqSlots, otherSlots []int
+	for s := range S {
+		if s >= c.SeqStart && s < c.SeqStart+L {
+			seqSlots = append(seqSlots, s)
+		} else {
+			otherSlots = append(otherSlots, s)
+		}
+	}
+	selSeq, selOther, selTarget := selection(g, S, seqSlots), selection(g, S, otherSlots), selection(g, S, []int{c.Target})
+	emb3 := graph.Reshape(emb, batch, S, D)
+	seq := pick(emb3, selSeq)                                       // [B, L, D]
+	ec := graph.BroadcastToDims(pick(emb3, selTarget), batch, L, D) // [B, L, D]
+	others := graph.Reshape(pick(emb3, selOther), batch, (S-L)*D)   // [B, (S-L)·D]
+	xa := graph.Reshape(graph.Concatenate([]*graph.Node{seq, ec, graph.Sub(seq, ec), graph.Mul(seq, ec)}, 2), batch*L, 4*D)
+	h := m.unit.forward(p, xa) // [B·L, U]
+	alpha := graph.InsertAxes(p[m.prelu], 0)
+	zero := graph.ScalarZero(g, h.DType())
+	pos := graph.GreaterThan(h, zero)
+	a := graph.Where(pos, h, graph.Mul(h, alpha))
+	wts := m.out.forward(p, a) // [B·L, 1]
+	w3 := graph.Reshape(wts, batch, L, 1)
+	pooled := graph.ReduceSum(graph.Mul(w3, seq), 1) // [B, D]
+	parts := []*graph.Node{others, pooled}
+	if dense != nil {
+		parts = append([]*graph.Node{dense}, parts...)
+	}
+	x := graph.Concatenate(parts, 1)
+	acts := m.deep.forward(p, x)
+	logit := graph.Reshape(acts[len(acts)-1], batch)
+	return logit, func(dLogit *graph.Node) (*graph.Node, []*graph.Node) {
+		grads := make([]*graph.Node, len(p))
+		dx := m.deep.backward(p, grads, acts, column(dLogit), true)
+		in := x.Shape().Dimensions[1]
+		N := c.NumDense
+		dOthers := graph.Reshape(graph.SliceAxis(dx, 1, graph.AxisRange(N, N+(S-L)*D)), batch, S-L, D)
+		dPooled := graph.InsertAxes(graph.SliceAxis(dx, 1, graph.AxisRange(in-D, in)), 1) // [B, 1, D]
+		dSeq := graph.Mul(w3, dPooled)
+		dw := graph.Reshape(graph.ReduceSum(graph.Mul(dPooled, seq), 2), batch*L, 1)
+		da := m.out.backward(p, grads, a, wts, dw, true)
+		grads[m.prelu] = graph.ReduceSum(graph.Where(pos, graph.ZerosLike(da), graph.Mul(da, h)), 0)
+		dh := graph.Where(pos, da, graph.Mul(da, alpha))
+		dxa := graph.Reshape(m.unit.backward(p, grads, xa, h, dh, true), batch, L, 4*D)
+		part := func(k int) *graph.Node { return graph.SliceAxis(dxa, 2, graph.AxisRange(k*D, (k+1)*D)) }
+		g0, g1, g2, g3 := part(0), part(1), part(2), part(3)
+		dSeq = graph.Add(dSeq, graph.Add(graph.Add(g0, g2), graph.Mul(g3, ec)))
+		dec := graph.ReduceSum(graph.Add(graph.Sub(g1, g2), graph.Mul(g3, seq)), 1) // [B, D]
+		dEmb3 := graph.Add(graph.Add(place(dSeq, selSeq), place(dOthers, selOther)), place(graph.InsertAxes(dec, 1), selTarget))
+		return graph.Reshape(dEmb3, batch, S*D), grads
 	}
 }

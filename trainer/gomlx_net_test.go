@@ -43,6 +43,11 @@ func testConfigs() map[string]ModelConfig {
 		c.FMScale = DefaultFMScale(c.Fields)
 		cfgs[name+"/scaled"] = c
 	}
+	for _, nd := range []int{3, 0} {
+		c := ModelConfig{Name: densenet.ModelDIN, NumDense: nd, Fields: 6, Dim: 3, SeqStart: 2, SeqLen: 3, Target: 1,
+			AttentionUnits: 4, DeepMLP: []int{7, 6}, Seed: 7}
+		cfgs["din/dense"+strconv.Itoa(nd)] = c
+	}
 	crossOnly := smallConfig(densenet.ModelDCNv2, 3)
 	crossOnly.DeepMLP = []int{}
 	cfgs["dcnv2/cross-only"] = crossOnly
@@ -63,6 +68,14 @@ func randomBatch(rng *rand.Rand, cfg ModelConfig, batch int) (dense, emb, labels
 	labels = make([]float32, batch)
 	for i := range labels {
 		labels[i] = float32(rng.IntN(2))
+	}
+	if cfg.Name == densenet.ModelDIN {
+		// Pad the sequence's last slots (zero vectors) in some examples.
+		for b := range batch {
+			for j := rng.IntN(cfg.SeqLen + 1); j < cfg.SeqLen; j++ {
+				clear(emb[(b*cfg.Fields+cfg.SeqStart+j)*cfg.Dim:][:cfg.Dim])
+			}
+		}
 	}
 	return dense, emb, labels
 }
@@ -324,6 +337,38 @@ func referenceProbs(s densenet.State, dense, emb []float32, batch int) []float64
 				x = append(x, mlp("deep", x0, len(c.DeepMLP), false)...)
 			}
 			logit = linear("dcn/logit", x, false)[0]
+		case densenet.ModelDIN:
+			slot := func(s int) []float64 { return fields[s*D : (s+1)*D] }
+			x := slices.Clone(x0[:N])
+			for s := range F {
+				if s < c.SeqStart || s >= c.SeqStart+c.SeqLen {
+					x = append(x, slot(s)...)
+				}
+			}
+			ec := slot(c.Target)
+			pooled := make([]float64, D)
+			for j := range c.SeqLen {
+				ej := slot(c.SeqStart + j)
+				in := slices.Clone(ej)
+				in = append(in, ec...)
+				for d := range D {
+					in = append(in, ej[d]-ec[d])
+				}
+				for d := range D {
+					in = append(in, ej[d]*ec[d])
+				}
+				h := linear("din/att/0", in, false)
+				for u, v := range h {
+					if v <= 0 {
+						h[u] = v * float64(w["din/att/prelu"].Data[u])
+					}
+				}
+				wj := linear("din/att/1", h, false)[0]
+				for d := range D {
+					pooled[d] += wj * ej[d]
+				}
+			}
+			logit = mlp("deep", append(x, pooled...), len(c.DeepMLP)+1, true)[0]
 		case densenet.ModelAutoInt, densenet.ModelAutoIntPlus:
 			var tokens [][]float64
 			if N > 0 {
