@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -52,7 +53,7 @@ func TestBagStepPoolsAndRoutes(t *testing.T) {
 		}}
 	for _, pooling := range []string{BagMean, BagSum} {
 		tab := &recTable{fields: 3, dim: 2}
-		bs, err := newBagStep(tab, s, pooling)
+		bs, err := newBagStep(tab, s, pooling, -1, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,8 +99,32 @@ func TestBagStepPoolsAndRoutes(t *testing.T) {
 			}
 		}
 	}
-	if _, err := newBagStep(&recTable{fields: 2, dim: 2}, s, BagMean); err == nil {
+	if _, err := newBagStep(&recTable{fields: 2, dim: 2}, s, BagMean, -1, 0); err == nil {
 		t.Error("a table of 2 fields for data of 3: no error")
+	}
+
+	// "hist" as DIN's sequence of 2 slots (after "own"'s pooled slot):
+	// example 0 holds [5] and a padding slot, example 1 the last two of
+	// [6, 7, 8].
+	tab := &recTable{fields: 3, dim: 1}
+	bs, err := newBagStep(tab, s, BagSum, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bs.slots != 5 || bs.bags[1].slot != 3 || bs.bags[0].slot != 2 {
+		t.Fatalf("slots %d, bag slots %+v", bs.slots, bs.bags)
+	}
+	emb := make([]float32, 2*5)
+	bs.lookup(b, emb, 1)
+	want := []float32{10, 21, 304, 6, 0, 30, 41, 0, 8, 9}
+	if !slices.Equal(emb, want) {
+		t.Fatalf("sequence layout %v, want %v", emb, want)
+	}
+	dEmb := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	bs.apply(b, dEmb)
+	if !slices.Equal(tab.ids, []uint64{10, 20, 30, 40, 100, 200, 5, 7, 8}) ||
+		!slices.Equal(tab.grads, []float32{1, 2, 6, 7, 3, 3, 4, 9, 10}) {
+		t.Fatalf("sequence pairs %v grads %v", tab.ids, tab.grads)
 	}
 }
 

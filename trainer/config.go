@@ -55,6 +55,9 @@ type Config struct {
 	// BagPooling pools a bag field's value vectors into its input: "mean"
 	// ("" too: the default) or "sum". An empty bag is the zero vector.
 	BagPooling string `json:"bag_pooling,omitempty"`
+	// SeqLen is how many of a sequence bag's last values DIN attends over
+	// (0: datasets.DefaultHistory).
+	SeqLen int `json:"seq_len,omitempty"`
 
 	Model string `json:"model"` // lr, fm, deepfm, dlrm, dcnv2, autoint, autoint+
 	// Dense picks the dense-net implementation: "auto" (default: native
@@ -299,8 +302,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--batch %d must be > 0", c.Batch)
 	case c.BagPooling != "" && c.BagPooling != BagMean && c.BagPooling != BagSum:
 		return fmt.Errorf("--bag-pooling %q: want mean or sum", c.BagPooling)
-	case c.History < 0 || c.Tags < 0:
-		return fmt.Errorf("--history %d, --tags %d: want >= 0", c.History, c.Tags)
+	case c.History < 0 || c.Tags < 0 || c.SeqLen < 0:
+		return fmt.Errorf("--history %d, --tags %d, --seq-len %d: want >= 0", c.History, c.Tags, c.SeqLen)
 	case c.Storage != "" && c.Storage != "fp32" && c.Storage != "int8" && !embedding.IsALPT(c.Storage):
 		return fmt.Errorf("--storage %q: want fp32, int8, alpt or alpt4", c.Storage)
 	case !(c.ScaleLR >= 0) || math.IsInf(c.ScaleLR, 0):
@@ -380,6 +383,15 @@ var resumeKey = []struct {
 	{"history", func(c *Config) any { return c.History }},
 	{"tags", func(c *Config) any { return c.Tags }},
 	{"bag-pooling", func(c *Config) any { return c.bagPooling() }},
+	{"seq-len", func(c *Config) any { return c.seqLen() }},
+}
+
+// seqLen returns SeqLen with its default filled.
+func (c *Config) seqLen() int {
+	if c.SeqLen == 0 {
+		return datasets.DefaultHistory
+	}
+	return c.SeqLen
 }
 
 // bagPooling returns BagPooling with its default filled.

@@ -295,6 +295,16 @@ func (r *run) build() error {
 		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumSlots(), Dim: cfg.Dim,
 		LR: cfg.LR, Seed: cfg.Seed, FMScale: cfg.FMScale,
 	}
+	seq, seqLen := -1, 0
+	if cfg.Model == densenet.ModelDIN {
+		bag, target, err := sequenceBag(r.schema)
+		if err != nil {
+			return err
+		}
+		seq, seqLen = bag, cfg.seqLen()
+		layout, slots := slotLayout(r.schema, seq, seqLen)
+		mc.Fields, mc.SeqStart, mc.SeqLen, mc.Target = slots, layout[seq].slot, seqLen, target
+	}
 	if err := checkMemory(cfg, estimateMemory(cfg, r.vocab, r.plan, mc)); err != nil {
 		return err
 	}
@@ -310,7 +320,7 @@ func (r *run) build() error {
 	r.table, r.net, r.dense = table, net, dense
 	r.st = newStepper(table, net, r.schema, cfg.Threads)
 	r.st.bar = r.bar
-	if err := r.st.withBags(r.schema, cfg.BagPooling); err != nil {
+	if err := r.st.withBags(r.schema, cfg.BagPooling, seq, seqLen); err != nil {
 		return err
 	}
 	return nil
@@ -777,18 +787,18 @@ func newStepper(t trainTable, net trainNet, s *datasets.Schema, threads int) *st
 // withBags makes the stepper read s's bag fields, pooled as pooling says;
 // it is an error for tables that cannot look up a bag's values, and with
 // ALPT storage (whose second pass has no bag form).
-func (s *stepper) withBags(sc *datasets.Schema, pooling string) error {
+func (s *stepper) withBags(sc *datasets.Schema, pooling string, seq, seqLen int) error {
 	if sc.NumBags() == 0 {
 		return nil
 	}
 	if s.scales != nil {
 		return fmt.Errorf("bag fields (%s): ALPT storage does not train bags; use fp32 or int8", bagNames(sc))
 	}
-	bs, err := newBagStep(s.table, sc, pooling)
+	bs, err := newBagStep(s.table, sc, pooling, seq, seqLen)
 	if err != nil {
 		return err
 	}
-	s.bags, s.nf = bs, sc.NumSlots()
+	s.bags, s.nf = bs, bs.slots
 	return nil
 }
 
