@@ -23,6 +23,7 @@ import (
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/metrics"
 	"github.com/embtab/embtab/progress"
+	"github.com/embtab/embtab/slots"
 )
 
 // Result summarises a training run; cmd/train prints it as JSON.
@@ -216,6 +217,7 @@ type run struct {
 	net   trainNet
 	dense string
 	st    *stepper
+	slots *slots.Layout // the bag fields' input slots (nil: none)
 	// set by resume
 	meta     *ckptMeta
 	resumed  bool
@@ -295,15 +297,25 @@ func (r *run) build() error {
 		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumSlots(), Dim: cfg.Dim,
 		LR: cfg.LR, Seed: cfg.Seed, FMScale: cfg.FMScale,
 	}
-	seq, seqLen := -1, 0
-	if cfg.Model == densenet.ModelDIN {
-		bag, target, err := sequenceBag(r.schema)
+	if r.schema.NumBags() > 0 {
+		seq, seqLen, target := -1, 0, 0
+		if cfg.Model == densenet.ModelDIN {
+			var err error
+			if seq, target, err = sequenceBag(r.schema); err != nil {
+				return err
+			}
+			seqLen = cfg.seqLen()
+		}
+		l, err := slots.New(r.schema, cfg.BagPooling, seq, seqLen)
 		if err != nil {
 			return err
 		}
-		seq, seqLen = bag, cfg.seqLen()
-		layout, slots := slotLayout(r.schema, seq, seqLen)
-		mc.Fields, mc.SeqStart, mc.SeqLen, mc.Target = slots, layout[seq].slot, seqLen, target
+		mc.Fields, r.slots = l.Slots, l
+		if seq >= 0 {
+			mc.SeqStart, mc.SeqLen, mc.Target = l.Bags[seq].Slot, seqLen, target
+		}
+	} else if cfg.Model == densenet.ModelDIN {
+		return fmt.Errorf("--model din needs a sequence bag (MovieLens: --history N); %s has no bags", cfg.Data)
 	}
 	if err := checkMemory(cfg, estimateMemory(cfg, r.vocab, r.plan, mc)); err != nil {
 		return err
@@ -320,7 +332,7 @@ func (r *run) build() error {
 	r.table, r.net, r.dense = table, net, dense
 	r.st = newStepper(table, net, r.schema, cfg.Threads)
 	r.st.bar = r.bar
-	if err := r.st.withBags(r.schema, cfg.BagPooling, seq, seqLen); err != nil {
+	if err := r.st.withBags(r.schema, r.slots); err != nil {
 		return err
 	}
 	return nil
@@ -784,21 +796,22 @@ func newStepper(t trainTable, net trainNet, s *datasets.Schema, threads int) *st
 	return st
 }
 
-// withBags makes the stepper read s's bag fields, pooled as pooling says;
+// withBags makes the stepper read sc's bag fields laid out by l (nil: no
+// bags);
 // it is an error for tables that cannot look up a bag's values, and with
 // ALPT storage (whose second pass has no bag form).
-func (s *stepper) withBags(sc *datasets.Schema, pooling string, seq, seqLen int) error {
-	if sc.NumBags() == 0 {
+func (s *stepper) withBags(sc *datasets.Schema, l *slots.Layout) error {
+	if l == nil {
 		return nil
 	}
 	if s.scales != nil {
 		return fmt.Errorf("bag fields (%s): ALPT storage does not train bags; use fp32 or int8", bagNames(sc))
 	}
-	bs, err := newBagStep(s.table, sc, pooling, seq, seqLen)
+	bs, err := newBagStep(s.table, l, sc)
 	if err != nil {
 		return err
 	}
-	s.bags, s.nf = bs, bs.slots
+	s.bags, s.nf = bs, l.Slots
 	return nil
 }
 
@@ -832,7 +845,7 @@ func (s *stepper) step(b *datasets.Batch) (float32, error) {
 		return 0, err
 	}
 	if s.bags != nil {
-		s.bags.apply(b, s.dEmb)
+		s.bags.apply(s.dEmb)
 		return loss, nil
 	}
 	s.table.Apply(b.IDs, s.dEmb)
