@@ -12,7 +12,17 @@ import (
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/quant"
+	"github.com/embtab/embtab/slots"
 )
+
+// tableFields returns the names of s's table fields.
+func tableFields(s *datasets.Schema) []string {
+	n := make([]string, s.NumFields())
+	for f := range n {
+		n[f] = s.FieldName(f)
+	}
+	return n
+}
 
 // FormatVersion is the version of the artifact format this package writes
 // (manifest and files). Open also reads LegacyFormatVersion and rejects
@@ -46,10 +56,15 @@ type Manifest struct {
 	Created time.Time `json:"created"`
 	// Schema is the dataset schema the model was trained on.
 	Schema datasets.Schema `json:"schema"`
-	// Fields are the categorical fields in table order (field f of the
-	// table is Fields[f]); Dense the dense inputs in the net's order.
+	// Fields are the table's fields in order (field f of the table is
+	// Fields[f]): the categorical fields, then the bags that have a field
+	// of their own (datasets.Schema.FieldName); Dense the dense inputs in
+	// the net's order.
 	Fields []string `json:"fields"`
 	Dense  []string `json:"dense"`
+	// Slots lays out the dense net's inputs when the schema has bags
+	// (their pooling, a sequence's slots); nil without bags.
+	Slots *slots.Layout `json:"slots,omitempty"`
 	// Hash is how raw values become ids.
 	Hash Hash `json:"hash"`
 	// Table describes the embedding table and its files.
@@ -210,8 +225,29 @@ func (m *Manifest) Validate() error {
 	if m.ID == "" {
 		return bad("no id")
 	}
-	if !slices.Equal(m.Fields, m.Schema.Categorical) || !slices.Equal(m.Dense, nonNil(m.Schema.Dense)) {
-		return bad("fields %v and dense %v differ from the schema's %v and %v", m.Fields, m.Dense, m.Schema.Categorical, m.Schema.Dense)
+	if err := m.Schema.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	if !slices.Equal(m.Fields, tableFields(&m.Schema)) || !slices.Equal(m.Dense, nonNil(m.Schema.Dense)) {
+		return bad("fields %v and dense %v differ from the schema's %v and %v", m.Fields, m.Dense, tableFields(&m.Schema), m.Schema.Dense)
+	}
+	switch {
+	case m.Schema.NumBags() > 0 && m.Slots == nil:
+		return bad("the schema has bags %v and the manifest no slots", m.Schema.Bags)
+	case m.Schema.NumBags() == 0 && m.Slots != nil:
+		return bad("slots for a schema without bags")
+	case m.Slots != nil:
+		if err := m.Slots.Validate(len(m.Fields)); err != nil {
+			return bad("%v", err)
+		}
+		if m.Slots.Cat != m.Schema.NumCat() || len(m.Slots.Bags) != m.Schema.NumBags() {
+			return bad("slots of %d fields and %d bags for a schema of %d and %d", m.Slots.Cat, len(m.Slots.Bags), m.Schema.NumCat(), m.Schema.NumBags())
+		}
+		for k, b := range m.Slots.Bags {
+			if b.Name != m.Schema.Bags[k].Name || b.Field != m.Schema.BagField(k) {
+				return bad("slot bag %d is %q of field %d, the schema's %q of field %d", k, b.Name, b.Field, m.Schema.Bags[k].Name, m.Schema.BagField(k))
+			}
+		}
 	}
 	if len(m.Fields) == 0 {
 		return bad("no categorical fields")

@@ -18,6 +18,7 @@ import (
 	"github.com/embtab/embtab/datasets"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/quant"
+	"github.com/embtab/embtab/slots"
 )
 
 // Contents is what Write stores: a trained model and how to feed it.
@@ -44,6 +45,9 @@ type Contents struct {
 	// they are, so the artifact serves exactly the trained rows; other
 	// stores are quantized.
 	Codec string
+	// Slots lays out the net's inputs when the schema has bags (required
+	// then; nil otherwise).
+	Slots *slots.Layout
 	// Extra are model-specific files to store beside the table, by file
 	// name (see extra.go): each is written through its function, fsynced,
 	// checksummed and listed in Manifest.Extra.
@@ -93,10 +97,11 @@ func Write(dir string, c Contents, opt WriteOptions) (*Manifest, error) {
 	if l.exact && codec.Name() != quant.FP32.Name() {
 		return nil, fmt.Errorf("write artifact %s: a %s table's rows carry integers (sparse masks, codes) and are stored exactly: codec %s, want %s: %w", dir, l.method, codec.Name(), quant.FP32.Name(), ErrInvalid)
 	}
-	if got, want := c.Table.Fields(), c.Schema.NumCat(); got != want {
-		return nil, fmt.Errorf("write artifact %s: table has %d fields, schema %d categorical columns: %w", dir, got, want, ErrInvalid)
+	if got, want := c.Table.Fields(), c.Schema.NumFields(); got != want {
+		return nil, fmt.Errorf("write artifact %s: table has %d fields, schema %d (categorical columns and bags of their own): %w", dir, got, want, ErrInvalid)
 	}
 	m := newManifest(c.Schema, c.HashSeed, codec.Name())
+	m.Slots = c.Slots
 	m.Model, m.Training = c.Model, c.Training
 	m.Table = Table{Method: l.method, Config: l.config, Dim: l.dim, Width: l.width, FieldDims: l.fieldDims}
 	b := build{m: m, codec: codec, dense: c.Dense, vocab: l.vocab, extra: c.Extra}
@@ -130,7 +135,7 @@ func Requantize(src *Artifact, dir, codec string, opt WriteOptions) (*Manifest, 
 		}
 	}
 	m := newManifest(&old.Schema, uint64(old.Hash.Seed), c.Name())
-	m.Model, m.Training, m.QuantizedFrom = old.Model, old.Training, old.Codec
+	m.Model, m.Training, m.QuantizedFrom, m.Slots = old.Model, old.Training, old.Codec, old.Slots
 	m.Table = Table{Method: old.Table.Method, Config: old.Table.Config, Dim: old.Table.Dim,
 		Width: old.Table.Width, FieldDims: old.Table.FieldDims}
 	dense := src.DenseState()
@@ -188,7 +193,7 @@ func newManifest(s *datasets.Schema, seed uint64, codec string) *Manifest {
 		ID:            hex.EncodeToString(id[:]),
 		Created:       time.Now().UTC().Truncate(time.Second),
 		Schema:        *s,
-		Fields:        append([]string{}, s.Categorical...),
+		Fields:        tableFields(s),
 		Dense:         append([]string{}, s.Dense...),
 		Hash:          Hash{Function: HashFunction, Seed: Hex64(seed)},
 		Codec:         codec,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/densenet"
 	"github.com/embtab/embtab/embedding"
 	"github.com/embtab/embtab/slots"
 )
@@ -38,6 +39,27 @@ func sequenceBag(s *datasets.Schema) (bag, target int, err error) {
 		}
 	}
 	return -1, -1, fmt.Errorf("--model din needs a sequence bag that shares an item field (bags: %s; MovieLens: --history N)", bagNames(s))
+}
+
+// bagLayout returns the input slots of schema's bags for cfg's model (nil
+// without bags), and, for DIN, the candidate's slot: its sequence is the
+// first bag sharing an item field, of cfg's sequence length.
+func bagLayout(s *datasets.Schema, cfg *Config) (l *slots.Layout, target int, err error) {
+	if s.NumBags() == 0 {
+		if cfg.Model == densenet.ModelDIN {
+			return nil, 0, fmt.Errorf("--model din needs a sequence bag (MovieLens: --history N); %s has no bags", cfg.Data)
+		}
+		return nil, 0, nil
+	}
+	seq, seqLen := -1, 0
+	if cfg.Model == densenet.ModelDIN {
+		if seq, target, err = sequenceBag(s); err != nil {
+			return nil, 0, err
+		}
+		seqLen = cfg.seqLen()
+	}
+	l, err = slots.New(s, cfg.BagPooling, seq, seqLen)
+	return l, target, err
 }
 
 func newBagStep(t embedding.Trainable, l *slots.Layout, s *datasets.Schema) (*bagStep, error) {

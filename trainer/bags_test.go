@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/embtab/embtab/artifact"
 	"github.com/embtab/embtab/datasets"
 )
 
@@ -66,8 +67,13 @@ func TestTrainBagsLearn(t *testing.T) {
 			if res.TestAUC < 0.85 {
 				t.Fatalf("test AUC %.4f, want >= 0.85 (the label is in the bag)", res.TestAUC)
 			}
-			if _, err := os.Stat(filepath.Join(cfg.Out, ArtifactDir)); !os.IsNotExist(err) {
-				t.Fatalf("a model with bags wrote a serving artifact (%v): serving bags is not built", err)
+			a, err := artifact.Open(filepath.Join(cfg.Out, ArtifactDir), artifact.OpenOptions{})
+			if err != nil {
+				t.Fatalf("the served model: %v", err)
+			}
+			defer a.Close()
+			if l := a.Manifest().Slots; l == nil || l.Slots != 2 || l.Bags[0].Pooling != tc.pooling {
+				t.Fatalf("manifest slots %+v", l)
 			}
 		})
 	}

@@ -85,6 +85,10 @@ func exportArtifact(dir string, table embedding.Table, net DenseSaver, schema *d
 	if seed == 0 {
 		seed = hashing.DefaultSeed
 	}
+	layout, _, err := bagLayout(schema, &cfg)
+	if err != nil {
+		return fmt.Errorf("export artifact: %w", err)
+	}
 	codec := "" // fp32
 	switch cfg.Storage {
 	case embedding.StorageInt8, embedding.StorageALPT:
@@ -93,7 +97,7 @@ func exportArtifact(dir string, table embedding.Table, net DenseSaver, schema *d
 		codec = "int4"
 	}
 	_, err = artifact.Write(dir, artifact.Contents{
-		Schema: schema, HashSeed: seed, Table: table, Model: model, Training: training, Codec: codec,
+		Schema: schema, HashSeed: seed, Table: table, Model: model, Training: training, Codec: codec, Slots: layout,
 		Dense: func(w io.Writer) error {
 			_, err := w.Write(state.Bytes())
 			return err

@@ -297,25 +297,17 @@ func (r *run) build() error {
 		Name: cfg.Model, NumDense: r.schema.NumDense(), Fields: r.schema.NumSlots(), Dim: cfg.Dim,
 		LR: cfg.LR, Seed: cfg.Seed, FMScale: cfg.FMScale,
 	}
-	if r.schema.NumBags() > 0 {
-		seq, seqLen, target := -1, 0, 0
-		if cfg.Model == densenet.ModelDIN {
-			var err error
-			if seq, target, err = sequenceBag(r.schema); err != nil {
-				return err
-			}
-			seqLen = cfg.seqLen()
-		}
-		l, err := slots.New(r.schema, cfg.BagPooling, seq, seqLen)
-		if err != nil {
-			return err
-		}
+	l, target, err := bagLayout(r.schema, cfg)
+	if err != nil {
+		return err
+	}
+	if l != nil {
 		mc.Fields, r.slots = l.Slots, l
-		if seq >= 0 {
-			mc.SeqStart, mc.SeqLen, mc.Target = l.Bags[seq].Slot, seqLen, target
+		for _, b := range l.Bags {
+			if b.SeqLen > 0 {
+				mc.SeqStart, mc.SeqLen, mc.Target = b.Slot, b.SeqLen, target
+			}
 		}
-	} else if cfg.Model == densenet.ModelDIN {
-		return fmt.Errorf("--model din needs a sequence bag (MovieLens: --history N); %s has no bags", cfg.Data)
 	}
 	if err := checkMemory(cfg, estimateMemory(cfg, r.vocab, r.plan, mc)); err != nil {
 		return err
@@ -695,11 +687,7 @@ func (r *run) finish() (*Result, error) {
 	if cfg.Out == "" {
 		return res, nil
 	}
-	if r.schema.NumBags() > 0 {
-		// Serving bag fields is not built yet: the run keeps its metrics,
-		// checkpoint and result, and writes no artifact.
-		r.log.Warn("no serving artifact: models with bag fields cannot be served yet", "bags", bagNames(r.schema))
-	} else if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), r.table, r.net, r.schema, *cfg, r.plan); err != nil {
+	if err := exportArtifact(filepath.Join(cfg.Out, ArtifactDir), r.table, r.net, r.schema, *cfg, r.plan); err != nil {
 		return nil, err
 	}
 	if err := writeResult(filepath.Join(cfg.Out, ResultFile), res, cfg); err != nil {

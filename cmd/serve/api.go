@@ -23,6 +23,8 @@ type limits struct {
 	// MaxBatch is the most instances per request, MaxFields the most keys
 	// per instance.
 	MaxBatch, MaxFields int
+	// MaxBagValues is the most values of one bag feature.
+	MaxBagValues int
 	// IgnoreUnknown drops feature names the schema does not have instead
 	// of rejecting the request.
 	IgnoreUnknown bool
@@ -42,19 +44,30 @@ func badRequest(format string, args ...any) error {
 
 // schemaIndex locates feature names in a model's inputs.
 type schemaIndex struct {
-	cat, dense   []string       // names in model order
-	catAt, denAt map[string]int // name -> position
+	cat, dense, bags    []string       // names in model order
+	catAt, denAt, bagAt map[string]int // name -> position
 }
 
-func newSchemaIndex(cat, dense []string) *schemaIndex {
-	s := &schemaIndex{cat: cat, dense: dense, catAt: map[string]int{}, denAt: map[string]int{}}
+func newSchemaIndex(cat, dense, bags []string) *schemaIndex {
+	s := &schemaIndex{cat: cat, dense: dense, bags: bags, catAt: map[string]int{}, denAt: map[string]int{}, bagAt: map[string]int{}}
 	for i, n := range cat {
 		s.catAt[n] = i
 	}
 	for i, n := range dense {
 		s.denAt[n] = i
 	}
+	for i, n := range bags {
+		s.bagAt[n] = i
+	}
 	return s
+}
+
+// input names input f of /v1/embed: categorical field f, or bag f-len(cat).
+func (s *schemaIndex) input(f int) string {
+	if f < len(s.cat) {
+		return s.cat[f]
+	}
+	return s.bags[f-len(s.cat)]
 }
 
 // batch is a decoded request's instances in model layout: Cat[i*nf+f] is
@@ -64,6 +77,9 @@ type batch struct {
 	N     int
 	Cat   []string
 	Dense []float32
+	// Bags[i*nb+k] holds bag k's values of instance i (nb bags; nil:
+	// empty, as in training).
+	Bags [][]string
 	// Shared lists the categorical fields every instance takes from the
 	// request's "context" (one user's features beside N candidates): their
 	// vectors are gathered once.
@@ -90,7 +106,7 @@ const (
 // embedQuery is a decoded /v1/embed request.
 type embedQuery struct {
 	batch
-	Fields  []int // categorical field positions to return
+	Fields  []int // inputs to return: categorical fields, then bags (schemaIndex.input)
 	Pooling string
 }
 
@@ -273,10 +289,13 @@ func (d *streamDecoder) openValue(what string, want json.Delim) (bool, error) {
 // 3", "context").
 func (d *streamDecoder) instance(what string) error {
 	i := d.b.N
-	nf, nd := len(d.s.cat), len(d.s.dense)
+	nf, nd, nb := len(d.s.cat), len(d.s.dense), len(d.s.bags)
 	d.b.Cat = append(d.b.Cat, make([]string, nf)...)
 	if d.withDense {
 		d.b.Dense = append(d.b.Dense, make([]float32, nd)...)
+	}
+	if nb > 0 {
+		d.b.Bags = append(d.b.Bags, make([][]string, nb)...)
 	}
 	d.b.N++
 	// An unknown name is reported once the instance has been read, so
@@ -296,6 +315,18 @@ func (d *streamDecoder) instance(what string) error {
 				return badRequest("%s: feature %q: %v", what, name, err)
 			}
 			d.b.Cat[i*nf+f] = v
+			return nil
+		}
+		if k, ok := d.s.bagAt[name]; ok {
+			vs, err := bagValues(raw, d.lim.MaxBagValues)
+			if err != nil {
+				if re, ok := err.(*requestError); ok {
+					re.msg = fmt.Sprintf("%s: feature %q: %s", what, name, re.msg)
+					return re
+				}
+				return badRequest("%s: feature %q: %v", what, name, err)
+			}
+			d.b.Bags[i*nb+k] = vs
 			return nil
 		}
 		if j, ok := d.s.denAt[name]; ok {
@@ -464,9 +495,13 @@ func decodeTokens(src tokenSource, s *schemaIndex, lim limits, withDense, embed 
 // shareContext copies the context's features into every instance and
 // records the shared categorical fields.
 func (d *streamDecoder) shareContext() {
-	nf, nd := len(d.s.cat), len(d.s.dense)
+	nf, nd, nb := len(d.s.cat), len(d.s.dense), len(d.s.bags)
 	for name := range d.ctxKeys {
-		if f, ok := d.s.catAt[name]; ok {
+		if k, ok := d.s.bagAt[name]; ok {
+			for i := range d.b.N {
+				d.b.Bags[i*nb+k] = d.ctx.Bags[k]
+			}
+		} else if f, ok := d.s.catAt[name]; ok {
 			d.b.Shared = append(d.b.Shared, f)
 			for i := range d.b.N {
 				d.b.Cat[i*nf+f] = d.ctx.Cat[f]
@@ -500,13 +535,16 @@ func decodeEmbed(r io.Reader, s *schemaIndex, lim limits) (*embedQuery, error) {
 		}
 		return q, nil
 	}
-	if len(req.Fields) == 0 || len(req.Fields) > len(s.cat) {
-		return nil, badRequest("fields: %d names, want 1 to %d categorical fields", len(req.Fields), len(s.cat))
+	if n := len(s.cat) + len(s.bags); len(req.Fields) == 0 || len(req.Fields) > n {
+		return nil, badRequest("fields: %d names, want 1 to %d categorical fields and bags", len(req.Fields), n)
 	}
 	for _, name := range req.Fields {
 		f, ok := s.catAt[name]
+		if k, isBag := s.bagAt[name]; isBag {
+			f, ok = len(s.cat)+k, true
+		}
 		if !ok {
-			return nil, badRequest("fields: %q is not a categorical field of the model", name)
+			return nil, badRequest("fields: %q is not a categorical field or bag of the model", name)
 		}
 		if slices.Contains(q.Fields, f) {
 			return nil, badRequest("fields: %q listed twice", name)
@@ -527,11 +565,35 @@ func decodeScore(r io.Reader, s *schemaIndex, lim limits) (*batch, error) {
 
 // names lists the model's feature names for error messages.
 func (s *schemaIndex) names() string {
-	all := append(slices.Clone(s.dense), s.cat...)
+	all := slices.Concat(s.dense, s.cat, s.bags)
 	if len(all) > 12 {
 		return strings.Join(all[:12], ", ") + fmt.Sprintf(" and %d more", len(all)-12)
 	}
 	return strings.Join(all, ", ")
+}
+
+// bagValues returns the values of a bag feature: a JSON array of
+// categorical values (strings, numbers: see categorical; a null element
+// is dropped), null as the empty bag; more than max values is a 413.
+func bagValues(raw json.RawMessage, max int) ([]string, error) {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, errors.New("want an array of values (a bag)")
+	}
+	if len(elems) > max {
+		return nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("%d values, at most %d per bag", len(elems), max)}
+	}
+	var vs []string
+	for j, e := range elems {
+		v, err := categorical(e)
+		if err != nil {
+			return nil, fmt.Errorf("value %d: %w", j, err)
+		}
+		if v != "" {
+			vs = append(vs, v)
+		}
+	}
+	return vs, nil
 }
 
 // categorical returns the raw value of a categorical feature: a string as

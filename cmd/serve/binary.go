@@ -35,7 +35,7 @@ func writeBinaryEmbed(w http.ResponseWriter, m *model, q *embedQuery, vecs []flo
 	d, nq := m.dim, len(q.Fields)
 	names := make([]string, nq)
 	for k, f := range q.Fields {
-		names[k] = m.schema.cat[f]
+		names[k] = m.schema.input(f)
 	}
 	out := vecs
 	if q.Pooling != poolNone {

@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	fuzzSchema = newSchemaIndex([]string{"C1", "C2", "C3"}, []string{"I1", "I2"})
-	fuzzLimits = limits{MaxBatch: 8, MaxFields: 6}
+	fuzzSchema = newSchemaIndex([]string{"C1", "C2", "C3"}, []string{"I1", "I2"}, []string{"B1", "B2"})
+	fuzzLimits = limits{MaxBatch: 8, MaxFields: 6, MaxBagValues: 4}
 	fuzzSeeds  = []string{
 		`{"features": {"C1": "a", "I1": 3}}`,
 		`{"context": {"C1": "u", "I2": 1}, "instances": [{"C2": "x"}, {"C2": "y", "I1": 2}]}`,
@@ -35,6 +35,12 @@ var (
 		`{"instances": null, "features": {"C2": 1}}`,
 		`{"instances": [{}], "fields": null, "pooling": null}`,
 		`{"instances": [{"C1": [1, {"a": [2]}]}]}`,
+		`{"features": {"B1": ["a", 2, null], "C1": "x"}, "fields": ["B1", "C1"]}`,
+		`{"context": {"B2": ["h1", "h2"]}, "instances": [{"C1": "a"}, {"B1": []}]}`,
+		`{"features": {"B1": ["a", "b", "c", "d", "e"]}}`,
+		`{"features": {"B1": "a"}}`,
+		`{"features": {"B2": [["x"]]}}`,
+		`{"features": {"B1": null}}`,
 	}
 )
 
@@ -70,6 +76,15 @@ func checkBatch(t *testing.T, b *batch, withDense bool) {
 	for _, v := range b.Dense {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			t.Fatalf("dense value %v", v)
+		}
+	}
+	nb := len(fuzzSchema.bags)
+	if b.Bags != nil && len(b.Bags) != b.N*nb {
+		t.Fatalf("batch of %d instances with %d bag values", b.N, len(b.Bags))
+	}
+	for _, vs := range b.Bags {
+		if len(vs) > fuzzLimits.MaxBagValues || slices.Contains(vs, "") {
+			t.Fatalf("bag %q: over the limit, or an empty value kept", vs)
 		}
 	}
 	for _, f := range b.Shared {
@@ -114,12 +129,13 @@ func FuzzDecodeEmbed(f *testing.F) {
 		if !slices.Contains([]string{poolNone, poolSum, poolMean}, q.Pooling) {
 			t.Fatalf("pooling %q", q.Pooling)
 		}
-		if len(q.Fields) == 0 || len(q.Fields) > len(fuzzSchema.cat) {
+		inputs := len(fuzzSchema.cat) + len(fuzzSchema.bags)
+		if len(q.Fields) == 0 || len(q.Fields) > inputs {
 			t.Fatalf("fields %v", q.Fields)
 		}
 		seen := map[int]bool{}
 		for _, f := range q.Fields {
-			if f < 0 || f >= len(fuzzSchema.cat) || seen[f] {
+			if f < 0 || f >= inputs || seen[f] {
 				t.Fatalf("fields %v", q.Fields)
 			}
 			seen[f] = true

@@ -123,6 +123,7 @@ type config struct {
 	MaxBodyBytes           int64
 	MaxBatch               int
 	MaxFields              int
+	MaxBagValues           int
 	MaxK                   int
 	MaxInFlight            int
 	MaxQueue               int
@@ -166,6 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logMax := fs.String("log-predictions-max-bytes", "1GiB", "size at which --log-predictions rotates (with --log-predictions-keep) or stops writing (lines then count as dropped)")
 	fs.IntVar(&c.LogPredictionsKeep, "log-predictions-keep", 0, "old prediction logs kept when the log reaches --log-predictions-max-bytes: the file becomes FILE.1 (older ones FILE.2, ...) and a new one starts (0: no rotation, writing stops at the limit)")
 	fs.IntVar(&c.MaxFields, "max-fields", 1024, "most features per instance")
+	fs.IntVar(&c.MaxBagValues, "max-bag-values", 256, "most values of one bag feature (a JSON array: a movie's genres, a user's history) per instance")
 	fs.IntVar(&c.MaxK, "max-k", 1000, "most items one /v1/retrieve request may ask for (two-tower models)")
 	gcPercent := fs.Int("gc-percent", 400, "Go GC target (GOGC): heap growth in percent between collections; the service allocates per request and a higher target collects less often, halving p99 at 10k req/s (BENCHMARKS.md) for a few tens of MiB more RSS; a GOGC environment variable wins unless this flag is given; -1 disables the GC")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 16, "most embed, score, retrieve and row-update requests worked on at once (each holds at most --max-body of JSON and --max-batch instances)")
@@ -283,6 +285,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--batch-max %d must be positive", c.BatchMax)
 	case c.MaxFields < 1:
 		return fmt.Errorf("--max-fields %d must be positive", c.MaxFields)
+	case c.MaxBagValues < 1:
+		return fmt.Errorf("--max-bag-values %d must be positive", c.MaxBagValues)
 	case c.MaxK < 1 || c.MaxK > maxRetrieveK:
 		return fmt.Errorf("--max-k %d: want 1 to %d", c.MaxK, maxRetrieveK)
 	case c.MaxBodyBytes < 1:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/embtab/embtab/hashing"
 	"github.com/embtab/embtab/lookup"
 	"github.com/embtab/embtab/retrieval"
+	"github.com/embtab/embtab/slots"
 )
 
 // model is one loaded artifact with everything that serves it. It is
@@ -30,8 +32,15 @@ type model struct {
 	net    *densenet.Net
 	hasher *hashing.Hasher
 	schema *schemaIndex
+	// nf is the categorical fields (the request's one-hot features; table
+	// fields 0..nf-1), nd the dense inputs; inputs the net's embedding
+	// slots (nf without bags).
 	nf, nd int
+	inputs int
 	dim    int
+	// slots lays out the bags (nil: none); passes pools its slots.Pass.
+	slots  *slots.Layout
+	passes sync.Pool
 	log    *slog.Logger
 	// ret is the retrieval part of a two-tower model (retrieve.go); net
 	// is nil then.
@@ -76,9 +85,17 @@ func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, m
 		return nil, fmt.Errorf("%s: dense net: %w", dir, err)
 	}
 	mc := net.Config()
-	if mc.Fields != len(man.Fields) || mc.Dim != man.Table.Dim || mc.NumDense != len(man.Dense) {
-		return nil, fmt.Errorf("%s: dense net takes %d fields of dim %d and %d dense inputs, the manifest has %d, %d and %d: %w",
-			dir, mc.Fields, mc.Dim, mc.NumDense, len(man.Fields), man.Table.Dim, len(man.Dense), artifact.ErrCorrupt)
+	inputs := len(man.Fields)
+	if man.Slots != nil {
+		inputs = man.Slots.Slots
+	}
+	if mc.Fields != inputs || mc.Dim != man.Table.Dim || mc.NumDense != len(man.Dense) {
+		return nil, fmt.Errorf("%s: dense net takes %d inputs of dim %d and %d dense inputs, the manifest has %d, %d and %d: %w",
+			dir, mc.Fields, mc.Dim, mc.NumDense, inputs, man.Table.Dim, len(man.Dense), artifact.ErrCorrupt)
+	}
+	var bagNames []string
+	for _, b := range man.Schema.Bags {
+		bagNames = append(bagNames, b.Name)
 	}
 	st, err := lookup.Open(ctx, cfg.Store, a, lookup.Config{
 		Path: cfg.StorePath, Addrs: cfg.RedisAddrs, Prefix: cfg.StorePrefix, HugePages: cfg.HugePages,
@@ -91,11 +108,12 @@ func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, m
 	m := &model{
 		dir: dir, art: a, store: ist, emb: lookup.NewEmbedder(res, ist.forEmbedder()), net: net,
 		hasher: hashing.New(uint64(man.Hash.Seed), len(man.Fields)),
-		schema: newSchemaIndex(man.Fields, man.Dense),
-		nf:     len(man.Fields), nd: len(man.Dense), dim: man.Table.Dim, log: log,
+		schema: newSchemaIndex(man.Schema.Categorical, man.Dense, bagNames),
+		nf:     man.Schema.NumCat(), nd: len(man.Dense), inputs: inputs, dim: man.Table.Dim, log: log,
+		slots: man.Slots,
 	}
 	if cfg.BatchWait > 0 {
-		m.bat = newBatcher(net, m.nd, m.nf*m.dim, cfg.BatchWait, cfg.BatchMax, met.batchRequests)
+		m.bat = newBatcher(net, m.nd, m.inputs*m.dim, cfg.BatchWait, cfg.BatchMax, met.batchRequests)
 	}
 	m.refs.Store(1)
 	if _, err := m.score(ctx, &batch{N: 1, Cat: make([]string, m.nf), Dense: make([]float32, m.nd)}); err != nil {
@@ -162,7 +180,7 @@ func (m *model) ids(b *batch) []uint64 {
 func (m *model) score(ctx context.Context, b *batch) ([]float32, error) {
 	n := b.N
 	m.observeOOV(b)
-	emb := make([]float32, n*m.nf*m.dim)
+	emb := make([]float32, n*m.inputs*m.dim)
 	if err := m.gather(ctx, b, emb); err != nil {
 		return nil, err
 	}
@@ -191,6 +209,9 @@ func (m *model) score(ctx context.Context, b *batch) ([]float32, error) {
 // dim each). The fields b shares across instances (its context) are
 // looked up once and copied.
 func (m *model) gather(ctx context.Context, b *batch, emb []float32) error {
+	if m.slots != nil {
+		return m.gatherSlots(ctx, b, emb)
+	}
 	if len(b.Shared) == 0 || b.N == 1 {
 		return m.emb.Lookup(ctx, m.ids(b), emb)
 	}
@@ -233,10 +254,46 @@ func (m *model) gather(ctx context.Context, b *batch, emb []float32) error {
 	return nil
 }
 
+// gatherSlots writes the net's inputs of b's instances for a model with
+// bags (slots.Layout): one lookup of the one-hot ids and every bag value,
+// pooled as in training.
+func (m *model) gatherSlots(ctx context.Context, b *batch, emb []float32) error {
+	p, _ := m.passes.Get().(*slots.Pass)
+	if p == nil {
+		p = m.slots.NewPass()
+	}
+	defer m.passes.Put(p)
+	nb := len(m.slots.Bags)
+	cols := make([]datasets.BagColumn, nb)
+	for k, bg := range m.slots.Bags {
+		c := &cols[k]
+		c.Offsets = append(make([]int32, 0, b.N+1), 0)
+		for i := range b.N {
+			if b.Bags != nil {
+				for _, v := range b.Bags[i*nb+k] {
+					c.IDs = append(c.IDs, m.hasher.HashString(bg.Field, v))
+				}
+			}
+			c.Offsets = append(c.Offsets, int32(len(c.IDs)))
+		}
+	}
+	if err := p.Pairs(b.N, m.ids(b), cols, m.dim); err != nil {
+		return err
+	}
+	if err := m.emb.LookupFields(ctx, p.Fields, p.IDs, p.Vals); err != nil {
+		return err
+	}
+	p.Pool(emb, m.dim)
+	return nil
+}
+
 // embed returns the vectors of q's fields for each instance, Dim floats
 // per (instance, field), instance-major.
 func (m *model) embed(ctx context.Context, q *embedQuery) ([]float32, error) {
 	m.observeOOV(&q.batch)
+	if m.slots != nil {
+		return m.embedSlots(ctx, q)
+	}
 	n := q.N * len(q.Fields)
 	ids := make([]uint64, n)
 	fields := make([]int, n)
@@ -249,6 +306,34 @@ func (m *model) embed(ctx context.Context, q *embedQuery) ([]float32, error) {
 	out := make([]float32, n*m.dim)
 	if err := m.emb.LookupFields(ctx, fields, ids, out); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// embedSlots is embed for a model with bags: q's inputs are categorical
+// fields and pooled bags, read from the net's input slots. A sequence bag
+// has no one vector: asking for it is a request error.
+func (m *model) embedSlots(ctx context.Context, q *embedQuery) ([]float32, error) {
+	at := make([]int, len(q.Fields)) // each asked input's slot
+	for k, f := range q.Fields {
+		at[k] = f
+		if f >= m.nf {
+			bg := m.slots.Bags[f-m.nf]
+			if bg.SeqLen > 0 {
+				return nil, badRequest("fields: bag %q is the model's behaviour sequence (%d slots), not one vector: score it with /v1/score", bg.Name, bg.SeqLen)
+			}
+			at[k] = bg.Slot
+		}
+	}
+	all := make([]float32, q.N*m.inputs*m.dim)
+	if err := m.gatherSlots(ctx, &q.batch, all); err != nil {
+		return nil, err
+	}
+	d, out := m.dim, make([]float32, q.N*len(q.Fields)*m.dim)
+	for i := range q.N {
+		for k, s := range at {
+			copy(out[(i*len(at)+k)*d:][:d], all[(i*m.inputs+s)*d:][:d])
+		}
 	}
 	return out, nil
 }

@@ -25,13 +25,14 @@ import (
 
 // predLine is one logged instance.
 type predLine struct {
-	Time     string             `json:"time"`
-	Model    string             `json:"model"`
-	ID       string             `json:"id"`
-	Cat      map[string]string  `json:"categorical"`
-	Dense    map[string]float32 `json:"dense,omitempty"`
-	Score    float32            `json:"score"`
-	Instance int                `json:"instance"`
+	Time     string              `json:"time"`
+	Model    string              `json:"model"`
+	ID       string              `json:"id"`
+	Cat      map[string]string   `json:"categorical"`
+	Dense    map[string]float32  `json:"dense,omitempty"`
+	Bags     map[string][]string `json:"bags,omitempty"`
+	Score    float32             `json:"score"`
+	Instance int                 `json:"instance"`
 }
 
 // predLogger writes sampled prediction lines to a file.
@@ -89,6 +90,14 @@ func (p *predLogger) record(m *model, b *batch, scores []float32) {
 		for f, name := range m.schema.cat {
 			// a copy: request strings alias the request's body
 			l.Cat[name] = strings.Clone(b.Cat[i*m.nf+f])
+		}
+		if nb := len(m.schema.bags); nb > 0 && b.Bags != nil {
+			l.Bags = make(map[string][]string, nb)
+			for k, name := range m.schema.bags {
+				for _, v := range b.Bags[i*nb+k] {
+					l.Bags[name] = append(l.Bags[name], strings.Clone(v))
+				}
+			}
 		}
 		if m.nd > 0 {
 			l.Dense = make(map[string]float32, m.nd)

@@ -86,7 +86,7 @@ func loadTwoTower(ctx context.Context, dir string, a *artifact.Artifact, res *lo
 	m := &model{
 		dir: dir, art: a, store: ist, emb: lookup.NewEmbedder(res, ist.forEmbedder()), ret: tt,
 		hasher: hashing.New(uint64(man.Hash.Seed), len(man.Fields)),
-		schema: newSchemaIndex(man.Fields, man.Dense),
+		schema: newSchemaIndex(man.Fields, man.Dense, nil),
 		nf:     len(man.Fields), nd: len(man.Dense), dim: man.Table.Dim, log: log,
 	}
 	m.refs.Store(1)

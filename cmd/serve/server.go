@@ -290,7 +290,7 @@ func finite(xs []float32) bool {
 }
 
 func (s *server) limits() limits {
-	return limits{MaxBatch: s.cfg.MaxBatch, MaxFields: s.cfg.MaxFields, IgnoreUnknown: s.cfg.IgnoreUnknownFields}
+	return limits{MaxBatch: s.cfg.MaxBatch, MaxFields: s.cfg.MaxFields, MaxBagValues: s.cfg.MaxBagValues, IgnoreUnknown: s.cfg.IgnoreUnknownFields}
 }
 
 // embedResponse is the reply of /v1/embed: per-field vectors per instance
@@ -329,7 +329,7 @@ func (s *server) handleEmbed(w http.ResponseWriter, r *http.Request) error {
 	}
 	names := make([]string, nq)
 	for k, f := range q.Fields {
-		names[k] = m.schema.cat[f]
+		names[k] = m.schema.input(f)
 	}
 	if q.Pooling == poolNone {
 		return writeEmbedJSON(w, m, q, names, vecs, nil)
@@ -614,7 +614,7 @@ func schemaChange(old, m *model) string {
 	switch {
 	case kind(old) != kind(m):
 		return fmt.Sprintf("the new artifact is %s, the served one %s", kind(m), kind(old))
-	case !slices.Equal(old.schema.cat, m.schema.cat) || !slices.Equal(old.schema.dense, m.schema.dense):
+	case !slices.Equal(old.schema.cat, m.schema.cat) || !slices.Equal(old.schema.dense, m.schema.dense) || !slices.Equal(old.schema.bags, m.schema.bags):
 		return fmt.Sprintf("the new artifact's features (%s) differ from the served ones (%s)", m.schema.names(), old.schema.names())
 	}
 	return ""

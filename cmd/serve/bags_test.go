@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/embtab/embtab/artifact"
+	"github.com/embtab/embtab/datasets"
+	"github.com/embtab/embtab/embedding"
+	"github.com/embtab/embtab/hashing"
+	"github.com/embtab/embtab/trainer"
+)
+
+// bagRows writes a small data set with a multi-hot bag of its own
+// ("genres") and a history bag sharing the item field, and returns its
+// path and records.
+func bagRows(t *testing.T) (string, []*datasets.Record) {
+	t.Helper()
+	s := &datasets.Schema{Dataset: "bags", Label: "label", Dense: []string{"age"}, Categorical: []string{"user", "item"},
+		Bags: []datasets.Bag{{Name: "genres"}, {Name: "hist", Of: "item"}}}
+	path := filepath.Join(t.TempDir(), "bags.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := datasets.NewParquetWriter(f, s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(8, 9))
+	var recs []*datasets.Record
+	for range 2000 {
+		rec := datasets.NewRecord(s)
+		rec.Dense[0], rec.DenseValid[0] = int64(rng.IntN(60)), true
+		item := rng.IntN(40)
+		rec.Cat[0], rec.Cat[1] = "u"+strconv.Itoa(rng.IntN(50)), strconv.Itoa(item)
+		for range rng.IntN(3) {
+			rec.Bags[0] = append(rec.Bags[0], "g"+strconv.Itoa(rng.IntN(8)))
+		}
+		for range rng.IntN(6) {
+			h := rng.IntN(40)
+			rec.Bags[1] = append(rec.Bags[1], strconv.Itoa(h))
+			if h == item {
+				rec.Label = 1
+			}
+		}
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, recs
+}
+
+// bagInstance is record rec as request features.
+func bagInstance(rec *datasets.Record) map[string]any {
+	inst := map[string]any{"age": rec.Dense[0], "user": rec.Cat[0], "item": rec.Cat[1]}
+	for k, name := range []string{"genres", "hist"} {
+		vs := rec.Bags[k]
+		if vs == nil {
+			vs = []string{}
+		}
+		inst[name] = vs
+	}
+	return inst
+}
+
+// trainedScore is the trainer's prediction for rec: the checkpoint's table
+// through the artifact's slot layout, then its net.
+func trainedScore(t *testing.T, ck *trainer.Checkpoint, a *artifact.Artifact, rec *datasets.Record) float32 {
+	t.Helper()
+	man := a.Manifest()
+	s := &man.Schema
+	h := hashing.New(uint64(man.Hash.Seed), len(man.Fields))
+	ids := []uint64{h.HashString(0, rec.Cat[0]), h.HashString(1, rec.Cat[1])}
+	cols := make([]datasets.BagColumn, len(s.Bags))
+	for k := range s.Bags {
+		cols[k].Offsets = []int32{0}
+		for _, v := range rec.Bags[k] {
+			cols[k].IDs = append(cols[k].IDs, h.HashString(s.BagField(k), v))
+		}
+		cols[k].Offsets = append(cols[k].Offsets, int32(len(cols[k].IDs)))
+	}
+	d := ck.Table.Dim()
+	p := man.Slots.NewPass()
+	if err := p.Pairs(1, ids, cols, d); err != nil {
+		t.Fatal(err)
+	}
+	ck.Table.(embedding.FieldTrainable).LookupFields(p.IDs, p.Fields, p.Vals)
+	emb := make([]float32, man.Slots.Slots*d)
+	p.Pool(emb, d)
+	dense := []float32{float32(rec.Dense[0])}
+	datasets.TransformDense(dense)
+	out := make([]float32, 1)
+	if err := ck.Net.Predict(dense, emb, 1, out); err != nil {
+		t.Fatal(err)
+	}
+	return out[0]
+}
+
+// TestServeBags: models with bags (pooled by mean; DIN's sequence) serve
+// the trainer's scores bit for bit, from bag values given per instance or
+// in the context; /v1/embed returns a pooled bag's vector and refuses a
+// sequence; a bag over --max-bag-values is a 413.
+func TestServeBags(t *testing.T) {
+	data, recs := bagRows(t)
+	for _, model := range []string{"deepfm", "din"} {
+		t.Run(model, func(t *testing.T) {
+			out := t.TempDir()
+			cfg := trainer.Config{Data: data, Model: model, Table: "full", Dim: 4, Batch: 200, Epochs: 1, Threads: 2, SeqLen: 4, Out: out}
+			if _, err := trainer.Train(context.Background(), cfg, trainer.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			ck, err := trainer.ReadCheckpoint(filepath.Join(out, trainer.CheckpointFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(out, trainer.ArtifactDir)
+			a, err := artifact.Open(dir, artifact.OpenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			c := testConfig(dir)
+			c.MaxBagValues = 8
+			_, hs, _ := newTestServer(t, c)
+			for i := range 6 {
+				_, got := scores(t, hs.URL, map[string]any{"features": bagInstance(recs[i])})
+				if want := trainedScore(t, ck, a, recs[i]); len(got) != 1 || got[0] != want {
+					t.Errorf("row %d: served %v, trainer %v", i, got, want)
+				}
+			}
+			// The history and user in the context, two candidate items.
+			inst := bagInstance(recs[0])
+			ctx := map[string]any{"user": inst["user"], "hist": inst["hist"], "age": inst["age"]}
+			cands := []map[string]any{{"item": "3", "genres": []string{"g1"}}, {"item": recs[0].Cat[1], "genres": recs[0].Bags[0]}}
+			_, got := scores(t, hs.URL, map[string]any{"context": ctx, "instances": cands})
+			if len(got) != 2 || got[1] != trainedScore(t, ck, a, recs[0]) {
+				t.Errorf("context request: %v, want the second %v", got, trainedScore(t, ck, a, recs[0]))
+			}
+			long := bagInstance(recs[0])
+			long["hist"] = []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
+			if code, body := do(t, "POST", hs.URL+"/v1/score", map[string]any{"features": long}); code != http.StatusRequestEntityTooLarge {
+				t.Errorf("a bag of 9 values over a limit of 8: %d %s", code, body)
+			}
+			code, body := do(t, "POST", hs.URL+"/v1/embed", map[string]any{"features": bagInstance(recs[1]), "fields": []string{"genres", "item"}})
+			if code != http.StatusOK {
+				t.Fatalf("embed: %d %s", code, body)
+			}
+			var er embedResponse
+			if err := json.Unmarshal(body, &er); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(er.Fields, []string{"genres", "item"}) || len(er.Embeddings) != 1 || len(er.Embeddings[0]["genres"]) != 4 {
+				t.Fatalf("embed response %s", body)
+			}
+			code, body = do(t, "POST", hs.URL+"/v1/embed", map[string]any{"features": bagInstance(recs[1]), "fields": []string{"hist"}})
+			if want := map[string]int{"deepfm": http.StatusOK, "din": http.StatusBadRequest}[model]; code != want {
+				t.Errorf("embed of the history bag: %d %s, want %d", code, body, want)
+			}
+		})
+	}
+}
