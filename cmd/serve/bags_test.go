@@ -136,6 +136,7 @@ func TestServeBags(t *testing.T) {
 			defer a.Close()
 			c := testConfig(dir)
 			c.MaxBagValues = 8
+			c.ModelName = "bags"
 			_, hs, _ := newTestServer(t, c)
 			for i := range 6 {
 				_, got := scores(t, hs.URL, map[string]any{"features": bagInstance(recs[i])})
@@ -151,12 +152,38 @@ func TestServeBags(t *testing.T) {
 			if len(got) != 2 || got[1] != trainedScore(t, ck, a, recs[0]) {
 				t.Errorf("context request: %v, want the second %v", got, trainedScore(t, ck, a, recs[0]))
 			}
+			// The Open Inference Protocol: a bag is a BYTES tensor [N, L], "" padding.
+			r0, r1 := recs[0], recs[1]
+			pad := func(vs []string, l int) []string { return append(slices.Clone(vs), make([]string, l-len(vs))...) }
+			lg, lh := max(len(r0.Bags[0]), len(r1.Bags[0]), 1), max(len(r0.Bags[1]), len(r1.Bags[1]), 1)
+			infer := map[string]any{"inputs": []map[string]any{
+				{"name": "user", "datatype": "BYTES", "shape": []int{2}, "data": []string{r0.Cat[0], r1.Cat[0]}},
+				{"name": "item", "datatype": "BYTES", "shape": []int{2}, "data": []string{r0.Cat[1], r1.Cat[1]}},
+				{"name": "age", "datatype": "FP32", "shape": []int{2}, "data": []float64{float64(r0.Dense[0]), float64(r1.Dense[0])}},
+				{"name": "genres", "datatype": "BYTES", "shape": []int{2, lg}, "data": slices.Concat(pad(r0.Bags[0], lg), pad(r1.Bags[0], lg))},
+				{"name": "hist", "datatype": "BYTES", "shape": []int{2, lh}, "data": slices.Concat(pad(r0.Bags[1], lh), pad(r1.Bags[1], lh))},
+			}, "outputs": []map[string]any{{"name": "score"}}}
+			code, body := do(t, "POST", hs.URL+"/v2/models/bags/infer", infer)
+			if code != http.StatusOK {
+				t.Fatalf("infer: %d %s", code, body)
+			}
+			var ir struct {
+				Outputs []struct {
+					Data []float32 `json:"data"`
+				} `json:"outputs"`
+			}
+			if err := json.Unmarshal(body, &ir); err != nil {
+				t.Fatal(err)
+			}
+			if len(ir.Outputs) != 1 || len(ir.Outputs[0].Data) != 2 || ir.Outputs[0].Data[1] != trainedScore(t, ck, a, r1) {
+				t.Errorf("infer scores %s, want the second %v", body, trainedScore(t, ck, a, r1))
+			}
 			long := bagInstance(recs[0])
 			long["hist"] = []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
 			if code, body := do(t, "POST", hs.URL+"/v1/score", map[string]any{"features": long}); code != http.StatusRequestEntityTooLarge {
 				t.Errorf("a bag of 9 values over a limit of 8: %d %s", code, body)
 			}
-			code, body := do(t, "POST", hs.URL+"/v1/embed", map[string]any{"features": bagInstance(recs[1]), "fields": []string{"genres", "item"}})
+			code, body = do(t, "POST", hs.URL+"/v1/embed", map[string]any{"features": bagInstance(recs[1]), "fields": []string{"genres", "item"}})
 			if code != http.StatusOK {
 				t.Fatalf("embed: %d %s", code, body)
 			}

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -110,7 +111,11 @@ func (m *model) oipBatch(inputs []oipTensor, lim limits) (*batch, error) {
 	}
 	n := 0
 	for i := range inputs {
-		k, err := shapeElems(&inputs[i], lim.MaxBatch)
+		shape := shapeElems
+		if _, bag := m.schema.bagAt[inputs[i].Name]; bag {
+			shape = func(t *oipTensor, maxBatch int) (int, error) { return bagShape(t, maxBatch, lim.MaxBagValues) }
+		}
+		k, err := shape(&inputs[i], lim.MaxBatch)
 		if err != nil {
 			return nil, err
 		}
@@ -135,6 +140,24 @@ func (m *model) oipBatch(inputs []oipTensor, lim limits) (*batch, error) {
 			}
 			continue
 		}
+		if k, ok := m.schema.bagAt[t.Name]; ok {
+			if t.Datatype != "BYTES" && !strings.HasPrefix(t.Datatype, "INT") && !strings.HasPrefix(t.Datatype, "UINT") {
+				return nil, badRequest("input %q: a bag is BYTES or an integer type, not %s", t.Name, t.Datatype)
+			}
+			nb := len(m.schema.bags)
+			if b.Bags == nil {
+				b.Bags = make([][]string, n*nb)
+			}
+			l := int(t.Shape[1])
+			for i := range n {
+				for j := range l {
+					if v := t.str(i*l + j); v != "" {
+						b.Bags[i*nb+k] = append(b.Bags[i*nb+k], v)
+					}
+				}
+			}
+			continue
+		}
 		if j, ok := m.schema.denAt[t.Name]; ok {
 			for i := range n {
 				v, err := t.num(i)
@@ -153,6 +176,28 @@ func (m *model) oipBatch(inputs []oipTensor, lim limits) (*batch, error) {
 		}
 	}
 	return b, nil
+}
+
+// bagShape checks a bag input's shape [N, L] (L values per instance,
+// "" padding) against its element count and the limits, returning N.
+func bagShape(t *oipTensor, maxBatch, maxValues int) (int, error) {
+	if !oipDatatypes[t.Datatype] {
+		return 0, badRequest("input %q: unknown datatype %q", t.Name, t.Datatype)
+	}
+	if len(t.Shape) != 2 || t.Shape[0] < 1 || t.Shape[1] < 0 {
+		return 0, badRequest("input %q: shape %v: a bag is a tensor of shape [N, L] (L values per instance, empty strings padding)", t.Name, t.Shape)
+	}
+	n, l := t.Shape[0], t.Shape[1]
+	if n > int64(maxBatch) {
+		return 0, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("input %q: %d instances, more than --max-batch %d", t.Name, n, maxBatch)}
+	}
+	if l > int64(maxValues) {
+		return 0, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("input %q: %d values per instance, more than --max-bag-values %d", t.Name, l, maxValues)}
+	}
+	if int64(t.n) != n*l {
+		return 0, badRequest("input %q: shape %v holds %d elements, the data has %d", t.Name, t.Shape, n*l, t.n)
+	}
+	return int(n), nil
 }
 
 // oipInfer runs one inference on the model called name (version "" or
@@ -246,6 +291,9 @@ func (s *server) oipMetadata(name, version string) (*oipModelMeta, error) {
 	}
 	for _, f := range m.schema.dense {
 		meta.Inputs = append(meta.Inputs, oipTensorMeta{Name: f, Datatype: "FP32", Shape: []int64{-1}})
+	}
+	for _, f := range m.schema.bags {
+		meta.Inputs = append(meta.Inputs, oipTensorMeta{Name: f, Datatype: "BYTES", Shape: []int64{-1, -1}})
 	}
 	if m.net != nil {
 		meta.Outputs = []oipTensorMeta{
