@@ -39,6 +39,18 @@ type GenConfig struct {
 	// model above; Scale and Zipf are then ignored, CTR and Noise still
 	// apply (CTR 0 takes the preset's).
 	Preset string
+	// Drift and Part make the output part Part (from 0) of a drifting
+	// stream: from one part to the next, each field's value popularity
+	// moves by Drift of its vocabulary (the value at Zipf rank r of part n
+	// is value (r + round(n·Drift·card)) mod card: the head moves to values
+	// unseen before, the old head sinks into the tail) and the hidden
+	// model turns by an angle of Drift·π/2 (each value's effect and latent
+	// factors are cos θ_n times its part-0 ones plus sin θ_n times an
+	// independent draw, θ_n = n·Drift·π/2, so the model's scale stays).
+	// Parts draw from their own random streams; Part 0, or Drift 0, is the
+	// undrifted generator. Not with Preset.
+	Drift float64
+	Part  int
 }
 
 func (c *GenConfig) fill() error {
@@ -66,6 +78,10 @@ func (c *GenConfig) fill() error {
 		return fmt.Errorf("gen: zipf exponent %v must be > 1", c.Zipf)
 	case !(c.CTR > 0 && c.CTR < 1) && !(c.Preset != "" && c.CTR == -1):
 		return fmt.Errorf("gen: ctr %v must be in (0,1)", c.CTR)
+	case !(c.Drift >= 0 && c.Drift <= 1) || c.Part < 0:
+		return fmt.Errorf("gen: drift %v must be in [0, 1] and part %d >= 0", c.Drift, c.Part)
+	case c.Preset != "" && c.Drift > 0:
+		return fmt.Errorf("gen: drift is not supported with a preset (%s)", c.Preset)
 	}
 	return nil
 }
@@ -120,6 +136,11 @@ type Generator struct {
 	schema  *Schema
 	ranks   [genNumCat]uint64
 	present [genNumCat]bool
+	// drift: each field's popularity shift and the model's angle (cos,
+	// sin) of this part (GenConfig.Drift); turned is false at angle 0.
+	shift    [genNumCat]uint64
+	cos, sin float64
+	turned   bool
 
 	preset *presetGen // nil: the original Zipf generator above
 }
@@ -164,8 +185,15 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 			}
 		}
 	}
+	if d := cfg.Drift * float64(cfg.Part); d > 0 {
+		for f, n := range g.card {
+			g.shift[f] = uint64(math.Round(d*float64(n))) % uint64(n)
+		}
+		th := d * math.Pi / 2
+		g.cos, g.sin, g.turned = math.Cos(th), math.Sin(th), true
+	}
 	g.calibrate()
-	g.rng = rand.New(rand.NewPCG(cfg.Seed, 0xc0ffee))
+	g.rng = rand.New(rand.NewPCG(g.streamSeed(), 0xc0ffee))
 	g.zipf = make([]*rand.Zipf, genNumCat)
 	for f, n := range g.card {
 		g.zipf[f] = rand.NewZipf(g.rng, cfg.Zipf, 1, uint64(n-1))
@@ -177,7 +205,7 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 // target CTR, on a sample drawn (missing values included) from an
 // independent stream.
 func (g *Generator) calibrate() {
-	g.rng = rand.New(rand.NewPCG(g.cfg.Seed, 0xca1b))
+	g.rng = rand.New(rand.NewPCG(g.streamSeed(), 0xca1b))
 	if g.preset == nil {
 		g.zipf = make([]*rand.Zipf, genNumCat)
 		for f, n := range g.card {
@@ -206,6 +234,15 @@ func (g *Generator) calibrate() {
 	g.bias = (lo + hi) / 2
 }
 
+// streamSeed seeds the part's random streams: the seed itself for part 0
+// (the undrifted generator), a mix of seed and part otherwise.
+func (g *Generator) streamSeed() uint64 {
+	if g.cfg.Part == 0 {
+		return g.cfg.Seed
+	}
+	return hashing.Mix64(g.cfg.Seed ^ hashing.Mix64(uint64(g.cfg.Part)+0xd1f7))
+}
+
 // unit maps a hash to a uniform float in [0, 1).
 func unit(h uint64) float64 { return float64(h>>11) / (1 << 53) }
 
@@ -217,7 +254,21 @@ func (g *Generator) valueHash(f int, rank uint64) uint64 {
 // this rank and sets its latent factors u ~ U(−½, ½)^4, both derived from a
 // hash of (seed, field, rank).
 func (g *Generator) valueEffect(f int, rank uint64, u *[genLatent]float64) float64 {
-	h := g.valueHash(f, rank)
+	z := g.effectOf(g.valueHash(f, rank), u)
+	if !g.turned {
+		return z
+	}
+	// The part's model: turned toward an independent draw (GenConfig.Drift).
+	var w [genLatent]float64
+	z2 := g.effectOf(hashing.Mix64(g.valueHash(f, rank)^0x7e57ab1e), &w)
+	for k := range u {
+		u[k] = g.cos*u[k] + g.sin*w[k]
+	}
+	return g.cos*z + g.sin*z2
+}
+
+// effectOf derives an effect z ≈ N(0, 1) and latent factors u from h.
+func (g *Generator) effectOf(h uint64, u *[genLatent]float64) float64 {
 	// approximately normal: sum of 4 uniforms, standardised
 	h1, h2 := hashing.Mix64(h+1), hashing.Mix64(h+2)
 	z := (unit(h1) + unit(h2) + unit(hashing.Mix64(h+3)) + unit(hashing.Mix64(h+4)) - 2) * math.Sqrt(3)
@@ -321,6 +372,9 @@ func (g *Generator) draw(rec *Record) float64 {
 	}
 	for f := 0; f < genNumCat; f++ {
 		g.ranks[f] = g.zipf[f].Uint64()
+		if g.shift[f] != 0 {
+			g.ranks[f] = (g.ranks[f] + g.shift[f]) % uint64(g.card[f]) // the value at this rank in this part
+		}
 		g.present[f] = g.rng.Float64() >= g.miss[f]
 		if !g.present[f] {
 			rec.Cat[f] = ""

@@ -393,3 +393,66 @@ func TestConvertNoRows(t *testing.T) {
 		})
 	}
 }
+
+// TestGeneratorDrift: part 0 of a drifting stream is the undrifted
+// generator; a later part is deterministic, keeps the click rate, and its
+// most frequent values are others than part 0's.
+func TestGeneratorDrift(t *testing.T) {
+	read := func(cfg GenConfig) []*Record {
+		g, err := NewGenerator(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readAllRecords(t, g)
+	}
+	base := GenConfig{Rows: 4000, Scale: 0.001, Seed: 5}
+	drift := base
+	drift.Drift = 0.05
+	if a, b := read(base), read(drift); !reflect.DeepEqual(a, b) {
+		t.Fatal("part 0 of a drifting stream differs from the undrifted generator")
+	}
+	p3 := drift
+	p3.Part = 3
+	a, b := read(p3), read(p3)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("part 3 is not deterministic")
+	}
+	top := func(recs []*Record, f int) string {
+		n := map[string]int{}
+		for _, r := range recs {
+			if r.Cat[f] != "" {
+				n[r.Cat[f]]++
+			}
+		}
+		best, bv := 0, ""
+		for v, c := range n {
+			if c > best || c == best && v < bv {
+				best, bv = c, v
+			}
+		}
+		return bv
+	}
+	p0 := read(base)
+	moved, ctr0, ctr3 := 0, 0, 0
+	for f := range 26 {
+		if top(p0, f) != top(a, f) {
+			moved++
+		}
+	}
+	for i := range p0 {
+		ctr0 += int(p0[i].Label)
+		ctr3 += int(a[i].Label)
+	}
+	if moved < 20 {
+		t.Errorf("the most frequent value moved in %d of 26 fields at drift 0.05 x 3 parts", moved)
+	}
+	if d := float64(ctr3-ctr0) / float64(len(p0)); d > 0.03 || d < -0.03 {
+		t.Errorf("click rate %d -> %d of %d rows", ctr0, ctr3, len(p0))
+	}
+	if _, err := NewGenerator(GenConfig{Rows: 1, Drift: 2}); err == nil {
+		t.Error("drift 2: no error")
+	}
+	if _, err := NewGenerator(GenConfig{Rows: 1, Drift: 0.1, Preset: "criteo-kaggle"}); err == nil {
+		t.Error("drift with a preset: no error")
+	}
+}

@@ -27,6 +27,8 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed and flags give the same file")
 	fs.Float64Var(&cfg.Zipf, "zipf", 1.1, "Zipf exponent (>1) of value frequencies per field")
 	fs.Float64Var(&cfg.CTR, "ctr", 0.25, "target click rate")
+	fs.Float64Var(&cfg.Drift, "drift", 0, "write part --part of a drifting stream: from part to part each field's value popularity moves by this share of its vocabulary and the hidden model turns by drift·π/2 (0..1; 0: no drift)")
+	fs.IntVar(&cfg.Part, "part", 0, "with --drift: the stream part to write (0, 1, ...; each its own random stream, the same seed and flags give the same part)")
 	fs.StringVar(&cfg.Preset, "preset", "", "a calibrated preset: criteo-kaggle (fitted to real Kaggle Criteo lines, ending at Kaggle's cardinalities at 45.8M rows) or a preset .json from 'dataset calibrate'; replaces --scale and --zipf")
 	out := fs.String("out", "", "output file: .parquet, .tsv or .tsv.gz (Criteo format)")
 	asJSON := fs.Bool("json", false, "print a JSON summary as the last stdout line")
@@ -142,6 +144,9 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if cfg.Preset != "" {
 		summary["preset"] = cfg.Preset
 		delete(summary, "scale")
+	}
+	if cfg.Drift > 0 {
+		summary["drift"], summary["part"] = cfg.Drift, cfg.Part
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(summary)
