@@ -58,7 +58,7 @@ func Evaluate(g *gemm.Context, m *Model, sp *Split, set EvalSet, prefix int) (Me
 	for i, e := range held {
 		users[i] = e.User
 	}
-	uv, err := m.UserVectors(g, users)
+	uv, err := m.UserVectors(g, users, set == TestSet)
 	if err != nil {
 		return Metrics{}, fmt.Errorf("evaluate: %w", err)
 	}

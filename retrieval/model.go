@@ -48,6 +48,13 @@ type Config struct {
 	// hashing.DefaultSeed).
 	HashSeed uint64 `json:"hash_seed"`
 	Threads  int    `json:"threads"`
+	// History, when > 0, gives the user tower the mean of the item-key
+	// vectors (the item tower's first field: the same rows) of the user's
+	// last History positives before the interaction, as YouTube's
+	// candidate model (Covington et al. 2016): in training the events
+	// strictly earlier than the example's, when evaluating or serving all
+	// of the user's known positives (see Model.History).
+	History int `json:"history,omitempty"`
 }
 
 // Defaults fills the zero fields of c with the defaults.
@@ -112,6 +119,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("batch %d: want 2 to %d", c.Batch, 1<<14)
 	case c.MemoryBudget < 0:
 		return fmt.Errorf("memory budget %d is negative", c.MemoryBudget)
+	case c.History < 0 || c.History > 1<<12:
+		return fmt.Errorf("history %d: want 0 to %d", c.History, 1<<12)
 	}
 	for i, p := range c.Nested {
 		if p < 1 || p > c.Out || i > 0 && p <= c.Nested[i-1] {
@@ -219,9 +228,15 @@ func NewModel(cfg Config, in *Interactions, sp *Split) (*Model, error) {
 		Name: ModelName, Fields: slices.Clone(in.Schema.Categorical),
 		UserFields: slices.Clone(in.UserFields), ItemFields: slices.Clone(in.ItemFields),
 		Dim: cfg.Dim, Hidden: cfg.Hidden, Out: cfg.Out, Nested: cfg.nested(), Temperature: cfg.Temperature,
+		History: cfg.History,
+	}
+	if cfg.History > 0 {
+		if _, ok := t.(embedding.FieldTrainable); !ok {
+			return nil, fmt.Errorf("two-tower history: the %s table cannot look up single fields", cfg.Table)
+		}
 	}
 	m.Towers = &Towers{cfg: tcfg,
-		user: newMLP(nu*cfg.Dim, cfg.Hidden, cfg.Out, rng),
+		user: newMLP(tcfg.userIn(), cfg.Hidden, cfg.Out, rng),
 		item: newMLP(ni*cfg.Dim, cfg.Hidden, cfg.Out, rng)}
 	return m, nil
 }
@@ -284,8 +299,86 @@ func (m *Model) towerFields(ids []uint64, fields []int, n int, x []float32) {
 	}
 }
 
+// History returns user u's history for a query: the items of its last
+// Config.History training positives (by time), then its validation item
+// when withValid (the test protocol: everything before the test item),
+// keeping the last History. Nil without history.
+func (m *Model) History(u int32, withValid bool) []int32 {
+	n := m.Config.History
+	if n == 0 {
+		return nil
+	}
+	lo, hi := m.userTrain(u)
+	var h []int32
+	for _, e := range m.sp.Train[lo:hi] {
+		h = append(h, e.Item)
+	}
+	if withValid {
+		if i, ok := slices.BinarySearchFunc(m.sp.Valid, u, func(e Event, u int32) int { return int(e.User - u) }); ok {
+			h = append(h, m.sp.Valid[i].Item)
+		}
+	}
+	return h[max(0, len(h)-n):]
+}
+
+// userTrain returns the range of user u's events in sp.Train (sorted by
+// user, then time).
+func (m *Model) userTrain(u int32) (lo, hi int) {
+	tr := m.sp.Train
+	lo, _ = slices.BinarySearchFunc(tr, u, func(e Event, u int32) int { return int(e.User - u) })
+	hi = lo
+	for hi < len(tr) && tr[hi].User == u {
+		hi++
+	}
+	return lo, hi
+}
+
+// poolHistory writes the mean of the item-key vectors of items (the item
+// tower's first field) to out (Dim floats; zero for none).
+func (m *Model) poolHistory(items []int32, out []float32) {
+	clear(out)
+	if len(items) == 0 {
+		return
+	}
+	d, ni := m.Config.Dim, len(m.in.ItemFields)
+	ids := make([]uint64, len(items))
+	fields := make([]int, len(items))
+	for j, it := range items {
+		ids[j], fields[j] = m.itemIDs[int(it)*ni], m.in.ItemFields[0]
+	}
+	vals := make([]float32, len(items)*d)
+	m.Table.(embedding.FieldTrainable).LookupFields(ids, fields, vals)
+	poolMean(vals, len(items), d, out)
+}
+
+// MeanVector returns the mean of n vectors of d floats (vals): the
+// pooled history of the user tower (the zero vector for none).
+func MeanVector(vals []float32, n, d int) []float32 {
+	out := make([]float32, d)
+	poolMean(vals, n, d, out)
+	return out
+}
+
+// poolMean writes the mean of n vectors of d floats (vals) to out.
+func poolMean(vals []float32, n, d int, out []float32) {
+	clear(out)
+	for j := range n {
+		for x, v := range vals[j*d : (j+1)*d] {
+			out[x] += v
+		}
+	}
+	if n > 0 {
+		w := 1 / float32(n)
+		for x := range out {
+			out[x] *= w
+		}
+	}
+}
+
 // vectors computes the tower outputs of the entities idx (all when nil).
-func (m *Model) vectors(g *gemm.Context, user bool, idx []int32) ([]float32, error) {
+// User vectors with a history read each user's (Model.History, with the
+// validation item when withValid).
+func (m *Model) vectors(g *gemm.Context, user bool, idx []int32, withValid bool) ([]float32, error) {
 	ids, fields, tower, count := m.itemIDs, m.in.ItemFields, m.Towers.item, len(m.in.Items)
 	if user {
 		ids, fields, tower, count = m.userIDs, m.in.UserFields, m.Towers.user, len(m.in.Users)
@@ -301,10 +394,15 @@ func (m *Model) vectors(g *gemm.Context, user bool, idx []int32) ([]float32, err
 		}
 	}
 	nk, d, out := len(fields), m.Config.Dim, m.Config.Out
+	hist := user && m.Config.History > 0
 	res := make([]float32, len(idx)*out)
 	const chunk = 1024
 	sel := make([]uint64, chunk*nk)
 	x := make([]float32, chunk*nk*d)
+	var xh []float32 // the tower's input with the pooled history after the fields
+	if hist {
+		xh = make([]float32, chunk*(nk+1)*d)
+	}
 	for lo := 0; lo < len(idx); lo += chunk {
 		hi := min(lo+chunk, len(idx))
 		n := hi - lo
@@ -312,7 +410,16 @@ func (m *Model) vectors(g *gemm.Context, user bool, idx []int32) ([]float32, err
 			copy(sel[i*nk:(i+1)*nk], ids[int(e)*nk:(int(e)+1)*nk])
 		}
 		m.towerFields(sel[:n*nk], fields, n, x[:n*nk*d])
-		if err := m.Towers.embed(g, tower, n, x[:n*nk*d], res[lo*out:hi*out]); err != nil {
+		in := x[:n*nk*d]
+		if hist {
+			w := (nk + 1) * d
+			for i, u := range idx[lo:hi] {
+				copy(xh[i*w:], x[i*nk*d:(i+1)*nk*d])
+				m.poolHistory(m.History(u, withValid), xh[i*w+nk*d:(i+1)*w])
+			}
+			in = xh[:n*w]
+		}
+		if err := m.Towers.embed(g, tower, n, in, res[lo*out:hi*out]); err != nil {
 			return nil, err
 		}
 	}
@@ -321,11 +428,15 @@ func (m *Model) vectors(g *gemm.Context, user bool, idx []int32) ([]float32, err
 
 // ItemVectors returns the vectors of all items (len(Items) × Out, in item
 // order).
-func (m *Model) ItemVectors(g *gemm.Context) ([]float32, error) { return m.vectors(g, false, nil) }
+func (m *Model) ItemVectors(g *gemm.Context) ([]float32, error) {
+	return m.vectors(g, false, nil, false)
+}
 
-// UserVectors returns the vectors of the users idx (all when nil).
-func (m *Model) UserVectors(g *gemm.Context, idx []int32) ([]float32, error) {
-	return m.vectors(g, true, idx)
+// UserVectors returns the vectors of the users idx (all when nil); with a
+// history, each from its training positives and, when withValid, its
+// validation item (the test protocol, and serving).
+func (m *Model) UserVectors(g *gemm.Context, idx []int32, withValid bool) ([]float32, error) {
+	return m.vectors(g, true, idx, withValid)
 }
 
 // Interactions returns the interactions the model was built for.

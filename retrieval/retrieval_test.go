@@ -367,7 +367,7 @@ func TestExportAndRetrieve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uv, err := m.UserVectors(g, nil)
+	uv, err := m.UserVectors(g, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,19 @@ type TowersConfig struct {
 	// p dims of a nested model) is the dot product of the prefixes, which
 	// are not renormalised, so it is not a cosine.
 	Temperature float64 `json:"temperature"`
+	// History, when > 0, is the most items whose pooled item-key vector
+	// follows the user fields' vectors in the user tower's input.
+	History int `json:"history,omitempty"`
+}
+
+// userIn returns the user tower's input width: its fields' vectors, and
+// the pooled history with one.
+func (c *TowersConfig) userIn() int {
+	n := len(c.UserFields) * c.Dim
+	if c.History > 0 {
+		n += c.Dim
+	}
+	return n
 }
 
 // validate checks c's consistency.
@@ -59,6 +72,8 @@ func (c *TowersConfig) validate() error {
 		return errors.New("a tower has no fields")
 	case len(c.Nested) == 0 || c.Nested[len(c.Nested)-1] != c.Out:
 		return fmt.Errorf("nested dims %v must end with out %d", c.Nested, c.Out)
+	case c.History < 0:
+		return fmt.Errorf("history %d is negative", c.History)
 	}
 	for _, f := range append(slices.Clone(c.UserFields), c.ItemFields...) {
 		if f < 0 || f >= len(c.Fields) {
@@ -305,7 +320,7 @@ func LoadTowers(r io.Reader) (*Towers, error) {
 		return nil, bad("config: %v", err)
 	}
 	t := &Towers{cfg: cfg,
-		user: &mlp{in: len(cfg.UserFields) * cfg.Dim, hidden: cfg.Hidden, out: cfg.Out},
+		user: &mlp{in: cfg.userIn(), hidden: cfg.Hidden, out: cfg.Out},
 		item: &mlp{in: len(cfg.ItemFields) * cfg.Dim, hidden: cfg.Hidden, out: cfg.Out}}
 	rest := body[16+l:]
 	for _, m := range []*mlp{t.user, t.item} {

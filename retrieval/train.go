@@ -107,6 +107,18 @@ type trainState struct {
 	lq     []float32 // per batch column: logQ of its item
 	dupOf  []int32   // per batch column: the first column of its item
 	dups   bool      // the batch repeats an item
+	// With a history (Config.History): per training event, its history's
+	// range in sp.Train (the user's last History events strictly earlier),
+	// and one step's history pairs, their vectors and gradients.
+	histLo, histHi []int32
+	hids           []uint64
+	hfields        []int
+	hvals, hgrads  []float32
+	hstart         []int32 // per example: its first history pair
+	ux, dux        []float32
+	pairIDs        []uint64
+	pairFields     []int
+	pairGrads      []float32
 }
 
 func newTrainState(m *Model, sp *Split) (*trainState, error) {
@@ -130,6 +142,9 @@ func newTrainState(m *Model, sp *Split) (*trainState, error) {
 		params = append(params, t.params()...)
 	}
 	st.params = params
+	if cfg.History > 0 {
+		st.histLo, st.histHi = historyRanges(sp.Train, cfg.History)
+	}
 	adam, err := optim.NewAdam(optim.AdamConfig{LR: cfg.LR}, params, st.denseGrads())
 	if err != nil {
 		st.g.Close()
@@ -146,9 +161,42 @@ func (st *trainState) step(batch []int32) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	st.m.Table.Apply(st.ids, st.grads)
+	if st.m.Config.History == 0 {
+		st.m.Table.Apply(st.ids, st.grads)
+	} else {
+		// The rows as Apply would take them, then the history's values:
+		// one update of every row with the sum of its gradients.
+		nf := len(st.m.blank)
+		st.pairIDs = append(append(st.pairIDs[:0], st.ids...), st.hids...)
+		st.pairFields = st.pairFields[:0]
+		for i := range st.ids {
+			st.pairFields = append(st.pairFields, i%nf)
+		}
+		st.pairFields = append(st.pairFields, st.hfields...)
+		st.pairGrads = append(append(st.pairGrads[:0], st.grads...), st.hgrads...)
+		st.m.Table.(embedding.FieldTrainable).ApplyFields(st.pairIDs, st.pairFields, st.pairGrads)
+	}
 	st.adam.Step(nil)
 	return loss, nil
+}
+
+// historyRanges returns, for each event of train (sorted by user, time),
+// the range of train holding its history: the same user's last n events
+// strictly earlier in time.
+func historyRanges(train []Event, n int) (lo, hi []int32) {
+	lo, hi = make([]int32, len(train)), make([]int32, len(train))
+	start := 0 // the current user's first event
+	for j, e := range train {
+		if j > 0 && train[j-1].User != e.User {
+			start = j
+		}
+		k := j
+		for k > start && train[k-1].Time == e.Time {
+			k--
+		}
+		hi[j], lo[j] = int32(k), int32(max(start, k-n))
+	}
+	return lo, hi
 }
 
 // denseGrads lists the tower weight gradients in the order of the Adam
@@ -186,10 +234,24 @@ func (st *trainState) lossAndGrads(batch []int32) (float64, error) {
 	st.emb = grow(st.emb, b*nf*d)
 	m.Table.Lookup(st.ids, st.emb)
 	st.u.n, st.it.n = b, b
-	st.u.x = grow(st.u.x, b*nu*d)
 	st.it.x = grow(st.it.x, b*ni*d)
-	gather(st.emb, st.u.x, b, nf, d, in.UserFields)
 	gather(st.emb, st.it.x, b, nf, d, in.ItemFields)
+	uw := nu * d // the user tower's input width
+	if cfg.History == 0 {
+		st.u.x = grow(st.u.x, b*uw)
+		gather(st.emb, st.u.x, b, nf, d, in.UserFields)
+	} else {
+		uw += d
+		st.ux = grow(st.ux, b*nu*d)
+		gather(st.emb, st.ux, b, nf, d, in.UserFields)
+		st.historyLookup(batch)
+		st.u.x = grow(st.u.x, b*uw)
+		for i := range b {
+			copy(st.u.x[i*uw:], st.ux[i*nu*d:(i+1)*nu*d])
+			lo, hi := st.hstart[i], st.hstart[i+1]
+			poolMean(st.hvals[int(lo)*d:int(hi)*d], int(hi-lo), d, st.u.x[i*uw+nu*d:(i+1)*uw])
+		}
+	}
 	if err := m.Towers.user.forward(st.g, &st.u); err != nil {
 		return 0, err
 	}
@@ -224,7 +286,7 @@ func (st *trainState) lossAndGrads(batch []int32) (float64, error) {
 		}
 	}
 
-	st.dxu = grow(st.dxu, b*nu*d)
+	st.dxu = grow(st.dxu, b*uw)
 	st.dxi = grow(st.dxi, b*ni*d)
 	if err := m.Towers.user.backward(st.g, &st.u, st.dyu, st.gu, st.dxu); err != nil {
 		return 0, err
@@ -234,9 +296,50 @@ func (st *trainState) lossAndGrads(batch []int32) (float64, error) {
 	}
 	st.grads = grow(st.grads, b*nf*d)
 	clear(st.grads)
-	scatter(st.dxu, st.grads, b, nf, d, in.UserFields)
+	dxu := st.dxu
+	if cfg.History > 0 {
+		// The fields' part, then each history value's share of the pool's
+		// gradient.
+		st.dux = grow(st.dux, b*nu*d)
+		st.hgrads = grow(st.hgrads, len(st.hids)*d)
+		for i := range b {
+			copy(st.dux[i*nu*d:(i+1)*nu*d], st.dxu[i*uw:i*uw+nu*d])
+			lo, hi := st.hstart[i], st.hstart[i+1]
+			if hi == lo {
+				continue
+			}
+			g, w := st.dxu[i*uw+nu*d:(i+1)*uw], 1/float32(hi-lo)
+			for j := lo; j < hi; j++ {
+				o := st.hgrads[int(j)*d : int(j+1)*d]
+				for x := range o {
+					o[x] = w * g[x]
+				}
+			}
+		}
+		dxu = st.dux
+	}
+	scatter(dxu, st.grads, b, nf, d, in.UserFields)
 	scatter(st.dxi, st.grads, b, nf, d, in.ItemFields)
 	return loss, nil
+}
+
+// historyLookup fills the batch's history pairs (the item-key ids of each
+// example's history, st.hstart its offsets) and their vectors.
+func (st *trainState) historyLookup(batch []int32) {
+	m := st.m
+	ni, key, d := len(m.in.ItemFields), m.in.ItemFields[0], m.Config.Dim
+	st.hids, st.hfields, st.hstart = st.hids[:0], st.hfields[:0], append(st.hstart[:0], 0)
+	for _, ex := range batch {
+		for _, e := range st.sp.Train[st.histLo[ex]:st.histHi[ex]] {
+			st.hids = append(st.hids, m.itemIDs[int(e.Item)*ni])
+			st.hfields = append(st.hfields, key)
+		}
+		st.hstart = append(st.hstart, int32(len(st.hids)))
+	}
+	st.hvals = grow(st.hvals, len(st.hids)*d)
+	if len(st.hids) > 0 {
+		m.Table.(embedding.FieldTrainable).LookupFields(st.hids, st.hfields, st.hvals)
+	}
 }
 
 // softmax turns st.logits (b×b, row i: user i against the batch's items)

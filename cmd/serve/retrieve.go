@@ -107,6 +107,9 @@ func (tt *twoTower) close() error { return tt.r.Close() }
 type retrieveRequest struct {
 	UserID   json.RawMessage              `json:"user_id"`
 	Features map[string]json.RawMessage   `json:"features"`
+	// History lists item ids the user liked, oldest first, for a model
+	// whose user tower reads a history (with "features").
+	History []json.RawMessage `json:"history"`
 	K        *int                         `json:"k"`
 	Ef       int                          `json:"ef"`
 	Filter   map[string][]json.RawMessage `json:"filter"`
@@ -121,6 +124,7 @@ type retrieveQuery struct {
 	UserID   string
 	ByID     bool
 	Features []string
+	History  []string
 	K, Ef    int
 	Filter   map[string][]string
 	// Exclude are item ids not to return; ExcludeSeen leaves out the
@@ -195,6 +199,19 @@ func decodeRetrieve(r io.Reader, userAt map[string]int, lim retrieveLimits) (*re
 		}
 	default:
 		return nil, badRequest(`no user: give "user_id" (a known user) or "features" (the user's fields)`)
+	}
+	if len(req.History) > 0 && q.ByID {
+		return nil, badRequest(`"history" goes with "features": a known user's history is the model's`)
+	}
+	if len(req.History) > maxRetrieveExclude {
+		return nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("history: %d ids, at most %d", len(req.History), maxRetrieveExclude)}
+	}
+	for i, raw := range req.History {
+		v, err := categorical(raw)
+		if err != nil {
+			return nil, badRequest("history[%d]: %v", i, err)
+		}
+		q.History = append(q.History, v)
 	}
 	if len(req.Filter) > lim.MaxFields {
 		return nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("filter on %d fields, at most %d", len(req.Filter), lim.MaxFields)}
@@ -279,6 +296,24 @@ func (m *model) retrieve(ctx context.Context, q *retrieveQuery) ([]retrieved, er
 		x := make([]float32, n*tt.fieldDim)
 		if err := m.emb.LookupFields(ctx, tt.userFields, ids, x); err != nil {
 			return nil, err
+		}
+		if tc := tt.r.Towers.Config(); tc.History > 0 {
+			// The mean of the history's item-key vectors, as in training
+			// (its last History items; none: the zero vector).
+			h := q.History[max(0, len(q.History)-tc.History):]
+			hids, hf := make([]uint64, len(h)), make([]int, len(h))
+			for j, v := range h {
+				hf[j], hids[j] = tc.ItemFields[0], m.hasher.HashString(tc.ItemFields[0], v)
+			}
+			hv := make([]float32, len(h)*tt.fieldDim)
+			if len(h) > 0 {
+				if err := m.emb.LookupFields(ctx, hf, hids, hv); err != nil {
+					return nil, err
+				}
+			}
+			x = append(x, retrieval.MeanVector(hv, len(h), tt.fieldDim)...)
+		} else if len(q.History) > 0 {
+			return nil, badRequest(`"history": this model's user tower reads no history`)
 		}
 		vec = make([]float32, tt.r.Dim())
 		if err := tt.r.Towers.EmbedUsers(nil, 1, x, vec); err != nil {

@@ -77,7 +77,7 @@ func twoTowerArtifact(t *testing.T, data string, seed uint64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uv, err := m.UserVectors(nil, nil)
+	uv, err := m.UserVectors(nil, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,7 @@ func (f *modelFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.NoLogQ, "no-logq", false, "turn off the logQ (item popularity) correction of the in-batch softmax")
 	fs.Float64Var(&c.LR, "lr", 0.002, "Adam learning rate of the tower weights")
 	fs.IntVar(&c.Epochs, "epochs", 5, "passes over the training interactions")
+	fs.IntVar(&c.History, "history", 0, "the user tower also reads the mean item vector of the user's last N positives before each interaction (YouTube's candidate model; 0: none)")
 	fs.IntVar(&c.Batch, "batch", 512, "interactions per step (each user's in-batch negatives are the other items)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the initialisation and the example order")
 	fs.Uint64Var(&c.HashSeed, "hash-seed", 0, "seed of the feature hash (0: the default)")
@@ -204,13 +205,21 @@ func trainAndEval(ctx context.Context, f *modelFlags, d *loaded, metrics io.Writ
 	if t.iv, err = m.ItemVectors(g); err != nil {
 		return nil, err
 	}
-	if t.uv, err = m.UserVectors(g, nil); err != nil {
+	if t.uv, err = m.UserVectors(g, nil, true); err != nil {
 		return nil, err
 	}
 	if res.Test, err = evalVectors(g, d, t.uv, t.iv, cfg.Out, 0, retrieval.TestSet, nil); err != nil {
 		return nil, err
 	}
-	if res.Valid, err = evalVectors(g, d, t.uv, t.iv, cfg.Out, 0, retrieval.ValidSet, nil); err != nil {
+	// Validation users' vectors know only their training positives (with a
+	// history: the test vectors also hold the validation item).
+	uvValid := t.uv
+	if cfg.History > 0 {
+		if uvValid, err = m.UserVectors(g, nil, false); err != nil {
+			return nil, err
+		}
+	}
+	if res.Valid, err = evalVectors(g, d, uvValid, t.iv, cfg.Out, 0, retrieval.ValidSet, nil); err != nil {
 		return nil, err
 	}
 	// Prefixes: the nested dims, else a quarter and a half of the dims (to
