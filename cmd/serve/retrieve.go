@@ -105,15 +105,15 @@ func (tt *twoTower) close() error { return tt.r.Close() }
 
 // retrieveRequest is the body of POST /v1/retrieve.
 type retrieveRequest struct {
-	UserID   json.RawMessage              `json:"user_id"`
-	Features map[string]json.RawMessage   `json:"features"`
+	UserID   json.RawMessage            `json:"user_id"`
+	Features map[string]json.RawMessage `json:"features"`
 	// History lists item ids the user liked, oldest first, for a model
 	// whose user tower reads a history (with "features").
-	History []json.RawMessage `json:"history"`
-	K        *int                         `json:"k"`
-	Ef       int                          `json:"ef"`
-	Filter   map[string][]json.RawMessage `json:"filter"`
-	Exclude  []json.RawMessage            `json:"exclude"`
+	History []json.RawMessage            `json:"history"`
+	K       *int                         `json:"k"`
+	Ef      int                          `json:"ef"`
+	Filter  map[string][]json.RawMessage `json:"filter"`
+	Exclude []json.RawMessage            `json:"exclude"`
 	// ExcludeSeen defaults to true for user_id requests.
 	ExcludeSeen *bool `json:"exclude_seen"`
 }
