@@ -422,12 +422,6 @@ func (t *Table) admit(ids []uint64, fields []int, grads []float32) {
 		return
 	}
 	nf, d := len(t.cfg.HashRows), t.cfg.Dim
-	field := func(i int) int {
-		if fields != nil {
-			return fields[i]
-		}
-		return i % nf
-	}
 	freq := t.cfg.Importance == ImportanceFreq
 	if !freq {
 		if cap(t.norms) < len(ids) {
@@ -444,14 +438,14 @@ func (t *Table) admit(ids []uint64, fields []int, grads []float32) {
 			for _, g := range grads[i*d : (i+1)*d] {
 				s += float64(g) * float64(g)
 			}
-			f := field(i)
+			f := embedding.FieldOf(fields, i, nf)
 			t.norms[i] = float32(math.Sqrt(s))
 			t.sums[f] += float64(t.norms[i])
 			t.counts[f]++
 		}
 	}
 	for i, id := range ids {
-		f := field(i)
+		f := embedding.FieldOf(fields, i, nf)
 		imp := float32(1)
 		if !freq {
 			if !(t.sums[f] > 0) || math.IsInf(t.sums[f], 0) {

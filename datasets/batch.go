@@ -89,7 +89,7 @@ func (b *Batch) reset(s *Schema, n int, keepRaw bool) {
 	}
 }
 
-// addBag appends example values vs (hashed by h in field f) as the next
+// add appends example values vs (hashed by h in field f) as the next
 // example of bag column c.
 func (c *BagColumn) add(h *hashing.Hasher, f int, vs []string, keepRaw bool) {
 	for _, v := range vs {
@@ -175,6 +175,7 @@ type recordBatcher struct {
 	free      []*Batch
 	delivered int64 // rows counted toward Skip/Limit
 	done      bool
+	bagField  []int // per bag: its table field (Schema.BagField)
 }
 
 // NewRecordBatcher reads batches from a raw RecordReader, hashing the
@@ -185,8 +186,9 @@ func NewRecordBatcher(r RecordReader, opt BatchOptions) BatchReader {
 	sk := NewSkipping(r, opt.OnError, 10)
 	return &recordBatcher{
 		r: r, skip: sk, opt: opt,
-		hasher: hashing.New(opt.HashSeed, s.NumFields()),
-		rec:    NewRecord(s),
+		hasher:   hashing.New(opt.HashSeed, s.NumFields()),
+		rec:      NewRecord(s),
+		bagField: s.BagFields(),
 	}
 }
 
@@ -247,7 +249,7 @@ func (rb *recordBatcher) Next() (*Batch, error) {
 			}
 		}
 		for k := range b.Bags {
-			b.Bags[k].add(rb.hasher, s.BagField(k), rec.Bags[k], rb.opt.KeepRaw)
+			b.Bags[k].add(rb.hasher, rb.bagField[k], rec.Bags[k], rb.opt.KeepRaw)
 		}
 		if s.Timestamp != "" {
 			b.Timestamps[i] = rec.Timestamp

@@ -500,7 +500,8 @@ func readStringColumn(cc parquet.ColumnChunk, name string, fn func(int, []byte),
 // readBagColumn reads a bag's LIST column: fn(value) for every value in
 // row order, and offs set to the n+1 row offsets into them. A row is
 // started by repetition level 0; a definition level 0 there is an empty
-// list.
+// list (and anywhere else a malformed column). Errors name the column
+// (forPages adds it).
 func readBagColumn(cc parquet.ColumnChunk, name string, offs *[]int32, n int, fn func([]byte)) error {
 	o := append((*offs)[:0], 0)
 	var vals int32
@@ -508,7 +509,7 @@ func readBagColumn(cc parquet.ColumnChunk, name string, offs *[]int32, n int, fn
 	err := forPages(cc, name, func(p parquet.Page) error {
 		reps, defs := p.RepetitionLevels(), p.DefinitionLevels()
 		if len(reps) != len(defs) {
-			return fmt.Errorf("column %s: %d repetition levels for %d definition levels: %w", name, len(reps), len(defs), ErrMalformed)
+			return fmt.Errorf("%d repetition levels for %d definition levels: %w", len(reps), len(defs), ErrMalformed)
 		}
 		d := p.Data()
 		data, offsets := d.ByteArray()
@@ -524,17 +525,22 @@ func readBagColumn(cc parquet.ColumnChunk, name string, offs *[]int32, n int, fn
 				}
 				started++
 			case started == 0:
-				return fmt.Errorf("column %s: the first value continues a list: %w", name, ErrMalformed)
+				return fmt.Errorf("the first value continues a list: %w", ErrMalformed)
+			case defs[i] == 0:
+				return fmt.Errorf("an empty list continues a list: %w", ErrMalformed)
 			}
 			if defs[i] == 0 {
 				continue
 			}
 			if next+1 >= len(offsets) {
-				return fmt.Errorf("column %s: fewer values than definition levels: %w", name, ErrMalformed)
+				return fmt.Errorf("fewer values than definition levels: %w", ErrMalformed)
 			}
 			fn(data[offsets[next]:offsets[next+1]])
 			next++
 			vals++
+		}
+		if next+1 < len(offsets) {
+			return fmt.Errorf("%d values past the definition levels: %w", len(offsets)-1-next, ErrMalformed)
 		}
 		return nil
 	})

@@ -26,12 +26,12 @@ type Schema struct {
 	Categorical []string `json:"categorical"`
 	// Bags lists the bag (multi-hot or sequence) feature columns, each
 	// value a list of categorical values: a movie's genres, a user's
-	// recent items. They are the model's inputs after Categorical: input
-	// slot NumCat()+k is Bags[k], pooled from its values' vectors. A bag
-	// with Of set holds values of that categorical field and shares its
-	// rows (a user's history of movie ids shares the movie_id field's
-	// rows); otherwise it is a table field of its own, after the
-	// categorical fields (see [Schema.BagField]).
+	// recent items. They are model inputs after Categorical (package
+	// slots lays them out: pooled, or a sequence of slots). A bag with Of
+	// set holds values of that categorical field and shares its rows (a
+	// user's history of movie ids shares the movie_id field's rows);
+	// otherwise it is a table field of its own, after the categorical
+	// fields (see [Schema.BagField]).
 	Bags []Bag `json:"bags,omitempty"`
 	// Timestamp names the Unix-seconds timestamp column, or "" if none.
 	Timestamp string `json:"timestamp,omitempty"`
@@ -54,9 +54,18 @@ type Bag struct {
 // NumBags returns len(s.Bags).
 func (s *Schema) NumBags() int { return len(s.Bags) }
 
-// NumSlots returns the model's embedding inputs per example: one per
-// categorical field and one per bag.
+// NumSlots returns the model's embedding inputs per example when every
+// bag pools into one (a sequence bag takes more: slots.Layout).
 func (s *Schema) NumSlots() int { return len(s.Categorical) + len(s.Bags) }
+
+// BagFields returns BagField of every bag.
+func (s *Schema) BagFields() []int {
+	f := make([]int, len(s.Bags))
+	for k := range f {
+		f[k] = s.BagField(k)
+	}
+	return f
+}
 
 // NumFields returns the table fields: the categorical fields, then one per
 // bag that has no Of field.
@@ -96,9 +105,13 @@ func (s *Schema) FieldName(f int) string {
 	if f < len(s.Categorical) {
 		return s.Categorical[f]
 	}
-	for k, b := range s.Bags {
-		if b.Of == "" && s.BagField(k) == f {
-			return b.Name
+	own := len(s.Categorical)
+	for _, b := range s.Bags {
+		if b.Of == "" {
+			if own == f {
+				return b.Name
+			}
+			own++
 		}
 	}
 	return ""
@@ -213,9 +226,10 @@ func (r *Record) CopyFrom(o *Record) {
 		r.Bags = make([][]string, len(o.Bags))
 	}
 	for k, vs := range o.Bags {
-		r.Bags[k] = r.Bags[k][:0]
-		for _, v := range vs {
-			r.Bags[k] = append(r.Bags[k], strings.Clone(v))
+		// A fresh slice: r's may alias a reader's scratch.
+		r.Bags[k] = make([]string, len(vs))
+		for j, v := range vs {
+			r.Bags[k][j] = strings.Clone(v)
 		}
 	}
 	r.Timestamp = o.Timestamp

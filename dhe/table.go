@@ -150,13 +150,6 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 	t.train(func() { t.Planned.Apply(ids, grads) })
 }
 
-// LookupFields writes the vector of ids[i] in field fields[i] (see
-// [embedding.FieldTrainable]): each is the one Compute gives it, as with
-// Lookup, through the engine's per-id path.
-func (t *Table) LookupFields(ids []uint64, fields []int, out []float32) {
-	t.Planned.LookupFields(ids, fields, out)
-}
-
 // ApplyFields is Apply for ids in the given fields.
 func (t *Table) ApplyFields(ids []uint64, fields []int, grads []float32) {
 	t.train(func() { t.Planned.ApplyFields(ids, fields, grads) })

@@ -146,17 +146,34 @@ func (t *Hashed) loadBody(r io.Reader) error {
 
 // checkBatch panics unless n ids form whole examples of fields ids and the
 // float buffer holds dim floats per id.
-// checkFields panics unless ids and fields pair up and floats holds dim
-// per id (the field range is the resolver's check).
-func checkFields(op string, ids []uint64, fields []int, floats, dim int) {
+// CheckFields panics unless ids and fields pair up, every field is in
+// [0, nf) and floats holds dim per id: the shape contract of
+// [FieldTrainable]'s methods, for their implementations to call first.
+func CheckFields(op string, ids []uint64, fields []int, floats, dim, nf int) {
 	if len(fields) != len(ids) {
 		panic(fmt.Sprintf("embedding: %s: %d fields for %d ids", op, len(fields), len(ids)))
 	}
 	if floats != len(ids)*dim {
 		panic(fmt.Sprintf("embedding: %s: %d floats for %d ids of dim %d, want %d", op, floats, len(ids), dim, len(ids)*dim))
 	}
+	for i, f := range fields {
+		if f < 0 || f >= nf {
+			panic(fmt.Sprintf("embedding: %s: id %d: field %d out of [0, %d)", op, i, f, nf))
+		}
+	}
 }
 
+// FieldOf returns the field of id i of a batch: fields[i], or, with fields
+// nil (whole examples of nf fields, as Lookup takes them), i mod nf.
+func FieldOf(fields []int, i, nf int) int {
+	if fields != nil {
+		return fields[i]
+	}
+	return i % nf
+}
+
+// checkBatch panics unless n ids are whole examples of fields fields and
+// floats holds dim per id.
 func checkBatch(op string, n, floats, fields, dim int) {
 	if n%fields != 0 {
 		panic(fmt.Sprintf("embedding: %s: len(ids)=%d is not a multiple of Fields()=%d", op, n, fields))

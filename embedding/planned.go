@@ -128,7 +128,7 @@ func (t *Planned) Lookup(ids []uint64, out []float32) {
 // len(fields) == len(ids), len(out) == len(ids)*Dim() and every field is
 // in range.
 func (t *Planned) LookupFields(ids []uint64, fields []int, out []float32) {
-	checkFields("LookupFields", ids, fields, len(out), t.plan.Dim)
+	CheckFields("LookupFields", ids, fields, len(out), t.plan.Dim, len(t.plan.Fields))
 	t.lookup("LookupFields", ids, fields, out)
 }
 
@@ -162,7 +162,7 @@ func (t *Planned) Apply(ids []uint64, grads []float32) {
 // ApplyFields is [Planned.Apply] for ids[i] in field fields[i] (see
 // [FieldTrainable]); it panics on the shape errors LookupFields panics on.
 func (t *Planned) ApplyFields(ids []uint64, fields []int, grads []float32) {
-	checkFields("ApplyFields", ids, fields, len(grads), t.plan.Dim)
+	CheckFields("ApplyFields", ids, fields, len(grads), t.plan.Dim, len(t.plan.Fields))
 	t.apply("ApplyFields", ids, fields, grads)
 }
 

@@ -325,30 +325,8 @@ func (t *Table) Lookup(ids []uint64, out []float32) {
 // LookupFields is Lookup for ids in the given fields (see
 // [embedding.FieldTrainable]).
 func (t *Table) LookupFields(ids []uint64, fields []int, out []float32) {
-	checkFields("LookupFields", ids, fields, len(out), t.cfg.Full.Dim, t.Fields())
+	embedding.CheckFields("pq: LookupFields", ids, fields, len(out), t.cfg.Full.Dim, t.Fields())
 	t.lookup(ids, fields, out)
-}
-
-// checkFields panics unless ids and fields pair up, every field is in
-// range and floats holds d per id.
-func checkFields(op string, ids []uint64, fields []int, floats, d, nf int) {
-	if len(fields) != len(ids) || floats != len(ids)*d {
-		panic(fmt.Sprintf("pq: %s: %d ids, %d fields, %d floats, want %d", op, len(ids), len(fields), floats, len(ids)*d))
-	}
-	for i, f := range fields {
-		if f < 0 || f >= nf {
-			panic(fmt.Sprintf("pq: %s: id %d: field %d out of [0, %d)", op, i, f, nf))
-		}
-	}
-}
-
-// fieldOf returns the field of id i: fields[i], or i's place in whole
-// examples of nf fields.
-func fieldOf(fields []int, i, nf int) int {
-	if fields != nil {
-		return fields[i]
-	}
-	return i % nf
 }
 
 func (t *Table) lookup(ids []uint64, fields []int, out []float32) {
@@ -359,7 +337,7 @@ func (t *Table) lookup(ids []uint64, fields []int, out []float32) {
 	}
 	defer keyPool.Put(keys)
 	for i, id := range ids {
-		f := fieldOf(fields, i, nf)
+		f := embedding.FieldOf(fields, i, nf)
 		r := t.rowOf(keys, f, id)
 		for p := range t.cfg.Parts {
 			copy(out[i*d+p*pd:i*d+(p+1)*pd], t.codeword(f, p, t.code(f, r, p)))
@@ -381,7 +359,7 @@ func (t *Table) Apply(ids []uint64, grads []float32) {
 
 // ApplyFields is Apply for ids in the given fields.
 func (t *Table) ApplyFields(ids []uint64, fields []int, grads []float32) {
-	checkFields("ApplyFields", ids, fields, len(grads), t.cfg.Full.Dim, t.Fields())
+	embedding.CheckFields("pq: ApplyFields", ids, fields, len(grads), t.cfg.Full.Dim, t.Fields())
 	t.apply(ids, fields, grads)
 }
 
@@ -416,7 +394,7 @@ func (t *Table) apply(ids []uint64, fields []int, grads []float32) {
 		if !slices.ContainsFunc(grads[i*d:(i+1)*d], func(x float32) bool { return x != 0 }) {
 			continue
 		}
-		f := fieldOf(fields, i, nf)
+		f := embedding.FieldOf(fields, i, nf)
 		r := t.rowOf(&t.keys, f, id)
 		for p := range P {
 			cr := t.bbase[f] + p*t.books[f] + int(codes[i*P+p])
@@ -453,7 +431,7 @@ func (t *Table) apply(ids []uint64, fields []int, grads []float32) {
 func (t *Table) computeCodes(ids []uint64, fields []int, codes []uint16, lo, hi int, keys *[]embedding.Key) {
 	nf, P := t.Fields(), t.cfg.Parts
 	for i := lo; i < hi; i++ {
-		f := fieldOf(fields, i, nf)
+		f := embedding.FieldOf(fields, i, nf)
 		r := t.rowOf(keys, f, ids[i])
 		for p := range P {
 			codes[i*P+p] = uint16(t.code(f, r, p))

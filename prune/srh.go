@@ -90,7 +90,7 @@ func (s *srhSearch) scale(t *Table, ids []uint64, fields []int, out []float32) {
 	}
 	defer keyPool.Put(keys)
 	for i, id := range ids {
-		a := s.alpha[int(s.group[t.rowOf(keys, fieldOf(fields, i, nf), id)])*d:][:d]
+		a := s.alpha[int(s.group[t.rowOf(keys, embedding.FieldOf(fields, i, nf), id)])*d:][:d]
 		o := out[i*d : (i+1)*d]
 		for j := range o {
 			o[j] *= a[j]
@@ -108,7 +108,7 @@ func (s *srhSearch) apply(t *Table, ids []uint64, fields []int, grads []float32)
 	s.scaled = s.scaled[:len(grads)]
 	clear(s.galpha)
 	for i, id := range ids {
-		r := t.rowOf(&t.keys, fieldOf(fields, i, nf), id)
+		r := t.rowOf(&t.keys, embedding.FieldOf(fields, i, nf), id)
 		gi := int(s.group[r]) * d
 		a, ga := s.alpha[gi:gi+d], s.galpha[gi:gi+d]
 		v := vals[r*d : (r+1)*d]

@@ -329,6 +329,7 @@ func (t *Table) Lookup(ids []uint64, out []float32) { t.lookup(ids, nil, out) }
 // LookupFields is Lookup for ids in the given fields (see
 // [embedding.FieldTrainable]).
 func (t *Table) LookupFields(ids []uint64, fields []int, out []float32) {
+	embedding.CheckFields("prune: LookupFields", ids, fields, len(out), t.Dim(), t.Fields())
 	t.lookup(ids, fields, out)
 }
 
@@ -337,6 +338,7 @@ func (t *Table) Apply(ids []uint64, grads []float32) { t.apply(ids, nil, grads) 
 
 // ApplyFields is Apply for ids in the given fields.
 func (t *Table) ApplyFields(ids []uint64, fields []int, grads []float32) {
+	embedding.CheckFields("prune: ApplyFields", ids, fields, len(grads), t.Dim(), t.Fields())
 	t.apply(ids, fields, grads)
 }
 
@@ -370,7 +372,7 @@ func (t *Table) apply(ids []uint64, fields []int, grads []float32) {
 	nf := t.Fields()
 	plan := t.full.Plan()
 	for i, id := range ids {
-		t.keys = plan.Fields[fieldOf(fields, i, nf)].Keys(t.keys[:0], id)
+		t.keys = plan.Fields[embedding.FieldOf(fields, i, nf)].Keys(t.keys[:0], id)
 		at := int(t.keys[0].Row) * d
 		for j := at; j < at+d; j++ {
 			if t.mask[j/64]&(1<<(j%64)) != 0 {
@@ -393,15 +395,6 @@ func planned(p *embedding.Planned, ids []uint64, fields []int, v []float32, trai
 	default:
 		p.LookupFields(ids, fields, v)
 	}
-}
-
-// fieldOf returns the field of id i: fields[i], or i's place in whole
-// examples of nf fields.
-func fieldOf(fields []int, i, nf int) int {
-	if fields != nil {
-		return fields[i]
-	}
-	return i % nf
 }
 
 // SetThreads sets the threads of lookups and updates.

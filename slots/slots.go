@@ -93,6 +93,15 @@ func (l *Layout) Validate(fields int) error {
 	for i := range l.Cat {
 		used[i] = true
 	}
+	seqs := 0
+	for _, b := range l.Bags {
+		if b.SeqLen > 0 {
+			seqs++
+		}
+	}
+	if seqs > 1 {
+		return fmt.Errorf("%d sequence bags, at most one: %w", seqs, ErrLayout)
+	}
 	for _, b := range l.Bags {
 		n := max(b.SeqLen, 1)
 		if b.Field < 0 || b.Field >= fields || b.Slot < 0 || b.SeqLen < 0 || b.Slot+n > l.Slots ||
@@ -110,6 +119,16 @@ func (l *Layout) Validate(fields int) error {
 	for s, u := range used {
 		if !u {
 			return fmt.Errorf("slot %d filled by nothing: %w", s, ErrLayout)
+		}
+	}
+	return nil
+}
+
+// Sequence returns the sequence bag (nil: none).
+func (l *Layout) Sequence() *Bag {
+	for k := range l.Bags {
+		if l.Bags[k].SeqLen > 0 {
+			return &l.Bags[k]
 		}
 	}
 	return nil
@@ -174,6 +193,10 @@ func (p *Pass) Pairs(rows int, ids []uint64, bags []datasets.BagColumn, dim int)
 	}
 	return nil
 }
+
+// Release drops the pass's reference to the last batch's bag columns (for
+// a pass kept in a pool).
+func (p *Pass) Release() { p.bags = nil }
 
 // weight returns the pooling weight of each value of a bag of n values.
 func weight(b Bag, n int32) float32 {

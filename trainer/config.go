@@ -59,7 +59,7 @@ type Config struct {
 	// (0: datasets.DefaultHistory).
 	SeqLen int `json:"seq_len,omitempty"`
 
-	Model string `json:"model"` // lr, fm, deepfm, dlrm, dcnv2, autoint, autoint+
+	Model string `json:"model"` // lr, fm, deepfm, dlrm, dcnv2, autoint, autoint+, din
 	// Dense picks the dense-net implementation: "auto" (default: native
 	// where the model has one), "native" or "gomlx". Not part of the
 	// checkpoint key: both write the same state.

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -261,6 +262,22 @@ func (r *run) scan() error {
 	schema, err := sourceSchema(cfg)
 	if err != nil {
 		return err
+	}
+	for _, other := range []struct{ what, format, path string }{
+		{"--test-data", cfg.TestFormat, cfg.TestData}, {"--valid-data", cfg.ValidFormat, cfg.ValidData}} {
+		if other.path == "" {
+			continue
+		}
+		src, err := openBatches(cfg, other.format, other.path, datasets.BatchOptions{BatchSize: 1, Limit: 1})
+		if err != nil {
+			return err
+		}
+		os := src.Schema()
+		src.Close()
+		if !slices.Equal(os.Categorical, schema.Categorical) || !slices.Equal(os.Dense, schema.Dense) || !slices.Equal(os.Bags, schema.Bags) {
+			return fmt.Errorf("%s %s has inputs %v %v bags %v, --data %v %v bags %v: they must match", other.what, other.path,
+				os.Dense, os.Categorical, os.Bags, schema.Dense, schema.Categorical, schema.Bags)
+		}
 	}
 	if cfg.Model == "dlrm" && schema.NumDense() == 0 {
 		return fmt.Errorf("--model dlrm needs dense features (its bottom MLP reads them) and %s has none: use --model fm, deepfm, dcnv2, autoint, autoint+ or lr (or name integer columns with --dense-columns)", cfg.Data)
@@ -785,8 +802,7 @@ func newStepper(t trainTable, net trainNet, s *datasets.Schema, threads int) *st
 }
 
 // withBags makes the stepper read sc's bag fields laid out by l (nil: no
-// bags);
-// it is an error for tables that cannot look up a bag's values, and with
+// bags): it is an error for tables that cannot look up a bag's values, and with
 // ALPT storage (whose second pass has no bag form).
 func (s *stepper) withBags(sc *datasets.Schema, l *slots.Layout) error {
 	if l == nil {
@@ -1090,7 +1106,7 @@ func scanVocabulary(ctx context.Context, cfg *Config, sp *split, onErr datasets.
 	}
 	defer src.Close()
 	sch := src.Schema()
-	nc, nf := sch.NumCat(), sch.NumFields()
+	nc, nf, bagField := sch.NumCat(), sch.NumFields(), sch.BagFields()
 	sets := make([]map[uint64]uint32, nf)
 	for f := range sets {
 		sets[f] = make(map[uint64]uint32)
@@ -1115,7 +1131,7 @@ func scanVocabulary(ctx context.Context, cfg *Config, sp *split, onErr datasets.
 			}
 		}
 		for k := range b.Bags {
-			m := sets[sch.BagField(k)]
+			m := sets[bagField[k]]
 			for _, id := range b.Bags[k].IDs {
 				if c := m[id]; c < math.MaxUint32 {
 					m[id] = c + 1

@@ -80,6 +80,9 @@ type batch struct {
 	// Bags[i*nb+k] holds bag k's values of instance i (nb bags; nil:
 	// empty, as in training).
 	Bags [][]string
+	// SharedBags lists the bags every instance takes from the context:
+	// they are looked up and pooled once.
+	SharedBags []int
 	// Shared lists the categorical fields every instance takes from the
 	// request's "context" (one user's features beside N candidates): their
 	// vectors are gathered once.
@@ -305,6 +308,18 @@ func (d *streamDecoder) instance(what string) error {
 		if _, dup := d.ctxKeys[name]; dup {
 			return badRequest("%s: feature %q is in the context too: give it once", what, name)
 		}
+		if k, ok := d.s.bagAt[name]; ok {
+			vs, err := d.bagValues(d.lim.MaxBagValues)
+			if err != nil {
+				if re, ok := err.(*requestError); ok {
+					re.msg = fmt.Sprintf("%s: feature %q: %s", what, name, re.msg)
+					return re
+				}
+				return badRequest("%s: feature %q: %v", what, name, err)
+			}
+			d.b.Bags[i*nb+k] = vs
+			return nil
+		}
 		var raw json.RawMessage
 		if err := d.dec.Decode(&raw); err != nil {
 			return jsonError(err)
@@ -315,18 +330,6 @@ func (d *streamDecoder) instance(what string) error {
 				return badRequest("%s: feature %q: %v", what, name, err)
 			}
 			d.b.Cat[i*nf+f] = v
-			return nil
-		}
-		if k, ok := d.s.bagAt[name]; ok {
-			vs, err := bagValues(raw, d.lim.MaxBagValues)
-			if err != nil {
-				if re, ok := err.(*requestError); ok {
-					re.msg = fmt.Sprintf("%s: feature %q: %s", what, name, re.msg)
-					return re
-				}
-				return badRequest("%s: feature %q: %v", what, name, err)
-			}
-			d.b.Bags[i*nb+k] = vs
 			return nil
 		}
 		if j, ok := d.s.denAt[name]; ok {
@@ -498,6 +501,7 @@ func (d *streamDecoder) shareContext() {
 	nf, nd, nb := len(d.s.cat), len(d.s.dense), len(d.s.bags)
 	for name := range d.ctxKeys {
 		if k, ok := d.s.bagAt[name]; ok {
+			d.b.SharedBags = append(d.b.SharedBags, k)
 			for i := range d.b.N {
 				d.b.Bags[i*nb+k] = d.ctx.Bags[k]
 			}
@@ -513,6 +517,7 @@ func (d *streamDecoder) shareContext() {
 		}
 	}
 	slices.Sort(d.b.Shared)
+	slices.Sort(d.b.SharedBags)
 }
 
 // decodeEmbed reads a /v1/embed request.
@@ -572,26 +577,42 @@ func (s *schemaIndex) names() string {
 	return strings.Join(all, ", ")
 }
 
-// bagValues returns the values of a bag feature: a JSON array of
-// categorical values (strings, numbers: see categorical; a null element
-// is dropped), null as the empty bag; more than max values is a 413.
-func bagValues(raw json.RawMessage, max int) ([]string, error) {
-	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil {
+// bagValues reads the value of a bag feature at the decoder's position: a
+// JSON array of categorical values (strings, numbers: see categorical; a
+// null element is dropped), or null for the empty bag. It stops at the
+// (max+1)-th value with a 413, so an oversized array costs no more than
+// max values.
+func (d *streamDecoder) bagValues(max int) ([]string, error) {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	switch tok {
+	case nil:
+		return nil, nil
+	case json.Delim('['):
+	default:
 		return nil, errors.New("want an array of values (a bag)")
 	}
-	if len(elems) > max {
-		return nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("%d values, at most %d per bag", len(elems), max)}
-	}
 	var vs []string
-	for j, e := range elems {
-		v, err := categorical(e)
+	for j := 0; d.dec.More(); j++ {
+		if j == max {
+			return nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("more than %d values, at most %d per bag", max, max)}
+		}
+		var raw json.RawMessage
+		if err := d.dec.Decode(&raw); err != nil {
+			return nil, jsonError(err)
+		}
+		v, err := categorical(raw)
 		if err != nil {
 			return nil, fmt.Errorf("value %d: %w", j, err)
 		}
 		if v != "" {
 			vs = append(vs, v)
 		}
+	}
+	if _, err := d.dec.Token(); err != nil { // the closing ']'
+		return nil, jsonError(err)
 	}
 	return vs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,9 @@ func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, m
 		return nil, fmt.Errorf("%s: dense net takes %d inputs of dim %d and %d dense inputs, the manifest has %d, %d and %d: %w",
 			dir, mc.Fields, mc.Dim, mc.NumDense, inputs, man.Table.Dim, len(man.Dense), artifact.ErrCorrupt)
 	}
+	if err := checkSequence(mc, man.Slots); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", dir, err, artifact.ErrCorrupt)
+	}
 	var bagNames []string
 	for _, b := range man.Schema.Bags {
 		bagNames = append(bagNames, b.Name)
@@ -126,6 +130,26 @@ func loadModel(ctx context.Context, dir string, cfg *config, log *slog.Logger, m
 	log.Info("model loaded", "dir", dir, "id", man.ID, "method", man.Table.Method, "codec", man.Codec,
 		"store", cfg.Store, "fields", m.nf, "dense", m.nd, "dim", m.dim, "seconds", time.Since(start).Seconds())
 	return m, nil
+}
+
+// checkSequence checks that a DIN net's behaviour sequence and candidate
+// are the layout's sequence bag and its item field, and that other nets
+// have no sequence.
+func checkSequence(mc densenet.Config, l *slots.Layout) error {
+	var seq *slots.Bag
+	if l != nil {
+		seq = l.Sequence()
+	}
+	switch {
+	case mc.Name != densenet.ModelDIN && seq != nil:
+		return fmt.Errorf("a %s net with the sequence bag %q", mc.Name, seq.Name)
+	case mc.Name == densenet.ModelDIN && seq == nil:
+		return errors.New("a DIN net without a sequence bag")
+	case mc.Name == densenet.ModelDIN && (mc.SeqStart != seq.Slot || mc.SeqLen != seq.SeqLen || mc.Target != seq.Field):
+		return fmt.Errorf("the DIN net attends slots [%d, %d) with candidate %d, the layout's sequence %q is [%d, %d) of field %d",
+			mc.SeqStart, mc.SeqStart+mc.SeqLen, mc.Target, seq.Name, seq.Slot, seq.Slot+seq.SeqLen, seq.Field)
+	}
+	return nil
 }
 
 // acquire takes a reference unless the model is already closed.
@@ -256,8 +280,43 @@ func (m *model) gather(ctx context.Context, b *batch, emb []float32) error {
 
 // gatherSlots writes the net's inputs of b's instances for a model with
 // bags (slots.Layout): one lookup of the one-hot ids and every bag value,
-// pooled as in training.
+// pooled as in training. The bags of the request's context are looked up
+// and pooled once, for the first instance, and their slots copied to the
+// others.
 func (m *model) gatherSlots(ctx context.Context, b *batch, emb []float32) error {
+	shared := make([]bool, len(m.slots.Bags))
+	if b.N > 1 {
+		for _, k := range b.SharedBags {
+			shared[k] = true
+		}
+	}
+	if err := m.pooledSlots(ctx, b, b.N, func(k int) bool { return !shared[k] }, emb); err != nil {
+		return err
+	}
+	if !slices.Contains(shared, true) {
+		return nil
+	}
+	one := make([]float32, m.inputs*m.dim)
+	if err := m.pooledSlots(ctx, b, 1, func(k int) bool { return shared[k] }, one); err != nil {
+		return err
+	}
+	d := m.dim
+	for k, bg := range m.slots.Bags {
+		if !shared[k] {
+			continue
+		}
+		lo, hi := bg.Slot*d, (bg.Slot+max(bg.SeqLen, 1))*d
+		for i := 1; i < b.N; i++ {
+			copy(emb[i*m.inputs*d+lo:i*m.inputs*d+hi], one[lo:hi])
+		}
+		copy(emb[lo:hi], one[lo:hi])
+	}
+	return nil
+}
+
+// pooledSlots writes the inputs of b's first n instances to emb, with the
+// values of the bags take(k) (the others empty).
+func (m *model) pooledSlots(ctx context.Context, b *batch, n int, take func(k int) bool, emb []float32) error {
 	p, _ := m.passes.Get().(*slots.Pass)
 	if p == nil {
 		p = m.slots.NewPass()
@@ -267,9 +326,9 @@ func (m *model) gatherSlots(ctx context.Context, b *batch, emb []float32) error 
 	cols := make([]datasets.BagColumn, nb)
 	for k, bg := range m.slots.Bags {
 		c := &cols[k]
-		c.Offsets = append(make([]int32, 0, b.N+1), 0)
-		for i := range b.N {
-			if b.Bags != nil {
+		c.Offsets = append(make([]int32, 0, n+1), 0)
+		for i := range n {
+			if b.Bags != nil && take(k) {
 				for _, v := range b.Bags[i*nb+k] {
 					c.IDs = append(c.IDs, m.hasher.HashString(bg.Field, v))
 				}
@@ -277,13 +336,18 @@ func (m *model) gatherSlots(ctx context.Context, b *batch, emb []float32) error 
 			c.Offsets = append(c.Offsets, int32(len(c.IDs)))
 		}
 	}
-	if err := p.Pairs(b.N, m.ids(b), cols, m.dim); err != nil {
+	ids := make([]uint64, n*m.nf)
+	for i, v := range b.Cat[:n*m.nf] {
+		ids[i] = m.hasher.HashString(i%m.nf, v)
+	}
+	defer p.Release()
+	if err := p.Pairs(n, ids, cols, m.dim); err != nil {
 		return err
 	}
 	if err := m.emb.LookupFields(ctx, p.Fields, p.IDs, p.Vals); err != nil {
 		return err
 	}
-	p.Pool(emb, m.dim)
+	p.Pool(emb[:n*m.inputs*m.dim], m.dim)
 	return nil
 }
 

@@ -178,6 +178,11 @@ func (m *model) oipBatch(inputs []oipTensor, lim limits) (*batch, error) {
 	return b, nil
 }
 
+// maxTensorElems bounds the elements of one input tensor: --max-batch
+// instances, a bag's tensor --max-bag-values each (the per-kind limits
+// are shapeElems' and bagShape's).
+func (s *server) maxTensorElems() int { return s.cfg.MaxBatch * max(1, s.cfg.MaxBagValues) }
+
 // bagShape checks a bag input's shape [N, L] (L values per instance,
 // "" padding) against its element count and the limits, returning N.
 func bagShape(t *oipTensor, maxBatch, maxValues int) (int, error) {
@@ -523,7 +528,7 @@ func (s *server) handleOIPInfer(w http.ResponseWriter, r *http.Request) error {
 		}
 		body, bin = bytes.NewReader(all[:n]), all[n:]
 	}
-	req, inputs, outputs, asBinary, err := decodeOIPHTTP(body, bin, s.cfg.MaxBatch)
+	req, inputs, outputs, asBinary, err := decodeOIPHTTP(body, bin, s.maxTensorElems())
 	if err != nil {
 		return jsonError(err)
 	}

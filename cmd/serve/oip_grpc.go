@@ -139,7 +139,7 @@ func (g *oipGRPC) ModelInfer(ctx context.Context, r *inferencepb.ModelInferReque
 		return nil, err
 	}
 	defer done()
-	inputs, err := grpcInputs(r, g.s.cfg.MaxBatch)
+	inputs, err := grpcInputs(r, g.s.maxTensorElems())
 	if err != nil {
 		return nil, err
 	}
