@@ -61,24 +61,57 @@ func OpenSource(format, path string) (datasets.RecordReader, error) {
 	return datasets.OpenRaw(format, path)
 }
 
-// LoadInteractions reads r to the end and returns its positive ratings
+// TowerFields returns the towers' default fields for schema s: those of
+// DefaultUserFields and DefaultItemFields that s has, the key fields
+// (user_id, movie_id) required. (MovieLens latest has no demographics:
+// its user tower reads user_id alone.)
+func TowerFields(s *datasets.Schema) (user, item []string, err error) {
+	pick := func(names []string) ([]string, error) {
+		if !slices.Contains(s.Categorical, names[0]) {
+			return nil, fmt.Errorf("the %s schema has no key field %q (want a MovieLens source, or name the tower fields)", s.Dataset, names[0])
+		}
+		var out []string
+		for _, n := range names {
+			if slices.Contains(s.Categorical, n) {
+				out = append(out, n)
+			}
+		}
+		return out, nil
+	}
+	if user, err = pick(DefaultUserFields); err != nil {
+		return nil, nil, err
+	}
+	item, err = pick(DefaultItemFields)
+	return user, item, err
+}
+
+// LoadInteractions is LoadInteractionsOf with the schema's TowerFields.
+func LoadInteractions(ctx context.Context, r datasets.RecordReader, progress func(rows int64)) (*Interactions, error) {
+	user, item, err := TowerFields(r.Schema())
+	if err != nil {
+		return nil, fmt.Errorf("load interactions: %w", err)
+	}
+	return LoadInteractionsOf(ctx, r, progress, user, item)
+}
+
+// LoadInteractionsOf reads r to the end and returns its positive ratings
 // (Label 1) with the users and items of all ratings. A user's repeated
 // positives of one item count once, at the earliest (ties: the first in
 // the sorted order), so a split never holds an item both in a user's
 // training and held-out items. The schema must have
-// the fields of DefaultUserFields and DefaultItemFields and a timestamp.
-// progress, if not nil, is called with the rows read so far every 64k
-// rows.
-func LoadInteractions(ctx context.Context, r datasets.RecordReader, progress func(rows int64)) (*Interactions, error) {
+// the categorical fields user and item name (each tower's key first) and
+// a timestamp. progress, if not nil, is called with the rows read so far
+// every 64k rows.
+func LoadInteractionsOf(ctx context.Context, r datasets.RecordReader, progress func(rows int64), user, item []string) (*Interactions, error) {
 	s := r.Schema()
 	if s.Timestamp == "" {
 		return nil, fmt.Errorf("load interactions: the %s schema has no timestamp column: want a MovieLens source", s.Dataset)
 	}
-	uf, err := fieldPositions(s, DefaultUserFields)
+	uf, err := fieldPositions(s, user)
 	if err != nil {
 		return nil, fmt.Errorf("load interactions: user tower: %w", err)
 	}
-	itf, err := fieldPositions(s, DefaultItemFields)
+	itf, err := fieldPositions(s, item)
 	if err != nil {
 		return nil, fmt.Errorf("load interactions: item tower: %w", err)
 	}

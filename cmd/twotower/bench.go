@@ -62,7 +62,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("no run: --methods %s at --ratios %v (the full table runs at ratio 1 only)",
 			strings.Join(*methods, ","), *ratios)
 	}
-	d, err := loadData(ctx, f.format, f.data, stderr, f.quiet)
+	d, err := loadData(ctx, f.format, f.data, f.users, f.items, stderr, f.quiet)
 	if err != nil {
 		return err
 	}

@@ -59,7 +59,15 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer r.Close()
-	d, err := loadData(ctx, *format, *data, stderr, *quiet)
+	tc := r.Towers.Config()
+	names := func(fs []int) []string {
+		var n []string
+		for _, f := range fs {
+			n = append(n, tc.Fields[f])
+		}
+		return n
+	}
+	d, err := loadData(ctx, *format, *data, names(tc.UserFields), names(tc.ItemFields), stderr, *quiet)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@ type modelFlags struct {
 	cfg     retrieval.Config
 	data    string
 	format  string
+	users   []string
+	items   []string
 	budget  string
 	ratio   float64
 	quiet   bool
@@ -39,7 +41,9 @@ type modelFlags struct {
 func (f *modelFlags) bind(fs *pflag.FlagSet) {
 	c := &f.cfg
 	fs.StringVar(&f.data, "data", defaultData, "MovieLens directory (movielens1m, movielens100k) or a Parquet file converted from one")
-	fs.StringVar(&f.format, "format", "movielens1m", "source format: movielens1m, movielens100k or parquet")
+	fs.StringVar(&f.format, "format", "movielens1m", "source format: movielens1m, movielens100k, movielens-latest (ratings.csv, movies.csv) or parquet")
+	fs.StringSliceVar(&f.users, "user-fields", nil, "the user tower's categorical fields, its key first (default: those of user_id, gender, age, occupation, zip the data has)")
+	fs.StringSliceVar(&f.items, "item-fields", nil, "the item tower's categorical fields, its key first (default: those of movie_id, genres, first_genre, year the data has)")
 	fs.StringVar(&c.Table, "table", "full", "embedding table method: full, hashed, qr, multiplex, unified, multiprobe or hybrid")
 	fs.StringVar(&f.budget, "memory-budget", "", "bytes of fp32 table parameters, like 64KiB (default: the full table's)")
 	fs.Float64Var(&f.ratio, "compression-ratio", 0, "budget = the full table's bytes / this ratio (instead of --memory-budget)")
@@ -100,7 +104,7 @@ type loaded struct {
 	sp *retrieval.Split
 }
 
-func loadData(ctx context.Context, format, path string, stderr io.Writer, quiet bool) (*loaded, error) {
+func loadData(ctx context.Context, format, path string, userFields, itemFields []string, stderr io.Writer, quiet bool) (*loaded, error) {
 	r, err := retrieval.OpenSource(format, path)
 	if err != nil {
 		return nil, err
@@ -110,7 +114,19 @@ func loadData(ctx context.Context, format, path string, stderr io.Writer, quiet 
 	if quiet {
 		bar = progress.Disabled()
 	}
-	in, err := retrieval.LoadInteractions(ctx, r, bar.Set)
+	du, di, err := retrieval.TowerFields(r.Schema())
+	if len(userFields) == 0 || len(itemFields) == 0 {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(userFields) == 0 {
+		userFields = du
+	}
+	if len(itemFields) == 0 {
+		itemFields = di
+	}
+	in, err := retrieval.LoadInteractionsOf(ctx, r, bar.Set, userFields, itemFields)
 	bar.Done()
 	if err != nil {
 		return nil, err
@@ -293,7 +309,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkEfs(f.efs); err != nil {
 		return err
 	}
-	d, err := loadData(ctx, f.format, f.data, stderr, f.quiet)
+	d, err := loadData(ctx, f.format, f.data, f.users, f.items, stderr, f.quiet)
 	if err != nil {
 		return err
 	}
