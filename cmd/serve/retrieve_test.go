@@ -56,6 +56,13 @@ func writeTinyMovieLens(t *testing.T) string {
 // exports it to a new directory.
 func twoTowerArtifact(t *testing.T, data string, seed uint64) string {
 	t.Helper()
+	return twoTowerArtifactWith(t, data, retrieval.Config{Table: "hashed", Dim: 4, Hidden: 8, Out: 8, Epochs: 2, Batch: 32, Seed: seed})
+}
+
+// twoTowerArtifactWith is twoTowerArtifact for the model of cfg.
+func twoTowerArtifactWith(t *testing.T, data string, cfg retrieval.Config) string {
+	t.Helper()
+	seed := cfg.Seed
 	r, err := retrieval.OpenSource("movielens1m", data)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +73,7 @@ func twoTowerArtifact(t *testing.T, data string, seed uint64) string {
 		t.Fatal(err)
 	}
 	sp := in.LeaveLastOut()
-	m, err := retrieval.NewModel(retrieval.Config{Table: "hashed", Dim: 4, Hidden: 8, Out: 8, Epochs: 2, Batch: 32, Seed: seed}, in, sp)
+	m, err := retrieval.NewModel(cfg, in, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,4 +397,45 @@ func FuzzDecodeRetrieve(f *testing.F) {
 			t.Fatalf("exclude_seen %v by id %v, %d excluded", q.ExcludeSeen, q.ByID, len(q.Exclude))
 		}
 	})
+}
+
+// TestRetrieveHistory: for a model whose user tower reads a history, a
+// query by a known user's features and its history (its last positives,
+// the validation item included, oldest first) scores as the user's stored
+// vector does, bit for bit; "history" without features, or on a model
+// without a history, is a request error.
+func TestRetrieveHistory(t *testing.T) {
+	data := writeTinyMovieLens(t)
+	dir := twoTowerArtifactWith(t, data, retrieval.Config{Table: "hashed", Dim: 4, Hidden: 8, Out: 8, Epochs: 2, Batch: 32, Seed: 3, History: 3})
+	_, hs, _ := newTestServer(t, testConfig(dir))
+	const u = 7
+	movie := func(k int) string { return fmt.Sprint(1 + (u%4+4*((u+3*k)%10))%40) } // writeTinyMovieLens's k-th rating
+	feats := map[string]any{"user_id": fmt.Sprint(u), "gender": []string{"F", "M"}[u%2], "age": fmt.Sprint([]int{18, 25, 35}[u%3]),
+		"occupation": fmt.Sprint(u % 7), "zip": fmt.Sprintf("%05d", 20000+u%9)}
+	want := exactTopK(t, dir, fmt.Sprint(u), 5, nil, false)
+	code, body := do(t, "POST", hs.URL+"/v1/retrieve", map[string]any{"features": feats, "history": []string{movie(4), movie(5), movie(6)}, "k": 5})
+	if code != http.StatusOK {
+		t.Fatalf("retrieve: %d %s", code, body)
+	}
+	var r struct {
+		Items []retrieved `json:"items"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range r.Items {
+		got = append(got, it.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("by features and history: %v, by the stored vector: %v", got, want)
+	}
+	if code, body := do(t, "POST", hs.URL+"/v1/retrieve", map[string]any{"user_id": "7", "history": []string{"1"}}); code != http.StatusBadRequest {
+		t.Errorf("history with user_id: %d %s", code, body)
+	}
+	plain := twoTowerArtifact(t, data, 3)
+	_, hs2, _ := newTestServer(t, testConfig(plain))
+	if code, body := do(t, "POST", hs2.URL+"/v1/retrieve", map[string]any{"features": feats, "history": []string{"1"}}); code != http.StatusBadRequest {
+		t.Errorf("history on a model without one: %d %s", code, body)
+	}
 }
