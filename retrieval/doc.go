@@ -26,7 +26,13 @@
 // method and memory budget of package trainer applies to the whole model
 // and one artifact table serves it). The user tower reads user_id,
 // gender, age, occupation and zip, the item tower movie_id, genres,
-// first_genre and year; each concatenates its fields' vectors and applies
+// first_genre and year (those of them the data has: [TowerFields], or any
+// fields given to [LoadInteractionsOf]); with Config.History the user
+// tower also reads the mean of the item-key vectors (the rows of the item
+// tower's first field) of the user's last History positives: strictly
+// before the interaction in training, all known ones when evaluating (the
+// validation item too for the test) and in the exported user vectors, as
+// YouTube's candidate model. Each tower concatenates its inputs and applies
 // an MLP (one hidden ReLU layer, then a linear output of Out values), and
 // its output is L2-normalised. The score of a (user, item) pair is the
 // dot product of the two vectors (their cosine similarity over all dims;
