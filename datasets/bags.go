@@ -300,11 +300,7 @@ func (b *bagReader) Read(rec *Record) error {
 func (b *bagReader) Close() error { return b.r.Close() }
 
 // copyBags copies in's bags into rec's leading bags (the values alias in's).
-func copyBags(rec, in *Record) {
-	for k, vs := range in.Bags {
-		rec.Bags[k] = vs
-	}
-}
+func copyBags(rec, in *Record) { copy(rec.Bags, in.Bags) }
 
 func cloneSchema(s *Schema) *Schema {
 	c := *s

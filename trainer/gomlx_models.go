@@ -258,7 +258,7 @@ func (m *autointModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.
 		scores := graph.DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}) // [B, H, Ti, Tj]
 		pw := graph.Softmax(scores, 3)
 		o := graph.DotGeneral(pw, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [B, H, Ti, hd]
-		o = graph.Reshape(graph.TransposeAllDims(o, 0, 2, 1, 3), batch, T, A)
+		o = graph.Reshape(graph.TransposeAllAxes(o, 0, 2, 1, 3), batch, T, A)
 		y := graph.MaxScalar(graph.Add(o, lin(a.Res)), 0)
 		passes = append(passes, attnPass{x: x, q: q, k: k, v: v, p: pw, y: y})
 		x = y
@@ -289,7 +289,7 @@ func (m *autointModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.
 			dQ := graph.DotGeneral(dS, []int{3}, []int{0, 1}, ps.k, []int{1}, []int{0, 2}) // [B, H, Ti, hd]
 			dK := graph.DotGeneral(dS, []int{2}, []int{0, 1}, ps.q, []int{1}, []int{0, 2}) // [B, H, Tj, hd]
 			flat := func(t *graph.Node) *graph.Node {
-				return graph.Reshape(graph.TransposeAllDims(t, 0, 2, 1, 3), batch, T, A)
+				return graph.Reshape(graph.TransposeAllAxes(t, 0, 2, 1, 3), batch, T, A)
 			}
 			var dx *graph.Node
 			for _, wd := range []struct {
@@ -342,12 +342,12 @@ func selection(g *graph.Graph, S int, slots []int) *graph.Node {
 
 // pick returns emb3 [B, S, D]'s slots [B, len(slots), D].
 func pick(emb3, sel *graph.Node) *graph.Node {
-	return graph.TransposeAllDims(graph.DotGeneral(emb3, []int{1}, nil, sel, []int{0}, nil), 0, 2, 1)
+	return graph.TransposeAllAxes(graph.DotGeneral(emb3, []int{1}, nil, sel, []int{0}, nil), 0, 2, 1)
 }
 
 // place is pick's transpose: x [B, k, D] into [B, S, D].
 func place(x, sel *graph.Node) *graph.Node {
-	return graph.TransposeAllDims(graph.DotGeneral(x, []int{1}, nil, sel, []int{1}, nil), 0, 2, 1)
+	return graph.TransposeAllAxes(graph.DotGeneral(x, []int{1}, nil, sel, []int{1}, nil), 0, 2, 1)
 }
 
 func (m *dinModel) forward(p []*graph.Node, dense, emb *graph.Node) (*graph.Node, backwardFn) {
