@@ -29,7 +29,7 @@ type autointScratch struct {
 	x          [][]float32
 	q, k, v, p [][]float32
 	// backward: g (dL/d layer output, then dL/d pre-activation), gx
-	// (dL/d layer input), dq, dk, dv, dp (one row) and dProj.
+	// (dL/d layer input), dq, dk, dv, dp (one head's T×T) and dProj.
 	g, gx, dq, dk, dv []float32
 	dp, dProj         []float32
 }
@@ -56,7 +56,7 @@ func (s *autointScratch) reserve(batch int) {
 	}
 	buf := func() []float32 { return make([]float32, batch*T*wide) }
 	s.g, s.gx, s.dq, s.dk, s.dv = buf(), buf(), buf(), buf(), buf()
-	s.dp = make([]float32, T)
+	s.dp = make([]float32, T*T)
 	s.dProj = make([]float32, batch*D)
 }
 
@@ -93,38 +93,21 @@ func (m *autoint) forward(w *worker, dense, emb []float32, batch int) {
 		if w.err != nil {
 			return
 		}
+		// Per example and head: P = softmax(Q_h·K_hᵀ) row by row, then
+		// y_h += P·V_h, as small GEMMs on the head's columns.
 		for b := range batch {
 			for h := range a.Heads {
 				p := s.p[l][(b*a.Heads+h)*T*T:][:T*T]
+				at := b*T*A + h*hd
+				w.exec.gemm(gemm.NoTrans, gemm.Trans, T, T, hd, q[at:], A, k[at:], A, 0, p, T, nil)
 				for i := range T {
-					qi := q[(b*T+i)*A+h*hd:][:hd]
-					pr := p[i*T : (i+1)*T]
-					mx := float32(math.Inf(-1))
-					for j := range T {
-						kj := k[(b*T+j)*A+h*hd:][:hd]
-						var d float32
-						for x := range qi {
-							d += qi[x] * kj[x]
-						}
-						pr[j] = d
-						mx = max(mx, d)
-					}
-					var sum float32
-					for j, d := range pr {
-						e := float32(math.Exp(float64(d - mx)))
-						pr[j] = e
-						sum += e
-					}
-					o := y[(b*T+i)*A+h*hd:][:hd]
-					for j := range pr {
-						pr[j] /= sum
-						vj := v[(b*T+j)*A+h*hd:][:hd]
-						for x := range o {
-							o[x] += pr[j] * vj[x]
-						}
-					}
+					softmaxRow(p[i*T : (i+1)*T])
 				}
+				w.exec.gemm(gemm.NoTrans, gemm.NoTrans, T, hd, T, p, T, v[at:], A, 1, y[at:], A, nil)
 			}
+		}
+		if w.err != nil {
+			return
 		}
 		for i, z := range y[:rows*A] {
 			y[i] = max(z, 0)
@@ -166,35 +149,24 @@ func (m *autoint) backward(w *worker, dense, emb []float32, batch int, dEmb []fl
 		for b := range batch {
 			for h := range a.Heads {
 				p := s.p[l][(b*a.Heads+h)*T*T:][:T*T]
+				at := b*T*A + h*hd
+				// dP = dO·V_hᵀ; dV_h += Pᵀ·dO; dS = P ⊙ (dP - rowsum(P ⊙ dP));
+				// dQ_h += dS·K_h; dK_h += dSᵀ·Q_h.
+				dp := s.dp
+				w.exec.gemm(gemm.NoTrans, gemm.Trans, T, T, hd, g[at:], A, v[at:], A, 0, dp, T, nil)
+				w.exec.gemm(gemm.Trans, gemm.NoTrans, T, hd, T, p, T, g[at:], A, 1, dv[at:], A, nil)
 				for i := range T {
-					gi := g[(b*T+i)*A+h*hd:][:hd]
-					pr := p[i*T : (i+1)*T]
-					// dP[i,j] = dO_i·V_j; dV_j += P[i,j]·dO_i.
+					pr, dr := p[i*T:(i+1)*T], dp[i*T:(i+1)*T]
 					var dot float32
-					for j := range T {
-						vj := v[(b*T+j)*A+h*hd:][:hd]
-						dvj := dv[(b*T+j)*A+h*hd:][:hd]
-						var d float32
-						for x := range gi {
-							d += gi[x] * vj[x]
-							dvj[x] += pr[j] * gi[x]
-						}
-						s.dp[j] = d
-						dot += pr[j] * d
+					for j, pj := range pr {
+						dot += pj * dr[j]
 					}
-					// dS = P ⊙ (dP - Σ_j P·dP); dQ_i += Σ_j dS_ij K_j; dK_j += dS_ij Q_i.
-					qi := q[(b*T+i)*A+h*hd:][:hd]
-					dqi := dq[(b*T+i)*A+h*hd:][:hd]
-					for j := range T {
-						ds := pr[j] * (s.dp[j] - dot)
-						kj := k[(b*T+j)*A+h*hd:][:hd]
-						dkj := dk[(b*T+j)*A+h*hd:][:hd]
-						for x := range qi {
-							dqi[x] += ds * kj[x]
-							dkj[x] += ds * qi[x]
-						}
+					for j, pj := range pr {
+						dr[j] = pj * (dr[j] - dot)
 					}
 				}
+				w.exec.gemm(gemm.NoTrans, gemm.NoTrans, T, hd, T, dp, T, k[at:], A, 1, dq[at:], A, nil)
+				w.exec.gemm(gemm.Trans, gemm.NoTrans, T, hd, T, dp, T, q[at:], A, 1, dk[at:], A, nil)
 			}
 		}
 		gx := s.gx[:rows*a.In]
@@ -240,5 +212,22 @@ func (m *autoint) backward(w *worker, dense, emb []float32, batch int, dEmb []fl
 		}
 		colSum(dp, D, batch, D, w.grads[m.proj.B])
 		m.proj.backward(&w.exec, batch, []part{{x: dense, ld: c.NumDense, n: c.NumDense}}, dp, D)
+	}
+}
+
+// softmaxRow turns the scores in r into their softmax, in place.
+func softmaxRow(r []float32) {
+	mx := float32(math.Inf(-1))
+	for _, v := range r {
+		mx = max(mx, v)
+	}
+	var sum float32
+	for j, v := range r {
+		e := float32(math.Exp(float64(v - mx)))
+		r[j] = e
+		sum += e
+	}
+	for j := range r {
+		r[j] /= sum
 	}
 }
