@@ -64,6 +64,10 @@ type HistoryOptions struct {
 	User, Item string
 	// Len is the most values a history holds (default DefaultHistory).
 	Len int
+	// Pass, when set, opens the source of the pre-pass instead of open:
+	// any reader of the same ratings with the user and item columns (a
+	// cheaper one, without the other derived bags).
+	Pass func() (RecordReader, error)
 }
 
 // History returns a reader that adds to each record of open() a sequence
@@ -90,7 +94,11 @@ func History(open func() (RecordReader, error), opt HistoryOptions) (RecordReade
 	if opt.Len < 0 {
 		return nil, fmt.Errorf("history bag: length %d, want >= 1", opt.Len)
 	}
-	pass, err := open()
+	openPass := open
+	if opt.Pass != nil {
+		openPass = opt.Pass
+	}
+	pass, err := openPass()
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +118,11 @@ func History(open func() (RecordReader, error), opt HistoryOptions) (RecordReade
 	r, err := open()
 	if err != nil {
 		return nil, err
+	}
+	ui, ii = slices.Index(r.Schema().Categorical, opt.User), slices.Index(r.Schema().Categorical, opt.Item)
+	if ui < 0 || ii < 0 {
+		r.Close()
+		return nil, fmt.Errorf("history bag: %s has no categorical columns %q and %q", r.Schema().Dataset, opt.User, opt.Item)
 	}
 	out := cloneSchema(r.Schema())
 	out.Bags = append(out.Bags, Bag{Name: opt.Name, Of: opt.Item})

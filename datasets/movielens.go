@@ -165,7 +165,8 @@ func OpenMovieLens(dir, variant string, opt MovieLensOptions) (RecordReader, err
 		return r, nil
 	}
 	if opt.History > 0 {
-		r, err := History(open, HistoryOptions{Len: opt.History})
+		pass := func() (RecordReader, error) { return openMovieLensBase(dir, variant, base) }
+		r, err := History(open, HistoryOptions{Len: opt.History, Pass: pass})
 		if err != nil {
 			return nil, fmt.Errorf("open %s %s: %w", variant, dir, err)
 		}
