@@ -481,3 +481,19 @@ func sameItems(a, b []Hit) bool {
 	}
 	return true
 }
+
+// TestHistoryRanges: a training event's history is its user's last n
+// events strictly earlier in time (an event of the same second is not).
+func TestHistoryRanges(t *testing.T) {
+	train := []Event{
+		{User: 0, Item: 1, Time: 10}, {User: 0, Item: 2, Time: 20}, {User: 0, Item: 3, Time: 20}, {User: 0, Item: 4, Time: 30},
+		{User: 1, Item: 5, Time: 5}, {User: 1, Item: 6, Time: 7},
+	}
+	lo, hi := historyRanges(train, 2)
+	want := [][2]int32{{0, 0}, {0, 1}, {0, 1}, {1, 3}, {4, 4}, {4, 5}}
+	for j, w := range want {
+		if lo[j] != w[0] || hi[j] != w[1] {
+			t.Errorf("event %d: history [%d, %d), want [%d, %d)", j, lo[j], hi[j], w[0], w[1])
+		}
+	}
+}
