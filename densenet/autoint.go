@@ -115,14 +115,8 @@ func (m *autoint) forward(w *worker, dense, emb []float32, batch int) {
 	}
 	last := m.attn[len(m.attn)-1].Width()
 	m.out.forward(&w.exec, batch, []part{{x: s.x[len(m.attn)], ld: T * last, n: T * last}}, w.logit, 1)
-	if len(m.deep) > 0 {
-		parts := x0Parts(c, dense, emb, nil, false)
-		mlpForward(&w.exec, m.deep, &s.deep, batch, parts[:], nil, 0)
-		out := s.deep.out[len(m.deep)-1]
-		for b := range batch {
-			w.logit[b] += out[b]
-		}
-	}
+	parts := x0Parts(c, dense, emb, nil, false)
+	addDeepLogit(w, m.deep, &s.deep, batch, parts[:])
 }
 
 func (m *autoint) backward(w *worker, dense, emb []float32, batch int, dEmb []float32) {

@@ -189,12 +189,20 @@ func (m *fm) forward(w *worker, dense, emb []float32, batch int) {
 		}
 		w.logit[b] += term * 0.5 * scale
 	}
-	if len(m.deep) > 0 {
-		mlpForward(&w.exec, m.deep, &s.deep, batch, parts[:], nil, 0)
-		out := s.deep.out[len(m.deep)-1]
-		for b := range batch {
-			w.logit[b] += out[b]
-		}
+	addDeepLogit(w, m.deep, &s.deep, batch, parts[:])
+}
+
+// addDeepLogit runs a deep MLP ending in a logit layer (none: nothing) on
+// the input parts and adds its logit to w.logit: the parallel deep part of
+// DeepFM and AutoInt+.
+func addDeepLogit(w *worker, deep []Layer, buf *mlpBuffers, batch int, in []part) {
+	if len(deep) == 0 {
+		return
+	}
+	mlpForward(&w.exec, deep, buf, batch, in, nil, 0)
+	out := buf.out[len(deep)-1]
+	for b := range batch {
+		w.logit[b] += out[b]
 	}
 }
 

@@ -3,7 +3,6 @@ package trainer
 import (
 	"context"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -19,17 +18,8 @@ func TestTrainBagsLearn(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "bags.parquet")
 	s := &datasets.Schema{Dataset: "bags", Label: "label", Categorical: []string{"item"}, Bags: []datasets.Bag{{Name: "tags"}}}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := datasets.NewParquetWriter(f, s, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	rec := datasets.NewRecord(s)
-	for range 6000 {
+	writeParquet(t, path, s, 6000, func(_ int64, rec *datasets.Record) {
 		rec.Cat[0] = strconv.Itoa(rng.IntN(50))
 		rec.Bags[0] = rec.Bags[0][:0]
 		rec.Label = 0
@@ -40,16 +30,7 @@ func TestTrainBagsLearn(t *testing.T) {
 				rec.Label = 1
 			}
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	for _, tc := range []struct {
 		table, pooling string
 	}{{"full", BagSum}, {"full", BagMean}, {"hashed", BagSum}, {"qr", BagSum}} {
@@ -77,7 +58,7 @@ func TestTrainBagsLearn(t *testing.T) {
 			}
 		})
 	}
-	_, err = Train(context.Background(), Config{Data: path, Model: "fm", Storage: "alpt", Threads: 1}, Options{})
+	_, err := Train(context.Background(), Config{Data: path, Model: "fm", Storage: "alpt", Threads: 1}, Options{})
 	if err == nil {
 		t.Fatal("alpt storage with bags: no error")
 	}
@@ -88,17 +69,8 @@ func TestTrainBagsLearn(t *testing.T) {
 func TestTrainDINLearns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "din.parquet")
 	s := &datasets.Schema{Dataset: "din", Label: "label", Categorical: []string{"user", "item"}, Bags: []datasets.Bag{{Name: "hist", Of: "item"}}}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := datasets.NewParquetWriter(f, s, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	rec := datasets.NewRecord(s)
-	for range 8000 {
+	writeParquet(t, path, s, 8000, func(_ int64, rec *datasets.Record) {
 		rec.Cat[0] = strconv.Itoa(rng.IntN(100))
 		item := rng.IntN(30)
 		rec.Cat[1] = strconv.Itoa(item)
@@ -111,16 +83,7 @@ func TestTrainDINLearns(t *testing.T) {
 				rec.Label = 1
 			}
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	res, err := Train(context.Background(), Config{Data: path, Model: "din", SeqLen: 5, Dim: 8, Batch: 128, Threads: 2, Epochs: 10, LR: 3e-3}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -133,5 +96,13 @@ func TestTrainDINLearns(t *testing.T) {
 	noSeq := &datasets.Schema{Dataset: "x", Label: "label", Categorical: []string{"item"}, Bags: []datasets.Bag{{Name: "tags"}}}
 	if _, _, err := sequenceBag(noSeq); err == nil {
 		t.Fatal("din without a sequence bag: no error")
+	}
+}
+
+// writeParquet converts n records made by fill to a Parquet file at path.
+func writeParquet(t *testing.T, path string, s *datasets.Schema, n int64, fill func(int64, *datasets.Record)) {
+	t.Helper()
+	if _, err := datasets.Convert(context.Background(), datasets.FuncReader(s, n, fill), path, datasets.ConvertOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }

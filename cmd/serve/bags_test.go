@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -26,21 +25,13 @@ func bagRows(t *testing.T) (string, []*datasets.Record) {
 	s := &datasets.Schema{Dataset: "bags", Label: "label", Dense: []string{"age"}, Categorical: []string{"user", "item"},
 		Bags: []datasets.Bag{{Name: "genres"}, {Name: "hist", Of: "item"}}}
 	path := filepath.Join(t.TempDir(), "bags.parquet")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := datasets.NewParquetWriter(f, s, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(8, 9))
 	var recs []*datasets.Record
-	for range 2000 {
-		rec := datasets.NewRecord(s)
+	fill := func(_ int64, rec *datasets.Record) {
 		rec.Dense[0], rec.DenseValid[0] = int64(rng.IntN(60)), true
 		item := rng.IntN(40)
 		rec.Cat[0], rec.Cat[1] = "u"+strconv.Itoa(rng.IntN(50)), strconv.Itoa(item)
+		rec.Bags[0], rec.Bags[1], rec.Label = nil, nil, 0
 		for range rng.IntN(3) {
 			rec.Bags[0] = append(rec.Bags[0], "g"+strconv.Itoa(rng.IntN(8)))
 		}
@@ -51,15 +42,11 @@ func bagRows(t *testing.T) (string, []*datasets.Record) {
 				rec.Label = 1
 			}
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec)
+		c := datasets.NewRecord(s)
+		c.CopyFrom(rec)
+		recs = append(recs, c)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if _, err := datasets.Convert(context.Background(), datasets.FuncReader(s, 2000, fill), path, datasets.ConvertOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return path, recs
